@@ -1,0 +1,24 @@
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import render
+
+from accounts import selectors
+
+
+@login_required
+def home(request):
+    """The user's book: visible accounts with segment and renewal date."""
+    if request.membership is None:
+        return render(request, "no_membership.html", status=403)
+    page = Paginator(selectors.home_accounts(request.user, request.membership), 50).get_page(request.GET.get("page"))
+    return render(request, "accounts/home.html", {"page": page})
+
+
+@login_required
+def account_detail(request, account_id: int):
+    account = selectors.account_detail(request.user, account_id, request.membership) if request.membership else None
+    if account is None:
+        # Another tenant's account, or one outside the user's book: the same 404, no hint.
+        raise Http404("No such account.")
+    return render(request, "accounts/detail.html", {"account": account})

@@ -1,0 +1,267 @@
+"""All settings come from the environment (twelve-factor); defaults give the zero-setup SQLite demo.
+
+Every value is parsed here once. A malformed value stops start-up with a message naming the variable,
+because a platform holding regulated clients' data must never run on a half-understood config.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+_env_file = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if os.path.exists(_env_file):
+    environ.Env.read_env(_env_file)
+
+
+def _setting(name: str, parse, default):
+    """Read one variable; re-raise any parse error as a one-line message naming the variable."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        return parse(raw)
+    except (ValueError, TypeError, ImproperlyConfigured, KeyError) as exc:
+        raise ImproperlyConfigured(f"Setting {name}={raw!r} is not valid: {exc}") from None
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected one of true/false/1/0/yes/no/on/off")
+
+
+def _int(raw: str) -> int:
+    return int(raw.strip())
+
+
+def _list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _db(raw: str) -> dict:
+    if "://" not in raw:
+        raise ValueError("expected a URL such as postgres://user:pass@host:5432/name or sqlite:///path")
+    config = environ.Env.db_url_config(raw)
+    if not config.get("ENGINE"):
+        raise ValueError("unknown database scheme")
+    return config
+
+
+def _timezone(raw: str) -> str:
+    import zoneinfo
+
+    zoneinfo.ZoneInfo(raw)  # raises for an unknown zone
+    return raw
+
+
+DEBUG = _setting("DEBUG", _bool, False)
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and os.environ.get("CS_ALLOW_INSECURE_DEFAULTS") != "1":
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY (50+ random characters) or, for local development only, DEBUG=true."
+        )
+    # Development only: a fixed, obviously-insecure key so sessions survive restarts of the demo.
+    SECRET_KEY = "insecure-development-key-do-not-use-in-production-" + "x" * 20
+
+ALLOWED_HOSTS = _setting("ALLOWED_HOSTS", _list, ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = _setting("CSRF_TRUSTED_ORIGINS", _list, [])
+
+INSTALLED_APPS = [
+    "cs_platform.admin_site.PlatformAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "guardian",
+    "cs_platform.tenancy",
+    "cs_platform.audit",
+    "segments",
+    "accounts",
+    "journeys",
+    "metrics",
+    "compliance",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "cs_platform.tenancy.middleware.TenantMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "cs_platform.urls"
+WSGI_APPLICATION = "cs_platform.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "cs_platform.tenancy.context_processors.tenancy",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------
+# DATABASE_URL is what the web app and workers use: on PostgreSQL a non-owner role without BYPASSRLS,
+# so Row-Level Security applies to them. DATABASE_OWNER_URL is the role that owns the schema; only
+# `migrate` and `create_app_role` connect with it. Both default to the demo's SQLite file.
+_default_db = f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+DATABASES = {"default": _setting("DATABASE_URL", _db, _db(_default_db))}
+DATABASE_OWNER = _setting("DATABASE_OWNER_URL", _db, None)
+DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE") or DATABASES["default"].get("USER") or ""
+
+IS_POSTGRES = "postgresql" in DATABASES["default"]["ENGINE"]
+if IS_POSTGRES:
+    # Our backend applies the tenant to every transaction (set_config(..., true)) for RLS.
+    DATABASES["default"]["ENGINE"] = "cs_platform.tenancy.db_backend"
+    # Server-side cursors would run outside the per-transaction tenant setting in autocommit mode.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"]["CONN_MAX_AGE"] = _setting("DATABASE_CONN_MAX_AGE", _int, 60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASE_OWNER is None:
+        DATABASE_OWNER = dict(DATABASES["default"])
+    DATABASE_OWNER["ENGINE"] = DATABASES["default"]["ENGINE"]
+DATABASES["default"].setdefault("TEST", {})
+if os.environ.get("TEST_DATABASE_NAME"):
+    DATABASES["default"]["TEST"]["NAME"] = os.environ["TEST_DATABASE_NAME"]
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth -----------------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+# No guardian "AnonymousUser" row: anonymous visitors never hold object permissions here.
+ANONYMOUS_USER_NAME = None
+GUARDIAN_RAISE_403 = False
+GUARDIAN_RENDER_403 = False
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- I18N -----------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = _setting("TIME_ZONE", _timezone, "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media -----------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(BASE_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if not DEBUG and os.environ.get("STATIC_MANIFEST", "1") == "1"
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = True
+
+# --- Cache, Celery --------------------------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", REDIS_URL or None)
+# With no broker configured (the demo), tasks run in-process so the product works with no services.
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = _setting("CELERY_TASK_TIME_LIMIT", _int, 1800)
+CELERY_TASK_SOFT_TIME_LIMIT = _setting("CELERY_TASK_SOFT_TIME_LIMIT", _int, 1700)
+CELERY_TIMEZONE = "UTC"
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Email ----------------------------------------------------------------------------------------
+if os.environ.get("EMAIL_URL"):
+    vars().update(_setting("EMAIL_URL", environ.Env.email_url_config, {}))
+else:
+    EMAIL_BACKEND = os.environ.get(
+        "EMAIL_BACKEND",
+        "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+    )
+    EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+    EMAIL_PORT = _setting("EMAIL_PORT", _int, 25)
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = _setting("EMAIL_USE_TLS", _bool, False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "cs-platform@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Security -------------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = _setting("SESSION_COOKIE_SECURE", _bool, not DEBUG)
+CSRF_COOKIE_SECURE = _setting("CSRF_COOKIE_SECURE", _bool, not DEBUG)
+SECURE_SSL_REDIRECT = _setting("SECURE_SSL_REDIRECT", _bool, not DEBUG)
+SECURE_HSTS_SECONDS = _setting("SECURE_HSTS_SECONDS", _int, 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _setting("SECURE_HSTS_INCLUDE_SUBDOMAINS", _bool, not DEBUG)
+SECURE_HSTS_PRELOAD = _setting("SECURE_HSTS_PRELOAD", _bool, not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if _setting("SECURE_PROXY_SSL_HEADER", _bool, False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- DRF ------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# --- Logging --------------------------------------------------------------------------------------
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"Setting LOG_LEVEL={LOG_LEVEL!r} is not valid: use DEBUG, INFO, WARNING or ERROR")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,34 @@
+"""Sets the current tenant for each request from the logged-in user's membership."""
+
+from __future__ import annotations
+
+from cs_platform.tenancy import context
+from cs_platform.tenancy.selectors import memberships_for_user
+
+SESSION_KEY = "tenant_id"
+
+
+class TenantMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.tenant = None
+        request.membership = None
+        request.memberships = []
+        if request.user.is_authenticated:
+            request.memberships = memberships_for_user(request.user)
+            chosen = request.session.get(SESSION_KEY)
+            membership = next((m for m in request.memberships if m.tenant_id == chosen), None)
+            if membership is None and request.memberships:
+                membership = request.memberships[0]
+            if membership is not None:
+                request.membership = membership
+                request.tenant = membership.tenant
+                if chosen != membership.tenant_id:
+                    request.session[SESSION_KEY] = membership.tenant_id
+        token = context.set_request_tenant(request.tenant.pk if request.tenant else None)
+        try:
+            return self.get_response(request)
+        finally:
+            context.reset(token)

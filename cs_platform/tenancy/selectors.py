@@ -1,0 +1,38 @@
+"""Reads about tenants and memberships."""
+
+from __future__ import annotations
+
+from cs_platform.tenancy import context
+from cs_platform.tenancy.models import Membership, Tenant
+
+
+def memberships_for_user(user) -> list[Membership]:
+    """A user's active memberships across tenants, tenant joined, ordered by tenant name.
+
+    This is the one read that must look across tenants (to find which tenant a request belongs to),
+    hence the explicit system scope. One query."""
+    with context.system_scope():
+        return list(
+            Membership.objects.filter(user=user, is_active=True).select_related("tenant").order_by("tenant__name")
+        )
+
+
+def tenant_by_slug(slug: str) -> Tenant | None:
+    return Tenant.objects.filter(slug=slug).first()
+
+
+def membership_in(user, tenant: Tenant) -> Membership | None:
+    with context.tenant_context(tenant):
+        return Membership.objects.filter(user=user, is_active=True).select_related("tenant", "manager").first()
+
+
+def team_user_ids(membership: Membership) -> list[int]:
+    """User ids of a manager's team: the manager and everyone reporting to them, directly or not."""
+    ids: set[int] = {membership.user_id}
+    frontier = [membership.pk]
+    # Team trees are a few levels deep; one query per level, never per person.
+    while frontier:
+        rows = list(Membership.objects.filter(manager_id__in=frontier, is_active=True).values_list("pk", "user_id"))
+        frontier = [pk for pk, user_id in rows if user_id not in ids]
+        ids.update(user_id for _, user_id in rows)
+    return sorted(ids)
