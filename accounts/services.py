@@ -1,0 +1,150 @@
+"""Writes for client accounts, contacts, touchpoints and CSM assignment. Each records audit events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from guardian.shortcuts import assign_perm, remove_perm
+
+from accounts.models import Account, AccountUserObjectPermission, Contact, DataStandard, Touchpoint
+from cs_platform.audit.services import audit_record, model_snapshot
+from cs_platform.tenancy import context
+from cs_platform.tenancy.models import Membership, Role
+
+ACCOUNT_FIELDS = {
+    "name", "segment", "tier", "arr", "currency", "contract_start", "renewal_date", "lifecycle_stage",
+    "owner_csm", "executive_sponsor", "jurisdictions", "regulators", "data_standards",
+}  # fmt: skip
+CSM_PERMISSIONS = ("view_account", "change_account", "manage_account")
+
+
+def _validate_account(account: Account) -> None:
+    errors: dict[str, str] = {}
+    unknown = [s for s in account.data_standards or [] if s not in DataStandard.values]
+    if unknown:
+        known = ", ".join(DataStandard.values)
+        errors["data_standards"] = f"Unknown data standard(s) {', '.join(unknown)}; use {known}."
+    if account.contract_start and account.renewal_date and account.renewal_date < account.contract_start:
+        errors["renewal_date"] = "The renewal date is before the contract start."
+    if account.arr is not None and account.arr < 0:
+        errors["arr"] = "ARR cannot be negative."
+    for name in ("jurisdictions", "regulators", "data_standards"):
+        value = getattr(account, name)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            errors[name] = "Expected a list of strings."
+    if errors:
+        raise ValidationError(errors)
+    account.full_clean(exclude=["tenant"], validate_unique=False)
+    if Account.objects.filter(name=account.name).exclude(pk=account.pk).exists():
+        raise ValidationError({"name": f"An account called “{account.name}” already exists."})
+
+
+def _require_member(tenant, user, field: str) -> None:
+    if user is not None and not Membership.objects.filter(user=user, is_active=True).exists():
+        raise ValidationError({field: f"{user} is not a member of {tenant}."})
+
+
+@transaction.atomic
+def account_create(*, tenant, actor=None, **fields: Any) -> Account:
+    unknown = set(fields) - ACCOUNT_FIELDS
+    if unknown:
+        raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
+    with context.tenant_context(tenant):
+        account = Account(tenant=tenant, **fields)
+        if account.segment_id and account.segment.tenant_id != tenant.pk:
+            raise ValidationError({"segment": "Unknown segment."})
+        _require_member(tenant, account.owner_csm, "owner_csm")
+        _validate_account(account)
+        account.save()
+        audit_record(tenant=tenant, actor=actor, action="account.create", obj=account, after=model_snapshot(account))
+        if account.owner_csm is not None:
+            _grant_csm(tenant=tenant, account=account, user=account.owner_csm, actor=actor)
+    return account
+
+
+@transaction.atomic
+def account_update(*, tenant, account: Account, actor=None, **changes: Any) -> Account:
+    unknown = set(changes) - ACCOUNT_FIELDS
+    if unknown:
+        raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
+    with context.tenant_context(tenant):
+        before = model_snapshot(account)
+        previous_owner = account.owner_csm
+        for name, value in changes.items():
+            setattr(account, name, value)
+        if "owner_csm" in changes:
+            _require_member(tenant, account.owner_csm, "owner_csm")
+        _validate_account(account)
+        account.save()
+        audit_record(
+            tenant=tenant, actor=actor, action="account.update", obj=account, before=before,
+            after=model_snapshot(account),
+        )  # fmt: skip
+        if "owner_csm" in changes and account.owner_csm != previous_owner:
+            if previous_owner is not None:
+                _revoke_csm(tenant=tenant, account=account, user=previous_owner, actor=actor)
+            if account.owner_csm is not None:
+                _grant_csm(tenant=tenant, account=account, user=account.owner_csm, actor=actor)
+    return account
+
+
+def _grant_csm(*, tenant, account: Account, user, actor) -> None:
+    for perm in CSM_PERMISSIONS:
+        assign_perm(f"accounts.{perm}", user, account)
+    audit_record(
+        tenant=tenant, actor=actor, action="account.grant_csm", obj=account,
+        after={"user": user.pk, "permissions": list(CSM_PERMISSIONS)},
+    )  # fmt: skip
+
+
+def _revoke_csm(*, tenant, account: Account, user, actor) -> None:
+    for perm in CSM_PERMISSIONS:
+        remove_perm(f"accounts.{perm}", user, account)
+    audit_record(
+        tenant=tenant, actor=actor, action="account.revoke_csm", obj=account,
+        before={"user": user.pk, "permissions": list(CSM_PERMISSIONS)},
+    )  # fmt: skip
+
+
+@transaction.atomic
+def account_assign_csm(*, tenant, account: Account, user, actor=None) -> None:
+    """Give a CSM the guardian object permissions on an account (in addition to its owner)."""
+    with context.tenant_context(tenant):
+        membership = Membership.objects.filter(user=user, is_active=True).first()
+        if membership is None or membership.role not in (Role.CSM, Role.MANAGER):
+            raise ValidationError({"user": f"{user} is not an active CSM or manager of {tenant}."})
+        _grant_csm(tenant=tenant, account=account, user=user, actor=actor)
+
+
+@transaction.atomic
+def account_unassign_csm(*, tenant, account: Account, user, actor=None) -> None:
+    with context.tenant_context(tenant):
+        if not AccountUserObjectPermission.objects.filter(content_object=account, user=user).exists():
+            raise ValidationError({"user": f"{user} is not assigned to {account}."})
+        _revoke_csm(tenant=tenant, account=account, user=user, actor=actor)
+
+
+@transaction.atomic
+def contact_create(*, tenant, account: Account, actor=None, **fields: Any) -> Contact:
+    with context.tenant_context(tenant):
+        contact = Contact(tenant=tenant, account=account, **fields)
+        contact.full_clean(exclude=["tenant", "account"])
+        contact.save()
+        audit_record(tenant=tenant, actor=actor, action="contact.create", obj=contact, after=model_snapshot(contact))
+    return contact
+
+
+@transaction.atomic
+def touchpoint_log(*, tenant, account: Account, actor=None, **fields: Any) -> Touchpoint:
+    with context.tenant_context(tenant):
+        touchpoint = Touchpoint(tenant=tenant, account=account, author=fields.pop("author", actor), **fields)
+        if touchpoint.contact_id and touchpoint.contact.account_id != account.pk:
+            raise ValidationError({"contact": "The contact belongs to another account."})
+        touchpoint.full_clean(exclude=["tenant", "account"])
+        touchpoint.save()
+        audit_record(
+            tenant=tenant, actor=actor, action="touchpoint.log", obj=touchpoint, after=model_snapshot(touchpoint)
+        )
+    return touchpoint
