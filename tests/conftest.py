@@ -1,0 +1,104 @@
+"""Shared fixtures: the PostgreSQL test database set up as the owner and used as the app role,
+two tenants, and a user per role in each."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+from cs_platform.tenancy import context
+from cs_platform.tenancy.models import Role
+from tests import factories
+
+_CREDENTIALS = ("USER", "PASSWORD", "HOST", "PORT")
+
+
+def _use_credentials(creds: dict) -> None:
+    connection = connections["default"]
+    connection.close()
+    connection.settings_dict.update(creds)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_test_environment, django_db_blocker):
+    """Create and migrate the test database as the owner role, then run every test as the app role
+    (no BYPASSRLS, no UPDATE/DELETE on the audit table), exactly as the web app and workers run."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    default = connections["default"].settings_dict
+    app_creds = {key: default.get(key) for key in _CREDENTIALS}
+    owner = getattr(settings, "DATABASE_OWNER", None) or {}
+    owner_creds = {key: owner.get(key, default.get(key)) for key in _CREDENTIALS}
+    switch = connections["default"].vendor == "postgresql" and owner_creds["USER"] != app_creds["USER"]
+    with django_db_blocker.unblock():
+        if switch:
+            _use_credentials(owner_creds)
+        db_config = setup_databases(verbosity=0, interactive=False, keepdb=False)
+        if switch:
+            _use_credentials(app_creds)
+    yield
+    with django_db_blocker.unblock():
+        if switch:
+            _use_credentials(owner_creds)
+        teardown_databases(db_config, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _no_tenant_leaks():
+    """Every test starts and ends with no tenant selected."""
+    assert context.current_tenant_id() is None and not context.in_system_scope()
+    yield
+    assert context.current_tenant_id() is None and not context.in_system_scope()
+
+
+@dataclasses.dataclass
+class TenantWorld:
+    tenant: object
+    users: dict  # role -> user
+    memberships: dict  # role -> membership
+
+    def user(self, role: str):
+        return self.users[role]
+
+
+def _world(slug: str, name: str) -> TenantWorld:
+    tenant = factories.TenantFactory(slug=slug, name=name)
+    users, memberships = {}, {}
+    for role in Role.values:
+        user = factories.UserFactory(username=f"{role}@{slug}.test", email=f"{role}@{slug}.test")
+        users[role] = user
+        memberships[role] = factories.MembershipFactory(tenant=tenant, user=user, role=role)
+    # The CSM reports to the manager, as in a real team.
+    with context.tenant_context(tenant):
+        memberships[Role.CSM].manager = memberships[Role.MANAGER]
+        memberships[Role.CSM].save()
+    return TenantWorld(tenant=tenant, users=users, memberships=memberships)
+
+
+@pytest.fixture
+def tenant_a(db) -> TenantWorld:
+    return _world("alpha", "Alpha Customer Success")
+
+
+@pytest.fixture
+def tenant_b(db) -> TenantWorld:
+    return _world("bravo", "Bravo Customer Success")
+
+
+@pytest.fixture
+def tenant_committed(django_db_blocker):
+    """A tenant (with reference data) committed to the database, visible to other connections and
+    threads; purged afterwards by the owner role. For PostgreSQL-only tests."""
+    from tests.committed import purge_tenant
+
+    with django_db_blocker.unblock():
+        tenant = factories.TenantFactory(slug="committed", name="Committed Tenant")
+    try:
+        yield tenant
+    finally:
+        with django_db_blocker.unblock():
+            connections["default"].close()
+            purge_tenant(tenant.pk)

@@ -1,0 +1,130 @@
+"""Cross-tenant isolation matrix over every URL pattern of the project.
+
+The patterns are enumerated from the resolver, so a new URL is covered without editing this file:
+an object-bearing URL whose keyword argument is not mapped below fails the suite until it is."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from cs_platform.tenancy.models import Role
+from tests import factories
+
+# URL keyword argument -> how to make another tenant's object for it.
+OBJECT_KWARGS = {
+    "account_id": lambda world: factories.AccountFactory(tenant=world.tenant).pk,
+}
+# Reachable without logging in.
+PUBLIC = {"login", "logout", "healthz"}
+# Namespaces tested on their own (the Django admin is for platform superusers only, see below).
+SEPARATELY_TESTED_NAMESPACES = {"admin"}
+
+
+def _patterns(resolver=None, namespace=None):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            child_ns = entry.namespace or namespace
+            if child_ns in SEPARATELY_TESTED_NAMESPACES:
+                continue
+            yield from _patterns(entry, child_ns)
+        elif isinstance(entry, URLPattern):
+            name = f"{namespace}:{entry.name}" if namespace and entry.name else entry.name
+            yield name, entry
+
+
+def _all_patterns():
+    patterns = list(_patterns())
+    assert patterns, "the URL resolver yielded nothing"
+    return patterns
+
+
+def _kwargs_of(pattern: URLPattern) -> list[str]:
+    return list(pattern.pattern.regex.groupindex)
+
+
+def test_every_pattern_is_named_and_its_kwargs_are_known():
+    for name, pattern in _all_patterns():
+        assert name, f"URL pattern {pattern.pattern} has no name; the isolation matrix needs one"
+        unknown = [k for k in _kwargs_of(pattern) if k not in OBJECT_KWARGS]
+        assert not unknown, f"{name}: add an object factory for URL kwargs {unknown} to OBJECT_KWARGS"
+
+
+def _request(client, url):
+    response = client.get(url)
+    if response.status_code == 405:
+        response = client.post(url)
+    return response
+
+
+@pytest.mark.django_db
+def test_anonymous_users_are_redirected_to_login(client, tenant_b):
+    checked = 0
+    for name, pattern in _all_patterns():
+        if name in PUBLIC:
+            continue
+        kwargs = {k: OBJECT_KWARGS[k](tenant_b) for k in _kwargs_of(pattern)}
+        url = reverse(name, kwargs=kwargs)
+        response = _request(client, url)
+        assert response.status_code == 302, f"{name} answered {response.status_code} to an anonymous user"
+        assert response["Location"].startswith(reverse("login")), f"{name} redirected to {response['Location']}"
+        checked += 1
+    assert checked >= 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", Role.values)
+def test_other_tenants_objects_answer_404_for_every_role(client, tenant_a, tenant_b, role):
+    object_patterns = [(n, p) for n, p in _all_patterns() if _kwargs_of(p)]
+    assert object_patterns, "no object-bearing URL found"
+    client.force_login(tenant_a.user(role))
+    for name, pattern in object_patterns:
+        kwargs = {k: OBJECT_KWARGS[k](tenant_b) for k in _kwargs_of(pattern)}
+        url = reverse(name, kwargs=kwargs)
+        response = _request(client, url)
+        assert response.status_code == 404, f"{role} of tenant A got {response.status_code} for B's {url}"
+
+
+@pytest.mark.django_db
+def test_the_same_urls_work_for_the_owning_tenant(client, tenant_b):
+    """Control for the 404 test: B's admin reaches B's objects, so the 404s above mean isolation,
+    not broken URLs."""
+    client.force_login(tenant_b.user(Role.ADMIN))
+    for name, pattern in _all_patterns():
+        if not _kwargs_of(pattern):
+            continue
+        kwargs = {k: OBJECT_KWARGS[k](tenant_b) for k in _kwargs_of(pattern)}
+        response = _request(client, reverse(name, kwargs=kwargs))
+        assert response.status_code in (200, 302), f"{name} answered {response.status_code} to its own tenant"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", Role.values)
+def test_tenant_users_never_reach_the_django_admin(client, tenant_a, tenant_b, role):
+    account_b = factories.AccountFactory(tenant=tenant_b.tenant)
+    client.force_login(tenant_a.user(role))
+    for url in ("/admin/", f"/admin/accounts/account/{account_b.pk}/change/", "/admin/tenancy/tenant/"):
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"], (role, url)
+
+
+@pytest.mark.django_db
+def test_platform_superuser_reaches_the_admin_across_tenants(client, tenant_b):
+    account_b = factories.AccountFactory(tenant=tenant_b.tenant)
+    superuser = factories.UserFactory(username="root@platform.test", is_staff=True, is_superuser=True)
+    client.force_login(superuser)
+    assert client.get("/admin/").status_code == 200
+    response = client.get(f"/admin/accounts/account/{account_b.pk}/change/")
+    assert response.status_code == 200
+    assert account_b.name in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_home_lists_only_the_current_tenants_accounts(client, tenant_a, tenant_b):
+    mine = factories.AccountFactory(tenant=tenant_a.tenant, name="Granite Bay Credit Union")
+    theirs = factories.AccountFactory(tenant=tenant_b.tenant, name="Meridian Mutual Insurance")
+    client.force_login(tenant_a.user(Role.EXECUTIVE))
+    body = client.get(reverse("home")).content.decode()
+    assert mine.name in body
+    assert theirs.name not in body
