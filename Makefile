@@ -43,7 +43,8 @@ test: install
 	$(TEST_ENV) $(PY) scripts/ensure_database.py
 	$(TEST_ENV) $(PY) manage.py create_app_role
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
-	$(TEST_ENV) $(PY) -m pytest -q $(PYTEST_ARGS)
+	mkdir -p staticfiles
+	$(TEST_ENV) $(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check .

@@ -47,7 +47,8 @@ def test_rls_refuses_writing_rows_into_another_tenant(tenant_a, tenant_b):
                 cursor.execute(
                     "INSERT INTO accounts_account (tenant_id, name, segment_id, tier, arr, currency, lifecycle_stage,"
                     " executive_sponsor, jurisdictions, regulators, data_standards, created_at, updated_at)"
-                    " VALUES (%s, 'Injected', %s, 'growth', 0, 'USD', 'onboarding', '', '[]', '[]', '[]', now(), now())",
+                    " VALUES (%s, 'Injected', %s, 'growth', 0, 'USD', 'onboarding', '',"
+                    " '[]', '[]', '[]', now(), now())",
                     [tenant_b.tenant.pk, segment_b.pk],
                 )
 

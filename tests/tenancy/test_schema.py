@@ -97,14 +97,17 @@ def test_no_foreign_key_can_cross_tenants():
         "      ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o)::text[], "
         "ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a "
         "      ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o)::text[] "
-        "FROM pg_constraint con JOIN pg_class src ON src.oid = con.conrelid JOIN pg_class dst ON dst.oid = con.confrelid "
+        "FROM pg_constraint con JOIN pg_class src ON src.oid = con.conrelid "
+        "JOIN pg_class dst ON dst.oid = con.confrelid "
         "WHERE con.contype = 'f'"
     )
     composite = {
-        (src, dst, tuple(cols)) for _, src, dst, cols, ref in fks if cols[:1] == ["tenant_id"] and len(cols) == 2
+        (src, dst, tuple(cols))
+        for _, src, dst, cols, ref in fks
+        if len(cols) == 2 and cols[0] == "tenant_id" and ref == ["tenant_id", "id"]
     }
     checked = 0
-    for name, src, dst, cols, ref in fks:
+    for _name, src, dst, cols, _ref in fks:
         if len(cols) != 1 or dst == "tenancy_tenant":
             continue
         if src in tenant_tables and dst in tenant_tables:
