@@ -21,6 +21,8 @@ CSM_PERMISSIONS = ("view_account", "change_account", "manage_account")
 
 
 def _validate_account(account: Account) -> None:
+    # Field-level checks first: they also coerce strings ("1200000.00", "2026-01-31") to real types.
+    account.full_clean(exclude=["tenant"], validate_unique=False)
     errors: dict[str, str] = {}
     unknown = [s for s in account.data_standards or [] if s not in DataStandard.values]
     if unknown:
@@ -36,7 +38,6 @@ def _validate_account(account: Account) -> None:
             errors[name] = "Expected a list of strings."
     if errors:
         raise ValidationError(errors)
-    account.full_clean(exclude=["tenant"], validate_unique=False)
     if Account.objects.filter(name=account.name).exclude(pk=account.pk).exists():
         raise ValidationError({"name": f"An account called “{account.name}” already exists."})
 

@@ -102,3 +102,9 @@ def tenant_committed(django_db_blocker):
         with django_db_blocker.unblock():
             connections["default"].close()
             purge_tenant(tenant.pk)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The production hasher is deliberately slow; tests create dozens of users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -19,6 +19,9 @@ from cs_platform.tenancy import context
 _SET = "SELECT set_config('app.tenant_id', %s, true), set_config('app.system_scope', %s, true)"
 
 
+_TRANSACTION_CONTROL = ("SAVEPOINT", "ROLLBACK", "RELEASE SAVEPOINT", "COMMIT", "BEGIN")
+
+
 def _scope_values() -> tuple[str, str]:
     tenant_id = context.current_tenant_id()
     return ("" if tenant_id is None else str(tenant_id), "on" if context.in_system_scope() else "")
@@ -50,6 +53,10 @@ class TenantCursorWrapper:
             self._wrapper._tenant_applied = values
 
     def execute(self, sql, params=None):
+        if isinstance(sql, str) and sql.startswith(_TRANSACTION_CONTROL):
+            # Savepoint bookkeeping must work even in an aborted transaction, where any other
+            # statement (our set_config included) would fail.
+            return self._cursor.execute(sql, params)
         if self._wrapper.get_autocommit():
             values = _scope_values()
             if values == ("", ""):
@@ -107,8 +114,10 @@ class DatabaseWrapper(pg_base.DatabaseWrapper):
         return super()._rollback()
 
     def _savepoint_rollback(self, sid):
-        self._forget_tenant()
-        return super()._savepoint_rollback(sid)
+        try:
+            return super()._savepoint_rollback(sid)
+        finally:
+            self._forget_tenant()
 
     def _set_autocommit(self, autocommit):
         self._forget_tenant()
