@@ -108,3 +108,10 @@ def tenant_committed(django_db_blocker):
 def _fast_password_hashing(settings):
     # The production hasher is deliberately slow; tests create dozens of users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_configure(config):
+    # whitenoise warns on every request when STATIC_ROOT does not exist yet (before collectstatic).
+    from pathlib import Path
+
+    Path(settings.STATIC_ROOT).mkdir(exist_ok=True)

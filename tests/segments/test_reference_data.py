@@ -147,8 +147,10 @@ def test_a_new_tenant_gets_the_reference_data_loaded_by_the_service(tenant_a):
             for s in Segment.objects.prefetch_related("kpis")
         }  # fmt: skip
         template = JourneyTemplate.objects.get(is_default=True)
-        phases = [(p.name, p.start_day, p.end_day, [a.text for a in p.activities.all()], [c.text for c in p.criteria.all()])
-                  for p in template.phases.prefetch_related("activities", "criteria")]  # fmt: skip
+        phases = [
+            (p.name, p.start_day, p.end_day, [a.text for a in p.activities.all()], [c.text for c in p.criteria.all()])
+            for p in template.phases.prefetch_related("activities", "criteria")
+        ]
         frameworks = set(Framework.objects.values_list("name", flat=True))
         assert KpiDefinition.objects.filter(is_reference=True).count() == 16
     for spec in reference.SEGMENTS:

@@ -1,0 +1,74 @@
+"""Settings are read from the environment and fail loudly, with a clear message, on bad values."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    # Start from the caller's environment minus every setting these tests are about.
+    ours = ("DATABASE", "SECRET_KEY", "DEBUG", "EMAIL", "SECURE_", "SESSION_", "CSRF_", "ALLOWED_HOSTS", "STATIC_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("DEBUG", "maybe", "Setting DEBUG='maybe' is not valid"),
+        ("EMAIL_PORT", "twenty-five", "Setting EMAIL_PORT='twenty-five' is not valid"),
+        ("DATABASE_URL", "not-a-url", "Setting DATABASE_URL='not-a-url' is not valid"),
+        ("TIME_ZONE", "Mars/Olympus", "Setting TIME_ZONE='Mars/Olympus' is not valid"),
+        ("LOG_LEVEL", "LOUD", "Setting LOG_LEVEL='LOUD' is not valid"),
+    ],
+)
+def test_a_malformed_setting_stops_with_a_one_line_message(variable, value, expected):
+    env = {"DEBUG": "true", variable: value} if variable != "DEBUG" else {variable: value, "SECRET_KEY": "x" * 60}
+    result = _manage("check", **env)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"Configuration error: {expected}")
+    assert "Traceback" not in result.stderr
+
+
+def test_production_settings_require_a_secret_key():
+    result = _manage("check", DEBUG="false")
+    assert result.returncode == 2
+    assert "SECRET_KEY is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_production_settings_pass_check_deploy(tmp_path):
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY="k3$Jq9!vRz2#pL8@wX5^mN1&bT7*cY4(hF6)dG0_sA-eU+iO=oP[lK]jH{gF}dS;aZ",
+        ALLOWED_HOSTS="cs.example.com",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_demo_defaults_use_sqlite_and_eager_tasks():
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER)",
+        DEBUG="true",
+        REDIS_URL="",
+        CELERY_BROKER_URL="",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["django.db.backends.sqlite3", "True"]
