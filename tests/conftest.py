@@ -89,7 +89,7 @@ def tenant_b(db) -> TenantWorld:
 
 
 @pytest.fixture
-def tenant_committed(django_db_blocker):
+def tenant_committed(django_db_setup, django_db_blocker):
     """A tenant (with reference data) committed to the database, visible to other connections and
     threads; purged afterwards by the owner role. For PostgreSQL-only tests."""
     from tests.committed import purge_tenant

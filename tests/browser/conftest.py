@@ -1,0 +1,56 @@
+"""A real browser (Debian's chromium through Playwright) against a real server thread.
+
+The server runs in this process on a committed test database (other connections must see the data),
+as the app role; data is purged by the owner afterwards (see tests/committed.py)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.test.testcases import LiveServerThread, _StaticFilesHandler
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+
+
+@pytest.fixture
+def live_url(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        thread = LiveServerThread("127.0.0.1", _StaticFilesHandler, port=0)
+        thread.daemon = True
+        thread.start()
+        thread.is_ready.wait()
+        if thread.error:
+            raise thread.error
+        try:
+            yield f"http://127.0.0.1:{thread.port}"
+        finally:
+            thread.terminate()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop on this thread; Django would then refuse ORM calls
+    # from the test body. The calls really are synchronous, so that guard does not apply here.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (browser tests need it)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    failed: list[str] = []
+    # Nothing may come from the internet: every request must go to the test server.
+    page.on("request", lambda r: None if r.url.startswith("http://127.0.0.1") else failed.append(r.url))
+    yield page
+    context.close()
+    assert not failed, f"requests left the machine: {failed}"
