@@ -1,0 +1,107 @@
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from cs_platform.tenancy import context
+from metrics.models import KpiMeasurement
+from metrics.services import (
+    incident_open,
+    incident_resolve,
+    kpi_measurement_record,
+    kpi_measurements_bulk_record,
+    survey_response_record,
+)
+from segments.models import KpiDefinition
+from tests import factories
+from tests.helpers import event_count, last_event
+
+DAY = datetime.date(2026, 10, 1)
+
+
+def _kpi(tenant, segment="bank", code="risk_reduction"):
+    with context.tenant_context(tenant):
+        return KpiDefinition.objects.get(segment__code=segment, code=code)
+
+
+@pytest.mark.django_db
+def test_recording_a_measurement_twice_for_a_day_corrects_it_and_audits_both(tenant_a):
+    account = factories.AccountFactory(tenant=tenant_a.tenant)
+    kpi = _kpi(tenant_a.tenant)
+    kpi_measurement_record(tenant=tenant_a.tenant, account=account, kpi=kpi, measured_on=DAY, value="22.5")
+    kpi_measurement_record(tenant=tenant_a.tenant, account=account, kpi=kpi, measured_on=DAY, value=27)
+    with context.tenant_context(tenant_a.tenant):
+        assert list(KpiMeasurement.objects.values_list("value", flat=True)) == [Decimal("27")]
+    event = last_event(tenant_a.tenant)
+    assert event.action == "kpi_measurement.update"
+    assert Decimal(event.before["value"]) == Decimal("22.5") and Decimal(event.after["value"]) == Decimal("27")
+
+
+@pytest.mark.django_db
+def test_a_kpi_of_another_segment_is_refused(tenant_a):
+    account = factories.AccountFactory(tenant=tenant_a.tenant)  # a bank
+    with pytest.raises(ValidationError, match="another segment"):
+        kpi_measurement_record(
+            tenant=tenant_a.tenant, account=account, kpi=_kpi(tenant_a.tenant, "fintech", "api_adoption"),
+            measured_on=DAY, value=90,
+        )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_bulk_ingest_is_all_or_nothing_and_names_each_bad_row(tenant_a):
+    account = factories.AccountFactory(tenant=tenant_a.tenant)
+    kpi = _kpi(tenant_a.tenant)
+    good = {"account": account, "kpi": kpi, "measured_on": DAY, "value": 30}
+    rows = [good, {**good, "measured_on": DAY - datetime.timedelta(days=1), "value": "lots"}, {**good, "value": "NaN"}]
+    before = event_count(tenant_a.tenant)
+    with pytest.raises(ValidationError) as raised:
+        kpi_measurements_bulk_record(tenant=tenant_a.tenant, rows=rows)
+    assert raised.value.message_dict == {
+        "rows[1].value": ["'lots' is not a number."],
+        "rows[2].value": ["'NaN' is not a finite number."],
+    }
+    with context.tenant_context(tenant_a.tenant):
+        assert KpiMeasurement.objects.count() == 0
+    assert event_count(tenant_a.tenant) == before
+
+
+@pytest.mark.django_db
+def test_bulk_ingest_upserts_in_constant_queries_with_one_audit_event(tenant_a, django_assert_max_num_queries):
+    account = factories.AccountFactory(tenant=tenant_a.tenant)
+    kpi = _kpi(tenant_a.tenant)
+    rows = [
+        {"account": account, "kpi": kpi, "measured_on": DAY - datetime.timedelta(days=n), "value": n}
+        for n in range(500)
+    ]
+    before = event_count(tenant_a.tenant)
+    # savepoint, insert ... on conflict, advisory lock, chain head, event insert, release (+ setting)
+    with django_assert_max_num_queries(8):
+        result = kpi_measurements_bulk_record(tenant=tenant_a.tenant, rows=rows)
+    assert result == {"stored": 500}
+    kpi_measurements_bulk_record(tenant=tenant_a.tenant, rows=[{**rows[0], "value": 99}])
+    with context.tenant_context(tenant_a.tenant):
+        assert KpiMeasurement.objects.count() == 500
+        assert KpiMeasurement.objects.get(measured_on=DAY).value == Decimal("99")
+    assert event_count(tenant_a.tenant) == before + 2
+    assert last_event(tenant_a.tenant).after["rows"] == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("kind", "score"), [("nps", 11), ("csat", 0), ("ces", 8), ("stars", 3)])
+def test_survey_scores_outside_their_scale_are_refused(tenant_a, kind, score):
+    account = factories.AccountFactory(tenant=tenant_a.tenant)
+    with pytest.raises(ValidationError):
+        survey_response_record(tenant=tenant_a.tenant, account=account, survey_type=kind, score=score, responded_on=DAY)
+
+
+@pytest.mark.django_db
+def test_incident_lifecycle(tenant_a):
+    account = factories.AccountFactory(tenant=tenant_a.tenant)
+    opened = datetime.datetime(2026, 10, 1, 9, 0, tzinfo=datetime.UTC)
+    incident = incident_open(tenant=tenant_a.tenant, account=account, title="ACH file rejected", severity="sev2",
+                             opened_at=opened)  # fmt: skip
+    with pytest.raises(ValidationError, match="before it was opened"):
+        incident_resolve(tenant=tenant_a.tenant, incident=incident, resolved_at=opened - datetime.timedelta(hours=1))
+    incident_resolve(tenant=tenant_a.tenant, incident=incident, resolved_at=opened + datetime.timedelta(hours=5))
+    assert last_event(tenant_a.tenant).action == "incident.resolve"
