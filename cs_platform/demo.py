@@ -63,7 +63,7 @@ from segments.models import KpiDefinition, Segment
 
 T = TypeVar("T")
 
-DEMO_PASSWORD = "demo-pass-2026"  # documented in the logins table; every demo user has it
+DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - published on purpose: every demo login uses it
 DEFAULT_SEED = 2026
 DEFAULT_ACCOUNTS = 220
 MAX_ACCOUNTS = 50_000
@@ -157,7 +157,9 @@ def demo_logins(tenants: Sequence[DemoTenant] = TENANTS) -> list[Login]:
             access.setdefault(user.email, []).append(f"{spec.slug}: {user.role}")
             names[user.email] = user.full_name
     logins = [Login(email, names[email], ", ".join(roles)) for email, roles in access.items()]
-    logins.append(Login(PLATFORM_ADMIN[0], f"{PLATFORM_ADMIN[1]} {PLATFORM_ADMIN[2]}", "platform superuser (no tenant)"))
+    logins.append(
+        Login(PLATFORM_ADMIN[0], f"{PLATFORM_ADMIN[1]} {PLATFORM_ADMIN[2]}", "platform superuser (no tenant)")
+    )
     return logins
 
 
@@ -306,7 +308,7 @@ EU_FINTECH_REGULATORS = ("Central Bank of Ireland", "Bank of Lithuania", "De Ned
 
 # Account health profiles drive KPIs, surveys, incidents, journeys, decisions and compliance together,
 # so a red account looks red everywhere. Level 0 = exactly at target; > 0 better; < 0 below target.
-PROFILE_MIX = (("healthy", 52), ("watch", 18), ("struggling", 14), ("declining", 9), ("recovering", 7))
+PROFILE_MIX = (("healthy", 55), ("watch", 18), ("struggling", 12), ("declining", 8), ("recovering", 7))
 PROFILE_LEVELS = {  # (base range, slope over the year range)
     "healthy": ((0.5, 1.3), (-0.2, 0.3)),
     "watch": ((-0.3, 0.4), (-0.3, 0.3)),
@@ -316,6 +318,9 @@ PROFILE_LEVELS = {  # (base range, slope over the year range)
 }
 JOURNEY_MIX = (("phase1", 17), ("phase2", 22), ("phase3", 26), ("beyond", 35))
 JOURNEY_DAYS = {"phase1": (3, 44), "phase2": (45, 119), "phase3": (120, 239), "beyond": (240, 1080)}
+UNFINISHED_JOURNEY_DAYS = (241, 400)  # a journey past day 240 that is not complete is running late, not years late
+# Probability an activity that is past due was done, by profile.
+ACTIVITY_DONE = {"healthy": 0.99, "watch": 0.92, "struggling": 0.65, "declining": 0.85, "recovering": 0.9}
 
 TOUCHPOINT_SUBJECTS = {
     TouchpointKind.MEETING: (
@@ -326,8 +331,9 @@ TOUCHPOINT_SUBJECTS = {
     ),
     TouchpointKind.CALL: (
         "Call: {standard} message validation errors", "Call: renewal timeline and procurement steps",
-        "Call: follow-up on open blockers", "Call: KPI baseline review ({kpi})", "Call: introduction to the new {title}",
-        "Call: escalation follow-up", "Call: user adoption numbers for last month",
+        "Call: follow-up on open blockers", "Call: KPI baseline review ({kpi})",
+        "Call: introduction to the new {title}", "Call: escalation follow-up",
+        "Call: user adoption numbers for last month",
     ),
     TouchpointKind.EMAIL: (
         "Email: SOC 2 Type II report and bridge letter sent", "Email: QBR deck and action items",
@@ -425,12 +431,12 @@ RESOLUTIONS = (
 )
 # state: (weight for healthy-ish accounts, weight for troubled accounts)
 DECISION_STATES = {
-    "resolved": (45, 20),
+    "resolved": (50, 22),
     "fallback": (5, 10),
-    "open_future": (30, 20),
-    "overdue_fresh": (6, 10),
-    "overdue_stale": (6, 15),
-    "escalated": (8, 25),
+    "open_future": (32, 20),
+    "overdue_fresh": (4, 10),
+    "overdue_stale": (3, 13),
+    "escalated": (6, 25),
 }
 AUDITORS = (
     "Internal Audit",
@@ -448,11 +454,11 @@ FINDINGS = (
     "Data retention schedule not applied to archived records.",
 )
 OBLIGATION_STATUS_WEIGHTS = {  # compliant, expiring, overdue, failed, not_started
-    "healthy": (68, 12, 5, 3, 12),
-    "watch": (50, 15, 12, 8, 15),
-    "struggling": (30, 12, 22, 22, 14),
-    "declining": (40, 15, 18, 15, 12),
-    "recovering": (50, 15, 12, 8, 15),
+    "healthy": (72, 12, 4, 2, 10),
+    "watch": (55, 15, 10, 8, 12),
+    "struggling": (30, 12, 24, 24, 10),
+    "declining": (42, 15, 18, 15, 10),
+    "recovering": (55, 15, 10, 8, 12),
 }
 OBLIGATION_STATUSES = (
     ObligationStatus.COMPLIANT,
@@ -609,8 +615,7 @@ def seed_demo(
     with transaction.atomic():
         platform_admin, _ = user_get_or_create(*PLATFORM_ADMIN, superuser=True)
     return [
-        seed_tenant(spec, today=today, seed=seed, accounts=accounts, platform_admin=platform_admin)
-        for spec in tenants
+        seed_tenant(spec, today=today, seed=seed, accounts=accounts, platform_admin=platform_admin) for spec in tenants
     ]
 
 
@@ -699,6 +704,7 @@ class AccountPlan:
     data_standards: list[str]
     level: Level
     journey_start: date
+    journey_complete: bool  # intent; the journey is complete only if every activity ends up done
     account: Account | None = None
     contacts: list[Contact] = field(default_factory=list)
 
@@ -753,9 +759,12 @@ class TenantSeeder:
     def _specs_with_role(self, role: str) -> list[DemoUser]:
         return [user for user in self.spec.users if user.role == role]
 
-    def _at(self, day: date, earliest: int = 8 * 60 + 30, latest: int = 17 * 60 + 30) -> datetime:
-        """A business-hours moment on `day` (weekends moved back to Friday) in the tenant's time zone."""
-        if day.weekday() >= 5:
+    def _at(
+        self, day: date, earliest: int = 8 * 60 + 30, latest: int = 17 * 60 + 30, weekdays: bool = True
+    ) -> datetime:
+        """A moment on `day` between the given minutes of the day (default business hours, weekends
+        moved back to Friday) in the tenant's time zone."""
+        if weekdays and day.weekday() >= 5:
             day -= timedelta(days=day.weekday() - 4)
         minutes = self.rng.randint(earliest, latest)
         return datetime.combine(day, clock(minutes // 60, minutes % 60), tzinfo=self.tz)
@@ -814,9 +823,12 @@ class TenantSeeder:
         for spec in ordered:
             manager = memberships[spec.reports_to] if spec.reports_to else None
             memberships[spec.email] = membership_create(
-                tenant=self.tenant, user=self.users[spec.email], role=spec.role, manager=manager,
+                tenant=self.tenant,
+                user=self.users[spec.email],
+                role=spec.role,
+                manager=manager,
                 actor=self.platform_admin,
-            )  # fmt: skip
+            )
             if spec.reports_to:
                 self.managers[self.users[spec.email].pk] = self.users[spec.reports_to]
         self.counts["memberships"] = len(memberships)
@@ -951,9 +963,12 @@ class TenantSeeder:
     def _lifecycle(self, level: Level, tier: str, renewal: date, journey_days: int, completed: bool) -> str:
         rng = self.rng
         to_renewal = (renewal - self.today).days
-        if level.profile == "struggling" and to_renewal < 0 and rng.random() < 0.5:
+        # Churned: gave notice (the contract ends on the renewal date) or let the renewal lapse.
+        if level.profile == "struggling" and (to_renewal < 0 or rng.random() < 0.1) and rng.random() < 0.6:
             return LifecycleStage.CHURNED
-        if level.profile == "struggling" and rng.random() < 0.8 or level.profile == "declining" and rng.random() < 0.6:
+        if (level.profile == "struggling" and rng.random() < 0.8) or (
+            level.profile == "declining" and rng.random() < 0.6
+        ):
             return LifecycleStage.AT_RISK
         if to_renewal <= 90:
             return LifecycleStage.RENEWAL
@@ -979,14 +994,14 @@ class TenantSeeder:
             name = self._unique_name(lambda segment=segment, region=region: self._name(segment, region), used)
             low, high = TIER_ARR[tier]
             arr = max(40_000, round(rng.uniform(low, high) * SEGMENT_ARR_FACTOR[segment] / 500) * 500)
-            journey_days = rng.randint(*JOURNEY_DAYS[bucket])
+            level = self._level(profile)
+            # Whether a journey past its last phase was finished, decided here so lifecycle and journey agree.
+            completed = bucket == "beyond" and not (level.profile != "healthy" and rng.random() < 0.45)
+            days_range = UNFINISHED_JOURNEY_DAYS if bucket == "beyond" and not completed else JOURNEY_DAYS[bucket]
+            journey_days = rng.randint(*days_range)
             journey_start = self.today - timedelta(days=journey_days)
             contract_start = journey_start - timedelta(days=rng.randint(0, 14))
             renewal = self._renewal(contract_start)
-            level = self._level(profile)
-            # Completion is decided again (from activity progress) when journeys are built; this is
-            # only the intent, so that lifecycle stages and journeys agree.
-            completed = bucket == "beyond" and not (level.profile != "healthy" and rng.random() < 0.45)
             owner = csms[i % len(csms)] if rng.random() < 0.8 else rng.choice(csms)
             second = None
             if rng.random() < 0.12:
@@ -1014,11 +1029,9 @@ class TenantSeeder:
                     data_standards=self._data_standards(segment),
                     level=level,
                     journey_start=journey_start,
+                    journey_complete=completed,
                 )
             )
-            self._completion_intent[len(self.plans) - 1] = completed
-
-    _completion_intent: dict[int, bool]
 
     def create_accounts(self) -> None:
         assignments = 0
@@ -1104,7 +1117,7 @@ class TenantSeeder:
                 elif plan.level.profile == "recovering":
                     u = 1 - u**0.5  # early in the year
                 day = start + timedelta(days=round(u * span))
-                opened = self._at(day, 0, 23 * 60 + 59)
+                opened = self._at(day, 0, 23 * 60 + 59, weekdays=False)
                 severity = _pick(rng, SEVERITY_MIX)
                 low, high = SEVERITY_HOURS[severity]
                 resolved: datetime | None = opened + timedelta(hours=rng.uniform(low, high) * slow)
@@ -1229,7 +1242,8 @@ class TenantSeeder:
             value = low if level > 0.15 else low - (0.15 - level) * max(abs(low) * 0.08, 1.0)
         elif comparator == "between" and low is not None and high is not None:
             width = high - low
-            value = low + min(level, 1.0) * width * 0.95 if level >= 0 else low + level * width
+            # Saturates inside the band (no pile-up at the top), falls away below it.
+            value = low + width * 0.97 * math.tanh(level) if level >= 0 else low + level * width * 0.6
         elif comparator == "lt" and high is not None:
             value = high - level * high * 0.2 if level >= 0 else high - level * high * 0.3
         elif low is not None:  # gte, top_quartile, and anything else with a minimum
@@ -1254,10 +1268,13 @@ class TenantSeeder:
                     level = plan.level.at(t) + offset + rng.gauss(0, 0.3)
                     rows.append(
                         KpiMeasurement(
-                            account=plan.account, kpi=kpi, measured_on=day, value=self.kpi_value(kpi, level),
+                            account=plan.account,
+                            kpi=kpi,
+                            measured_on=day,
+                            value=self.kpi_value(kpi, level),
                             source="demo",
                         )
-                    )  # fmt: skip
+                    )
         self._bulk(KpiMeasurement, rows, "kpi_measurements")
 
     def create_surveys(self) -> None:
@@ -1297,21 +1314,22 @@ class TenantSeeder:
 
     # -- journeys and decisions ----------------------------------------------------------------------
 
-    def _journey_for(self, index: int, plan: AccountPlan) -> tuple[AccountJourney, list[JourneyActivity]]:
+    def _journey_for(self, plan: AccountPlan) -> tuple[AccountJourney, list[JourneyActivity]]:
         rng = self.rng
         today, start = self.today, plan.journey_start
         yesterday = today - timedelta(days=1)
         days_in = (today - start).days
-        complete_all = self._completion_intent[index]
-        on_time = {"healthy": 0.97, "watch": 0.85, "struggling": 0.6, "declining": 0.8, "recovering": 0.8}
+        complete_all = plan.journey_complete
         activities: list[JourneyActivity] = []
         for phase in self.phases:
             phase_start = start + timedelta(days=phase.start_day)
             items = self.phase_activities.get(phase.pk, [])
             for number, activity in enumerate(items, start=1):
-                due = start + timedelta(days=phase.start_day + math.ceil((phase.end_day - phase.start_day) * number / len(items)))
+                due = start + timedelta(
+                    days=phase.start_day + math.ceil((phase.end_day - phase.start_day) * number / len(items))
+                )
                 status, completed = ActivityStatus.NOT_STARTED, None
-                if complete_all or (due < today and rng.random() < on_time[plan.level.profile]):
+                if complete_all or (due < today and rng.random() < ACTIVITY_DONE[plan.level.profile]):
                     status = ActivityStatus.DONE
                     if rng.random() < 0.15:
                         completed = due + timedelta(days=rng.randint(1, 10))  # done, a little late
@@ -1319,7 +1337,9 @@ class TenantSeeder:
                         completed = due - timedelta(days=rng.randint(0, 10))
                     completed = min(max(completed, phase_start), yesterday)
                 elif due < today:
-                    status = rng.choice((ActivityStatus.IN_PROGRESS, ActivityStatus.IN_PROGRESS, ActivityStatus.NOT_STARTED))
+                    status = rng.choice(
+                        (ActivityStatus.IN_PROGRESS, ActivityStatus.IN_PROGRESS, ActivityStatus.NOT_STARTED)
+                    )
                 elif phase.start_day <= days_in < phase.end_day:  # current phase, not yet due
                     roll = rng.random()
                     if roll < 0.25 and phase_start <= yesterday:
@@ -1330,17 +1350,22 @@ class TenantSeeder:
         current = next((p for p in self.phases if p.start_day <= days_in < p.end_day), self.phases[-1])
         open_items = [a for a in activities if a.status != ActivityStatus.DONE]
         overdue = sorted((a for a in open_items if a.due_on < today), key=lambda a: a.due_on)
-        due_soon = [a for a in open_items if a.status == ActivityStatus.NOT_STARTED and 0 <= (a.due_on - today).days <= 7]
+        due_soon = [
+            a for a in open_items if a.status == ActivityStatus.NOT_STARTED and 0 <= (a.due_on - today).days <= 7
+        ]
         completed_on = None
         if not open_items:
             status, reason = JourneyStatus.COMPLETED, "All activities completed."
             completed_on = max(a.completed_on for a in activities)
         elif overdue and (today - overdue[0].due_on).days > 14:
             status = JourneyStatus.LATE
-            reason = f"{len(overdue)} overdue; oldest {(today - overdue[0].due_on).days} days late: {overdue[0].activity.text}"
+            late_by = (today - overdue[0].due_on).days
+            reason = f"{len(overdue)} overdue; oldest {late_by} days late: {overdue[0].activity.text}"
         elif overdue:
             status = JourneyStatus.AT_RISK
-            reason = f"{len(overdue)} overdue (up to {(today - overdue[0].due_on).days} days): {overdue[0].activity.text}"
+            reason = (
+                f"{len(overdue)} overdue (up to {(today - overdue[0].due_on).days} days): {overdue[0].activity.text}"
+            )
         elif due_soon:
             status = JourneyStatus.AT_RISK
             reason = f"Due within 7 days and not started: {due_soon[0].activity.text}"
@@ -1362,15 +1387,14 @@ class TenantSeeder:
     def create_journeys(self) -> None:
         journeys: list[AccountJourney] = []
         activities: list[JourneyActivity] = []
-        for index, plan in enumerate(self.plans):
-            journey, items = self._journey_for(index, plan)
+        for plan in self.plans:
+            journey, items = self._journey_for(plan)
             journeys.append(journey)
             activities += items
         self._bulk(AccountJourney, journeys, "journeys")
         for plan, journey in zip(self.plans, journeys, strict=True):
             self.journeys[plan.account.pk] = journey
-        for activity in activities:
-            activity.journey = activity.journey  # re-read the saved journey's id
+        # bulk_create fills journey_id from the (now saved) journey each activity points at.
         self._bulk(JourneyActivity, activities, "journey_activities")
 
     def _decision_state(self, plan: AccountPlan, forced: list[str]) -> str:
@@ -1385,7 +1409,6 @@ class TenantSeeder:
         rows: list[Decision] = []
         forced = ["overdue_stale", "escalated", "resolved", "fallback", "open_future", "overdue_fresh"]
         compliance_user = self.users[self._email_for(Role.COMPLIANCE)]
-        csm_with_manager = next(spec for spec in self._specs_with_role(Role.CSM) if spec.reports_to)
         for plan in self.plans:
             journey = self.journeys[plan.account.pk]
             active = journey.status != JourneyStatus.COMPLETED
@@ -1404,12 +1427,9 @@ class TenantSeeder:
                 elif roll < 0.2:
                     owner = compliance_user
                 if state == "escalated" and owner.pk not in self.managers:
-                    if plan.owner.reports_to:
-                        owner = self.users[plan.owner.email]
-                    elif forced or rows:
-                        state = "overdue_stale"  # nobody to escalate to
-                    else:
-                        owner = self.users[csm_with_manager.email]
+                    owner = self.users[plan.owner.email]
+                    if owner.pk not in self.managers:
+                        state = "overdue_stale"  # the owner reports to nobody: nobody to escalate to
                 is_blocker = rng.random() < 0.35
                 title, fallback = rng.choice(BLOCKERS if is_blocker else DECISIONS)
                 back = min(history - 1, 200)
@@ -1529,18 +1549,26 @@ class TenantSeeder:
                     status = _pick(rng, list(zip(OBLIGATION_STATUSES, weights, strict=True)))
                 owner = compliance_user if rng.random() < 0.6 else self.users[plan.owner.email]
                 obligation = Obligation(
-                    account=plan.account, requirement=requirement, status=status, status_computed_at=computed_at,
+                    account=plan.account,
+                    requirement=requirement,
+                    status=status,
+                    status_computed_at=computed_at,
                     owner=owner,
-                )  # fmt: skip
+                )
                 current: Evidence | None = None
                 if status == ObligationStatus.COMPLIANT:
                     # Valid for more than 30 more days.
                     current = self._evidence(
-                        obligation, plan, requirement, today - timedelta(days=rng.randint(10, max(validity - 35, 10))),
+                        obligation,
+                        plan,
+                        requirement,
+                        today - timedelta(days=rng.randint(10, max(validity - 35, 10))),
                         owner,
-                    )  # fmt: skip
+                    )
                     if rng.random() < 0.6:
-                        audits.append(self._audit(obligation, self._day_between(current.valid_from, today), passed=True))
+                        audits.append(
+                            self._audit(obligation, self._day_between(current.valid_from, today), passed=True)
+                        )
                 elif status == ObligationStatus.EXPIRING:
                     valid_until = today + timedelta(days=rng.randint(0, 30))
                     current = self._evidence(
@@ -1553,10 +1581,13 @@ class TenantSeeder:
                     if rng.random() < 0.75:  # the old evidence lapsed on the due date
                         evidence.append(
                             self._evidence(
-                                obligation, plan, requirement,
-                                obligation.due_date - timedelta(days=validity - 1), owner,
+                                obligation,
+                                plan,
+                                requirement,
+                                obligation.due_date - timedelta(days=validity - 1),
+                                owner,
                             )
-                        )  # fmt: skip
+                        )
                 elif status == ObligationStatus.FAILED:
                     audited_on = today - timedelta(days=rng.randint(3, 90))
                     if rng.random() < 0.6:
@@ -1584,10 +1615,6 @@ class TenantSeeder:
                     evidence.append(current)
                 obligations.append(obligation)
         self._bulk(Obligation, obligations, "obligations")
-        for row in evidence:
-            row.obligation = row.obligation
-        for row in audits:
-            row.obligation = row.obligation
         self._bulk(Evidence, evidence, "evidence")
         self._bulk(AuditResult, audits, "audit_results")
 
@@ -1595,9 +1622,13 @@ class TenantSeeder:
         rng = self.rng
         if passed:
             return AuditResult(
-                obligation=obligation, audited_on=audited_on, outcome=AuditOutcome.PASSED, open_findings=0,
-                auditor=rng.choice(AUDITORS), notes="No exceptions noted.",
-            )  # fmt: skip
+                obligation=obligation,
+                audited_on=audited_on,
+                outcome=AuditOutcome.PASSED,
+                open_findings=0,
+                auditor=rng.choice(AUDITORS),
+                notes="No exceptions noted.",
+            )
         findings = rng.sample(FINDINGS, rng.randint(1, 4))
         return AuditResult(
             obligation=obligation,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from cs_platform.tenancy.models import TenantOwned
 
@@ -14,7 +15,7 @@ class KpiMeasurement(TenantOwned):
     measured_on = models.DateField()
     value = models.DecimalField(max_digits=14, decimal_places=4)
     source = models.CharField(max_length=40, default="manual", help_text="api, csv, manual, demo")
-    recorded_at = models.DateTimeField(auto_now_add=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-measured_on"]

@@ -14,7 +14,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     # Start from the caller's environment minus every setting these tests are about.
-    ours = ("DATABASE", "SECRET_KEY", "DEBUG", "EMAIL", "SECURE_", "SESSION_", "CSRF_", "ALLOWED_HOSTS", "STATIC_")
+    ours = (
+        "DATABASE",
+        "SECRET_KEY",
+        "DEBUG",
+        "EMAIL",
+        "SECURE_",
+        "SESSION_",
+        "CSRF_",
+        "ALLOWED_HOSTS",
+        "STATIC_",
+        "DJANGO_ALLOW_ASYNC",
+    )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     clean.update(env)
     return subprocess.run(

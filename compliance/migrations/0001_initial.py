@@ -2,6 +2,7 @@
 
 import compliance.models
 import django.db.models.deletion
+import django.utils.timezone
 import django.db.models.manager
 from django.conf import settings
 import cs_platform.tenancy.operations
@@ -66,7 +67,7 @@ class Migration(migrations.Migration):
                 ('checksum_sha256', models.CharField(max_length=64)),
                 ('valid_from', models.DateField()),
                 ('valid_until', models.DateField()),
-                ('uploaded_at', models.DateTimeField(auto_now_add=True)),
+                ('uploaded_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
                 ('uploaded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('obligation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='evidence', to='compliance.obligation')),

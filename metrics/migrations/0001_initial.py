@@ -2,6 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
+import django.utils.timezone
 import django.db.models.manager
 import cs_platform.tenancy.operations
 from django.db import migrations, models
@@ -70,7 +71,7 @@ class Migration(migrations.Migration):
                 ('measured_on', models.DateField()),
                 ('value', models.DecimalField(decimal_places=4, max_digits=14)),
                 ('source', models.CharField(default='manual', help_text='api, csv, manual, demo', max_length=40)),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
+                ('recorded_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='kpi_measurements', to='accounts.account')),
                 ('kpi', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='measurements', to='segments.kpidefinition')),
                 ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
