@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.utils import timezone
 
 from accounts.models import Account
-from compliance.models import AuditOutcome, AuditResult, Evidence, Obligation, Requirement
-from cs_platform.audit.services import audit_record, model_snapshot
+from compliance.models import AuditOutcome, AuditResult, ComplianceStatusSnapshot, Evidence, Obligation, Requirement
+from compliance.status import obligation_status, worst
+from cs_platform.audit.services import audit_record, audit_record_many, model_snapshot
 from cs_platform.tenancy import context
 
 MAX_EVIDENCE_BYTES = 50 * 1024 * 1024
@@ -84,3 +88,57 @@ def audit_result_record(
         )  # fmt: skip
         audit_record(tenant=tenant, actor=actor, action="audit_result.record", obj=result, after=model_snapshot(result))
     return result
+
+
+def compliance_status_recompute(*, tenant, day: datetime.date, actor=None) -> dict[str, Any]:
+    """Recompute every obligation's status as of `day`, record each change as an audit event, and
+    upsert each account's snapshot (worst status and counts) for `day`. Set-based: a fixed number
+    of queries per tenant. Re-running for the same day changes nothing."""
+    with transaction.atomic(), context.tenant_context(tenant):
+        latest_audit = AuditResult.objects.filter(obligation=OuterRef("pk"), audited_on__lte=day).order_by(
+            "-audited_on", "-id"
+        )
+        rows = list(
+            Obligation.objects.annotate(
+                last_outcome=Subquery(latest_audit.values("outcome")[:1]),
+                last_findings=Subquery(latest_audit.values("open_findings")[:1]),
+                valid_until_max=Max("evidence__valid_until", filter=Q(evidence__valid_from__lte=day)),
+                evidence_count=Count("evidence", filter=Q(evidence__valid_from__lte=day)),
+            ).values_list(
+                "id", "account_id", "due_date", "status", "last_outcome", "last_findings", "valid_until_max",
+                "evidence_count",
+            )
+        )  # fmt: skip
+        now = timezone.now()
+        changed: list[Obligation] = []
+        changes: list[dict[str, Any]] = []
+        per_account: dict[int, list[str]] = {}
+        for pk, account_id, due, old, outcome, findings, valid_until, evidenced in rows:
+            new = obligation_status(
+                day=day, due_date=due, last_audit_outcome=outcome, last_audit_open_findings=findings,
+                valid_until=valid_until, ever_evidenced=bool(evidenced),
+            )  # fmt: skip
+            per_account.setdefault(account_id, []).append(new)
+            if new != old:
+                changed.append(Obligation(pk=pk, tenant_id=tenant.pk, status=new, status_computed_at=now))
+                changes.append({
+                    "action": "obligation.status_change", "object_type": "compliance.obligation", "object_id": pk,
+                    "before": {"status": old}, "after": {"status": new, "as_of": day.isoformat()},
+                })  # fmt: skip
+        Obligation.objects.bulk_update(changed, ["status", "status_computed_at"], batch_size=2000)
+        audit_record_many(tenant=tenant, actor=actor, events=changes)
+        snapshots = [
+            ComplianceStatusSnapshot(
+                tenant=tenant, account_id=account_id, snapshot_date=day, status=worst(statuses),
+                counts={status: statuses.count(status) for status in sorted(set(statuses))},
+            )
+            for account_id, statuses in per_account.items()
+        ]  # fmt: skip
+        ComplianceStatusSnapshot.objects.bulk_create(
+            snapshots, batch_size=2000, update_conflicts=True,
+            unique_fields=["tenant", "account", "snapshot_date"], update_fields=["status", "counts"],
+        )  # fmt: skip
+    counts: dict[str, int] = {}
+    for snapshot in snapshots:
+        counts[snapshot.status] = counts.get(snapshot.status, 0) + 1
+    return {"obligations": len(rows), "status_changes": len(changes), "accounts_by_status": counts}

@@ -211,6 +211,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = _setting("CELERY_TASK_TIME_LIMIT", _int, 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = _setting("CELERY_TASK_SOFT_TIME_LIMIT", _int, 1700)
 CELERY_TIMEZONE = "UTC"
+# A message a worker took but never acknowledged (the worker died) is redelivered after this many
+# seconds; it must exceed the longest task's run time.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _setting("CELERY_VISIBILITY_TIMEOUT", _int, 7200)}
+CELERY_RESULT_EXPIRES = 86400
+# The nightly engine: beat asks every 15 minutes which tenants have reached 02:00 local time.
+NIGHTLY_LOCAL_HOUR = _setting("NIGHTLY_LOCAL_HOUR", _int, 2)
+if not 0 <= NIGHTLY_LOCAL_HOUR <= 23:
+    raise ImproperlyConfigured(f"Setting NIGHTLY_LOCAL_HOUR={NIGHTLY_LOCAL_HOUR} is not valid: use an hour 0-23")
+NIGHTLY_CHUNK_SIZE = _setting("NIGHTLY_CHUNK_SIZE", _int, 5000)
+if NIGHTLY_CHUNK_SIZE < 1:
+    raise ImproperlyConfigured(f"Setting NIGHTLY_CHUNK_SIZE={NIGHTLY_CHUNK_SIZE} is not valid: must be positive")
+CELERY_BEAT_SCHEDULE = {
+    "nightly-dispatch": {"task": "metrics.nightly_dispatch", "schedule": 15 * 60},
+}
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

@@ -89,7 +89,12 @@ class AccountJourney(TenantOwned):
     current_phase = models.ForeignKey(Phase, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=12, choices=JourneyStatus.choices, default=JourneyStatus.ON_TRACK)
     status_reason = models.CharField(max_length=255, blank=True)
+    status_computed_on = models.DateField(null=True, blank=True)
     completed_on = models.DateField(null=True, blank=True)
+    # Days from the journey start to the end of onboarding (every Compliance Assessment and Integration
+    # activity done) and to first value (the first Performance Optimization activity done).
+    onboarding_days = models.PositiveIntegerField(null=True, blank=True)
+    time_to_value_days = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_on"]

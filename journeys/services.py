@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
-from cs_platform.audit.services import audit_record, model_snapshot
+from cs_platform.audit.services import audit_record, audit_record_many, model_snapshot
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership
 from journeys.models import (
@@ -19,6 +20,7 @@ from journeys.models import (
     DecisionStatus,
     JourneyActivity,
     JourneyTemplate,
+    Phase,
     PhaseActivity,
 )
 
@@ -139,3 +141,143 @@ def decision_resolve(
             after=model_snapshot(decision),
         )  # fmt: skip
     return decision
+
+
+AT_RISK_WITHIN_DAYS = 7
+ESCALATE_AFTER_DAYS = 2  # unresolved 48 hours past the due date
+
+
+def journey_status_of(
+    *, day: datetime.date, overdue_activities: int, due_soon: int, open_late_decisions: int, all_done: bool
+) -> tuple[str, str]:
+    """late: an activity is past its due date and not done; at risk: an activity falls due within
+    7 days, or a decision on the account is past due; completed: everything done; else on track."""
+    if all_done:
+        return "completed", "All activities done."
+    if overdue_activities:
+        return "late", f"{overdue_activities} activit{'y' if overdue_activities == 1 else 'ies'} past due"
+    if open_late_decisions:
+        return "at_risk", f"{open_late_decisions} decision(s) past due"
+    if due_soon:
+        return "at_risk", f"{due_soon} activit{'y' if due_soon == 1 else 'ies'} due within {AT_RISK_WITHIN_DAYS} days"
+    return "on_track", ""
+
+
+def journey_status_recompute(*, tenant, day: datetime.date, actor=None) -> dict[str, Any]:
+    """Current phase, status, onboarding time and time-to-value of every journey as of `day`.
+    Set-based: one aggregate query over activities, one over decisions, one bulk update."""
+    from django.db.models import Count, Max, Min, Q
+
+    soon = day + datetime.timedelta(days=AT_RISK_WITHIN_DAYS)
+    not_done = ~Q(activity_progress__status=ActivityStatus.DONE)
+    with transaction.atomic(), context.tenant_context(tenant):
+        done = Q(activity_progress__status=ActivityStatus.DONE)
+        onboarding_phase = Q(activity_progress__activity__phase__order__lte=2)  # assessment + integration
+        value_phase = Q(activity_progress__activity__phase__order=3)  # performance optimization
+        journeys = list(
+            AccountJourney.objects.annotate(
+                total=Count("activity_progress"),
+                done=Count("activity_progress", filter=done),
+                overdue=Count("activity_progress", filter=not_done & Q(activity_progress__due_on__lt=day)),
+                due_soon=Count("activity_progress", filter=not_done & Q(activity_progress__due_on__lte=soon)),
+                onboarding_total=Count("activity_progress", filter=onboarding_phase),
+                onboarding_done=Count("activity_progress", filter=onboarding_phase & done),
+                onboarding_end=Max("activity_progress__completed_on", filter=onboarding_phase),
+                first_value=Min("activity_progress__completed_on", filter=value_phase & done),
+                last_done=Max("activity_progress__completed_on"),
+            )
+        )  # fmt: skip
+        phases: dict[int, list[tuple[int, int, int]]] = {}
+        for pk, template_id, start, end in Phase.objects.order_by("order").values_list(
+            "pk", "template_id", "start_day", "end_day"
+        ):
+            phases.setdefault(template_id, []).append((pk, start, end))
+        late_decisions = dict(
+            Decision.objects.filter(status__in=("open", "escalated"), due_date__lt=day)
+            .values("account_id")
+            .annotate(n=Count("id"))
+            .values_list("account_id", "n")
+        )
+        changed, events = [], []
+        counts: dict[str, int] = {}
+        for journey in journeys:
+            elapsed = (day - journey.started_on).days
+            template_phases = phases.get(journey.template_id, [])
+            current = next((pk for pk, start, end in template_phases if start <= elapsed < end), None)
+            if current is None and template_phases:
+                current = template_phases[-1][0] if elapsed >= template_phases[-1][2] else template_phases[0][0]
+            all_done = journey.total > 0 and journey.done == journey.total
+            status, reason = journey_status_of(
+                day=day, overdue_activities=journey.overdue, due_soon=journey.due_soon,
+                open_late_decisions=late_decisions.get(journey.account_id, 0), all_done=all_done,
+            )  # fmt: skip
+            onboarding = (
+                (journey.onboarding_end - journey.started_on).days
+                if journey.onboarding_total and journey.onboarding_done == journey.onboarding_total
+                else None
+            )
+            ttv = (journey.first_value - journey.started_on).days if journey.first_value else None
+            completed_on = journey.last_done if all_done else None
+            new = (current, status, reason[:255], completed_on, onboarding, ttv)
+            old = (journey.current_phase_id, journey.status, journey.status_reason, journey.completed_on,
+                   journey.onboarding_days, journey.time_to_value_days)  # fmt: skip
+            counts[status] = counts.get(status, 0) + 1
+            if new != old or journey.status_computed_on != day:
+                (journey.current_phase_id, journey.status, journey.status_reason, journey.completed_on,
+                 journey.onboarding_days, journey.time_to_value_days) = new  # fmt: skip
+                journey.status_computed_on = day
+                changed.append(journey)
+            if old[1] != status:
+                events.append({
+                    "action": "account_journey.status_change", "object_type": "journeys.accountjourney",
+                    "object_id": journey.pk, "before": {"status": old[1]},
+                    "after": {"status": status, "reason": reason, "as_of": day.isoformat()},
+                })  # fmt: skip
+        AccountJourney.objects.bulk_update(
+            changed,
+            ["current_phase", "status", "status_reason", "completed_on", "onboarding_days", "time_to_value_days",
+             "status_computed_on"],
+            batch_size=2000,
+        )  # fmt: skip
+        audit_record_many(tenant=tenant, actor=actor, events=events)
+    return {"journeys": len(journeys), "status_changes": len(events), "by_status": counts}
+
+
+def decisions_escalate(*, tenant, day: datetime.date, actor=None) -> dict[str, int]:
+    """Escalate, once, every open decision more than 48 hours past due to its owner's manager (or,
+    when the owner has no manager, to the tenant's first admin). Already-escalated decisions are left
+    alone, so re-running never escalates twice."""
+    from cs_platform.tenancy.models import Role
+
+    cutoff = day - datetime.timedelta(days=ESCALATE_AFTER_DAYS + 1)  # due at end of due_date, +48 h
+    with transaction.atomic(), context.tenant_context(tenant):
+        due = list(
+            Decision.objects.filter(status=DecisionStatus.OPEN, escalated_at__isnull=True, due_date__lte=cutoff)
+            .select_for_update(of=("self",))
+            .values_list("pk", "owner_id", "due_date")
+        )
+        memberships = list(Membership.objects.filter(is_active=True).values_list("user_id", "manager__user_id", "role"))
+        managers = {user_id: manager_user for user_id, manager_user, _ in memberships}
+        admins = sorted(user_id for user_id, _, role in memberships if role == Role.ADMIN)
+        now = timezone.now()
+        updates, events = [], []
+        for pk, owner_id, due_date in due:
+            target = managers.get(owner_id) or (admins[0] if admins else None)
+            updates.append(
+                Decision(
+                    pk=pk,
+                    tenant_id=tenant.pk,
+                    status=DecisionStatus.ESCALATED,
+                    escalated_at=now,
+                    escalated_to_id=target,
+                )
+            )
+            events.append({
+                "action": "decision.escalate", "object_type": "journeys.decision", "object_id": pk,
+                "before": {"status": "open"},
+                "after": {"status": "escalated", "escalated_to": target, "due_date": due_date.isoformat(),
+                          "rule": "unresolved 48 hours past due"},
+            })  # fmt: skip
+        Decision.objects.bulk_update(updates, ["status", "escalated_at", "escalated_to"], batch_size=2000)
+        audit_record_many(tenant=tenant, actor=actor, events=events)
+    return {"escalated": len(updates)}

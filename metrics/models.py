@@ -94,6 +94,7 @@ class HealthBand(models.TextChoices):
     GREEN = "green", "Green"
     YELLOW = "yellow", "Yellow"
     RED = "red", "Red"
+    GREY = "grey", "No data"
 
 
 class HealthSnapshot(TenantOwned):
@@ -106,7 +107,9 @@ class HealthSnapshot(TenantOwned):
     total = models.DecimalField(max_digits=5, decimal_places=2)
     band = models.CharField(max_length=6, choices=HealthBand.choices)
     components = models.JSONField(default=list)
-    computed_at = models.DateTimeField(auto_now=True)
+    change_7d = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    change_30d = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    computed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-snapshot_date"]
@@ -114,3 +117,26 @@ class HealthSnapshot(TenantOwned):
             models.UniqueConstraint(fields=["tenant", "account", "snapshot_date"], name="health_tenant_acct_day_uniq")
         ]
         indexes = [models.Index(fields=["tenant", "snapshot_date", "band"], name="health_tenant_day_band_idx")]
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class NightlyRun(TenantOwned):
+    """One nightly recompute of one tenant for one date: what ran, how it ended, and why it failed.
+    Visible to the tenant's admins; the unique key makes "already done for this date" a lookup."""
+
+    run_date = models.DateField()
+    status = models.CharField(max_length=8, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    attempts = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-run_date"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "run_date"], name="nightlyrun_tenant_date_uniq")]

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Avg, Count, F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
 
+from accounts.models import Account
 from accounts.selectors import visible_accounts
-from metrics.models import HealthSnapshot, KpiMeasurement
+from metrics.models import HealthSnapshot, Incident, KpiMeasurement, SurveyResponse
+from metrics.scoring import AccountInputs, KpiTarget, SurveyStats
+from segments.models import KpiDefinition, Segment
 
 
 def kpi_series(user, *, account_id: int, kpi_id: int, since: datetime.date, membership=None) -> list[dict]:
@@ -26,3 +32,123 @@ def latest_health(user, *, on: datetime.date, membership=None) -> QuerySet[Healt
     return HealthSnapshot.objects.filter(
         account__in=visible_accounts(user, membership), snapshot_date=on
     ).select_related("account")
+
+
+def _ago(day: datetime.date, days: int) -> datetime.date:
+    return day - datetime.timedelta(days=days)
+
+
+def health_inputs(
+    *, day: datetime.date, account_ids: list[int] | None = None
+) -> tuple[dict[int, tuple[int, AccountInputs]], dict[int, tuple[Decimal | None, Decimal | None]]]:
+    """Everything the health measures need, for every account of the current tenant (or a chunk),
+    in a fixed number of grouped queries whatever the number of accounts:
+
+    1 accounts, 2 KPI definitions, 3 latest KPI value per account and KPI (window function),
+    4 survey aggregates per account and type, 5 incidents of the window, 6 journeys,
+    7 compliance snapshots of the day, 8 decision closure per account, 9 snapshots 7 and 30 days back.
+    Returns ({account_id: (segment_id, AccountInputs)}, {account_id: (total 7 days ago, total 30 days ago)})."""
+    from compliance.models import ComplianceStatusSnapshot
+    from journeys.models import AccountJourney, Decision
+    from metrics.services import DECISION_WINDOW_DAYS, INCIDENT_WINDOW_DAYS, KPI_WINDOW_DAYS, SURVEY_WINDOW_DAYS
+
+    scope = {} if account_ids is None else {"account_id__in": account_ids}
+    accounts = Account.objects.all() if account_ids is None else Account.objects.filter(pk__in=account_ids)
+    inputs: dict[int, tuple[int, AccountInputs]] = {}
+    segment_codes = dict(Segment.objects.values_list("pk", "code"))
+    for pk, segment_id, renewal in accounts.values_list("pk", "segment_id", "renewal_date"):
+        inputs[pk] = (
+            segment_id,
+            AccountInputs(
+                segment_code=segment_codes.get(segment_id, ""),
+                days_to_renewal=None if renewal is None else (renewal - day).days,
+            ),
+        )
+
+    targets = {
+        k.pk: KpiTarget(
+            code=k.code, name=k.name, comparator=k.comparator, direction=k.direction,
+            low=None if k.target_low is None else float(k.target_low),
+            high=None if k.target_high is None else float(k.target_high), target_text=k.target_text,
+        )
+        for k in KpiDefinition.objects.all()
+    }  # fmt: skip
+    latest = (
+        KpiMeasurement.objects.filter(measured_on__lte=day, measured_on__gt=_ago(day, KPI_WINDOW_DAYS), **scope)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("account_id"), F("kpi_id")], order_by=F("measured_on").desc())
+        )
+        .filter(rank=1)
+        .values_list("account_id", "kpi_id", "value")
+    )  # fmt: skip
+    for account_id, kpi_id, value in latest:
+        if account_id in inputs and kpi_id in targets:
+            inputs[account_id][1].kpis.append((targets[kpi_id], float(value)))
+    for _, account_inputs in inputs.values():
+        account_inputs.kpis.sort(key=lambda pair: pair[0].code)
+
+    surveys = (
+        SurveyResponse.objects.filter(
+            responded_on__lte=day, responded_on__gt=day - datetime.timedelta(days=SURVEY_WINDOW_DAYS), **scope
+        )
+        .values("account_id", "survey_type")
+        .annotate(n=Count("id"), avg=Avg("score"), promoters=Count("id", filter=Q(score__gte=9)),
+                  detractors=Count("id", filter=Q(score__lte=6)))
+        .order_by()
+    )  # fmt: skip
+    for row in surveys:
+        if row["account_id"] not in inputs:
+            continue
+        stats = SurveyStats(row["n"], float(row["avg"]), row["promoters"], row["detractors"])
+        setattr(inputs[row["account_id"]][1], row["survey_type"], stats)
+
+    since = timezone.make_aware(
+        datetime.datetime.combine(day - datetime.timedelta(days=INCIDENT_WINDOW_DAYS), datetime.time())
+    )
+    until = timezone.make_aware(datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time()))
+    incidents = Incident.objects.filter(opened_at__gte=since, opened_at__lt=until, **scope).values_list(
+        "account_id", "escalated", "opened_at", "resolved_at"
+    )  # fmt: skip
+    for account_id, escalated, opened, resolved in incidents:
+        if account_id not in inputs:
+            continue
+        account_inputs = inputs[account_id][1]
+        account_inputs.escalations += 1 if escalated else 0
+        if resolved is not None and resolved < until:
+            account_inputs.resolved_hours.append((resolved - opened).total_seconds() / 3600.0)
+
+    # The most recent journey of each account speaks for it.
+    for account_id, status in (
+        AccountJourney.objects.filter(started_on__lte=day, **scope)
+        .order_by("account_id", "started_on", "id")
+        .values_list("account_id", "status")
+    ):
+        if account_id in inputs:
+            inputs[account_id][1].journey_status = status
+
+    for account_id, status in ComplianceStatusSnapshot.objects.filter(snapshot_date=day, **scope).values_list(
+        "account_id", "status"
+    ):
+        if account_id in inputs:
+            inputs[account_id][1].compliance_status = status
+
+    closed = Q(status__in=("resolved", "fallback"), resolved_at__isnull=False)
+    decisions = (
+        Decision.objects.filter(due_date__lte=day, due_date__gt=_ago(day, DECISION_WINDOW_DAYS), **scope)
+        .values("account_id")
+        .annotate(due=Count("id"), on_time=Count("id", filter=closed & Q(resolved_at__date__lte=F("due_date"))))
+        .order_by()
+    )  # fmt: skip
+    for row in decisions:
+        if row["account_id"] in inputs:
+            inputs[row["account_id"]][1].decisions_due = row["due"]
+            inputs[row["account_id"]][1].decisions_closed_on_time = row["on_time"]
+
+    back_7, back_30 = day - datetime.timedelta(days=7), day - datetime.timedelta(days=30)
+    previous: dict[int, tuple[Decimal | None, Decimal | None]] = {}
+    for account_id, snapshot_date, total in HealthSnapshot.objects.filter(
+        snapshot_date__in=(back_7, back_30), **scope
+    ).values_list("account_id", "snapshot_date", "total"):
+        seven, thirty = previous.get(account_id, (None, None))
+        previous[account_id] = (total, thirty) if snapshot_date == back_7 else (seven, total)
+    return inputs, previous

@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import Account
 from cs_platform.audit.services import audit_record, model_snapshot
 from cs_platform.tenancy import context
-from metrics.models import SURVEY_SCALES, Incident, KpiMeasurement, SurveyResponse, SurveyType
+from metrics.models import SURVEY_SCALES, HealthSnapshot, Incident, KpiMeasurement, SurveyResponse, SurveyType
 from segments.models import KpiDefinition
 
 
@@ -160,3 +160,61 @@ def incident_resolve(
             after=model_snapshot(incident),
         )  # fmt: skip
     return incident
+
+
+# --- Nightly health -----------------------------------------------------------------------------------
+SURVEY_WINDOW_DAYS = 180
+INCIDENT_WINDOW_DAYS = 90
+KPI_WINDOW_DAYS = 120  # the latest value of each KPI within this window counts
+DECISION_WINDOW_DAYS = 90
+
+
+def health_snapshots_compute(
+    *, tenant, day: datetime.date, account_ids: list[int] | None = None, actor=None
+) -> dict[str, Any]:
+    """Score every account (or the given chunk) for `day` and upsert one snapshot per (account, day).
+
+    Inputs are gathered with a fixed number of grouped queries (see metrics.selectors.health_inputs),
+    scored in memory by metrics.scoring, and written with one upsert per 2,000 rows; re-running for
+    the same day rewrites the same values, never a second row."""
+    from metrics.scoring import score_account
+    from metrics.selectors import health_inputs
+    from segments.services import scorecards_for_scoring
+
+    with transaction.atomic(), context.tenant_context(tenant):
+        configs = scorecards_for_scoring(tenant=tenant)
+        inputs, previous = health_inputs(day=day, account_ids=account_ids)
+        snapshots: list[HealthSnapshot] = []
+        bands: dict[str, int] = {}
+        now = timezone.now()
+        for account_id, (segment_id, account_inputs) in inputs.items():
+            config = configs[segment_id]
+            result = score_account(
+                account_inputs, config.measures, green_at=config.green_at, red_below=config.red_below
+            )
+            before_7, before_30 = previous.get(account_id, (None, None))
+            snapshots.append(
+                HealthSnapshot(
+                    tenant=tenant, account_id=account_id, snapshot_date=day, total=result.total, band=result.band,
+                    components=result.components,
+                    change_7d=None if before_7 is None else result.total - before_7,
+                    change_30d=None if before_30 is None else result.total - before_30,
+                    computed_at=now,
+                )
+            )  # fmt: skip
+            bands[result.band] = bands.get(result.band, 0) + 1
+        HealthSnapshot.objects.bulk_create(
+            snapshots, batch_size=2000, update_conflicts=True, unique_fields=["tenant", "account", "snapshot_date"],
+            update_fields=["total", "band", "components", "change_7d", "change_30d", "computed_at"],
+        )  # fmt: skip
+        digest = hashlib.sha256(
+            "\n".join(
+                f"{s.account_id}|{s.total}|{s.band}" for s in sorted(snapshots, key=lambda s: s.account_id)
+            ).encode()
+        ).hexdigest()
+        audit_record(
+            tenant=tenant, actor=actor, action="health.recompute", object_type="metrics.healthsnapshot",
+            after={"date": day.isoformat(), "accounts": len(snapshots), "bands": bands, "sha256": digest,
+                   "chunk": [min(account_ids), max(account_ids)] if account_ids else None},
+        )  # fmt: skip
+    return {"accounts": len(snapshots), "bands": bands}

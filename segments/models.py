@@ -65,3 +65,38 @@ class KpiDefinition(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.target_text})"
+
+
+class Scorecard(TenantOwned):
+    """A segment's health scorecard: weighted measures (weights sum to 100) and the total's bands."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="scorecards")
+    green_at = models.DecimalField(max_digits=5, decimal_places=2, default=70, help_text="Total >= this is green.")
+    red_below = models.DecimalField(max_digits=5, decimal_places=2, default=50, help_text="Total < this is red.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "segment"], name="scorecard_tenant_segment_uniq")]
+
+    def __str__(self) -> str:
+        return f"Scorecard for {self.segment}"
+
+
+class ScorecardMeasure(TenantOwned):
+    """One measure of a scorecard. `measure` names a function in metrics.measures; its 0-100 score is
+    banded with this measure's own thresholds."""
+
+    scorecard = models.ForeignKey(Scorecard, on_delete=models.CASCADE, related_name="measures")
+    measure = models.CharField(max_length=40)
+    weight = models.DecimalField(max_digits=5, decimal_places=2)
+    green_at = models.DecimalField(max_digits=5, decimal_places=2, default=75)
+    red_below = models.DecimalField(max_digits=5, decimal_places=2, default=50)
+
+    class Meta:
+        ordering = ["scorecard", "-weight", "measure"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "scorecard", "measure"], name="scorecardmeasure_tenant_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measure} ({self.weight}%)"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from cs_platform.audit.services import audit_record, model_snapshot
 from cs_platform.tenancy import context
+from metrics.scoring import DEFAULT_WEIGHTS, GENERIC_WEIGHTS, MEASURES, MeasureConfig
 from segments import reference
-from segments.models import Comparator, Direction, KpiDefinition, Segment
+from segments.models import Comparator, Direction, KpiDefinition, Scorecard, ScorecardMeasure, Segment
 
 
 @transaction.atomic
@@ -94,6 +97,7 @@ def reference_data_load(*, tenant, actor=None) -> dict[str, int]:
                     framework=framework, code=code, defaults={"tenant": tenant, "title": title}
                 )
                 created["requirements"] += made
+        scorecard_defaults_ensure(tenant=tenant, actor=actor)
         if any(created.values()):
             audit_record(
                 tenant=tenant,
@@ -160,3 +164,120 @@ def kpi_definition_update(*, tenant, kpi: KpiDefinition, actor=None, **changes) 
             after=model_snapshot(kpi),
         )
     return kpi
+
+
+# --- Health scorecards --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScorecardConfig:
+    measures: tuple[MeasureConfig, ...]
+    green_at: float
+    red_below: float
+
+
+def _default_measures(segment_code: str) -> dict[str, int]:
+    return DEFAULT_WEIGHTS.get(segment_code, GENERIC_WEIGHTS)
+
+
+def scorecard_defaults_ensure(*, tenant, actor=None) -> int:
+    """Give every segment without a scorecard the default one (weights from metrics.scoring).
+    Idempotent; returns how many scorecards were created."""
+    created = 0
+    with transaction.atomic(), context.tenant_context(tenant):
+        missing = list(Segment.objects.filter(scorecards__isnull=True))
+        for segment in missing:
+            card = Scorecard.objects.create(tenant=tenant, segment=segment)
+            ScorecardMeasure.objects.bulk_create(
+                ScorecardMeasure(tenant=tenant, scorecard=card, measure=measure, weight=Decimal(weight))
+                for measure, weight in _default_measures(segment.code).items()
+            )
+            created += 1
+        if created:
+            audit_record(
+                tenant=tenant, actor=actor, action="scorecard.defaults", object_type="segments.scorecard",
+                after={"segments": [s.code for s in missing]},
+            )  # fmt: skip
+    return created
+
+
+def scorecards_for_scoring(*, tenant) -> dict[int, ScorecardConfig]:
+    """{segment_id: ScorecardConfig} for the current tenant, defaults created where missing (2 queries)."""
+    scorecard_defaults_ensure(tenant=tenant)
+    configs: dict[int, ScorecardConfig] = {}
+    for card in Scorecard.objects.prefetch_related("measures"):
+        configs[card.segment_id] = ScorecardConfig(
+            measures=tuple(
+                MeasureConfig(m.measure, float(m.weight), float(m.green_at), float(m.red_below))
+                for m in card.measures.all()
+            ),
+            green_at=float(card.green_at),
+            red_below=float(card.red_below),
+        )
+    return configs
+
+
+def _threshold_errors(prefix: str, green_at: Any, red_below: Any) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for name, value in (("green_at", green_at), ("red_below", red_below)):
+        try:
+            number = Decimal(str(value))
+        except (InvalidOperation, ValueError):
+            errors[f"{prefix}{name}"] = f"{value!r} is not a number."
+            continue
+        if not Decimal(0) <= number <= Decimal(100):
+            errors[f"{prefix}{name}"] = f"{value} is outside 0-100."
+    if not errors and Decimal(str(red_below)) > Decimal(str(green_at)):
+        errors[f"{prefix}red_below"] = f"The red threshold ({red_below}) is above the green one ({green_at})."
+    return errors
+
+
+@transaction.atomic
+def scorecard_update(
+    *, tenant, scorecard: Scorecard, measures: list[dict[str, Any]], green_at: Any = None, red_below: Any = None,
+    actor=None,
+) -> Scorecard:  # fmt: skip
+    """Replace a scorecard's measures. Rejected, naming the field, when a measure is unknown or
+    repeated, a weight is negative, the weights do not sum to 100, or a threshold is outside 0-100."""
+    errors: dict[str, str] = {}
+    seen: set[str] = set()
+    total = Decimal(0)
+    for index, item in enumerate(measures):
+        code = item.get("measure")
+        if code not in MEASURES:
+            errors[f"measures[{index}].measure"] = f"Unknown measure {code!r}; known: {', '.join(sorted(MEASURES))}."
+        elif code in seen:
+            errors[f"measures[{index}].measure"] = f"Measure {code!r} is listed twice."
+        seen.add(code)
+        try:
+            weight = Decimal(str(item.get("weight")))
+            if weight < 0:
+                errors[f"measures[{index}].weight"] = "A weight cannot be negative."
+            total += weight
+        except (InvalidOperation, ValueError):
+            errors[f"measures[{index}].weight"] = f"{item.get('weight')!r} is not a number."
+        errors.update(_threshold_errors(f"measures[{index}].", item.get("green_at", 75), item.get("red_below", 50)))
+    if not any(key.endswith(".weight") for key in errors) and total != Decimal(100):
+        errors["weights"] = f"The weights add up to {total.normalize():f}, not 100."
+    green = scorecard.green_at if green_at is None else green_at
+    red = scorecard.red_below if red_below is None else red_below
+    errors.update(_threshold_errors("", green, red))
+    if errors:
+        raise ValidationError(errors)
+    with context.tenant_context(tenant):
+        old_measures = [{"measure": m.measure, "weight": str(m.weight)} for m in scorecard.measures.all()]
+        before = {"green_at": str(scorecard.green_at), "red_below": str(scorecard.red_below), "measures": old_measures}
+        scorecard.green_at, scorecard.red_below = Decimal(str(green)), Decimal(str(red))
+        scorecard.save()
+        scorecard.measures.all().delete()
+        ScorecardMeasure.objects.bulk_create(
+            ScorecardMeasure(
+                tenant=tenant, scorecard=scorecard, measure=item["measure"], weight=Decimal(str(item["weight"])),
+                green_at=Decimal(str(item.get("green_at", 75))), red_below=Decimal(str(item.get("red_below", 50))),
+            )
+            for item in measures
+        )  # fmt: skip
+        audit_record(
+            tenant=tenant, actor=actor, action="scorecard.update", obj=scorecard, before=before,
+            after={"green_at": str(green), "red_below": str(red),
+                   "measures": [{"measure": i["measure"], "weight": str(i["weight"])} for i in measures]},
+        )  # fmt: skip
+    return scorecard

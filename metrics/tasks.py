@@ -1,0 +1,112 @@
+"""Celery entry points for the nightly engine. Thin: they look up ids and call metrics.nightly."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from celery import chord, shared_task
+from django.db import OperationalError, transaction
+from django.utils import timezone
+
+from cs_platform.tenancy import context
+from cs_platform.tenancy.models import Tenant
+from metrics import nightly
+from metrics.models import NightlyRun, RunStatus
+
+logger = logging.getLogger(__name__)
+
+STALE_RUN = datetime.timedelta(hours=1)
+MAX_ATTEMPTS = 3
+
+
+@shared_task(name="metrics.nightly_dispatch", time_limit=300, soft_time_limit=280)
+def nightly_dispatch() -> list[int]:
+    """Beat calls this every 15 minutes. For each tenant whose local time is past 02:00 and whose run
+    for its local date has not succeeded (nor is running), queue that tenant's run. Fan-out: one task
+    per tenant, so one tenant's failure never holds up another's."""
+    queued = []
+    now = timezone.now()
+    with context.system_scope():
+        tenants = list(Tenant.objects.all())
+        runs = {
+            (r.tenant_id, r.run_date): r
+            for r in NightlyRun.objects.filter(run_date__gte=(now - datetime.timedelta(days=2)).date())
+        }
+    for tenant in tenants:
+        day = nightly.local_run_date(tenant, now)
+        if day is None:
+            continue
+        run = runs.get((tenant.pk, day))
+        if run is not None and (
+            run.status == RunStatus.DONE
+            or (run.status == RunStatus.RUNNING and now - run.started_at < STALE_RUN)
+            or (run.status == RunStatus.FAILED and run.attempts >= MAX_ATTEMPTS)
+        ):
+            continue
+        transaction.on_commit(lambda t=tenant.pk, d=day: nightly_tenant.delay(t, d.isoformat()))
+        queued.append(tenant.pk)
+    return queued
+
+
+@shared_task(
+    bind=True,
+    name="metrics.nightly_tenant",
+    acks_late=True,
+    autoretry_for=(nightly.TenantRunLocked, OperationalError),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+    time_limit=3600,
+    soft_time_limit=3500,
+)
+def nightly_tenant(self, tenant_id: int, day_iso: str, chunk_size: int | None = None) -> dict:
+    """One tenant's nightly run. Small tenants run in this task; big ones run the tenant-wide steps
+    here and fan the health scoring out in chunks (a chord that finishes the run)."""
+    from django.conf import settings
+
+    day = datetime.date.fromisoformat(day_iso)
+    tenant = Tenant.objects.get(pk=tenant_id)
+    chunk_size = chunk_size or settings.NIGHTLY_CHUNK_SIZE
+    chunks = nightly.account_chunks(tenant=tenant, chunk_size=chunk_size)
+    if len(chunks) <= 1:
+        return nightly.run_tenant(tenant=tenant, day=day, chunk_size=chunk_size)
+    import time
+
+    started = time.time()
+    with nightly.tenant_lock(tenant.pk):
+        nightly._run_record(tenant, day)
+        try:
+            summary = nightly.tenant_wide_steps(tenant=tenant, day=day)
+        except Exception as exc:
+            nightly.fail_run(tenant=tenant, day=day, exc=exc)
+            raise
+    header = [nightly_health_chunk.s(tenant_id, day_iso, ids[0], ids[-1]) for ids in chunks]
+    chord(header)(nightly_finish.s(tenant_id, day_iso, summary, started))
+    return {"chunks": len(chunks)}
+
+
+@shared_task(
+    name="metrics.nightly_health_chunk", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=10,
+    max_retries=5, time_limit=1800, soft_time_limit=1700,
+)  # fmt: skip
+def nightly_health_chunk(tenant_id: int, day_iso: str, first_id: int, last_id: int) -> dict:
+    from accounts.models import Account
+    from metrics.services import health_snapshots_compute
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with context.tenant_context(tenant):
+        ids = list(Account.objects.filter(pk__gte=first_id, pk__lte=last_id).values_list("pk", flat=True))
+    return health_snapshots_compute(tenant=tenant, day=datetime.date.fromisoformat(day_iso), account_ids=ids)
+
+
+@shared_task(name="metrics.nightly_finish", acks_late=True, time_limit=300, soft_time_limit=280)
+def nightly_finish(results: list[dict], tenant_id: int, day_iso: str, summary: dict, started: float) -> dict:
+    bands: dict[str, int] = {}
+    for result in results:
+        for band, n in result["bands"].items():
+            bands[band] = bands.get(band, 0) + n
+    summary["health"] = {"accounts": sum(r["accounts"] for r in results), "bands": bands, "chunks": len(results)}
+    tenant = Tenant.objects.get(pk=tenant_id)
+    return nightly.finish_run(tenant=tenant, day=datetime.date.fromisoformat(day_iso), summary=summary, started=started)
