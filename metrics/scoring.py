@@ -60,6 +60,8 @@ def kpi_score(target: KpiTarget, value: float) -> float:
     else:
         goal = target.low
         shortfall = (goal - value) / goal if goal else 1.0
+    # A miss always costs something, even on the boundary ("<45 days" at exactly 45 days).
+    shortfall = max(shortfall, 0.01)
     return _clamp(100.0 - shortfall * 100.0 * SHORTFALL_PENALTY)
 
 

@@ -66,13 +66,26 @@ def kpi_measurements_bulk_record(
     """All-or-nothing ingest of many measurements: every row is validated first; any bad row raises
     a ValidationError listing each bad row by index and field, and nothing is written.
 
-    rows: {"account": Account, "kpi": KpiDefinition, "measured_on": date, "value": number}.
-    Existing (account, kpi, day) values are replaced. Set-based: a constant number of queries."""
+    rows: {"account": Account, "kpi": KpiDefinition or a KPI code of the account's segment,
+    "measured_on": date, "value": number}. Existing (account, kpi, day) values are replaced.
+    Set-based: a constant number of queries."""
     rows = list(rows)
     errors: dict[str, list[str]] = {}
     clean: dict[tuple[int, int, datetime.date], Decimal] = {}
+    by_code: dict[tuple[int, str], KpiDefinition] = {}
+    if any(isinstance(row.get("kpi"), str) for row in rows):
+        with context.tenant_context(tenant):
+            by_code = {(k.segment_id, k.code): k for k in KpiDefinition.objects.all()}
     for index, row in enumerate(rows):
         try:
+            if isinstance(row.get("kpi"), str):
+                code = row["kpi"]
+                row = {**row, "kpi": by_code.get((row["account"].segment_id, code))}
+                if row["kpi"] is None:
+                    known = sorted(c for (segment, c) in by_code if segment == row["account"].segment_id)
+                    raise ValidationError(
+                        {"kpi": f"Unknown KPI {code!r} for this account's segment; known: {', '.join(known)}."}
+                    )
             _check_kpi(row["account"], row["kpi"])
             if not isinstance(row.get("measured_on"), datetime.date):
                 raise ValidationError({"measured_on": "A date is required."})
