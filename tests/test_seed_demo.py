@@ -41,8 +41,11 @@ def test_seed_demo_twice_yields_the_same_row_counts_and_covers_every_state():
 
         assert set(Membership.objects.values_list("role", flat=True)) == set(Role.values)
         assert set(Segment.objects.filter(accounts__isnull=False).values_list("code", flat=True)) == {
-            "bank", "insurer", "wealth", "fintech",
-        }  # fmt: skip
+            "bank",
+            "insurer",
+            "wealth",
+            "fintech",
+        }
         assert set(Obligation.objects.values_list("status", flat=True)) == set(ObligationStatus.values)
         days = [(today - j.started_on).days for j in AccountJourney.objects.all()]
         assert any(d < 45 for d in days) and any(45 <= d < 120 for d in days) and any(120 <= d < 240 for d in days)

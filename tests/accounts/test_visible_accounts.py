@@ -84,8 +84,10 @@ def test_a_manager_sees_reports_of_reports(tenant_a, book):
         team_lead.manager = tenant_a.memberships[Role.CSM]  # outsider now reports to the CSM
         team_lead.save()
     assert _names(tenant_a.user(Role.MANAGER), tenant_a.tenant) == [
-        "Harbor Point Bank", "Lakeshore Credit Union", "Summit Ridge Insurance",
-    ]  # fmt: skip
+        "Harbor Point Bank",
+        "Lakeshore Credit Union",
+        "Summit Ridge Insurance",
+    ]
 
 
 @pytest.mark.django_db

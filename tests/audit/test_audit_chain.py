@@ -28,9 +28,13 @@ def test_a_service_write_appends_a_chained_event(tenant_a):
     with context.tenant_context(tenant):
         head_before = AuditEvent.objects.order_by("-seq").first()
     account = account_create(
-        tenant=tenant, actor=admin, name="Granite Bay Credit Union", segment=factories.segment_of(tenant),
-        owner_csm=tenant_a.user(Role.CSM), arr="1200000.00",
-    )  # fmt: skip
+        tenant=tenant,
+        actor=admin,
+        name="Granite Bay Credit Union",
+        segment=factories.segment_of(tenant),
+        owner_csm=tenant_a.user(Role.CSM),
+        arr="1200000.00",
+    )
     with context.tenant_context(tenant):
         events = list(AuditEvent.objects.filter(seq__gt=head_before.seq).order_by("seq"))
     assert [e.action for e in events] == ["account.create", "account.grant_csm"]
@@ -126,9 +130,12 @@ def test_concurrent_writers_do_not_fork_the_chain(tenant_committed, django_db_bl
                 for i in range(per_writer):
                     with transaction.atomic():
                         audit_record(
-                            tenant=tenant_committed, actor=None, action="test.concurrent",
-                            object_type="test.writer", object_id=f"{n}-{i}",
-                        )  # fmt: skip
+                            tenant=tenant_committed,
+                            actor=None,
+                            action="test.concurrent",
+                            object_type="test.writer",
+                            object_id=f"{n}-{i}",
+                        )
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
         finally:

@@ -30,9 +30,13 @@ def test_evidence_is_stored_with_its_sha256(tenant_a, settings, tmp_path):
     )
     content = b"SOC 2 Type II report, period 2025-10-01 to 2026-09-30"
     evidence = evidence_add(
-        tenant=tenant_a.tenant, obligation=obligation, upload=SimpleUploadedFile("soc2.pdf", content),
-        valid_from=DAY, valid_until=DAY + datetime.timedelta(days=365), actor=tenant_a.user(Role.COMPLIANCE),
-    )  # fmt: skip
+        tenant=tenant_a.tenant,
+        obligation=obligation,
+        upload=SimpleUploadedFile("soc2.pdf", content),
+        valid_from=DAY,
+        valid_until=DAY + datetime.timedelta(days=365),
+        actor=tenant_a.user(Role.COMPLIANCE),
+    )
     assert evidence.checksum_sha256 == hashlib.sha256(content).hexdigest()
     assert (tmp_path / evidence.file.name).read_bytes() == content
     event = last_event(tenant_a.tenant)
@@ -47,9 +51,12 @@ def test_evidence_validity_must_be_a_forward_range(tenant_a):
     )
     with pytest.raises(ValidationError) as raised:
         evidence_add(
-            tenant=tenant_a.tenant, obligation=obligation, upload=SimpleUploadedFile("x.pdf", b"x"),
-            valid_from=DAY, valid_until=DAY - datetime.timedelta(days=1),
-        )  # fmt: skip
+            tenant=tenant_a.tenant,
+            obligation=obligation,
+            upload=SimpleUploadedFile("x.pdf", b"x"),
+            valid_from=DAY,
+            valid_until=DAY - datetime.timedelta(days=1),
+        )
     assert list(raised.value.message_dict) == ["valid_until"]
 
 
@@ -61,10 +68,17 @@ def test_duplicate_obligations_and_inconsistent_audits_are_refused(tenant_a):
     with pytest.raises(ValidationError, match="already has an obligation"):
         obligation_create(tenant=tenant_a.tenant, account=account, requirement=requirement, due_date=DAY)
     with pytest.raises(ValidationError, match="cannot leave open findings"):
-        audit_result_record(tenant=tenant_a.tenant, obligation=obligation, audited_on=DAY, outcome="passed",
-                            open_findings=2)  # fmt: skip
-    audit_result_record(tenant=tenant_a.tenant, obligation=obligation, audited_on=DAY, outcome="failed",
-                        open_findings=2, auditor="Example LLP")  # fmt: skip
+        audit_result_record(
+            tenant=tenant_a.tenant, obligation=obligation, audited_on=DAY, outcome="passed", open_findings=2
+        )
+    audit_result_record(
+        tenant=tenant_a.tenant,
+        obligation=obligation,
+        audited_on=DAY,
+        outcome="failed",
+        open_findings=2,
+        auditor="Example LLP",
+    )
     assert last_event(tenant_a.tenant).after["open_findings"] == 2
     with context.tenant_context(tenant_a.tenant):
         assert obligation_status_counts(tenant_a.user(Role.COMPLIANCE)) == {"not_started": 1}

@@ -46,15 +46,23 @@ def test_a_decision_needs_a_fallback_and_an_owner_in_the_tenant(tenant_a, tenant
     before = event_count(tenant_a.tenant)
     with pytest.raises(ValidationError) as raised:
         decision_create(
-            tenant=tenant_a.tenant, account=account, title="Approve SSO rollout", owner=tenant_a.user(Role.CSM),
-            due_date=START, fallback="  ",
-        )  # fmt: skip
+            tenant=tenant_a.tenant,
+            account=account,
+            title="Approve SSO rollout",
+            owner=tenant_a.user(Role.CSM),
+            due_date=START,
+            fallback="  ",
+        )
     assert "fallback" in raised.value.message_dict
     with pytest.raises(ValidationError) as raised:
         decision_create(
-            tenant=tenant_a.tenant, account=account, title="Approve SSO rollout", owner=tenant_b.user(Role.CSM),
-            due_date=START, fallback="Keep password login",
-        )  # fmt: skip
+            tenant=tenant_a.tenant,
+            account=account,
+            title="Approve SSO rollout",
+            owner=tenant_b.user(Role.CSM),
+            due_date=START,
+            fallback="Keep password login",
+        )
     assert "not an active member" in raised.value.message_dict["owner"][0]
     assert event_count(tenant_a.tenant) == before  # nothing written, nothing audited
 
@@ -64,13 +72,21 @@ def test_overdue_decisions_and_resolution(tenant_a):
     account = factories.AccountFactory(tenant=tenant_a.tenant)
     owner = tenant_a.user(Role.CSM)
     late = decision_create(
-        tenant=tenant_a.tenant, account=account, title="Choose the core banking connector", owner=owner,
-        due_date=START, fallback="Use the file-based connector",
-    )  # fmt: skip
+        tenant=tenant_a.tenant,
+        account=account,
+        title="Choose the core banking connector",
+        owner=owner,
+        due_date=START,
+        fallback="Use the file-based connector",
+    )
     decision_create(
-        tenant=tenant_a.tenant, account=account, title="Sign the DPA", owner=owner,
-        due_date=START + datetime.timedelta(days=30), fallback="Delay EU data onboarding",
-    )  # fmt: skip
+        tenant=tenant_a.tenant,
+        account=account,
+        title="Sign the DPA",
+        owner=owner,
+        due_date=START + datetime.timedelta(days=30),
+        fallback="Delay EU data onboarding",
+    )
     with context.tenant_context(tenant_a.tenant):
         titles = [
             d.title for d in overdue_decisions(tenant_a.user(Role.ADMIN), today=START + datetime.timedelta(days=3))

@@ -14,8 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import Account
 from cs_platform.tenancy import context
 from metrics.models import HealthSnapshot, KpiMeasurement, SurveyResponse
-from metrics.services import health_snapshots_compute, kpi_measurements_bulk_record
 from metrics.nightly import run_tenant
+from metrics.services import health_snapshots_compute, kpi_measurements_bulk_record
 from segments.models import KpiDefinition, Scorecard, Segment
 from segments.services import scorecard_update
 from tests import factories
@@ -28,9 +28,12 @@ def _simple_card(tenant, segment_code="insurer"):
     with context.tenant_context(tenant):
         card = Scorecard.objects.get(segment__code=segment_code)
     return scorecard_update(
-        tenant=tenant, scorecard=card, green_at=70, red_below=50,
+        tenant=tenant,
+        scorecard=card,
+        green_at=70,
+        red_below=50,
         measures=[{"measure": "kpi_attainment", "weight": 60}, {"measure": "nps", "weight": 40}],
-    )  # fmt: skip
+    )
 
 
 def _insurer_account(tenant, name="Meridian Mutual Insurance"):
@@ -108,18 +111,25 @@ def _accounts(tenant, n: int) -> None:
         kpis = {s.pk: list(s.kpis.all()) for s in segments}
         start = Account.objects.count()
         accounts = Account.objects.bulk_create(
-            Account(tenant=tenant, name=f"Bulk Institution {start + i:04d}", segment=segments[i % 4],
-                    renewal_date=DAY + datetime.timedelta(days=i % 400))
+            Account(
+                tenant=tenant,
+                name=f"Bulk Institution {start + i:04d}",
+                segment=segments[i % 4],
+                renewal_date=DAY + datetime.timedelta(days=i % 400),
+            )
             for i in range(n)
-        )  # fmt: skip
+        )
         KpiMeasurement.objects.bulk_create(
             KpiMeasurement(tenant=tenant, account=a, kpi=k, measured_on=DAY - datetime.timedelta(days=d), value=50 + d)
-            for a in accounts for k in kpis[a.segment_id] for d in (3, 33)
-        )  # fmt: skip
+            for a in accounts
+            for k in kpis[a.segment_id]
+            for d in (3, 33)
+        )
         SurveyResponse.objects.bulk_create(
             SurveyResponse(tenant=tenant, account=a, survey_type=t, score=s, responded_on=DAY)
-            for a in accounts for t, s in (("nps", 9), ("csat", 4))
-        )  # fmt: skip
+            for a in accounts
+            for t, s in (("nps", 9), ("csat", 4))
+        )
 
 
 def _queries(fn) -> int:
@@ -201,8 +211,10 @@ def test_an_unknown_kpi_code_is_rejected_naming_the_row_and_field(tenant_a):
     with pytest.raises(ValidationError) as raised:
         kpi_measurements_bulk_record(
             tenant=tenant_a.tenant,
-            rows=[{"account": account, "kpi": "policy_renewal", "measured_on": DAY, "value": 96},
-                  {"account": account, "kpi": "api_adoption", "measured_on": DAY, "value": 90}],
-        )  # fmt: skip
+            rows=[
+                {"account": account, "kpi": "policy_renewal", "measured_on": DAY, "value": 96},
+                {"account": account, "kpi": "api_adoption", "measured_on": DAY, "value": 90},
+            ],
+        )
     assert list(raised.value.message_dict) == ["rows[1].kpi"]
     assert "Unknown KPI 'api_adoption'" in raised.value.message_dict["rows[1].kpi"][0]

@@ -16,10 +16,18 @@ from metrics.scoring import (
 RENEWAL = KpiTarget(
     "policy_renewal", "Customer retention rates", "gte", "higher", 95.0, None, "95%+ policy renewal rates"
 )
-DEPLOY = KpiTarget("integration_deployment_speed", "Integration deployment speed", "lt", "lower", None, 45.0,
-                   "<45 days average deployment time")  # fmt: skip
-RISK = KpiTarget("risk_reduction", "Risk reduction achievement", "between", "higher", 25.0, 35.0,
-                 "25-35% operational risk reduction")  # fmt: skip
+DEPLOY = KpiTarget(
+    "integration_deployment_speed",
+    "Integration deployment speed",
+    "lt",
+    "lower",
+    None,
+    45.0,
+    "<45 days average deployment time",
+)
+RISK = KpiTarget(
+    "risk_reduction", "Risk reduction achievement", "between", "higher", 25.0, 35.0, "25-35% operational risk reduction"
+)
 
 
 def test_nps_is_promoters_minus_detractors():
@@ -109,8 +117,12 @@ def test_no_data_at_all_is_grey_not_red():
 
 
 def test_kpi_detail_explains_each_target():
-    result = score_account(_insurer(kpis=[(RENEWAL, 96.0), (RISK, 20.0)]), [MeasureConfig("kpi_attainment", 100)],
-                           green_at=70, red_below=50)  # fmt: skip
+    result = score_account(
+        _insurer(kpis=[(RENEWAL, 96.0), (RISK, 20.0)]),
+        [MeasureConfig("kpi_attainment", 100)],
+        green_at=70,
+        red_below=50,
+    )
     component = result.components[0]
     assert component["display"] == "1 of 2 targets met"
     assert str(result.total) == "60.00"  # (100 + 20) / 2
@@ -122,11 +134,19 @@ def test_kpi_detail_explains_each_target():
 
 def test_escalations_mttr_journey_decisions():
     inputs = AccountInputs(
-        segment_code="bank", escalations=2, resolved_hours=[8.0, 40.0], journey_status="at_risk",
-        decisions_due=4, decisions_closed_on_time=3,
-    )  # fmt: skip
-    card = [MeasureConfig("escalations", 25), MeasureConfig("mttr", 25), MeasureConfig("journey", 25),
-            MeasureConfig("decision_closure", 25)]  # fmt: skip
+        segment_code="bank",
+        escalations=2,
+        resolved_hours=[8.0, 40.0],
+        journey_status="at_risk",
+        decisions_due=4,
+        decisions_closed_on_time=3,
+    )
+    card = [
+        MeasureConfig("escalations", 25),
+        MeasureConfig("mttr", 25),
+        MeasureConfig("journey", 25),
+        MeasureConfig("decision_closure", 25),
+    ]
     result = score_account(inputs, card, green_at=70, red_below=50)
     scores = {c["measure"]: c["score"] for c in result.components}
     # escalations 100 - 50; MTTR 24 h -> (72 - 24) / 64 = 75; at risk 50; 3 of 4 on time 75

@@ -43,9 +43,12 @@ def test_a_kpi_of_another_segment_is_refused(tenant_a):
     account = factories.AccountFactory(tenant=tenant_a.tenant)  # a bank
     with pytest.raises(ValidationError, match="another segment"):
         kpi_measurement_record(
-            tenant=tenant_a.tenant, account=account, kpi=_kpi(tenant_a.tenant, "fintech", "api_adoption"),
-            measured_on=DAY, value=90,
-        )  # fmt: skip
+            tenant=tenant_a.tenant,
+            account=account,
+            kpi=_kpi(tenant_a.tenant, "fintech", "api_adoption"),
+            measured_on=DAY,
+            value=90,
+        )
 
 
 @pytest.mark.django_db
@@ -99,8 +102,9 @@ def test_survey_scores_outside_their_scale_are_refused(tenant_a, kind, score):
 def test_incident_lifecycle(tenant_a):
     account = factories.AccountFactory(tenant=tenant_a.tenant)
     opened = datetime.datetime(2026, 10, 1, 9, 0, tzinfo=datetime.UTC)
-    incident = incident_open(tenant=tenant_a.tenant, account=account, title="ACH file rejected", severity="sev2",
-                             opened_at=opened)  # fmt: skip
+    incident = incident_open(
+        tenant=tenant_a.tenant, account=account, title="ACH file rejected", severity="sev2", opened_at=opened
+    )
     with pytest.raises(ValidationError, match="before it was opened"):
         incident_resolve(tenant=tenant_a.tenant, incident=incident, resolved_at=opened - datetime.timedelta(hours=1))
     incident_resolve(tenant=tenant_a.tenant, incident=incident, resolved_at=opened + datetime.timedelta(hours=5))

@@ -107,8 +107,10 @@ def test_headline_targets(segment, kpi, comparator, low, high):
     spec = next(s for s in reference.SEGMENTS if s.code == segment)
     found = next(k for k in spec.kpis if k.name == kpi)
     assert (found.comparator, found.target_low, found.target_high) == (
-        comparator, Decimal(low) if low else None, Decimal(high) if high else None,
-    )  # fmt: skip
+        comparator,
+        Decimal(low) if low else None,
+        Decimal(high) if high else None,
+    )
 
 
 def test_journey_phases_match_the_seed():
@@ -142,10 +144,12 @@ def test_frameworks_cover_every_standard_the_seed_names():
 def test_a_new_tenant_gets_the_reference_data_loaded_by_the_service(tenant_a):
     with context.tenant_context(tenant_a.tenant):
         loaded = {
-            s.code: [(k.name, k.target_text, k.comparator, k.target_low, k.target_high, k.unit, k.direction)
-                     for k in s.kpis.order_by("sort_order")]
+            s.code: [
+                (k.name, k.target_text, k.comparator, k.target_low, k.target_high, k.unit, k.direction)
+                for k in s.kpis.order_by("sort_order")
+            ]
             for s in Segment.objects.prefetch_related("kpis")
-        }  # fmt: skip
+        }
         template = JourneyTemplate.objects.get(is_default=True)
         phases = [
             (p.name, p.start_day, p.end_day, [a.text for a in p.activities.all()], [c.text for c in p.criteria.all()])
