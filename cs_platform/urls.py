@@ -18,5 +18,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("cs_platform.tenancy.urls")),
     path("accounts/", include("accounts.urls")),
+    path("", include("metrics.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -152,3 +152,19 @@ def health_inputs(
         seven, thirty = previous.get(account_id, (None, None))
         previous[account_id] = (total, thirty) if snapshot_date == back_7 else (seven, total)
     return inputs, previous
+
+
+def latest_snapshot_for_account(user, *, account_id: int, membership=None) -> HealthSnapshot | None:
+    """The most recent health snapshot of one visible account (one query)."""
+    return (
+        HealthSnapshot.objects.filter(account__in=visible_accounts(user, membership), account_id=account_id)
+        .order_by("-snapshot_date")
+        .first()
+    )
+
+
+def nightly_runs(*, limit: int = 60):
+    """The tenant's recent nightly runs, newest first (one query). For tenant admins."""
+    from metrics.models import NightlyRun
+
+    return list(NightlyRun.objects.order_by("-run_date")[:limit])

@@ -1,0 +1,54 @@
+import datetime
+
+import pytest
+from django.urls import reverse
+
+from cs_platform.tenancy import context
+from cs_platform.tenancy.models import Role
+from metrics.models import NightlyRun, SurveyResponse
+from metrics.nightly import run_tenant
+from tests import factories
+
+DAY = datetime.date(2026, 11, 20)
+
+
+@pytest.mark.django_db
+def test_admins_see_nightly_runs_including_failures(client, tenant_a, tenant_b, django_assert_num_queries):
+    with context.tenant_context(tenant_a.tenant):
+        NightlyRun.objects.create(
+            tenant=tenant_a.tenant,
+            run_date=DAY,
+            status="failed",
+            attempts=2,
+            error="OperationalError: server closed the connection",
+        )
+    with context.tenant_context(tenant_b.tenant):
+        NightlyRun.objects.create(tenant=tenant_b.tenant, run_date=DAY - datetime.timedelta(days=1), status="done")
+    client.force_login(tenant_a.user(Role.ADMIN))
+    client.get(reverse("home"))  # stores the active tenant in the session
+    # session, user, memberships, runs
+    with django_assert_num_queries(4):
+        body = client.get(reverse("nightly_runs")).content.decode()
+    assert "server closed the connection" in body and "2026-11-20" in body
+    assert "2026-11-19" not in body  # the other tenant's run
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", [r for r in Role.values if r != Role.ADMIN])
+def test_other_roles_do_not_get_the_runs_page(client, tenant_a, role):
+    client.force_login(tenant_a.user(role))
+    assert client.get(reverse("nightly_runs")).status_code == 404
+
+
+@pytest.mark.django_db
+def test_account_page_explains_the_health_score(client, tenant_a):
+    tenant = tenant_a.tenant
+    account = factories.AccountFactory(tenant=tenant, name="Granite Bay Credit Union")
+    with context.tenant_context(tenant):
+        SurveyResponse.objects.create(tenant=tenant, account=account, survey_type="nps", score=2, responded_on=DAY)
+    run_tenant(tenant=tenant, day=DAY)
+    client.force_login(tenant_a.user(Role.EXECUTIVE))
+    body = client.get(reverse("account_detail", args=[account.pk])).content.decode()
+    assert "NPS -100 (1 responses)" in body
+    assert "missing" in body  # measures without data are shown as missing, not zero
+    assert "Compliance" in body and "Days to renewal" in body
