@@ -3,7 +3,9 @@
 Each step is a set-based, idempotent service (re-running for the same date rewrites the same rows),
 so a run killed half-way is simply run again. A PostgreSQL session advisory lock per tenant makes
 sure two runs of one tenant never overlap; it is released when the connection goes, so a killed
-worker cannot leave it stuck. Each run is recorded in NightlyRun, which the tenant's admins see.
+worker cannot leave it stuck. (For big tenants the lock covers the tenant-wide steps; the health
+chunks that follow are keyed upserts, and only the attempt that started them may close the run.)
+Each run is recorded in NightlyRun, which the tenant's admins see.
 """
 
 from __future__ import annotations
@@ -76,19 +78,25 @@ def tenant_wide_steps(*, tenant, day: datetime.date) -> dict[str, Any]:
     }
 
 
-def finish_run(*, tenant, day: datetime.date, summary: dict[str, Any], started: float) -> dict[str, Any]:
+def _this_attempt(day: datetime.date, attempt: int | None):
+    runs = NightlyRun.objects.filter(run_date=day)
+    # A late finisher of an older attempt must not close (or fail) a newer attempt's run.
+    return runs if attempt is None else runs.filter(attempts=attempt)
+
+
+def finish_run(
+    *, tenant, day: datetime.date, summary: dict[str, Any], started: float, attempt: int | None = None
+) -> dict[str, Any]:
     summary["seconds"] = round(time.time() - started, 3)
     with context.tenant_context(tenant):
-        NightlyRun.objects.filter(run_date=day).update(
-            status=RunStatus.DONE, finished_at=timezone.now(), summary=summary, error=""
-        )
+        _this_attempt(day, attempt).update(status=RunStatus.DONE, finished_at=timezone.now(), summary=summary, error="")
     return summary
 
 
-def fail_run(*, tenant, day: datetime.date, exc: BaseException) -> None:
+def fail_run(*, tenant, day: datetime.date, exc: BaseException, attempt: int | None = None) -> None:
     logger.error("nightly recompute of %s for %s failed: %s", tenant.slug, day, exc, exc_info=exc)
     with context.tenant_context(tenant):
-        NightlyRun.objects.filter(run_date=day).update(
+        _this_attempt(day, attempt).update(
             status=RunStatus.FAILED, finished_at=timezone.now(),
             error="".join(traceback.format_exception_only(type(exc), exc)).strip()[:4000],
         )  # fmt: skip

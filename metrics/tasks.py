@@ -76,15 +76,17 @@ def nightly_tenant(self, tenant_id: int, day_iso: str, chunk_size: int | None = 
 
     started = time.time()
     with nightly.tenant_lock(tenant.pk):
-        nightly._run_record(tenant, day)
+        attempt = nightly._run_record(tenant, day).attempts
         try:
             summary = nightly.tenant_wide_steps(tenant=tenant, day=day)
         except Exception as exc:
-            nightly.fail_run(tenant=tenant, day=day, exc=exc)
+            nightly.fail_run(tenant=tenant, day=day, exc=exc, attempt=attempt)
             raise
     header = [nightly_health_chunk.s(tenant_id, day_iso, ids[0], ids[-1]) for ids in chunks]
-    chord(header)(nightly_finish.s(tenant_id, day_iso, summary, started))
-    return {"chunks": len(chunks)}
+    finish = nightly_finish.s(tenant_id, day_iso, summary, started, attempt)
+    # If a chunk fails for good, the run is marked failed (visible to admins) instead of hanging.
+    chord(header)(finish.on_error(nightly_chunks_failed.s(tenant_id, day_iso, attempt)))
+    return {"chunks": len(chunks), "attempt": attempt}
 
 
 @shared_task(
@@ -101,12 +103,22 @@ def nightly_health_chunk(tenant_id: int, day_iso: str, first_id: int, last_id: i
     return health_snapshots_compute(tenant=tenant, day=datetime.date.fromisoformat(day_iso), account_ids=ids)
 
 
+@shared_task(name="metrics.nightly_chunks_failed", time_limit=60, soft_time_limit=50)
+def nightly_chunks_failed(request, exc, traceback, tenant_id: int, day_iso: str, attempt: int) -> None:
+    tenant = Tenant.objects.get(pk=tenant_id)
+    nightly.fail_run(tenant=tenant, day=datetime.date.fromisoformat(day_iso), exc=exc, attempt=attempt)
+
+
 @shared_task(name="metrics.nightly_finish", acks_late=True, time_limit=300, soft_time_limit=280)
-def nightly_finish(results: list[dict], tenant_id: int, day_iso: str, summary: dict, started: float) -> dict:
+def nightly_finish(
+    results: list[dict], tenant_id: int, day_iso: str, summary: dict, started: float, attempt: int | None = None
+) -> dict:
     bands: dict[str, int] = {}
     for result in results:
         for band, n in result["bands"].items():
             bands[band] = bands.get(band, 0) + n
     summary["health"] = {"accounts": sum(r["accounts"] for r in results), "bands": bands, "chunks": len(results)}
     tenant = Tenant.objects.get(pk=tenant_id)
-    return nightly.finish_run(tenant=tenant, day=datetime.date.fromisoformat(day_iso), summary=summary, started=started)
+    return nightly.finish_run(
+        tenant=tenant, day=datetime.date.fromisoformat(day_iso), summary=summary, started=started, attempt=attempt
+    )
