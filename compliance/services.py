@@ -16,6 +16,7 @@ from accounts.models import Account
 from compliance.models import AuditOutcome, AuditResult, ComplianceStatusSnapshot, Evidence, Obligation, Requirement
 from compliance.status import obligation_status, worst
 from cs_platform.audit.services import audit_record, audit_record_many, model_snapshot
+from cs_platform.bulk import bulk_update_rows
 from cs_platform.tenancy import context
 
 MAX_EVIDENCE_BYTES = 50 * 1024 * 1024
@@ -125,7 +126,7 @@ def compliance_status_recompute(*, tenant, day: datetime.date, actor=None) -> di
                     "action": "obligation.status_change", "object_type": "compliance.obligation", "object_id": pk,
                     "before": {"status": old}, "after": {"status": new, "as_of": day.isoformat()},
                 })  # fmt: skip
-        Obligation.objects.bulk_update(changed, ["status", "status_computed_at"], batch_size=2000)
+        bulk_update_rows(Obligation, changed, ["status", "status_computed_at"])
         audit_record_many(tenant=tenant, actor=actor, events=changes)
         snapshots = [
             ComplianceStatusSnapshot(

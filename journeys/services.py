@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from cs_platform.audit.services import audit_record, audit_record_many, model_snapshot
+from cs_platform.bulk import bulk_update_rows
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership
 from journeys.models import (
@@ -222,7 +223,8 @@ def journey_status_recompute(*, tenant, day: datetime.date, actor=None) -> dict[
             old = (journey.current_phase_id, journey.status, journey.status_reason, journey.completed_on,
                    journey.onboarding_days, journey.time_to_value_days)  # fmt: skip
             counts[status] = counts.get(status, 0) + 1
-            if new != old or journey.status_computed_on != day:
+            # Only real changes are written: a quiet night touches no journey row.
+            if new != old:
                 (journey.current_phase_id, journey.status, journey.status_reason, journey.completed_on,
                  journey.onboarding_days, journey.time_to_value_days) = new  # fmt: skip
                 journey.status_computed_on = day
@@ -233,11 +235,11 @@ def journey_status_recompute(*, tenant, day: datetime.date, actor=None) -> dict[
                     "object_id": journey.pk, "before": {"status": old[1]},
                     "after": {"status": status, "reason": reason, "as_of": day.isoformat()},
                 })  # fmt: skip
-        AccountJourney.objects.bulk_update(
+        bulk_update_rows(
+            AccountJourney,
             changed,
             ["current_phase", "status", "status_reason", "completed_on", "onboarding_days", "time_to_value_days",
              "status_computed_on"],
-            batch_size=2000,
         )  # fmt: skip
         audit_record_many(tenant=tenant, actor=actor, events=events)
     return {"journeys": len(journeys), "status_changes": len(events), "by_status": counts}
@@ -278,6 +280,6 @@ def decisions_escalate(*, tenant, day: datetime.date, actor=None) -> dict[str, i
                 "after": {"status": "escalated", "escalated_to": target, "due_date": due_date.isoformat(),
                           "rule": "unresolved 48 hours past due"},
             })  # fmt: skip
-        Decision.objects.bulk_update(updates, ["status", "escalated_at", "escalated_to"], batch_size=2000)
+        bulk_update_rows(Decision, updates, ["status", "escalated_at", "escalated_to"])
         audit_record_many(tenant=tenant, actor=actor, events=events)
     return {"escalated": len(updates)}
