@@ -212,12 +212,14 @@ def journey_status_recompute(*, tenant, day: datetime.date, actor=None) -> dict[
                 day=day, overdue_activities=journey.overdue, due_soon=journey.due_soon,
                 open_late_decisions=late_decisions.get(journey.account_id, 0), all_done=all_done,
             )  # fmt: skip
+            # Activities recorded as done before the journey's start (back-filled history) count as
+            # day 0: a negative duration would violate the column and abort the tenant's whole run.
             onboarding = (
-                (journey.onboarding_end - journey.started_on).days
+                max(0, (journey.onboarding_end - journey.started_on).days)
                 if journey.onboarding_total and journey.onboarding_done == journey.onboarding_total
                 else None
             )
-            ttv = (journey.first_value - journey.started_on).days if journey.first_value else None
+            ttv = max(0, (journey.first_value - journey.started_on).days) if journey.first_value else None
             completed_on = journey.last_done if all_done else None
             new = (current, status, reason[:255], completed_on, onboarding, ttv)
             old = (journey.current_phase_id, journey.status, journey.status_reason, journey.completed_on,

@@ -118,3 +118,22 @@ def test_an_owner_without_manager_escalates_to_a_tenant_admin(tenant_a):
     with context.tenant_context(tenant):
         assert Decision.objects.get(pk=decision.pk).escalated_to == tenant_a.user(Role.ADMIN)
         assert AccountJourney.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_activities_done_before_a_corrected_start_count_as_day_zero(tenant_a):
+    # A journey whose start date is later corrected (here: moved after its completed activities)
+    # must not abort the tenant's nightly run with a negative duration.
+    tenant = tenant_a.tenant
+    journey = _journey(tenant)
+    with context.tenant_context(tenant):
+        activities = list(JourneyActivity.objects.filter(journey=journey).select_related("activity__phase"))
+    for activity in activities:
+        if activity.activity.phase.order <= 3:
+            journey_activity_complete(tenant=tenant, activity=activity, completed_on=START + datetime.timedelta(days=5))
+    with context.tenant_context(tenant):
+        AccountJourney.objects.filter(pk=journey.pk).update(started_on=START + datetime.timedelta(days=20))
+    journey_status_recompute(tenant=tenant, day=START + datetime.timedelta(days=30))
+    with context.tenant_context(tenant):
+        journey.refresh_from_db()
+    assert (journey.onboarding_days, journey.time_to_value_days) == (0, 0)
