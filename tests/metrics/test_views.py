@@ -52,3 +52,6 @@ def test_account_page_explains_the_health_score(client, tenant_a):
     assert "NPS -100 (1 responses)" in body
     assert "missing" in body  # measures without data are shown as missing, not zero
     assert "Compliance" in body and "Days to renewal" in body
+    # The page title is the account's name alone, and the breakdown appears once, in the page body.
+    assert "<title>Granite Bay Credit Union · " in body
+    assert body.count('<table class="data components">') == 1
