@@ -21,7 +21,7 @@ def account_detail(request, account_id: int):
     if account is None:
         # Another tenant's account, or one outside the user's book: the same 404, no hint.
         raise Http404("No such account.")
-    from metrics.selectors import latest_snapshot_for_account
+    from metrics.selectors import latest_health_explained
 
-    snapshot = latest_snapshot_for_account(request.user, account_id=account.pk, membership=request.membership)
-    return render(request, "accounts/detail.html", {"account": account, "snapshot": snapshot})
+    health = latest_health_explained(request.user, account_id=account.pk, membership=request.membership)
+    return render(request, "accounts/detail.html", {"account": account, "health": health})

@@ -100,7 +100,8 @@ class HealthBand(models.TextChoices):
 class HealthSnapshot(TenantOwned):
     """One account's health on one day: total, band and every component, so the score explains itself.
 
-    components: [{"measure", "label", "raw", "score", "weight", "contribution", "band", "missing"}]"""
+    components: [{"measure", "weight", "raw", "score", "effective_weight", "contribution", "band", "missing",
+    "facts"}], heaviest measure first; metrics.scoring.describe turns them into sentences for the page."""
 
     account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="health_snapshots")
     snapshot_date = models.DateField()

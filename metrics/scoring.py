@@ -70,15 +70,17 @@ def kpi_score(target: KpiTarget, value: float) -> float:
 class MeasureResult:
     raw: float | None  # the measure's own unit (NPS points, hours, days, %); None = missing
     score: float | None  # 0-100; None = missing
-    display: str  # the raw value as a person reads it
-    detail: dict[str, Any] = field(default_factory=dict)
+    # The few facts a reader needs besides the raw value (response counts, which KPI, the status), stored
+    # with the snapshot; the sentence shown in the UI is written from them by `describe`, so the stored
+    # snapshot stays compact and identical whichever engine (Python or SQL) computed it.
+    facts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def missing(self) -> bool:
         return self.score is None
 
 
-MISSING = MeasureResult(raw=None, score=None, display="no data")
+MISSING = MeasureResult(raw=None, score=None)
 
 
 def nps_from_counts(promoters: int, detractors: int, responses: int) -> float | None:
@@ -134,14 +136,12 @@ def m_kpi_attainment(inputs: AccountInputs) -> MeasureResult:
     if not inputs.kpis:
         return MISSING
     rows = [
-        {"kpi": t.code, "name": t.name, "value": v, "target": t.target_text, "met": kpi_met(t, v),
-         "score": round(kpi_score(t, v), 1)}
-        for t, v in inputs.kpis
-    ]  # fmt: skip
+        {"kpi": t.code, "value": v, "met": kpi_met(t, v), "score": round(kpi_score(t, v), 1)}
+        for t, v in sorted(inputs.kpis, key=lambda pair: pair[0].code)
+    ]
     met = sum(1 for r in rows if r["met"])
     score = sum(kpi_score(t, v) for t, v in inputs.kpis) / len(inputs.kpis)
-    return MeasureResult(raw=met * 100.0 / len(rows), score=score, display=f"{met} of {len(rows)} targets met",
-                         detail={"kpis": rows})  # fmt: skip
+    return MeasureResult(raw=met * 100.0 / len(rows), score=score, facts={"met": met, "of": len(rows), "kpis": rows})
 
 
 def m_nps(inputs: AccountInputs) -> MeasureResult:
@@ -149,26 +149,25 @@ def m_nps(inputs: AccountInputs) -> MeasureResult:
     value = nps_from_counts(stats.promoters, stats.detractors, stats.responses)
     if value is None:
         return MISSING
-    display = f"NPS {value:+.0f} ({stats.responses} responses)"
-    return MeasureResult(raw=value, score=(value + 100.0) / 2.0, display=display)
+    return MeasureResult(raw=value, score=(value + 100.0) / 2.0, facts={"n": stats.responses})
 
 
 def m_csat(inputs: AccountInputs) -> MeasureResult:
     if not inputs.csat.responses:
         return MISSING
     avg = inputs.csat.average
-    return MeasureResult(raw=avg, score=_clamp((avg - 1.0) / 4.0 * 100.0), display=f"CSAT {avg:.2f} / 5")
+    return MeasureResult(raw=avg, score=_clamp((avg - 1.0) / 4.0 * 100.0), facts={"n": inputs.csat.responses})
 
 
 def m_ces(inputs: AccountInputs) -> MeasureResult:
     if not inputs.ces.responses:
         return MISSING
     avg = inputs.ces.average
-    return MeasureResult(raw=avg, score=_clamp((avg - 1.0) / 6.0 * 100.0), display=f"CES {avg:.2f} / 7")
+    return MeasureResult(raw=avg, score=_clamp((avg - 1.0) / 6.0 * 100.0), facts={"n": inputs.ces.responses})
 
 
 def _kpi_value(inputs: AccountInputs, codes: Sequence[str]) -> tuple[KpiTarget, float] | None:
-    return next(((t, v) for t, v in inputs.kpis if t.code in codes), None)
+    return min(((t, v) for t, v in inputs.kpis if t.code in codes), key=lambda pair: pair[0].code, default=None)
 
 
 def m_trust(inputs: AccountInputs) -> MeasureResult:
@@ -176,8 +175,7 @@ def m_trust(inputs: AccountInputs) -> MeasureResult:
     if found is None:
         return MISSING
     target, value = found
-    return MeasureResult(raw=value, score=_clamp((value - 1.0) / 4.0 * 100.0),
-                         display=f"{value:.2f} / 5 (target {target.target_text})")  # fmt: skip
+    return MeasureResult(raw=value, score=_clamp((value - 1.0) / 4.0 * 100.0), facts={"kpi": target.code})
 
 
 def m_adoption(inputs: AccountInputs) -> MeasureResult:
@@ -185,12 +183,12 @@ def m_adoption(inputs: AccountInputs) -> MeasureResult:
     if found is None:
         return MISSING
     target, value = found
-    return MeasureResult(raw=value, score=_clamp(value), display=f"{value:.0f} % (target {target.target_text})")
+    return MeasureResult(raw=value, score=_clamp(value), facts={"kpi": target.code})
 
 
 def m_escalations(inputs: AccountInputs) -> MeasureResult:
     n = inputs.escalations
-    return MeasureResult(raw=float(n), score=_clamp(100.0 - 25.0 * n), display=f"{n} escalated incident(s) in 90 days")
+    return MeasureResult(raw=float(n), score=_clamp(100.0 - 25.0 * n))
 
 
 def m_mttr(inputs: AccountInputs) -> MeasureResult:
@@ -198,7 +196,9 @@ def m_mttr(inputs: AccountInputs) -> MeasureResult:
         return MISSING
     hours = sum(inputs.resolved_hours) / len(inputs.resolved_hours)
     # 8 hours or less scores 100, 72 hours or more scores 0, linear between.
-    return MeasureResult(raw=hours, score=_clamp((72.0 - hours) / 64.0 * 100.0), display=f"MTTR {hours:.1f} h")
+    return MeasureResult(
+        raw=hours, score=_clamp((72.0 - hours) / 64.0 * 100.0), facts={"n": len(inputs.resolved_hours)}
+    )
 
 
 JOURNEY_SCORES = {"on_track": 100.0, "completed": 100.0, "at_risk": 50.0, "late": 0.0}
@@ -208,23 +208,24 @@ COMPLIANCE_SCORES = {"compliant": 100.0, "expiring": 70.0, "not_started": 40.0, 
 def m_journey(inputs: AccountInputs) -> MeasureResult:
     if inputs.journey_status is None:
         return MISSING
-    return MeasureResult(raw=JOURNEY_SCORES[inputs.journey_status], score=JOURNEY_SCORES[inputs.journey_status],
-                         display=inputs.journey_status.replace("_", " "))  # fmt: skip
+    score = JOURNEY_SCORES[inputs.journey_status]
+    return MeasureResult(raw=score, score=score, facts={"status": inputs.journey_status})
 
 
 def m_compliance(inputs: AccountInputs) -> MeasureResult:
     if inputs.compliance_status is None:
         return MISSING
     score = COMPLIANCE_SCORES[inputs.compliance_status]
-    return MeasureResult(raw=score, score=score, display=inputs.compliance_status.replace("_", " "))
+    return MeasureResult(raw=score, score=score, facts={"status": inputs.compliance_status})
 
 
 def m_decision_closure(inputs: AccountInputs) -> MeasureResult:
     if not inputs.decisions_due:
         return MISSING
     rate = inputs.decisions_closed_on_time * 100.0 / inputs.decisions_due
-    return MeasureResult(raw=rate, score=rate,
-                         display=f"{inputs.decisions_closed_on_time} of {inputs.decisions_due} closed on time")  # fmt: skip
+    return MeasureResult(
+        raw=rate, score=rate, facts={"closed": inputs.decisions_closed_on_time, "due": inputs.decisions_due}
+    )
 
 
 def m_renewal(inputs: AccountInputs) -> MeasureResult:
@@ -232,7 +233,7 @@ def m_renewal(inputs: AccountInputs) -> MeasureResult:
     if days is None:
         return MISSING
     # 180+ days out scores 100; the score falls linearly to 0 on the renewal date (and stays 0 after).
-    return MeasureResult(raw=float(days), score=_clamp(days / 180.0 * 100.0), display=f"{days} days to renewal")
+    return MeasureResult(raw=float(days), score=_clamp(days / 180.0 * 100.0))
 
 
 @dataclass(frozen=True)
@@ -302,44 +303,47 @@ class HealthResult:
     missing: list[str]
 
 
+def _r2(value: float) -> float:
+    return round(value, 2)
+
+
+def ordered(measures: Sequence[MeasureConfig]) -> list[MeasureConfig]:
+    """The scored measures in the stored order, MEASURES order (the SQL engine's too); `describe`
+    puts the heaviest first for display."""
+    rank = {code: i for i, code in enumerate(MEASURES)}
+    return sorted((m for m in measures if m.weight > 0), key=lambda m: rank.get(m.measure, len(rank)))
+
+
 def score_account(
     inputs: AccountInputs, measures: Sequence[MeasureConfig], *, green_at: float, red_below: float
 ) -> HealthResult:
     """Weighted mean of the present measures' scores; missing measures' weight is spread over the
     present ones in proportion to their weights. Each component records raw value, score, nominal
-    and effective weight and its contribution (score x effective weight / 100), so the contributions
-    add up to the total."""
-    results = [(config, MEASURES[config.measure].compute(inputs)) for config in measures if config.weight > 0]
+    and effective weight, its contribution (score x effective weight / 100, so the contributions add
+    up to the total), its band and the facts behind the raw value.
+
+    This is the reference implementation: metrics.scoring_sql computes the same snapshot in one SQL
+    statement on PostgreSQL, and the tests hold the two to each other."""
+    results = [(config, MEASURES[config.measure].compute(inputs)) for config in ordered(measures)]
     present_weight = sum(config.weight for config, result in results if not result.missing)
     components: list[dict[str, Any]] = []
     missing: list[str] = []
     total = 0.0
     for config, result in results:
-        measure = MEASURES[config.measure]
-        row: dict[str, Any] = {
-            "measure": measure.code,
-            "label": measure.label,
-            "rule": measure.rule,
-            "raw": None if result.raw is None else round(result.raw, 2),
-            "display": result.display,
-            "weight": config.weight,
-            "missing": result.missing,
-        }
+        row: dict[str, Any] = {"measure": config.measure, "weight": config.weight}
         if result.missing or not present_weight:
-            missing.append(measure.code)
-            row.update(score=None, effective_weight=0.0, contribution=0.0, band="missing")
+            missing.append(config.measure)
+            row.update(raw=None, score=None, effective_weight=0.0, contribution=0.0, band="missing", missing=True,
+                       facts={})  # fmt: skip
         else:
             effective = config.weight * 100.0 / present_weight
             contribution = result.score * effective / 100.0
             total += contribution
             row.update(
-                score=round(result.score, 2),
-                effective_weight=round(effective, 2),
-                contribution=round(contribution, 2),
-                band=band(result.score, green_at=config.green_at, red_below=config.red_below),
-            )
-        if result.detail:
-            row["detail"] = result.detail
+                raw=_r2(result.raw), score=_r2(result.score), effective_weight=_r2(effective),
+                contribution=_r2(contribution), band=band(result.score, green_at=config.green_at,
+                red_below=config.red_below), missing=False, facts=result.facts,
+            )  # fmt: skip
         components.append(row)
     total_q = q2(total)
     return HealthResult(
@@ -349,3 +353,51 @@ def score_account(
         components=components,
         missing=missing,
     )
+
+
+# --- Reading a stored snapshot ---------------------------------------------------------------------
+def _display(code: str, raw: float | None, facts: dict[str, Any], kpi_names: dict[str, str]) -> str:
+    if raw is None:
+        return "no data"
+    if code == "kpi_attainment":
+        return f"{facts.get('met', 0)} of {facts.get('of', 0)} targets met"
+    if code == "nps":
+        return f"NPS {raw:+.0f} ({facts.get('n', 0)} responses)"
+    if code == "csat":
+        return f"CSAT {raw:.2f} / 5 ({facts.get('n', 0)} responses)"
+    if code == "ces":
+        return f"CES {raw:.2f} / 7 ({facts.get('n', 0)} responses)"
+    if code == "trust":
+        return f"{raw:.2f} / 5 ({kpi_names.get(facts.get('kpi', ''), facts.get('kpi', ''))})"
+    if code == "adoption":
+        return f"{raw:.0f} % ({kpi_names.get(facts.get('kpi', ''), facts.get('kpi', ''))})"
+    if code == "escalations":
+        return f"{raw:.0f} escalated incident(s) in 90 days"
+    if code == "mttr":
+        return f"MTTR {raw:.1f} h ({facts.get('n', 0)} resolved)"
+    if code in ("journey", "compliance"):
+        return str(facts.get("status", "")).replace("_", " ")
+    if code == "decision_closure":
+        return f"{facts.get('closed', 0)} of {facts.get('due', 0)} closed on time"
+    if code == "renewal":
+        return f"{raw:.0f} days to renewal"
+    return f"{raw:g}"
+
+
+def describe(components: Sequence[dict[str, Any]], *, kpi_names: dict[str, str] | None = None) -> list[dict]:
+    """A stored snapshot's components with what a reader needs added: the measure's label and rule,
+    the raw value as a sentence, and for KPI attainment each KPI by name. Unknown measures (removed
+    from the code since the snapshot was taken) are shown by their code rather than hidden."""
+    kpi_names = kpi_names or {}
+    described = []
+    for component in components:
+        measure = MEASURES.get(component.get("measure", ""))
+        facts = component.get("facts") or {}
+        row = dict(component)
+        row["label"] = measure.label if measure else component.get("measure", "")
+        row["rule"] = measure.rule if measure else ""
+        row["display"] = _display(component.get("measure", ""), component.get("raw"), facts, kpi_names)
+        row["kpis"] = [dict(k, name=kpi_names.get(k.get("kpi", ""), k.get("kpi", ""))) for k in facts.get("kpis", [])]
+        described.append(row)
+    # Heaviest first, ties by label: the measures that move the total most are read first.
+    return sorted(described, key=lambda row: (-(row.get("weight") or 0), row["label"]))

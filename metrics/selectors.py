@@ -163,6 +163,26 @@ def latest_snapshot_for_account(user, *, account_id: int, membership=None) -> He
     )
 
 
+def latest_health_explained(user, *, account_id: int, membership=None) -> dict | None:
+    """The latest snapshot of one visible account with its components described for a reader
+    (label, rule, the raw value as a sentence, KPIs by name): the "why is it red" view. Two queries:
+    the snapshot, and the names of the KPIs it mentions."""
+    from metrics.scoring import describe
+
+    snapshot = latest_snapshot_for_account(user, account_id=account_id, membership=membership)
+    if snapshot is None:
+        return None
+    codes = {k.get("kpi") for c in snapshot.components for k in (c.get("facts") or {}).get("kpis", [])}
+    codes |= {(c.get("facts") or {}).get("kpi") for c in snapshot.components}
+    codes.discard(None)
+    names = (
+        dict(KpiDefinition.objects.filter(segment__accounts=account_id, code__in=codes).values_list("code", "name"))
+        if codes
+        else {}
+    )
+    return {"snapshot": snapshot, "components": describe(snapshot.components, kpi_names=names)}
+
+
 def nightly_runs(*, limit: int = 60):
     """The tenant's recent nightly runs, newest first (one query). For tenant admins."""
     from metrics.models import NightlyRun

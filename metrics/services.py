@@ -182,52 +182,88 @@ KPI_WINDOW_DAYS = 120  # the latest value of each KPI within this window counts
 DECISION_WINDOW_DAYS = 90
 
 
-def health_snapshots_compute(
-    *, tenant, day: datetime.date, account_ids: list[int] | None = None, actor=None
-) -> dict[str, Any]:
-    """Score every account (or the given chunk) for `day` and upsert one snapshot per (account, day).
+def _health_digest(rows: list[tuple[int, Decimal, str]]) -> str:
+    """SHA-256 over "account|total|band" lines in account order; the SQL engine computes the same."""
+    return hashlib.sha256("\n".join(f"{a}|{t}|{b}" for a, t, b in sorted(rows)).encode()).hexdigest()
 
-    Inputs are gathered with a fixed number of grouped queries (see metrics.selectors.health_inputs),
-    scored in memory by metrics.scoring, and written with one upsert per 2,000 rows; re-running for
-    the same day rewrites the same values, never a second row."""
+
+def _health_python(*, tenant, day: datetime.date, account_ids: list[int] | None) -> tuple[int, dict[str, int], str]:
+    """The reference engine: inputs gathered in a fixed number of grouped queries
+    (metrics.selectors.health_inputs), scored in memory by metrics.scoring, upserted 2,000 rows a time."""
     from metrics.scoring import score_account
     from metrics.selectors import health_inputs
     from segments.services import scorecards_for_scoring
 
-    with transaction.atomic(), context.tenant_context(tenant):
-        configs = scorecards_for_scoring(tenant=tenant)
-        inputs, previous = health_inputs(day=day, account_ids=account_ids)
-        snapshots: list[HealthSnapshot] = []
-        bands: dict[str, int] = {}
-        now = timezone.now()
-        for account_id, (segment_id, account_inputs) in inputs.items():
-            config = configs[segment_id]
-            result = score_account(
-                account_inputs, config.measures, green_at=config.green_at, red_below=config.red_below
+    configs = scorecards_for_scoring(tenant=tenant)
+    inputs, previous = health_inputs(day=day, account_ids=account_ids)
+    snapshots: list[HealthSnapshot] = []
+    bands: dict[str, int] = {}
+    now = timezone.now()
+    for account_id, (segment_id, account_inputs) in inputs.items():
+        config = configs[segment_id]
+        result = score_account(account_inputs, config.measures, green_at=config.green_at, red_below=config.red_below)
+        before_7, before_30 = previous.get(account_id, (None, None))
+        snapshots.append(
+            HealthSnapshot(
+                tenant=tenant, account_id=account_id, snapshot_date=day, total=result.total, band=result.band,
+                components=result.components,
+                change_7d=None if before_7 is None else result.total - before_7,
+                change_30d=None if before_30 is None else result.total - before_30,
+                computed_at=now,
             )
-            before_7, before_30 = previous.get(account_id, (None, None))
-            snapshots.append(
-                HealthSnapshot(
-                    tenant=tenant, account_id=account_id, snapshot_date=day, total=result.total, band=result.band,
-                    components=result.components,
-                    change_7d=None if before_7 is None else result.total - before_7,
-                    change_30d=None if before_30 is None else result.total - before_30,
-                    computed_at=now,
-                )
-            )  # fmt: skip
-            bands[result.band] = bands.get(result.band, 0) + 1
-        HealthSnapshot.objects.bulk_create(
-            snapshots, batch_size=2000, update_conflicts=True, unique_fields=["tenant", "account", "snapshot_date"],
-            update_fields=["total", "band", "components", "change_7d", "change_30d", "computed_at"],
         )  # fmt: skip
-        digest = hashlib.sha256(
-            "\n".join(
-                f"{s.account_id}|{s.total}|{s.band}" for s in sorted(snapshots, key=lambda s: s.account_id)
-            ).encode()
-        ).hexdigest()
+        bands[result.band] = bands.get(result.band, 0) + 1
+    HealthSnapshot.objects.bulk_create(
+        snapshots, batch_size=2000, update_conflicts=True, unique_fields=["tenant", "account", "snapshot_date"],
+        update_fields=["total", "band", "components", "change_7d", "change_30d", "computed_at"],
+    )  # fmt: skip
+    return len(snapshots), bands, _health_digest([(s.account_id, s.total, s.band) for s in snapshots])
+
+
+def _refuse_unknown_measures() -> None:
+    """A scorecard measure the engine cannot compute (written around scorecard_update's validation)
+    fails the run loudly, as the Python engine does, rather than being silently left out (one query)."""
+    from metrics.scoring import MEASURES
+    from segments.models import ScorecardMeasure
+
+    unknown = list(
+        ScorecardMeasure.objects.exclude(measure__in=list(MEASURES)).values_list("scorecard__segment__code", "measure")
+    )
+    if unknown:
+        listed = ", ".join(f"{measure!r} (segment {segment})" for segment, measure in unknown)
+        raise ValueError(f"Scorecard measures the engine does not know: {listed}")
+
+
+def health_snapshots_compute(
+    *, tenant, day: datetime.date, account_ids: list[int] | None = None, actor=None, engine: str | None = None
+) -> dict[str, Any]:
+    """Score every account (or the given chunk) for `day` and upsert one snapshot per (account, day);
+    re-running for the same day rewrites the same values, never a second row.
+
+    engine: "sql" (PostgreSQL: metrics.scoring_sql, one statement) or "python" (metrics.scoring, the
+    reference, and the only one on SQLite). Default: "sql" wherever it can run. Both write identical
+    snapshots and record the same audit event, digest included."""
+    from django.db import connection
+
+    from metrics.scoring_sql import health_snapshots_upsert
+    from segments.services import scorecard_defaults_ensure
+
+    engine = engine or ("sql" if connection.vendor == "postgresql" else "python")
+    if engine not in ("sql", "python"):
+        raise ValueError(f"engine must be 'sql' or 'python', not {engine!r}")
+    with transaction.atomic(), context.tenant_context(tenant):
+        if engine == "sql":
+            scorecard_defaults_ensure(tenant=tenant)
+            _refuse_unknown_measures()
+            if account_ids is not None and not account_ids:
+                accounts, bands, digest = 0, {}, _health_digest([])
+            else:
+                accounts, bands, digest = health_snapshots_upsert(tenant_id=tenant.pk, day=day, account_ids=account_ids)
+        else:
+            accounts, bands, digest = _health_python(tenant=tenant, day=day, account_ids=account_ids)
         audit_record(
             tenant=tenant, actor=actor, action="health.recompute", object_type="metrics.healthsnapshot",
-            after={"date": day.isoformat(), "accounts": len(snapshots), "bands": bands, "sha256": digest,
+            after={"date": day.isoformat(), "accounts": accounts, "bands": bands, "sha256": digest,
                    "chunk": [min(account_ids), max(account_ids)] if account_ids else None},
         )  # fmt: skip
-    return {"accounts": len(snapshots), "bands": bands}
+    return {"accounts": accounts, "bands": bands}

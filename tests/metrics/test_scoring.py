@@ -8,6 +8,7 @@ from metrics.scoring import (
     MeasureConfig,
     SurveyStats,
     band,
+    describe,
     kpi_score,
     nps_value,
     score_account,
@@ -94,7 +95,14 @@ def test_total_is_the_weighted_mean_and_components_add_up():
     assert contributions == {"kpi_attainment": 32.0, "nps": 11.0, "csat": 7.5, "compliance": 14.0, "renewal": 5.0}
     assert sum(contributions.values()) == pytest.approx(69.5)
     nps = next(c for c in result.components if c["measure"] == "nps")
-    assert nps["raw"] == 10.0 and nps["display"] == "NPS +10 (10 responses)" and nps["band"] == "yellow"
+    assert nps["raw"] == 10.0 and nps["facts"] == {"n": 10} and nps["band"] == "yellow"
+    # Stored compactly; the sentence a reader sees is written from the raw value and the facts.
+    assert next(c for c in describe(result.components) if c["measure"] == "nps")["display"] == "NPS +10 (10 responses)"
+    # Stored in MEASURES order (as the SQL engine writes them); shown heaviest first, ties by label.
+    assert [c["measure"] for c in result.components] == ["kpi_attainment", "nps", "csat", "compliance", "renewal"]
+    assert [c["label"] for c in describe(result.components)] == [
+        "KPI attainment", "Compliance", "NPS", "CSAT", "Days to renewal",
+    ]  # fmt: skip
 
 
 def test_missing_data_is_reweighted_and_shown_as_missing_never_as_zero():
@@ -114,6 +122,7 @@ def test_no_data_at_all_is_grey_not_red():
     empty = AccountInputs(segment_code="bank")
     result = score_account(empty, [MeasureConfig("nps", 50), MeasureConfig("csat", 50)], green_at=70, red_below=50)
     assert result.band == "grey" and str(result.total) == "0.00" and result.missing == ["nps", "csat"]
+    assert [c["display"] for c in describe(result.components)] == ["no data", "no data"]
 
 
 def test_kpi_detail_explains_each_target():
@@ -124,9 +133,15 @@ def test_kpi_detail_explains_each_target():
         red_below=50,
     )
     component = result.components[0]
-    assert component["display"] == "1 of 2 targets met"
+    names = {"policy_renewal": "Customer retention rates", "risk_reduction": "Risk reduction achievement"}
+    described = describe(result.components, kpi_names=names)[0]
+    assert described["display"] == "1 of 2 targets met" and described["label"] == "KPI attainment"
+    assert [(k["name"], k["met"]) for k in described["kpis"]] == [
+        ("Customer retention rates", True),
+        ("Risk reduction achievement", False),
+    ]
     assert str(result.total) == "60.00"  # (100 + 20) / 2
-    assert [(k["kpi"], k["met"], k["score"]) for k in component["detail"]["kpis"]] == [
+    assert [(k["kpi"], k["met"], k["score"]) for k in component["facts"]["kpis"]] == [
         ("policy_renewal", True, 100.0),
         ("risk_reduction", False, 20.0),
     ]
