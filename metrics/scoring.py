@@ -136,7 +136,7 @@ def m_kpi_attainment(inputs: AccountInputs) -> MeasureResult:
     if not inputs.kpis:
         return MISSING
     rows = [
-        {"kpi": t.code, "value": v, "met": kpi_met(t, v), "score": round(kpi_score(t, v), 1)}
+        {"kpi": t.code, "value": v, "met": kpi_met(t, v), "score": kpi_score(t, v)}
         for t, v in sorted(inputs.kpis, key=lambda pair: pair[0].code)
     ]
     met = sum(1 for r in rows if r["met"])
@@ -303,10 +303,6 @@ class HealthResult:
     missing: list[str]
 
 
-def _r2(value: float) -> float:
-    return round(value, 2)
-
-
 def ordered(measures: Sequence[MeasureConfig]) -> list[MeasureConfig]:
     """The scored measures in the stored order, MEASURES order (the SQL engine's too); `describe`
     puts the heaviest first for display."""
@@ -320,7 +316,8 @@ def score_account(
     """Weighted mean of the present measures' scores; missing measures' weight is spread over the
     present ones in proportion to their weights. Each component records raw value, score, nominal
     and effective weight, its contribution (score x effective weight / 100, so the contributions add
-    up to the total), its band and the facts behind the raw value.
+    up to the total), its band and the facts behind the raw value. Numbers are stored unrounded (the
+    total alone is rounded, to cents); pages round them for display.
 
     This is the reference implementation: metrics.scoring_sql computes the same snapshot in one SQL
     statement on PostgreSQL, and the tests hold the two to each other."""
@@ -340,8 +337,8 @@ def score_account(
             contribution = result.score * effective / 100.0
             total += contribution
             row.update(
-                raw=_r2(result.raw), score=_r2(result.score), effective_weight=_r2(effective),
-                contribution=_r2(contribution), band=band(result.score, green_at=config.green_at,
+                raw=result.raw, score=result.score, effective_weight=effective,
+                contribution=contribution, band=band(result.score, green_at=config.green_at,
                 red_below=config.red_below), missing=False, facts=result.facts,
             )  # fmt: skip
         components.append(row)
@@ -397,7 +394,10 @@ def describe(components: Sequence[dict[str, Any]], *, kpi_names: dict[str, str] 
         row["label"] = measure.label if measure else component.get("measure", "")
         row["rule"] = measure.rule if measure else ""
         row["display"] = _display(component.get("measure", ""), component.get("raw"), facts, kpi_names)
-        row["kpis"] = [dict(k, name=kpi_names.get(k.get("kpi", ""), k.get("kpi", ""))) for k in facts.get("kpis", [])]
+        row["kpis"] = sorted(
+            (dict(k, name=kpi_names.get(k.get("kpi", ""), k.get("kpi", ""))) for k in facts.get("kpis", [])),
+            key=lambda k: k["name"],
+        )
         described.append(row)
     # Heaviest first, ties by label: the measures that move the total most are read first.
     return sorted(described, key=lambda row: (-(row.get("weight") or 0), row["label"]))

@@ -115,7 +115,7 @@ def test_missing_data_is_reweighted_and_shown_as_missing_never_as_zero():
     nps = next(c for c in result.components if c["measure"] == "nps")
     assert nps["missing"] and nps["score"] is None and nps["contribution"] == 0.0 and nps["band"] == "missing"
     kpi = next(c for c in result.components if c["measure"] == "kpi_attainment")
-    assert kpi["effective_weight"] == pytest.approx(57.14)
+    assert kpi["effective_weight"] == pytest.approx(400 / 7)  # 40 of the 70 present: 57.14 %
 
 
 def test_no_data_at_all_is_grey_not_red():
