@@ -116,3 +116,15 @@ def test_no_foreign_key_can_cross_tenants():
         elif dst in tenant_tables:
             pytest.fail(f"global table {src} references tenant table {dst}")
     assert checked >= 20
+
+
+def test_daily_snapshot_tables_are_analyzed_every_ten_thousand_rows():
+    # One row per account per night: without this the planner treats "today" as empty for weeks.
+    rows = dict(
+        _rows(
+            "SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s)",
+            [["metrics_healthsnapshot", "compliance_compliancestatussnapshot"]],
+        )
+    )
+    for table in ("metrics_healthsnapshot", "compliance_compliancestatussnapshot"):
+        assert set(rows[table]) == {"autovacuum_analyze_scale_factor=0", "autovacuum_analyze_threshold=10000"}
