@@ -222,6 +222,11 @@ if not 0 <= NIGHTLY_LOCAL_HOUR <= 23:
 NIGHTLY_CHUNK_SIZE = _setting("NIGHTLY_CHUNK_SIZE", _int, 5000)
 if NIGHTLY_CHUNK_SIZE < 1:
     raise ImproperlyConfigured(f"Setting NIGHTLY_CHUNK_SIZE={NIGHTLY_CHUNK_SIZE} is not valid: must be positive")
+# Health chunks the synchronous `recompute` scores at once (threads, one connection each); Celery
+# workers get their parallelism from the chord instead.
+NIGHTLY_WORKERS = _setting("NIGHTLY_WORKERS", _int, 1)
+if not 1 <= NIGHTLY_WORKERS <= 64:
+    raise ImproperlyConfigured(f"Setting NIGHTLY_WORKERS={NIGHTLY_WORKERS} is not valid: must be 1-64")
 CELERY_BEAT_SCHEDULE = {
     "nightly-dispatch": {"task": "metrics.nightly_dispatch", "schedule": 15 * 60},
 }

@@ -36,6 +36,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account
+from cs_platform.audit.models import AuditEvent
 from cs_platform.celery import app as celery_app
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
@@ -548,3 +549,42 @@ def test_recompute_all_reports_a_failing_tenant_and_still_runs_the_others(client
     client.get(reverse("home"))
     body = client.get(reverse("nightly_runs")).content.decode()
     assert "RuntimeError: scoring blew up for a-broken" in body and "run-failed" in body
+
+
+# --- f. Parallel health chunks in the synchronous command -----------------------------------------------
+def test_recompute_with_workers_scores_each_account_once_like_a_sequential_run(committed, django_db_blocker):
+    """--workers scores chunks on threads with their own connections (so the data is committed);
+    the snapshots are those of a one-thread run, one per account, and a chunk's failure fails the run."""
+    with django_db_blocker.unblock():
+        tenant, accounts = _committed_tenant(committed, "threads", 40)
+        out = io.StringIO()
+        call_command("recompute", "--tenant", "threads", "--date", DAY_ISO, "--chunk-size", "6", "--workers", "1",
+                     stdout=out)  # fmt: skip
+        with context.tenant_context(tenant):
+            sequential = dict(HealthSnapshot.objects.filter(snapshot_date=DAY).values_list("account_id", "total"))
+            HealthSnapshot.objects.filter(snapshot_date=DAY).delete()
+        call_command("recompute", "--tenant", "threads", "--date", DAY_ISO, "--chunk-size", "6", "--workers", "3",
+                     stdout=out)  # fmt: skip
+        assert "threads 2026-03-10: 40 accounts scored" in out.getvalue()
+        with context.tenant_context(tenant):
+            parallel = list(HealthSnapshot.objects.filter(snapshot_date=DAY).values_list("account_id", "total"))
+            chunk_events = AuditEvent.objects.filter(action="health.recompute", after__date=DAY_ISO).count()
+        assert len(parallel) == 40 and dict(parallel) == sequential and set(sequential) == {a.pk for a in accounts}
+        assert chunk_events == 2 * 7  # 40 accounts in chunks of 6: 7 chunks, each audited, in both runs
+        assert _run(tenant).status == RunStatus.DONE
+
+        compute = nightly.health_snapshots_compute
+
+        def third_chunk_fails(*, account_ids, **kwargs):
+            if account_ids[0] == accounts[12].pk:
+                raise RuntimeError("chunk 3 failed")
+            return compute(account_ids=account_ids, **kwargs)
+
+        with mock.patch("metrics.nightly.health_snapshots_compute", side_effect=third_chunk_fails):
+            with pytest.raises(CommandError):
+                call_command("recompute", "--tenant", "threads", "--date", DAY_ISO, "--chunk-size", "6",
+                             "--workers", "3", stdout=out, stderr=io.StringIO())  # fmt: skip
+        failed = _run(tenant)
+        assert failed.status == RunStatus.FAILED and failed.error == "RuntimeError: chunk 3 failed"
+    with pytest.raises(CommandError, match="--workers must be between 1 and 64"):
+        call_command("recompute", "--tenant", "threads", "--workers", "0")

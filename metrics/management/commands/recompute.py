@@ -18,10 +18,15 @@ class Command(BaseCommand):
         target.add_argument("--all", action="store_true", help="Every tenant, one after the other.")
         parser.add_argument("--date", help="YYYY-MM-DD (default: today in each tenant's time zone).")
         parser.add_argument("--chunk-size", type=int, default=None, help="Accounts scored per batch.")
+        parser.add_argument(
+            "--workers", type=int, default=None, help="Health chunks scored at once (default NIGHTLY_WORKERS)."
+        )
 
-    def handle(self, *args, tenant=None, all=False, date=None, chunk_size=None, **options):
+    def handle(self, *args, tenant=None, all=False, date=None, chunk_size=None, workers=None, **options):
         if chunk_size is not None and chunk_size < 1:
             raise CommandError("--chunk-size must be a positive number.")
+        if workers is not None and not 1 <= workers <= 64:
+            raise CommandError("--workers must be between 1 and 64.")
         try:
             day = datetime.date.fromisoformat(date) if date else None
         except ValueError:
@@ -39,7 +44,7 @@ class Command(BaseCommand):
             run_day = day or nightly.local_today(item)
             started = time.perf_counter()
             try:
-                summary = nightly.run_tenant(tenant=item, day=run_day, chunk_size=chunk_size)
+                summary = nightly.run_tenant(tenant=item, day=run_day, chunk_size=chunk_size, workers=workers)
             except Exception as exc:  # one tenant's failure never stops the others
                 failures.append(item.slug)
                 self.stderr.write(f"{item.slug} {run_day}: FAILED: {exc}")
