@@ -69,13 +69,33 @@ def _run_record(tenant, day: datetime.date) -> NightlyRun:
     return run
 
 
-def tenant_wide_steps(*, tenant, day: datetime.date) -> dict[str, Any]:
-    """Journeys (with escalations) and compliance first: health reads their results."""
-    return {
-        "escalations": decisions_escalate(tenant=tenant, day=day),
-        "journeys": journey_status_recompute(tenant=tenant, day=day),
-        "compliance": compliance_status_recompute(tenant=tenant, day=day),
-    }
+def tenant_wide_steps(*, tenant, day: datetime.date, parallel: bool = False) -> dict[str, Any]:
+    """Journeys (with escalations) and compliance first: health reads their results. The two are
+    independent (different tables; the audit chain serialises their events itself), so with
+    `parallel` compliance runs on a second thread and connection while journeys run here."""
+
+    def journeys() -> dict[str, Any]:
+        return {
+            "escalations": decisions_escalate(tenant=tenant, day=day),
+            "journeys": journey_status_recompute(tenant=tenant, day=day),
+        }
+
+    if not parallel or connection.vendor != "postgresql":
+        return {**journeys(), "compliance": compliance_status_recompute(tenant=tenant, day=day)}
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def compliance() -> dict[str, Any]:
+        try:
+            return compliance_status_recompute(tenant=tenant, day=day)
+        finally:
+            connections.close_all()  # this thread's connection
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="compliance") as pool:
+        pending = pool.submit(compliance)
+        summary = journeys()
+        return {**summary, "compliance": pending.result()}
 
 
 def _this_attempt(day: datetime.date, attempt: int | None):
@@ -134,7 +154,7 @@ def run_tenant(
     with tenant_lock(tenant.pk):
         _run_record(tenant, day)
         try:
-            summary = tenant_wide_steps(tenant=tenant, day=day)
+            summary = tenant_wide_steps(tenant=tenant, day=day, parallel=workers > 1)
             chunks = account_chunks(tenant=tenant, chunk_size=chunk_size)
             if workers > 1 and len(chunks) > 1 and connection.vendor == "postgresql":
                 results = _health_in_threads(tenant=tenant, day=day, chunks=chunks, workers=workers)

@@ -41,6 +41,9 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         ("DATABASE_URL", "not-a-url", "Setting DATABASE_URL='not-a-url' is not valid"),
         ("TIME_ZONE", "Mars/Olympus", "Setting TIME_ZONE='Mars/Olympus' is not valid"),
         ("LOG_LEVEL", "LOUD", "Setting LOG_LEVEL='LOUD' is not valid"),
+        ("NIGHTLY_WORKERS", "many", "Setting NIGHTLY_WORKERS='many' is not valid"),
+        ("NIGHTLY_WORKERS", "0", "Setting NIGHTLY_WORKERS=0 is not valid: must be 1-64"),
+        ("NIGHTLY_CHUNK_SIZE", "0", "Setting NIGHTLY_CHUNK_SIZE=0 is not valid: must be positive"),
     ],
 )
 def test_a_malformed_setting_stops_with_a_one_line_message(variable, value, expected):
