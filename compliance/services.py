@@ -147,12 +147,15 @@ def _status_snapshots_upsert(*, tenant, day: datetime.date, per_account: dict[in
         for snapshot in snapshots:
             counts[snapshot.status] = counts.get(snapshot.status, 0) + 1
         return counts
-    severity = "CASE status " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STATUS_SEVERITY)) + " END"
+    # Worst status = lowest severity rank, looked up in the ranked list (1-based), without sorting
+    # each account's statuses.
+    severity = "CASE status " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STATUS_SEVERITY, 1)) + " END"
+    ranked = ", ".join(f"'{s}'" for s in STATUS_SEVERITY)
     sql = f"""
         WITH written AS (
             INSERT INTO {ComplianceStatusSnapshot._meta.db_table} AS s
                 (tenant_id, account_id, snapshot_date, status, counts)
-            SELECT %(tenant)s, account_id, %(day)s, (array_agg(status ORDER BY severity))[1],
+            SELECT %(tenant)s, account_id, %(day)s, (ARRAY[{ranked}])[min(severity)],
                    jsonb_object_agg(status, n)
             FROM (SELECT account_id, status, count(*) AS n, {severity} AS severity
                   FROM {Obligation._meta.db_table} WHERE tenant_id = %(tenant)s

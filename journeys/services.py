@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -164,6 +164,28 @@ def journey_status_of(
     return "on_track", ""
 
 
+class _JourneyRow(NamedTuple):
+    pk: int
+    account_id: int
+    template_id: int
+    started_on: datetime.date
+    current_phase_id: int | None
+    status: str
+    status_reason: str
+    completed_on: datetime.date | None
+    onboarding_days: int | None
+    time_to_value_days: int | None
+    total: int
+    done: int
+    overdue: int
+    due_soon: int
+    onboarding_total: int
+    onboarding_done: int
+    onboarding_end: datetime.date | None
+    first_value: datetime.date | None
+    last_done: datetime.date | None
+
+
 def journey_status_recompute(*, tenant, day: datetime.date, actor=None) -> dict[str, Any]:
     """Current phase, status, onboarding time and time-to-value of every journey as of `day`.
     Set-based: one aggregate query over activities, one over decisions, one bulk update."""
@@ -175,6 +197,8 @@ def journey_status_recompute(*, tenant, day: datetime.date, actor=None) -> dict[
         done = Q(activity_progress__status=ActivityStatus.DONE)
         onboarding_phase = Q(activity_progress__activity__phase__order__lte=2)  # assessment + integration
         value_phase = Q(activity_progress__activity__phase__order=3)  # performance optimization
+        # Plain tuples, not model instances: building 100,000 annotated instances cost more than the
+        # aggregate query itself; only the journeys that change become objects, for the update.
         journeys = list(
             AccountJourney.objects.annotate(
                 total=Count("activity_progress"),
@@ -186,6 +210,10 @@ def journey_status_recompute(*, tenant, day: datetime.date, actor=None) -> dict[
                 onboarding_end=Max("activity_progress__completed_on", filter=onboarding_phase),
                 first_value=Min("activity_progress__completed_on", filter=value_phase & done),
                 last_done=Max("activity_progress__completed_on"),
+            ).values_list(
+                "pk", "account_id", "template_id", "started_on", "current_phase_id", "status", "status_reason",
+                "completed_on", "onboarding_days", "time_to_value_days", "total", "done", "overdue", "due_soon",
+                "onboarding_total", "onboarding_done", "onboarding_end", "first_value", "last_done",
             )
         )  # fmt: skip
         phases: dict[int, list[tuple[int, int, int]]] = {}
@@ -201,7 +229,8 @@ def journey_status_recompute(*, tenant, day: datetime.date, actor=None) -> dict[
         )
         changed, events = [], []
         counts: dict[str, int] = {}
-        for journey in journeys:
+        for row in journeys:
+            journey = _JourneyRow(*row)
             elapsed = (day - journey.started_on).days
             template_phases = phases.get(journey.template_id, [])
             current = next((pk for pk, start, end in template_phases if start <= elapsed < end), None)
@@ -227,10 +256,11 @@ def journey_status_recompute(*, tenant, day: datetime.date, actor=None) -> dict[
             counts[status] = counts.get(status, 0) + 1
             # Only real changes are written: a quiet night touches no journey row.
             if new != old:
-                (journey.current_phase_id, journey.status, journey.status_reason, journey.completed_on,
-                 journey.onboarding_days, journey.time_to_value_days) = new  # fmt: skip
-                journey.status_computed_on = day
-                changed.append(journey)
+                changed.append(AccountJourney(
+                    pk=journey.pk, tenant_id=tenant.pk, current_phase_id=current, status=status,
+                    status_reason=reason[:255], completed_on=completed_on, onboarding_days=onboarding,
+                    time_to_value_days=ttv, status_computed_on=day,
+                ))  # fmt: skip
             if old[1] != status:
                 events.append({
                     "action": "account_journey.status_change", "object_type": "journeys.accountjourney",
