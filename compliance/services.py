@@ -117,9 +117,12 @@ def _obligation_inputs(*, tenant_id: int, day: datetime.date) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [tenant_id, day, tenant_id, day, tenant_id])
         rows = cursor.fetchall()
-    if connection.vendor == "sqlite":  # SQLite returns dates as text on raw cursors
-        parse = datetime.date.fromisoformat
-        rows = [(r[0], r[1], parse(r[2]), r[3], r[4], r[5], r[6] and parse(r[6]), r[7]) for r in rows]
+    if connection.vendor == "sqlite":
+        # sqlite3 converts a date column by its declared type, but MAX(valid_until) has none: text.
+        def parse(value):
+            return datetime.date.fromisoformat(value) if isinstance(value, str) else value
+
+        rows = [(r[0], r[1], parse(r[2]), r[3], r[4], r[5], parse(r[6]), r[7]) for r in rows]
     return rows
 
 

@@ -1,4 +1,5 @@
-"""The newcomer's path on SQLite, with no other service: migrate, seed, log in, see the home page."""
+"""The newcomer's path on SQLite, with no other service: the steps of `make demo` (migrate, seed,
+recompute), then log in, see the home page and an account's health breakdown."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ response = client.get("/")
 body = response.content.decode()
 print("LOGIN", ok, "STATUS", response.status_code, "ROWS", body.count('href="/accounts/'))
 print("TENANT", "Northwind Regulatory Services" in body)
+import re
+first = re.search(r'href="(/accounts/\\d+/)"', body).group(1)
+detail = client.get(first).content.decode()
+print("SCORED", '<table class="data components">' in detail and ("no data" in detail or "targets met" in detail))
 """
 
 
@@ -37,9 +42,12 @@ def test_demo_path_on_sqlite(tmp_path):
     manage("seed_demo")
     again = manage("seed_demo")
     assert "already seeded" in again
+    scored = manage("recompute", "--all")  # as `make demo` does: the demo opens with scores
+    assert "northwind" in scored and "harborview" in scored and "accounts scored" in scored
     out = manage("shell", "-c", LOGIN_AND_HOME)
     assert "LOGIN True STATUS 200" in out
     rows = int(out.split("ROWS")[1].split()[0])
     assert rows > 0  # the CSM sees their book
     assert "TENANT True" in out
+    assert "SCORED True" in out  # the account page explains the score
     manage("verify_audit", "--tenant", "northwind")
