@@ -183,6 +183,25 @@ def latest_health_explained(user, *, account_id: int, membership=None) -> dict |
     return {"snapshot": snapshot, "components": describe(snapshot.components, kpi_names=names)}
 
 
+def health_trend(user, *, account_id: int, until: datetime.date, days: int = 90, membership=None) -> dict:
+    """One visible account's daily health totals over the `days` up to `until`, as plain lists for
+    the chart (and its table): {"dates": [...], "totals": [...], "bands": [...]}. One query."""
+    rows = (
+        HealthSnapshot.objects.filter(
+            account__in=visible_accounts(user, membership), account_id=account_id,
+            snapshot_date__gt=until - datetime.timedelta(days=days), snapshot_date__lte=until,
+        )
+        .order_by("snapshot_date")
+        .values_list("snapshot_date", "total", "band")
+    )  # fmt: skip
+    trend: dict[str, list] = {"dates": [], "totals": [], "bands": []}
+    for day, total, band in rows:
+        trend["dates"].append(day.isoformat())
+        trend["totals"].append(float(total))
+        trend["bands"].append(band)
+    return trend
+
+
 def nightly_runs(*, limit: int = 60):
     """The tenant's recent nightly runs, newest first (one query). For tenant admins."""
     from metrics.models import NightlyRun

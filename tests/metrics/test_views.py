@@ -55,3 +55,37 @@ def test_account_page_explains_the_health_score(client, tenant_a):
     # The page title is the account's name alone, and the breakdown appears once, in the page body.
     assert "<title>Granite Bay Credit Union · " in body
     assert body.count('<table class="data components">') == 1
+
+
+@pytest.mark.django_db
+def test_account_page_has_the_90_day_trend_as_chart_data_and_table(client, tenant_a, django_assert_num_queries):
+    tenant = tenant_a.tenant
+    account = factories.AccountFactory(tenant=tenant, name="Harbor Light Bank")
+    other = factories.AccountFactory(tenant=tenant)
+    with context.tenant_context(tenant):
+        SurveyResponse.objects.create(tenant=tenant, account=account, survey_type="nps", score=10, responded_on=DAY)
+    days = [DAY - datetime.timedelta(days=n) for n in (120, 30, 7, 0)]  # the first is outside the 90 days
+    for day in days:
+        run_tenant(tenant=tenant, day=day)
+    client.force_login(tenant_a.user(Role.ADMIN))
+    client.get(reverse("home"))
+    # session, user, memberships, the account, its latest snapshot, the trend; no KPI names (no KPI data)
+    with django_assert_num_queries(6):
+        response = client.get(reverse("account_detail", args=[account.pk]))
+    trend = response.context["trend"]
+    assert trend["dates"] == [d.isoformat() for d in days[1:]]
+    assert len(trend["totals"]) == 3 and set(trend["bands"]) <= {"green", "yellow", "red", "grey"}
+    body = response.content.decode()
+    assert 'id="health-trend"' in body and "vendor/plotly.min.js" in body and "js/health_trend.js" in body
+    assert body.count("<tr><td>2026-") == 3  # the table equivalent, one row per point
+    # Another account's history is not mixed in.
+    assert response.context["health"]["snapshot"].account_id == account.pk != other.pk
+
+
+def test_plotly_is_served_from_our_static_files():
+    from django.contrib.staticfiles import finders
+
+    found = finders.find("vendor/plotly.min.js")
+    assert found and found.endswith("plotly.min.js")
+    with open(found, encoding="utf-8") as handle:
+        assert "plotly" in handle.read(2000).lower()
