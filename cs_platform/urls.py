@@ -19,5 +19,6 @@ urlpatterns = [
     path("", include("cs_platform.tenancy.urls")),
     path("accounts/", include("accounts.urls")),
     path("", include("metrics.urls")),
+    path("", include("segments.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -11,9 +11,21 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from cs_platform.tenancy.models import Role
 from tests import factories
 
+
 # URL keyword argument -> how to make another tenant's object for it.
+def _scorecard_of(world) -> int:
+    from cs_platform.tenancy import context
+    from segments.models import Scorecard
+    from segments.services import scorecard_defaults_ensure
+
+    scorecard_defaults_ensure(tenant=world.tenant)
+    with context.tenant_context(world.tenant):
+        return Scorecard.objects.order_by("pk").values_list("pk", flat=True)[0]
+
+
 OBJECT_KWARGS = {
     "account_id": lambda world: factories.AccountFactory(tenant=world.tenant).pk,
+    "scorecard_id": _scorecard_of,
 }
 # Reachable without logging in.
 PUBLIC = {"login", "logout", "healthz"}
