@@ -58,53 +58,14 @@ def audit_record(
     before: Any = None,
     after: Any = None,
 ) -> AuditEvent:
-    """Append one event to the tenant's chain, in the caller's transaction.
-
-    The per-tenant advisory lock makes concurrent writers queue for the head of the chain instead
-    of racing; the unique (tenant, prev_hash) constraint is the backstop if anything bypasses it."""
-    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    """Append one event to the tenant's chain, in the caller's transaction."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = obj.pk if object_id is None else object_id
     if not object_type:
         raise ValueError("audit_record needs obj or object_type")
-    actor_id, actor_label = _actor_fields(actor)
-    with transaction.atomic(), context.tenant_context(tenant_id):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, tenant_id])
-        head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-        event = AuditEvent(
-            tenant_id=tenant_id,
-            seq=seq,
-            actor_id=actor_id,
-            actor_label=actor_label,
-            action=action,
-            object_type=object_type,
-            object_id="" if object_id is None else str(object_id),
-            before=_jsonable(before),
-            after=_jsonable(after),
-            created_at=timezone.now(),
-            prev_hash=prev_hash,
-        )
-        event.hash = compute_hash(
-            event_payload(
-                tenant_id=tenant_id,
-                seq=seq,
-                actor_id=actor_id,
-                actor_label=actor_label,
-                action=action,
-                object_type=event.object_type,
-                object_id=event.object_id,
-                before=event.before,
-                after=event.after,
-                created_at=event.created_at,
-                prev_hash=prev_hash,
-            )
-        )
-        event.save(force_insert=True)
-    return event
+    item = {"action": action, "object_type": object_type, "object_id": object_id, "before": before, "after": after}
+    return _append(tenant=tenant, actor=actor, items=[item])[0]
 
 
 def audit_record_many(*, tenant, actor, events: list[dict[str, Any]]) -> int:
@@ -112,8 +73,14 @@ def audit_record_many(*, tenant, actor, events: list[dict[str, Any]]) -> int:
 
     Each item: {"action", "object_type", "object_id", "before", "after"}. The chain is exactly what
     audit_record() would have produced one by one."""
-    if not events:
-        return 0
+    return len(_append(tenant=tenant, actor=actor, items=events)) if events else 0
+
+
+def _append(*, tenant, actor, items: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Chain `items` after the tenant's current head and insert them.
+
+    The per-tenant advisory lock makes concurrent writers queue for the head of the chain instead
+    of racing; the unique (tenant, prev_hash) constraint is the backstop if anything bypasses it."""
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     actor_id, actor_label = _actor_fields(actor)
     with transaction.atomic(), context.tenant_context(tenant_id):
@@ -124,8 +91,9 @@ def audit_record_many(*, tenant, actor, events: list[dict[str, Any]]) -> int:
         seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS_HASH)
         now = timezone.now()
         rows = []
-        for item in events:
+        for item in items:
             seq += 1
+            object_id = item.get("object_id")
             event = AuditEvent(
                 tenant_id=tenant_id,
                 seq=seq,
@@ -133,7 +101,7 @@ def audit_record_many(*, tenant, actor, events: list[dict[str, Any]]) -> int:
                 actor_label=actor_label,
                 action=item["action"],
                 object_type=item["object_type"],
-                object_id=str(item.get("object_id", "")),
+                object_id="" if object_id is None else str(object_id),
                 before=_jsonable(item.get("before")),
                 after=_jsonable(item.get("after")),
                 created_at=now,
@@ -149,4 +117,4 @@ def audit_record_many(*, tenant, actor, events: list[dict[str, Any]]) -> int:
             prev_hash = event.hash
             rows.append(event)
         AuditEvent.objects.bulk_create(rows, batch_size=2000)
-    return len(rows)
+    return rows
