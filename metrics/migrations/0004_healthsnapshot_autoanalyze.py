@@ -1,4 +1,4 @@
-"""Analyze the health snapshot table after every ~10,000 new rows rather than after 10 % of the table.
+"""Analyze the health snapshot table after every 10,000 new rows rather than after 10 % of the table.
 
 Each night adds one row per account; with the default scale factor a table holding a year of
 snapshots is re-analyzed only every few weeks, so the planner keeps believing "today" has no rows
@@ -6,21 +6,14 @@ and plans the dashboards' today-queries (and the nightly engine's) for an empty 
 
 from django.db import migrations
 
-TABLE = "metrics_healthsnapshot"
-
-
-def tune(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            f"ALTER TABLE {TABLE} SET (autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 10000)"
-        )
-
-
-def untune(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"ALTER TABLE {TABLE} RESET (autovacuum_analyze_scale_factor, autovacuum_analyze_threshold)")
+from cs_platform.operations import SetStorageParameters
 
 
 class Migration(migrations.Migration):
     dependencies = [("metrics", "0003_health_band_grey")]
-    operations = [migrations.RunPython(tune, untune)]
+    operations = [
+        SetStorageParameters(
+            "metrics_healthsnapshot",
+            {"autovacuum_analyze_scale_factor": 0, "autovacuum_analyze_threshold": 10000},
+        )
+    ]
