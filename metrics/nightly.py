@@ -14,8 +14,9 @@ import datetime
 import logging
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -69,10 +70,28 @@ def _run_record(tenant, day: datetime.date) -> NightlyRun:
     return run
 
 
+def _on_threads(calls: list[Callable[[], Any]], *, workers: int) -> list[Any]:
+    """Run the calls on `workers` threads, each with its own database connection (closed when its
+    call ends), and return their results in order; the first exception is raised. PostgreSQL then
+    works on several statements at once: psycopg2 releases the GIL while the server computes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def run(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nightly") as pool:
+        return list(pool.map(run, calls))
+
+
 def tenant_wide_steps(*, tenant, day: datetime.date, parallel: bool = False) -> dict[str, Any]:
     """Journeys (with escalations) and compliance first: health reads their results. The two are
     independent (different tables; the audit chain serialises their events itself), so with
-    `parallel` compliance runs on a second thread and connection while journeys run here."""
+    `parallel` they run side by side on two connections."""
 
     def journeys() -> dict[str, Any]:
         return {
@@ -80,22 +99,13 @@ def tenant_wide_steps(*, tenant, day: datetime.date, parallel: bool = False) -> 
             "journeys": journey_status_recompute(tenant=tenant, day=day),
         }
 
-    if not parallel or connection.vendor != "postgresql":
-        return {**journeys(), "compliance": compliance_status_recompute(tenant=tenant, day=day)}
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connections
-
     def compliance() -> dict[str, Any]:
-        try:
-            return compliance_status_recompute(tenant=tenant, day=day)
-        finally:
-            connections.close_all()  # this thread's connection
+        return {"compliance": compliance_status_recompute(tenant=tenant, day=day)}
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="compliance") as pool:
-        pending = pool.submit(compliance)
-        summary = journeys()
-        return {**summary, "compliance": pending.result()}
+    if parallel and connection.vendor == "postgresql":
+        first, second = _on_threads([journeys, compliance], workers=2)
+        return {**first, **second}
+    return {**journeys(), **compliance()}
 
 
 def _this_attempt(day: datetime.date, attempt: int | None):
@@ -122,24 +132,6 @@ def fail_run(*, tenant, day: datetime.date, exc: BaseException, attempt: int | N
         )  # fmt: skip
 
 
-def _health_in_threads(*, tenant, day: datetime.date, chunks: list[list[int]], workers: int) -> list[dict]:
-    """Score the chunks on `workers` threads, each with its own database connection, so PostgreSQL
-    works on several chunks at once (the statements release the GIL while the server computes).
-    The same idea as the Celery chord's fan-out, for the synchronous command on a multi-core host."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connections
-
-    def score(ids: list[int]) -> dict[str, Any]:
-        try:
-            return health_snapshots_compute(tenant=tenant, day=day, account_ids=ids)
-        finally:
-            connections.close_all()  # this thread's connection; the thread is about to go
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="health") as pool:
-        return list(pool.map(score, chunks))
-
-
 def run_tenant(
     *, tenant, day: datetime.date, chunk_size: int | None = None, workers: int | None = None
 ) -> dict[str, Any]:
@@ -157,7 +149,11 @@ def run_tenant(
             summary = tenant_wide_steps(tenant=tenant, day=day, parallel=workers > 1)
             chunks = account_chunks(tenant=tenant, chunk_size=chunk_size)
             if workers > 1 and len(chunks) > 1 and connection.vendor == "postgresql":
-                results = _health_in_threads(tenant=tenant, day=day, chunks=chunks, workers=workers)
+                # As the Celery chord fans chunks out to workers, for the synchronous command.
+                results = _on_threads(
+                    [partial(health_snapshots_compute, tenant=tenant, day=day, account_ids=ids) for ids in chunks],
+                    workers=workers,
+                )
             else:
                 results = [health_snapshots_compute(tenant=tenant, day=day, account_ids=ids) for ids in chunks]
             bands: dict[str, int] = {}

@@ -303,11 +303,13 @@ class HealthResult:
     missing: list[str]
 
 
+_RANK = {code: index for index, code in enumerate(MEASURES)}
+
+
 def ordered(measures: Sequence[MeasureConfig]) -> list[MeasureConfig]:
     """The scored measures in the stored order, MEASURES order (the SQL engine's too); `describe`
     puts the heaviest first for display."""
-    rank = {code: i for i, code in enumerate(MEASURES)}
-    return sorted((m for m in measures if m.weight > 0), key=lambda m: rank.get(m.measure, len(rank)))
+    return sorted((m for m in measures if m.weight > 0), key=lambda m: _RANK.get(m.measure, len(_RANK)))
 
 
 def score_account(
