@@ -57,3 +57,12 @@ def page(browser):
     yield page
     context.close()
     assert not failed, f"requests left the machine: {failed}"
+
+
+def log_in(page, live_url: str, username: str, password: str) -> None:
+    """Through the login form, as a person would; ends on the home page."""
+    page.goto(live_url + "/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(live_url + "/")

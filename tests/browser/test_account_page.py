@@ -6,6 +6,7 @@ from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from metrics.models import SurveyResponse
 from tests import factories
+from tests.browser.conftest import log_in
 from tests.committed import purge_tenant
 
 pytestmark = pytest.mark.browser
@@ -39,11 +40,7 @@ def scored_account(django_db_setup, django_db_blocker):
 
 def test_account_page_draws_the_health_trend_and_explains_the_score(live_url, page, scored_account):
     account, user = scored_account
-    page.goto(live_url + "/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", factories.TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(live_url + "/")
+    log_in(page, live_url, user.username, factories.TEST_PASSWORD)
     page.click("text=Cedar Point Mutual")
     page.wait_for_url(f"{live_url}/accounts/{account.pk}/")
 

@@ -2,6 +2,7 @@ import pytest
 
 from cs_platform.tenancy.models import Role
 from tests import factories
+from tests.browser.conftest import log_in
 from tests.committed import purge_tenant
 
 pytestmark = pytest.mark.browser
@@ -37,10 +38,7 @@ def test_login_shows_the_csms_book_and_logout_ends_the_session(live_url, page, c
     page.click("button[type=submit]")
     assert "Please enter a correct username and password" in page.inner_text("[role=alert]")
 
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", factories.TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(live_url + "/")
+    log_in(page, live_url, user.username, factories.TEST_PASSWORD)
     table = page.inner_text("table.data")
     assert "Juniper Ridge Credit Union" in table and "Banks and Credit Unions" in table
     assert "Not Yours Bank" not in table
