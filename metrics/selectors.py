@@ -84,8 +84,6 @@ def health_inputs(
     for account_id, kpi_id, value in latest:
         if account_id in inputs and kpi_id in targets:
             inputs[account_id][1].kpis.append((targets[kpi_id], float(value)))
-    for _, account_inputs in inputs.values():
-        account_inputs.kpis.sort(key=lambda pair: pair[0].code)
 
     surveys = (
         SurveyResponse.objects.filter(
