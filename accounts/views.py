@@ -1,18 +1,8 @@
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
 
 from accounts import selectors
-
-
-@login_required
-def home(request):
-    """The user's book: visible accounts with segment and renewal date."""
-    if request.membership is None:
-        return render(request, "no_membership.html", status=403)
-    page = Paginator(selectors.home_accounts(request.user, request.membership), 50).get_page(request.GET.get("page"))
-    return render(request, "accounts/home.html", {"page": page})
 
 
 @login_required

@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "journeys",
     "metrics",
     "compliance",
+    "dashboards",
 ]
 
 MIDDLEWARE = [

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.urls import include, path
 
-from accounts import views as account_views
+from dashboards import views as dashboard_views
 
 
 def healthz(request):
@@ -12,12 +12,15 @@ def healthz(request):
 
 
 urlpatterns = [
-    path("", account_views.home, name="home"),
+    path("", dashboard_views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("", include("cs_platform.tenancy.urls")),
+    path("", include("dashboards.urls")),
     path("accounts/", include("accounts.urls")),
+    path("", include("journeys.urls")),
+    path("compliance/", include("compliance.urls")),
     path("", include("metrics.urls")),
     path("", include("segments.urls")),
     path("admin/", admin.site.urls),

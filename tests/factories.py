@@ -7,11 +7,15 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from accounts.models import Account, Contact
+from accounts.models import Account, Contact, Touchpoint
+from compliance.models import AuditResult, Evidence, Obligation, Requirement
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership, Tenant
-from segments.models import Segment
+from journeys.models import Decision
+from metrics.models import HealthSnapshot, Incident, KpiMeasurement, SurveyResponse
+from segments.models import KpiDefinition, Segment
 
 TEST_PASSWORD = "correct-horse-battery-staple"
 
@@ -87,3 +91,122 @@ class ContactFactory(TenantOwnedFactory):
     account = factory.SubFactory(AccountFactory, tenant=factory.SelfAttribute("..tenant"))
     name = factory.Sequence(lambda n: f"Contact {n}")
     email = factory.LazyAttribute(lambda o: f"{o.name.lower().replace(' ', '.')}@client.test")
+
+
+class TouchpointFactory(TenantOwnedFactory):
+    class Meta:
+        model = Touchpoint
+
+    account = factory.SubFactory(AccountFactory, tenant=factory.SelfAttribute("..tenant"))
+    kind = "call"
+    occurred_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(days=1))
+    subject = factory.Sequence(lambda n: f"Check-in call {n}")
+
+
+class DecisionFactory(TenantOwnedFactory):
+    class Meta:
+        model = Decision
+
+    account = factory.SubFactory(AccountFactory, tenant=factory.SelfAttribute("..tenant"))
+    title = factory.Sequence(lambda n: f"Choose the settlement file format {n}")
+    owner = factory.SubFactory(UserFactory)
+    due_date = factory.LazyFunction(lambda: datetime.date.today() + datetime.timedelta(days=7))
+    fallback = "Keep the current format"
+
+
+def requirement_of(tenant, framework_code: str | None = None) -> Requirement:
+    """A reference requirement that applies to the bank segment (the factories' default)."""
+    with context.tenant_context(tenant):
+        requirements = Requirement.objects.filter(segment__code__in=["bank"]) | Requirement.objects.filter(
+            segment__isnull=True
+        )
+        if framework_code:
+            requirements = requirements.filter(framework__code=framework_code)
+        return requirements.order_by("framework__code", "code").first()
+
+
+class ObligationFactory(TenantOwnedFactory):
+    class Meta:
+        model = Obligation
+
+    account = factory.SubFactory(AccountFactory, tenant=factory.SelfAttribute("..tenant"))
+    requirement = factory.LazyAttribute(lambda o: requirement_of(o.tenant))
+    due_date = factory.LazyFunction(lambda: datetime.date.today() + datetime.timedelta(days=60))
+
+
+class EvidenceFactory(TenantOwnedFactory):
+    class Meta:
+        model = Evidence
+
+    obligation = factory.SubFactory(ObligationFactory, tenant=factory.SelfAttribute("..tenant"))
+    filename = "soc2-report.pdf"
+    checksum_sha256 = "0" * 64
+    valid_from = factory.LazyFunction(lambda: datetime.date.today() - datetime.timedelta(days=30))
+    valid_until = factory.LazyFunction(lambda: datetime.date.today() + datetime.timedelta(days=335))
+
+
+class AuditResultFactory(TenantOwnedFactory):
+    class Meta:
+        model = AuditResult
+
+    obligation = factory.SubFactory(ObligationFactory, tenant=factory.SelfAttribute("..tenant"))
+    audited_on = factory.LazyFunction(lambda: datetime.date.today() - datetime.timedelta(days=10))
+    outcome = "passed"
+
+
+class HealthSnapshotFactory(TenantOwnedFactory):
+    class Meta:
+        model = HealthSnapshot
+
+    account = factory.SubFactory(AccountFactory, tenant=factory.SelfAttribute("..tenant"))
+    snapshot_date = factory.LazyFunction(datetime.date.today)
+    total = Decimal("72.50")
+    band = "green"
+    components = factory.LazyFunction(list)
+
+
+class KpiMeasurementFactory(TenantOwnedFactory):
+    class Meta:
+        model = KpiMeasurement
+
+    account = factory.SubFactory(AccountFactory, tenant=factory.SelfAttribute("..tenant"))
+    kpi = factory.LazyAttribute(
+        lambda o: KpiDefinition._plain.filter(tenant=o.tenant, segment=o.account.segment_id).order_by("sort_order")[0]
+    )
+    measured_on = factory.LazyFunction(datetime.date.today)
+    value = Decimal("50")
+
+
+class SurveyResponseFactory(TenantOwnedFactory):
+    class Meta:
+        model = SurveyResponse
+
+    account = factory.SubFactory(AccountFactory, tenant=factory.SelfAttribute("..tenant"))
+    survey_type = "nps"
+    score = 9
+    responded_on = factory.LazyFunction(datetime.date.today)
+
+
+class IncidentFactory(TenantOwnedFactory):
+    class Meta:
+        model = Incident
+
+    account = factory.SubFactory(AccountFactory, tenant=factory.SelfAttribute("..tenant"))
+    title = factory.Sequence(lambda n: f"Payment file rejected {n}")
+    severity = "sev2"
+    opened_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(days=3))
+
+
+def journey_of(account, *, started_on: datetime.date | None = None):
+    """Start the reference journey on `account` through the service (so activities get due dates)."""
+    from journeys.models import AccountJourney, JourneyTemplate
+    from journeys.services import account_journey_start
+
+    tenant = account.tenant
+    with context.tenant_context(tenant):
+        template = JourneyTemplate.objects.filter(is_reference=True).order_by("pk").first()
+    journey = account_journey_start(
+        tenant=tenant, account=account, template=template, started_on=started_on or datetime.date.today()
+    )
+    with context.tenant_context(tenant):
+        return AccountJourney.objects.get(pk=journey.pk)

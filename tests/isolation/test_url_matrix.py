@@ -23,9 +23,22 @@ def _scorecard_of(world) -> int:
         return Scorecard.objects.order_by("pk").values_list("pk", flat=True)[0]
 
 
+def _activity_of(world) -> int:
+    journey = factories.journey_of(factories.AccountFactory(tenant=world.tenant))
+    from cs_platform.tenancy import context
+
+    with context.tenant_context(world.tenant):
+        return journey.activity_progress.order_by("pk").values_list("pk", flat=True)[0]
+
+
 OBJECT_KWARGS = {
     "account_id": lambda world: factories.AccountFactory(tenant=world.tenant).pk,
     "scorecard_id": _scorecard_of,
+    "segment_id": lambda world: factories.segment_of(world.tenant, "insurer").pk,
+    "decision_id": lambda world: factories.DecisionFactory(tenant=world.tenant, owner=world.user(Role.CSM)).pk,
+    "activity_id": _activity_of,
+    "obligation_id": lambda world: factories.ObligationFactory(tenant=world.tenant).pk,
+    "evidence_id": lambda world: factories.EvidenceFactory(tenant=world.tenant).pk,
 }
 # Reachable without logging in.
 PUBLIC = {"login", "logout", "healthz"}

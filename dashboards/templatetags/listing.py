@@ -1,0 +1,23 @@
+"""Template tags for list pages: sortable headers and pager links that keep the current filters."""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+
+@register.inclusion_tag("includes/sort_header.html")
+def sort_header(params, key: str, label: str, num: bool = False) -> dict:
+    active = params.sort == key
+    # Clicking the active column flips it; another column starts ascending. Page resets to 1.
+    next_sort = key if not active or params.descending else f"-{key}"
+    return {
+        "label": label, "num": num, "active": active, "descending": params.descending,
+        "href": "?" + params.querystring(sort=next_sort),
+    }  # fmt: skip
+
+
+@register.simple_tag
+def page_href(params, number: int) -> str:
+    return "?" + params.querystring(page=str(number))

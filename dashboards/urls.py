@@ -1,0 +1,9 @@
+from django.urls import path
+
+from dashboards import views
+
+urlpatterns = [
+    path("accounts/", views.account_list, name="account_list"),
+    path("portfolio/", views.portfolio, name="portfolio"),
+    path("portfolio/segments/<int:segment_id>/", views.segment_scorecard, name="segment_scorecard"),
+]
