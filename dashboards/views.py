@@ -1,22 +1,171 @@
+"""Home by role, the account list, the portfolio and per-segment scorecards. Thin: selectors decide
+what each user sees (visible_accounts), these views only pick the page and parse the query string."""
+
+from __future__ import annotations
+
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from accounts.selectors import visible_accounts
+from compliance.models import ObligationStatus
+from cs_platform.listing import list_params, paginate
+from cs_platform.tenancy.access import PORTFOLIO_ROLES, require_member
+from cs_platform.tenancy.models import Role
+from dashboards import selectors
+
+BOOK_PREVIEW = 25
+
+
+def _today():
+    return timezone.localdate()
 
 
 @login_required
 def home(request):
-    return HttpResponse("home")
+    """CSMs land on their book, managers on their team's, compliance officers on the compliance
+    dashboard, everyone else (admins, executives, viewers) on the portfolio."""
+    if request.membership is None:
+        return render(request, "no_membership.html", status=403)
+    role = request.membership.role
+    if role in PORTFOLIO_ROLES:
+        return _portfolio(request, landing=True)
+    if role == Role.COMPLIANCE:
+        try:
+            return redirect(reverse("compliance_dashboard"))
+        except NoReverseMatch:  # pragma: no cover - the compliance app always provides it
+            return _portfolio(request, landing=True)
+    return _book(request)
+
+
+def _book(request):
+    membership, today = request.membership, _today()
+    visible = visible_accounts(request.user, membership)
+    as_of = selectors.health_as_of()
+    rows = selectors.account_rows(visible, as_of=as_of)
+    context = {
+        "as_of": as_of,
+        "today": today,
+        "is_manager": membership.role == Role.MANAGER,
+        "bands": selectors.book_band_counts(rows),
+        "at_risk": list(rows.order_by(*selectors.ACCOUNT_SORTS["risk"])[:BOOK_PREVIEW]),
+        "renewals": selectors.renewals_due(rows, today=today),
+        "activities": selectors.overdue_activities(visible, today=today),
+        "decisions": selectors.overdue_decisions(visible, today=today),
+        "touchpoints": selectors.recent_touchpoints(visible),
+        "renewal_days": selectors.RENEWAL_DAYS,
+    }
+    if membership.role == Role.MANAGER:
+        context["team"] = selectors.team_load(membership, as_of=as_of, today=today)
+    return render(request, "dashboards/home_book.html", context)
 
 
 @login_required
 def account_list(request):
-    return HttpResponse("accounts")
+    membership = require_member(request)
+    today = _today()
+    visible = visible_accounts(request.user, membership)
+    choices = selectors.list_filter_choices(visible)
+    params = list_params(
+        request.GET,
+        filters={
+            "segment": {code for code, _ in choices["segment"]},
+            "band": {*selectors.BANDS, "none"},
+            "owner": {pk for pk, _ in choices["owner"]} | {"none"},
+            "renewal": set(selectors.RENEWAL_WINDOWS),
+            "compliance": set(ObligationStatus.values),
+            "q": None,
+        },
+        sorts=selectors.ACCOUNT_SORTS,
+        default_sort="risk",
+    )
+    as_of = selectors.health_as_of()
+    rows = selectors.filter_accounts(selectors.account_rows(visible, as_of=as_of), params.filters, today=today)
+    page = paginate(rows.order_by(*params.order_by(selectors.ACCOUNT_SORTS)), params)
+    return render(
+        request,
+        "dashboards/account_list.html",
+        {
+            "page": page, "params": params, "as_of": as_of, "choices": choices,
+            "bands": selectors.HEALTH_BANDS, "renewal_windows": selectors.RENEWAL_WINDOWS,
+            "compliance_statuses": ObligationStatus.choices,
+        },
+    )  # fmt: skip
 
 
 @login_required
 def portfolio(request):
-    return HttpResponse("portfolio")
+    require_member(request)
+    return _portfolio(request, landing=False)
+
+
+def _portfolio(request, *, landing: bool):
+    membership, today = request.membership, _today()
+    visible = visible_accounts(request.user, membership)
+    as_of = selectors.health_as_of()
+    summaries = selectors.segment_summaries(visible, as_of=as_of, today=today)
+    trend = selectors.band_trend(visible, as_of=as_of)
+    return render(
+        request,
+        "dashboards/portfolio.html",
+        {
+            "landing": landing,
+            "as_of": as_of,
+            "summaries": summaries,
+            "totals": _totals(summaries),
+            "trend": trend,
+            "trend_rows": _trend_rows(trend),
+            "movers": selectors.band_movers(visible, as_of=as_of),
+            "whole_tenant": selectors.sees_whole_tenant(membership),
+        },
+    )
+
+
+def _trend_rows(trend: dict) -> list[tuple]:
+    """The band chart's text equivalent: one row per date, in the table's column order."""
+    return list(zip(trend["dates"], *(trend[band] for band in selectors.BANDS), strict=True))
+
+
+def _totals(summaries) -> dict:
+    bands: dict[str, int] = {}
+    for summary in summaries:
+        for band, n in summary.bands.items():
+            bands[band] = bands.get(band, 0) + n
+    return {
+        "accounts": sum(s.accounts for s in summaries),
+        "arr": sum(s.arr for s in summaries),
+        "renewing_90d": sum(s.renewing_90d for s in summaries),
+        "bands": bands,
+    }
 
 
 @login_required
 def segment_scorecard(request, segment_id: int):
-    return HttpResponse("segment")
+    membership = require_member(request)
+    segment = selectors.segment_of(segment_id)
+    if segment is None:
+        raise Http404("No such segment.")
+    today = _today()
+    visible = visible_accounts(request.user, membership)
+    as_of = selectors.health_as_of()
+    (summary,) = selectors.segment_summaries(visible, as_of=as_of, today=today, segment_id=segment.pk)
+    rows = selectors.account_rows(visible, as_of=as_of).filter(segment_id=segment.pk)
+    trend = selectors.band_trend(visible, as_of=as_of, segment_id=segment.pk)
+    kpi_chart = {
+        "names": [k.name for k in summary.kpis],
+        "attainment": [k.attainment for k in summary.kpis],
+        "met": [k.met for k in summary.kpis],
+    }
+    return render(
+        request,
+        "dashboards/segment.html",
+        {
+            "segment": segment, "summary": summary, "as_of": as_of,
+            "trend": trend, "trend_rows": _trend_rows(trend),
+            "movers": selectors.band_movers(visible, as_of=as_of, segment_id=segment.pk),
+            "at_risk": list(rows.order_by(*selectors.ACCOUNT_SORTS["risk"])[:BOOK_PREVIEW]),
+            "kpi_chart": kpi_chart,
+        },
+    )  # fmt: skip

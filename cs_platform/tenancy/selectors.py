@@ -27,7 +27,12 @@ def membership_in(user, tenant: Tenant) -> Membership | None:
 
 
 def team_user_ids(membership: Membership) -> list[int]:
-    """User ids of a manager's team: the manager and everyone reporting to them, directly or not."""
+    """User ids of a manager's team: the manager and everyone reporting to them, directly or not.
+    Kept on the membership object, which lives for one request: a page calls visible_accounts()
+    from several selectors and should walk the team tree once."""
+    cached = getattr(membership, "_team_user_ids", None)
+    if cached is not None:
+        return cached
     ids: set[int] = {membership.user_id}
     frontier = [membership.pk]
     # Team trees are a few levels deep; one query per level, never per person.
@@ -35,4 +40,5 @@ def team_user_ids(membership: Membership) -> list[int]:
         rows = list(Membership.objects.filter(manager_id__in=frontier, is_active=True).values_list("pk", "user_id"))
         frontier = [pk for pk, user_id in rows if user_id not in ids]
         ids.update(user_id for _, user_id in rows)
-    return sorted(ids)
+    membership._team_user_ids = sorted(ids)
+    return membership._team_user_ids
