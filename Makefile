@@ -36,7 +36,7 @@ install: $(STAMP)
 demo: install
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput
 	$(DEMO_ENV) $(PY) manage.py seed_demo
-	$(DEMO_ENV) $(PY) manage.py recompute --all
+	$(DEMO_ENV) $(PY) manage.py recompute --all --backfill-weeks 13
 	@echo "Open http://127.0.0.1:8000/ and log in with a demo account listed above (README.md)."
 	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000
 

@@ -21,8 +21,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers", type=int, default=None, help="Health chunks scored at once (default NIGHTLY_WORKERS)."
         )
+        parser.add_argument(
+            "--backfill-weeks", type=int, default=0, metavar="N",
+            help="First run the N weekly dates before the date (and the date 30 days before it), oldest first, "
+            "so a new installation has trend history. Each date is an ordinary, idempotent nightly run.",
+        )  # fmt: skip
 
-    def handle(self, *args, tenant=None, all=False, date=None, chunk_size=None, workers=None, **options):
+    def handle(
+        self, *args, tenant=None, all=False, date=None, chunk_size=None, workers=None, backfill_weeks=0, **options
+    ):
+        if not 0 <= backfill_weeks <= 104:
+            raise CommandError("--backfill-weeks must be between 0 and 104.")
         if chunk_size is not None and chunk_size < 1:
             raise CommandError("--chunk-size must be a positive number.")
         if workers is not None and not 1 <= workers <= 64:
@@ -41,17 +50,27 @@ class Command(BaseCommand):
             tenants = [found]
         failures = []
         for item in tenants:
-            run_day = day or nightly.local_today(item)
-            started = time.perf_counter()
-            try:
-                summary = nightly.run_tenant(tenant=item, day=run_day, chunk_size=chunk_size, workers=workers)
-            except Exception as exc:  # one tenant's failure never stops the others
-                failures.append(item.slug)
-                self.stderr.write(f"{item.slug} {run_day}: FAILED: {exc}")
-                continue
-            self.stdout.write(self._describe(item, run_day, summary, time.perf_counter() - started))
+            last_day = day or nightly.local_today(item)
+            for run_day in self._dates(last_day, backfill_weeks):
+                started = time.perf_counter()
+                try:
+                    summary = nightly.run_tenant(tenant=item, day=run_day, chunk_size=chunk_size, workers=workers)
+                except Exception as exc:  # one tenant's failure never stops the others
+                    failures.append(item.slug)
+                    self.stderr.write(f"{item.slug} {run_day}: FAILED: {exc}")
+                    break
+                self.stdout.write(self._describe(item, run_day, summary, time.perf_counter() - started))
         if failures:
             raise CommandError(f"Recompute failed for: {', '.join(failures)} (see the errors above).")
+
+    @staticmethod
+    def _dates(last_day: datetime.date, weeks: int) -> list[datetime.date]:
+        """The weekly dates the dashboards' band trend reads, plus the day 30 days back that the 30-day
+        change compares with, oldest first, then `last_day` itself."""
+        if not weeks:
+            return [last_day]
+        back = {7 * week for week in range(1, weeks + 1)} | {30}
+        return [last_day - datetime.timedelta(days=days) for days in sorted(back, reverse=True)] + [last_day]
 
     @staticmethod
     def _describe(tenant, day, summary, seconds: float) -> str:
