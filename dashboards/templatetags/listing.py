@@ -21,3 +21,11 @@ def sort_header(params, key: str, label: str, num: bool = False) -> dict:
 @register.simple_tag
 def page_href(params, number: int) -> str:
     return "?" + params.querystring(page=str(number))
+
+
+@register.filter
+def status_label(value: str | None) -> str:
+    """An obligation status code as its label ("not_started" -> "Not started")."""
+    from compliance.models import ObligationStatus
+
+    return dict(ObligationStatus.choices).get(value or "", value or "")

@@ -60,9 +60,11 @@ def page(browser):
 
 
 def log_in(page, live_url: str, username: str, password: str) -> None:
-    """Through the login form, as a person would; ends on the home page."""
+    """Through the login form, as a person would; ends on the role's landing page (home, or the
+    compliance dashboard for compliance officers)."""
     page.goto(live_url + "/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
-    page.wait_for_url(live_url + "/")
+    page.wait_for_url(lambda url: url.startswith(live_url) and "/login/" not in url)
+    page.wait_for_load_state()
