@@ -84,6 +84,9 @@ class Evidence(TenantOwned):
     file = models.FileField(upload_to=evidence_upload_to, blank=True)
     filename = models.CharField(max_length=255)
     checksum_sha256 = models.CharField(max_length=64)
+    # Detected from the file's content at upload, not taken from the browser; blank on older rows.
+    content_type = models.CharField(max_length=100, blank=True)
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     valid_from = models.DateField()
     valid_until = models.DateField()
     uploaded_by = models.ForeignKey(

@@ -1,11 +1,52 @@
-"""Reads of compliance data, within the user's visible accounts."""
+"""Reads of compliance data, within the user's visible accounts.
+
+The dashboard's selectors take the user's book (`compliance_book`) rather than the user, so a page
+resolves a manager's team once and every section reuses it inside its own single query."""
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+import datetime
+from dataclasses import dataclass, field
 
+from django.contrib.auth import get_user_model
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import Coalesce
+
+from accounts.models import Account
 from accounts.selectors import visible_accounts
-from compliance.models import Obligation
+from compliance.models import (
+    STATUS_SEVERITY,
+    AuditOutcome,
+    AuditResult,
+    Evidence,
+    Framework,
+    Obligation,
+    ObligationStatus,
+)
+from segments.models import Segment
+
+AUDIT_WINDOW_DAYS = 365
+# Matrix sort keys -> columns (list_params whitelists them). `worst_order` is annotated by
+# compliance_matrix: the severity rank of the account's worst obligation, accounts without any last.
+MATRIX_SORTS: dict[str, tuple[str, ...]] = {
+    "name": ("name", "pk"),
+    "segment": ("segment__sort_order", "segment__name", "name", "pk"),
+    "worst": ("worst_order", "name", "pk"),
+}
 
 
 def obligations_for_user(user, membership=None) -> QuerySet[Obligation]:
@@ -22,11 +63,8 @@ def obligation_status_counts(user, membership=None) -> dict[str, int]:
 
 def audit_pass_rates_by_segment(*, day, window_days: int = 365) -> list[dict]:
     """Per segment: audits in the trailing window, how many passed, and the pass rate (%), from one
-    grouped query. Tenant-wide (compliance and executive views)."""
-    import datetime
-
-    from compliance.models import AuditOutcome, AuditResult
-
+    grouped query. Tenant-wide (compliance and executive views); the dashboard's scoped version is
+    audit_pass_rate_chart."""
     since = day - datetime.timedelta(days=window_days)
     rows = (
         AuditResult.objects.filter(audited_on__gt=since, audited_on__lte=day)
@@ -44,3 +82,265 @@ def audit_pass_rates_by_segment(*, day, window_days: int = 365) -> list[dict]:
         }
         for row in rows
     ]
+
+
+# --- Dashboard ------------------------------------------------------------------------------------
+
+
+def compliance_book(user, membership=None) -> QuerySet[Account]:
+    """The accounts whose compliance data `user` sees: visible_accounts(). Whatever it reads to
+    find the book (a manager's team) is read here, once per page, not once per section."""
+    return visible_accounts(user, membership)
+
+
+def _severity_rank() -> Case:
+    """An obligation's status as its index in STATUS_SEVERITY (0 = worst), so MIN() is the worst."""
+    return Case(
+        *[When(status=status, then=Value(rank)) for rank, status in enumerate(STATUS_SEVERITY)],
+        output_field=IntegerField(),
+    )
+
+
+@dataclass
+class MatrixOptions:
+    segments: list[Segment]
+    frameworks: list[Framework]
+    owners: list = field(default_factory=list)
+
+
+def matrix_filter_options(book: QuerySet[Account]) -> MatrixOptions:
+    """What the matrix can be filtered by, in three queries: the tenant's segments; the frameworks
+    that have obligations in the tenant (also the matrix columns); the owner CSMs of the book."""
+    segments = list(Segment.objects.order_by("sort_order", "name"))
+    frameworks = list(
+        Framework.objects.filter(Exists(Obligation.objects.filter(requirement__framework=OuterRef("pk")))).order_by(
+            "name"
+        )
+    )
+    owners = list(
+        get_user_model()
+        .objects.filter(pk__in=book.filter(owner_csm__isnull=False).order_by().values("owner_csm_id"))
+        .order_by("first_name", "last_name", "username")
+    )
+    return MatrixOptions(segments=segments, frameworks=frameworks, owners=owners)
+
+
+def compliance_matrix(book: QuerySet[Account], *, filters: dict[str, str], order_by: list[str]) -> QuerySet[Account]:
+    """The matrix rows: accounts of the book, segment and owner joined. Filters: segment (id),
+    framework (id: accounts with obligations in it), status (accounts with at least one obligation
+    in that status, within the framework filter), owner (user id), q (name). One query for a page
+    of rows (plus the paginator's count).
+
+    Sorting by `worst_order` (severity rank of the account's worst obligation, within the framework
+    filter; accounts without any last) needs every filtered account's rank before the LIMIT: a
+    correlated MIN over the account's obligations (an index range each), measured faster here than
+    a GROUP BY over the wide joined rows, and left out of the paginator's COUNT. Other sorts skip
+    it; a row's worst status then comes from its cells (compliance_matrix_rows)."""
+    obligations = Obligation.objects.filter(account=OuterRef("pk"))
+    framework = filters.get("framework")
+    if framework:
+        obligations = obligations.filter(requirement__framework_id=framework)
+    accounts = book.select_related("segment", "owner_csm")
+    if filters.get("segment"):
+        accounts = accounts.filter(segment_id=filters["segment"])
+    if filters.get("owner"):
+        accounts = accounts.filter(owner_csm_id=filters["owner"])
+    if filters.get("q"):
+        accounts = accounts.filter(name__icontains=filters["q"])
+    if framework:
+        accounts = accounts.filter(Exists(obligations))
+    if filters.get("status"):
+        accounts = accounts.filter(Exists(obligations.filter(status=filters["status"])))
+    if any(column.lstrip("-") == "worst_order" for column in order_by):
+        worst = obligations.order_by().values("account").annotate(rank=Min(_severity_rank())).values("rank")
+        accounts = accounts.annotate(
+            worst_order=Coalesce(Subquery(worst), Value(len(STATUS_SEVERITY)), output_field=IntegerField())
+        )
+    return accounts.order_by(*order_by)
+
+
+@dataclass
+class Cell:
+    status: str
+    label: str
+    css: str
+
+
+@dataclass
+class MatrixRow:
+    account: Account
+    worst: Cell | None
+    # One (framework, its worst status or None) per matrix column, in column order.
+    cells: list[tuple[Framework, Cell | None]]
+
+    @property
+    def statuses(self) -> list[str | None]:
+        return [cell.status if cell else None for _, cell in self.cells]
+
+
+# Badge colours (app.css); the label always names the status too.
+STATUS_CSS = {"compliant": "green", "expiring": "yellow", "overdue": "red", "failed": "red", "not_started": "grey"}
+_CELLS = [Cell(status=s, label=ObligationStatus(s).label, css=f"{STATUS_CSS[s]} status-{s}") for s in STATUS_SEVERITY]
+
+
+def status_cell(status: str) -> Cell | None:
+    """A status as the badge the templates draw (label and css classes)."""
+    return _cell(STATUS_SEVERITY.index(status)) if status in STATUS_SEVERITY else None
+
+
+def _cell(rank: int | None) -> Cell | None:
+    return _CELLS[rank] if rank is not None and 0 <= rank < len(_CELLS) else None
+
+
+def compliance_matrix_rows(accounts: list[Account], frameworks: list[Framework]) -> list[MatrixRow]:
+    """Each account's worst status per framework column, from one grouped query over just these
+    accounts' obligations (none if the page is empty). The row's worst status is the worst of its
+    cells: the columns are every framework with obligations (or the one filtered on)."""
+    worst_by_cell: dict[tuple[int, int], int] = {}
+    if accounts and frameworks:
+        rows = (
+            Obligation.objects.filter(
+                account_id__in=[a.pk for a in accounts], requirement__framework_id__in=[f.pk for f in frameworks]
+            )
+            .order_by()
+            .values_list("account_id", "requirement__framework_id")
+            .annotate(rank=Min(_severity_rank()))
+        )
+        worst_by_cell = {(account_id, framework_id): rank for account_id, framework_id, rank in rows}
+    result = []
+    for account in accounts:
+        ranks = [worst_by_cell.get((account.pk, framework.pk)) for framework in frameworks]
+        present = [rank for rank in ranks if rank is not None]
+        result.append(
+            MatrixRow(
+                account=account,
+                worst=_cell(min(present)) if present else None,
+                cells=[(framework, _cell(rank)) for framework, rank in zip(frameworks, ranks, strict=True)],
+            )
+        )
+    return result
+
+
+def status_counts(book: QuerySet[Account]) -> dict[str, int]:
+    """{status: obligations} over the book, every status present (0 if none), one grouped query."""
+    rows = Obligation.objects.filter(account__in=book).order_by().values_list("status").annotate(n=Count("id"))
+    counts = dict.fromkeys(STATUS_SEVERITY, 0)
+    counts.update(dict(rows))
+    return counts
+
+
+def expiring_obligations(
+    book: QuerySet[Account], *, day: datetime.date, limit: int = 50
+) -> tuple[list[Obligation], int]:
+    """Obligations of the book whose status is expiring, with `evidence_valid_until` (the latest
+    validity of evidence in force on `day`), soonest first: (first `limit`, total). Two queries:
+    the first `limit` ids with their date and the total (a window count), read from the obligation
+    and evidence tables alone; then those rows with account, owners and requirement joined (joining
+    before the LIMIT would join every expiring obligation of a big tenant)."""
+    latest = (
+        Evidence.objects.filter(obligation=OuterRef("pk"), valid_from__lte=day)
+        .order_by("-valid_until")
+        .values("valid_until")[:1]
+    )
+    top = list(
+        Obligation.objects.filter(account__in=book, status=ObligationStatus.EXPIRING)
+        .annotate(valid_until=Subquery(latest), total=Window(Count("id")))
+        .order_by(F("valid_until").asc(nulls_last=True), "pk")
+        .values_list("pk", "valid_until", "total")[:limit]
+    )
+    if not top:
+        return [], 0
+    by_pk = Obligation.objects.select_related("account", "account__owner_csm", "owner", "requirement__framework")
+    rows = by_pk.in_bulk([pk for pk, _, _ in top])
+    for pk, valid_until, _ in top:
+        rows[pk].evidence_valid_until = valid_until
+    return [rows[pk] for pk, _, _ in top], top[0][2]
+
+
+def failed_audits(
+    book: QuerySet[Account], *, day: datetime.date, window_days: int = AUDIT_WINDOW_DAYS, limit: int = 50
+) -> tuple[list[AuditResult], int]:
+    """The latest failed audit of each obligation of the book in the trailing window, newest first:
+    (first `limit`, total). "Latest" is "no later failed audit of the same obligation in the
+    window", portable SQL (no DISTINCT ON) so the SQLite demo runs it too. Two queries, as in
+    expiring_obligations: the first `limit` ids and the total (a window count), then those rows
+    with obligation, account and requirement joined."""
+    since = day - datetime.timedelta(days=window_days)
+    failed = AuditResult.objects.filter(outcome=AuditOutcome.FAILED, audited_on__gt=since, audited_on__lte=day)
+    later = failed.filter(obligation=OuterRef("obligation")).filter(
+        Q(audited_on__gt=OuterRef("audited_on")) | Q(audited_on=OuterRef("audited_on"), pk__gt=OuterRef("pk"))
+    )
+    top = list(
+        failed.filter(obligation__account__in=book)
+        .filter(~Exists(later))
+        .annotate(total=Window(Count("id")))
+        .order_by("-audited_on", "-pk")
+        .values_list("pk", "total")[:limit]
+    )
+    if not top:
+        return [], 0
+    rows = AuditResult.objects.select_related("obligation__account", "obligation__requirement__framework").in_bulk(
+        [pk for pk, _ in top]
+    )
+    for row in rows.values():
+        row.obligation.status_cell = status_cell(row.obligation.status)
+    return [rows[pk] for pk, _ in top], top[0][1]
+
+
+def audit_pass_rate_chart(
+    book: QuerySet[Account], *, segments: list[Segment], day: datetime.date, window_days: int = AUDIT_WINDOW_DAYS
+) -> dict[str, list]:
+    """Audit pass rate per segment over the book in the trailing window, as parallel plain lists
+    for the chart (json_script) and its table: segments (names, in `segments` order), audits,
+    passed, pass_rates (%, one decimal); segments without audits are left out. One query, grouped
+    by the account's segment id (names come from `segments`, which the page has already read)."""
+    since = day - datetime.timedelta(days=window_days)
+    rows = (
+        AuditResult.objects.filter(audited_on__gt=since, audited_on__lte=day, obligation__account__in=book)
+        .order_by()
+        .values_list("obligation__account__segment_id")
+        .annotate(audits=Count("id"), passed=Count("id", filter=Q(outcome=AuditOutcome.PASSED)))
+    )
+    figures = {segment_id: (audits, passed) for segment_id, audits, passed in rows}
+    chart: dict[str, list] = {"segments": [], "audits": [], "passed": [], "pass_rates": []}
+    for segment in segments:
+        if segment.pk not in figures:
+            continue
+        audits, passed = figures[segment.pk]
+        chart["segments"].append(segment.name)
+        chart["audits"].append(audits)
+        chart["passed"].append(passed)
+        chart["pass_rates"].append(round(passed * 100.0 / audits, 1))
+    return chart
+
+
+# --- One obligation and its evidence --------------------------------------------------------------
+
+
+def obligation_in_book(book: QuerySet[Account], obligation_id: int) -> Obligation | None:
+    """An obligation of the book, account (segment, owner), requirement (framework) and owner
+    joined; None for another tenant's or another book's. One query."""
+    return (
+        Obligation.objects.filter(account__in=book, pk=obligation_id)
+        .select_related("account__segment", "account__owner_csm", "requirement__framework", "owner")
+        .first()
+    )
+
+
+def obligation_evidence(obligation: Obligation) -> list[Evidence]:
+    """The obligation's evidence, latest validity first, uploader joined. One query."""
+    return list(
+        Evidence.objects.filter(obligation=obligation)
+        .select_related("uploaded_by")
+        .order_by("-valid_until", "-uploaded_at", "-pk")
+    )
+
+
+def obligation_audits(obligation: Obligation) -> list[AuditResult]:
+    """The obligation's audit history, newest first. One query."""
+    return list(AuditResult.objects.filter(obligation=obligation).order_by("-audited_on", "-pk"))
+
+
+def evidence_in_book(book: QuerySet[Account], evidence_id: int) -> Evidence | None:
+    """One evidence row of the book (None for another tenant's or another book's). One query."""
+    return Evidence.objects.filter(obligation__account__in=book, pk=evidence_id).first()

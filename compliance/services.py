@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import os
+import zipfile
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -18,6 +21,7 @@ from cs_platform.audit.services import audit_record, audit_record_many, model_sn
 from cs_platform.bulk import bulk_update_rows
 from cs_platform.tenancy import context
 
+# Default upload limit; settings.EVIDENCE_MAX_BYTES overrides it.
 MAX_EVIDENCE_BYTES = 50 * 1024 * 1024
 
 
@@ -39,34 +43,152 @@ def obligation_create(
     return obligation
 
 
-def _sha256(upload: UploadedFile) -> str:
+# What a compliance file may be: extension -> (kind, Content-Type served on download). Each kind's
+# content is checked too (_detect_kind), so a renamed executable is refused whatever its name says.
+EVIDENCE_TYPES: dict[str, tuple[str, str]] = {
+    ".pdf": ("pdf", "application/pdf"),
+    ".png": ("png", "image/png"),
+    ".jpg": ("jpeg", "image/jpeg"),
+    ".jpeg": ("jpeg", "image/jpeg"),
+    ".docx": ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    ".xlsx": ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ".csv": ("text", "text/csv"),
+    ".txt": ("text", "text/plain"),
+}
+_KIND_LABELS = {
+    "pdf": "a PDF", "png": "a PNG image", "jpeg": "a JPEG image", "docx": "a Word document (.docx)",
+    "xlsx": "an Excel workbook (.xlsx)", "text": "plain text",
+}  # fmt: skip
+# The part of the file the content checks read; the checksum still covers every byte.
+_SNIFF_BYTES = 64 * 1024
+# Text may hold tabs, line breaks and form feeds, but no other control bytes (binaries always do).
+_TEXT_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
+
+
+def evidence_max_bytes() -> int:
+    return int(getattr(settings, "EVIDENCE_MAX_BYTES", MAX_EVIDENCE_BYTES))
+
+
+def _read_head(upload: UploadedFile) -> bytes:
+    upload.seek(0)
+    head = upload.read(_SNIFF_BYTES)
+    upload.seek(0)
+    return head
+
+
+def _zip_members(upload: UploadedFile) -> set[str] | None:
+    """The names in a zip's central directory (no member is decompressed), or None if not a zip."""
+    try:
+        upload.seek(0)
+        with zipfile.ZipFile(upload) as archive:
+            return set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+    finally:
+        upload.seek(0)
+
+
+def _detect_kind(upload: UploadedFile, head: bytes) -> str | None:
+    """What the bytes are, from their signature: pdf, png, jpeg, docx, xlsx, text, or None."""
+    # Readers accept the PDF header anywhere in the first 1,024 bytes (PDF 1.7, annex H).
+    if b"%PDF-" in head[:1024]:
+        return "pdf"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"PK\x03\x04"):
+        # DOCX and XLSX are zips; which one is told by the Office parts inside, not the signature.
+        members = _zip_members(upload) or set()
+        if "[Content_Types].xml" in members:
+            if "word/document.xml" in members:
+                return "docx"
+            if "xl/workbook.xml" in members:
+                return "xlsx"
+        return None
+    if head and not any(byte in _TEXT_CONTROL for byte in head):
+        return "text"
+    return None
+
+
+def _file_errors(upload: UploadedFile) -> tuple[dict[str, str], str]:
+    """({"file": reason} or {}, the Content-Type to serve it with)."""
+    size = upload.size
+    if size == 0:
+        return {"file": "The file is empty."}, ""
+    limit = evidence_max_bytes()
+    if size is not None and size > limit:
+        return {"file": f"The file is {size:,} bytes; the limit is {limit:,} bytes."}, ""
+    extension = os.path.splitext(upload.name or "")[1].lower()
+    if extension not in EVIDENCE_TYPES:
+        allowed = ", ".join(sorted(EVIDENCE_TYPES))
+        return {"file": f"“{extension or upload.name}” files are not accepted as evidence; use one of {allowed}."}, ""
+    kind, content_type = EVIDENCE_TYPES[extension]
+    head = _read_head(upload)
+    if not head:
+        return {"file": "The file is empty."}, ""
+    detected = _detect_kind(upload, head)
+    if detected != kind:
+        return {"file": f"The file is named {extension} but its content is not {_KIND_LABELS[kind]}."}, ""
+    return {}, content_type
+
+
+def _sha256(upload: UploadedFile) -> tuple[str, int]:
     digest = hashlib.sha256()
+    size = 0
+    upload.seek(0)
     for chunk in upload.chunks():
         digest.update(chunk)
+        size += len(chunk)
     upload.seek(0)
-    return digest.hexdigest()
+    return digest.hexdigest(), size
 
 
 @transaction.atomic
 def evidence_add(
-    *, tenant, obligation: Obligation, upload: UploadedFile, valid_from: datetime.date, valid_until: datetime.date,
-    actor=None,
+    *, tenant, obligation: Obligation, upload: UploadedFile | None, valid_from: datetime.date | None,
+    valid_until: datetime.date | None, actor=None,
 ) -> Evidence:  # fmt: skip
-    """Store an evidence file with its SHA-256, so a regulator can check the file is the one filed."""
-    if valid_until < valid_from:
-        raise ValidationError({"valid_until": "Evidence cannot expire before it becomes valid."})
-    if upload.size is not None and upload.size > MAX_EVIDENCE_BYTES:
-        raise ValidationError({"file": f"The file is {upload.size} bytes; the limit is {MAX_EVIDENCE_BYTES}."})
-    if upload.size == 0:
-        raise ValidationError({"file": "The file is empty."})
+    """Store an evidence file with its SHA-256, so a regulator can check the file is the one filed.
+
+    Refused, field by field and with nothing stored: a missing, empty or too large file, an
+    extension outside EVIDENCE_TYPES, content that does not match its extension, missing dates, or
+    a validity that ends before it starts. The audit event records filename, checksum, size and type."""
+    if obligation.tenant_id != tenant.pk:
+        raise ValidationError({"obligation": "No such obligation."})
+    errors: dict[str, str] = {}
+    content_type = ""
+    if upload is None:
+        errors["file"] = "Choose the evidence file."
+    else:
+        file_errors, content_type = _file_errors(upload)
+        errors.update(file_errors)
+    if valid_from is None:
+        errors["valid_from"] = "Enter the date the evidence becomes valid."
+    if valid_until is None:
+        errors["valid_until"] = "Enter the date the evidence expires."
+    elif valid_from is not None and valid_until < valid_from:
+        errors["valid_until"] = "Evidence cannot expire before it becomes valid."
+    if errors:
+        raise ValidationError(errors)
+    checksum, size = _sha256(upload)
     with context.tenant_context(tenant):
         evidence = Evidence(
-            tenant=tenant, obligation=obligation, filename=upload.name, checksum_sha256=_sha256(upload),
-            valid_from=valid_from, valid_until=valid_until, uploaded_by=actor,
+            tenant=tenant, obligation=obligation, filename=upload.name, checksum_sha256=checksum,
+            content_type=content_type, size_bytes=size, valid_from=valid_from, valid_until=valid_until,
+            uploaded_by=actor,
         )  # fmt: skip
         evidence.file.save(upload.name, upload, save=False)
-        evidence.save()
-        audit_record(tenant=tenant, actor=actor, action="evidence.add", obj=evidence, after=model_snapshot(evidence))
+        try:
+            evidence.save()
+            audit_record(
+                tenant=tenant, actor=actor, action="evidence.add", obj=evidence, after=model_snapshot(evidence)
+            )
+        except BaseException:
+            # The rows roll back with the transaction; the file on disk would not, and an
+            # unreferenced evidence file is exactly what an auditor should never find.
+            evidence.file.storage.delete(evidence.file.name)
+            raise
     return evidence
 
 

@@ -203,6 +203,10 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = True
+# Largest compliance evidence file accepted, in bytes (the proxy's request limit must allow it too).
+EVIDENCE_MAX_BYTES = _setting("EVIDENCE_MAX_BYTES", _int, 50 * 1024 * 1024)
+if EVIDENCE_MAX_BYTES < 1:
+    raise ImproperlyConfigured(f"Setting EVIDENCE_MAX_BYTES={EVIDENCE_MAX_BYTES} is not valid: must be positive")
 
 # --- Cache, Celery --------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")

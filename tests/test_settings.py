@@ -44,6 +44,7 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         ("NIGHTLY_WORKERS", "many", "Setting NIGHTLY_WORKERS='many' is not valid"),
         ("NIGHTLY_WORKERS", "0", "Setting NIGHTLY_WORKERS=0 is not valid: must be 1-64"),
         ("NIGHTLY_CHUNK_SIZE", "0", "Setting NIGHTLY_CHUNK_SIZE=0 is not valid: must be positive"),
+        ("EVIDENCE_MAX_BYTES", "0", "Setting EVIDENCE_MAX_BYTES=0 is not valid: must be positive"),
     ],
 )
 def test_a_malformed_setting_stops_with_a_one_line_message(variable, value, expected):

@@ -28,7 +28,7 @@ def test_evidence_is_stored_with_its_sha256(tenant_a, settings, tmp_path):
     obligation = obligation_create(
         tenant=tenant_a.tenant, account=account, requirement=_requirement(tenant_a.tenant), due_date=DAY
     )
-    content = b"SOC 2 Type II report, period 2025-10-01 to 2026-09-30"
+    content = b"%PDF-1.7\nSOC 2 Type II report, period 2025-10-01 to 2026-09-30"
     evidence = evidence_add(
         tenant=tenant_a.tenant,
         obligation=obligation,
@@ -53,7 +53,7 @@ def test_evidence_validity_must_be_a_forward_range(tenant_a):
         evidence_add(
             tenant=tenant_a.tenant,
             obligation=obligation,
-            upload=SimpleUploadedFile("x.pdf", b"x"),
+            upload=SimpleUploadedFile("x.pdf", b"%PDF-1.7 x"),
             valid_from=DAY,
             valid_until=DAY - datetime.timedelta(days=1),
         )

@@ -77,7 +77,7 @@ def test_transitions_are_recorded_once_and_the_account_takes_the_worst(tenant_a,
     evidence_add(
         tenant=tenant,
         obligation=ob_soc2,
-        upload=SimpleUploadedFile("soc2.pdf", b"report"),
+        upload=SimpleUploadedFile("soc2.pdf", b"%PDF-1.7 report"),
         valid_from=DAY - datetime.timedelta(days=300),
         valid_until=DAY + datetime.timedelta(days=60),
     )
