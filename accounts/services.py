@@ -6,9 +6,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import Account, AccountUserObjectPermission, Contact, DataStandard, Touchpoint
+from accounts.selectors import reassign_candidates
 from cs_platform.audit.services import audit_record, model_snapshot
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership, Role
@@ -128,6 +130,23 @@ def account_unassign_csm(*, tenant, account: Account, user, actor=None) -> None:
 
 
 @transaction.atomic
+def account_reassign(*, tenant, account: Account, owner_csm, actor) -> Account:
+    """Move an account to another CSM through account_update (which moves the guardian permissions
+    and records the change). Who may receive it depends on the actor's role: see reassign_candidates."""
+    with context.tenant_context(tenant):
+        membership = Membership.objects.filter(user=actor, is_active=True).first() if actor is not None else None
+        if membership is None or membership.role not in (Role.MANAGER, Role.ADMIN):
+            raise ValidationError({"owner_csm": "Only managers and admins reassign accounts."})
+        allowed = {m.user_id for m in reassign_candidates(membership=membership)}
+        if owner_csm is None or owner_csm.pk not in allowed:
+            scope = "a CSM of your team" if membership.role == Role.MANAGER else "an active CSM or manager"
+            raise ValidationError({"owner_csm": f"Choose {scope}."})
+        if owner_csm.pk == account.owner_csm_id:
+            raise ValidationError({"owner_csm": f"{account.name} is already assigned to {owner_csm}."})
+        return account_update(tenant=tenant, account=account, actor=actor, owner_csm=owner_csm)
+
+
+@transaction.atomic
 def contact_create(*, tenant, account: Account, actor=None, **fields: Any) -> Contact:
     with context.tenant_context(tenant):
         contact = Contact(tenant=tenant, account=account, **fields)
@@ -144,6 +163,9 @@ def touchpoint_log(*, tenant, account: Account, actor=None, **fields: Any) -> To
         if touchpoint.contact_id and touchpoint.contact.account_id != account.pk:
             raise ValidationError({"contact": "The contact belongs to another account."})
         touchpoint.full_clean(exclude=["tenant", "account"])
+        # The timeline records what happened; a touchpoint "in the future" is a typo or a plan.
+        if touchpoint.occurred_at > timezone.now():
+            raise ValidationError({"occurred_at": "A touchpoint cannot be in the future."})
         touchpoint.save()
         audit_record(
             tenant=tenant, actor=actor, action="touchpoint.log", obj=touchpoint, after=model_snapshot(touchpoint)

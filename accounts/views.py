@@ -1,28 +1,163 @@
+"""The account page (Account 360) and the everyday account forms: log a touchpoint, record a survey
+response, reassign the account. Reads go through accounts.selectors, writes through the services."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import zoneinfo
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts import selectors
+from accounts.forms import ReassignForm, TouchpointForm, person_label
+from accounts.models import Account
+from accounts.services import account_reassign, touchpoint_log
+from cs_platform.tenancy.access import forms_allowed, require_form
+from metrics.forms import SurveyResponseForm
+from metrics.services import survey_response_record
+
+
+def tenant_local_time(view):
+    """Dates and times typed in, shown and meant by "today" are in the tenant's time zone."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        tenant = getattr(request, "tenant", None)
+        if tenant is None:
+            return view(request, *args, **kwargs)
+        with timezone.override(zoneinfo.ZoneInfo(tenant.time_zone)):
+            return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def local_today() -> datetime.date:
+    return timezone.localdate()
+
+
+def visible_account_or_404(request, account_id: int) -> Account:
+    # Another tenant's account, or one outside the user's book: the same 404, no hint.
+    account = selectors.account_detail(request.user, account_id, request.membership) if request.membership else None
+    if account is None:
+        raise Http404("No such account.")
+    return account
+
+
+def posted_data(request):
+    return request.POST if request.method == "POST" else None
+
+
+def account_url(account: Account, anchor: str = "") -> str:
+    return reverse("account_detail", args=[account.pk]) + (f"#{anchor}" if anchor else "")
+
+
+def _timeline_cursor(request) -> datetime.datetime | None:
+    raw = request.GET.get("timeline_before") or ""
+    try:
+        moment = parse_datetime(raw)
+    except ValueError:
+        return None  # a mangled link opens the newest page rather than failing
+    if moment is not None and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
 
 
 @login_required
+@tenant_local_time
 def account_detail(request, account_id: int):
-    account = selectors.account_detail(request.user, account_id, request.membership) if request.membership else None
-    if account is None:
-        # Another tenant's account, or one outside the user's book: the same 404, no hint.
-        raise Http404("No such account.")
-    from metrics.selectors import health_trend, latest_health_explained
-
-    health = latest_health_explained(request.user, account_id=account.pk, membership=request.membership)
-    trend = None
-    if health is not None:
-        trend = health_trend(
-            request.user, account_id=account.pk, until=health["snapshot"].snapshot_date, membership=request.membership
+    today = local_today()
+    page = (
+        selectors.account_360(
+            request.user, account_id, membership=request.membership, today=today,
+            timeline_before=_timeline_cursor(request),
         )
-    # The chart's text equivalent: the same points as table rows.
-    trend_rows = list(zip(trend["dates"], trend["totals"], trend["bands"], strict=True)) if trend else []
-    return render(
-        request,
-        "accounts/detail.html",
-        {"account": account, "health": health, "trend": trend, "trend_rows": trend_rows},
+        if request.membership
+        else None
+    )  # fmt: skip
+    if page is None:
+        raise Http404("No such account.")
+    allowed = forms_allowed(request)
+    page.update(
+        today=today,
+        forms=allowed,
+        timeline_paged=bool(request.GET.get("timeline_before")),
+        timeline_older=page["timeline"]["older"].isoformat() if page["timeline"]["older"] else "",
+        touchpoint_form=(
+            TouchpointForm(contacts=page["contacts"], now=timezone.localtime(), auto_id="tp_%s")
+            if allowed["touchpoint"]
+            else None
+        ),
     )
+    return render(request, "accounts/detail.html", page)
+
+
+@login_required
+@tenant_local_time
+def touchpoint_log_view(request, account_id: int):
+    account = visible_account_or_404(request, account_id)
+    require_form(request, "touchpoint")
+    contacts = selectors.account_contacts(account)
+    now = timezone.localtime()
+    form = TouchpointForm(posted_data(request), contacts=contacts, now=now)
+    if request.method == "POST" and form.is_valid():
+        try:
+            touchpoint = touchpoint_log(
+                tenant=request.tenant, account=account, actor=request.user, **form.service_fields()
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"Touchpoint logged: {touchpoint.subject}.")
+            return redirect(account_url(account, "timeline"))
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/touchpoint_form.html", {"account": account, "form": form}, status=status)
+
+
+@login_required
+@tenant_local_time
+def survey_record(request, account_id: int):
+    account = visible_account_or_404(request, account_id)
+    require_form(request, "survey")
+    contacts = selectors.account_contacts(account)
+    form = SurveyResponseForm(posted_data(request), contacts=contacts, today=local_today())
+    if request.method == "POST" and form.is_valid():
+        try:
+            response = survey_response_record(
+                tenant=request.tenant, account=account, actor=request.user, **form.service_fields()
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(
+                request, f"{response.get_survey_type_display().split(' ')[0]} response recorded: {response.score}."
+            )
+            return redirect(account_url(account, "timeline"))
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/survey_form.html", {"account": account, "form": form}, status=status)
+
+
+@login_required
+@tenant_local_time
+def account_reassign_view(request, account_id: int):
+    account = visible_account_or_404(request, account_id)
+    membership = require_form(request, "reassign")
+    form = ReassignForm(posted_data(request), candidates=selectors.reassign_candidates(membership=membership))
+    if request.method == "POST" and form.is_valid():
+        new_owner = form.users[form.cleaned_data["owner_csm"]]
+        try:
+            account_reassign(tenant=request.tenant, account=account, owner_csm=new_owner, actor=request.user)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"{account.name} is now assigned to {person_label(new_owner)}.")
+            return redirect(account_url(account))
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/reassign_form.html", {"account": account, "form": form}, status=status)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 
+from accounts.models import Account
 from accounts.selectors import visible_accounts
-from journeys.models import AccountJourney, Decision, DecisionStatus
+from cs_platform.tenancy.models import Membership
+from journeys.models import AccountJourney, ActivityStatus, Decision, DecisionStatus, JourneyActivity, Phase
+from journeys.services import current_phase_of, journey_status_of
 
 OPEN_STATUSES = (DecisionStatus.OPEN, DecisionStatus.ESCALATED)
+ACCOUNT_DECISIONS_SHOWN = 100
 
 
 def journeys_for_user(user, membership=None) -> QuerySet[AccountJourney]:
@@ -27,3 +32,120 @@ def overdue_decisions(user, *, today: datetime.date, membership=None) -> QuerySe
         .select_related("account", "owner")
         .order_by("due_date")
     )
+
+
+def account_decisions(account: Account, *, today: datetime.date) -> dict[str, Any]:
+    """The decisions and blockers of one account (already read through visible_accounts): open and
+    escalated ones first by due date, then closed ones, most recent due first; owner, escalation
+    target and journey joined. One query. At most ACCOUNT_DECISIONS_SHOWN rows; `more` says whether
+    older closed ones were left out. Each decision gets `is_open` and `overdue` (open, past due)."""
+    is_open = Q(status__in=OPEN_STATUSES)
+    rows = list(
+        Decision.objects.filter(account_id=account.pk)
+        .select_related("owner", "escalated_to", "journey__template")
+        .annotate(open_rank=Case(When(is_open, then=Value(0)), default=Value(1), output_field=IntegerField()))
+        # Open ones soonest due first; closed ones (second key NULL for all of them) latest due first.
+        .order_by("open_rank", Case(When(is_open, then=F("due_date"))).asc(), "-due_date", "-pk")
+        [: ACCOUNT_DECISIONS_SHOWN + 1]
+    )  # fmt: skip
+    more = len(rows) > ACCOUNT_DECISIONS_SHOWN
+    rows = rows[:ACCOUNT_DECISIONS_SHOWN]
+    for decision in rows:
+        decision.is_open = decision.status in OPEN_STATUSES
+        decision.overdue = decision.is_open and decision.due_date < today
+    return {"decisions": rows, "more": more, "open_late": sum(1 for d in rows if d.overdue)}
+
+
+def account_journeys(account: Account, *, today: datetime.date, open_late_decisions: int = 0) -> list[dict[str, Any]]:
+    """One account's journeys, latest first, each with its template's phases in order (day window and
+    the dates that window means from the journey's start) and each phase's activities (status, due,
+    completed). Status, reason and current phase are worked out as of `today` with the nightly's own
+    rules (journeys.services.journey_status_of, current_phase_of), so completing an activity shows at
+    once. Three queries whatever the number of journeys and activities: journeys with their
+    templates, the phases of those templates, the activities of those journeys with their template
+    activity."""
+    journeys = list(
+        AccountJourney.objects.filter(account_id=account.pk).select_related("template").order_by("-started_on", "-pk")
+    )
+    phases_by_template: dict[int, list[Phase]] = {}
+    for phase in Phase.objects.filter(
+        template_id__in=AccountJourney.objects.filter(account_id=account.pk).values("template_id")
+    ).order_by("template_id", "order"):
+        phases_by_template.setdefault(phase.template_id, []).append(phase)
+    activities: dict[tuple[int, int], list[JourneyActivity]] = {}
+    for activity in (
+        JourneyActivity.objects.filter(journey__account_id=account.pk)
+        .select_related("activity")
+        .order_by("activity__order", "pk")
+    ):
+        activities.setdefault((activity.journey_id, activity.activity.phase_id), []).append(activity)
+
+    soon = today + datetime.timedelta(days=7)
+    result = []
+    for journey in journeys:
+        phases = phases_by_template.get(journey.template_id, [])
+        current = current_phase_of([(p.pk, p.start_day, p.end_day) for p in phases], (today - journey.started_on).days)
+        counts = {"total": 0, "done": 0, "overdue": 0, "due_soon": 0}
+        phase_rows = []
+        for phase in phases:
+            rows = activities.get((journey.pk, phase.pk), [])
+            for activity in rows:
+                done = activity.status == ActivityStatus.DONE
+                activity.overdue = not done and activity.due_on < today
+                counts["total"] += 1
+                counts["done"] += done
+                counts["overdue"] += activity.overdue
+                counts["due_soon"] += not done and activity.due_on <= soon
+            phase_rows.append({
+                "phase": phase,
+                "starts_on": journey.started_on + datetime.timedelta(days=phase.start_day),
+                "ends_on": journey.started_on + datetime.timedelta(days=phase.end_day),
+                "is_current": phase.pk == current,
+                "activities": rows,
+                "done": sum(1 for a in rows if a.status == ActivityStatus.DONE),
+            })  # fmt: skip
+        status, reason = journey_status_of(
+            day=today, overdue_activities=counts["overdue"], due_soon=counts["due_soon"],
+            open_late_decisions=open_late_decisions, all_done=counts["total"] > 0 and counts["done"] == counts["total"],
+        )  # fmt: skip
+        result.append({
+            "journey": journey,
+            "phases": phase_rows,
+            "current_phase": next((row["phase"] for row in phase_rows if row["is_current"]), None),
+            "status": status,
+            "status_label": status.replace("_", " "),
+            "reason": reason,
+            "done": counts["done"],
+            "total": counts["total"],
+        })  # fmt: skip
+    return result
+
+
+def decision_for_user(user, decision_id: int, membership: Membership | None = None) -> Decision | None:
+    """A decision whose account the user may see, account joined; None otherwise (one query)."""
+    return (
+        Decision.objects.filter(account__in=visible_accounts(user, membership), pk=decision_id)
+        .select_related("account", "owner")
+        .first()
+    )
+
+
+def activity_for_user(user, activity_id: int, membership: Membership | None = None) -> JourneyActivity | None:
+    """A journey activity whose account the user may see, with its journey, account, template
+    activity and phase joined; None otherwise (one query)."""
+    return (
+        JourneyActivity.objects.filter(journey__account__in=visible_accounts(user, membership), pk=activity_id)
+        .select_related("journey__account", "journey__template", "activity__phase")
+        .first()
+    )
+
+
+def decision_owner_choices() -> list[Membership]:
+    """Who can own a decision: the tenant's active members, user joined, by name (one query)."""
+    members = Membership.objects.filter(is_active=True).select_related("user")
+    return sorted(members, key=lambda m: (m.user.get_full_name() or m.user.get_username()).lower())
+
+
+def account_journey_choices(account: Account) -> list[AccountJourney]:
+    """The journeys a decision of `account` may belong to, latest first (one query)."""
+    return list(AccountJourney.objects.filter(account_id=account.pk).select_related("template").order_by("-started_on"))

@@ -68,8 +68,16 @@ def journey_activity_complete(
     *, tenant, activity: JourneyActivity, completed_on: datetime.date, actor=None
 ) -> JourneyActivity:
     with context.tenant_context(tenant):
+        if not isinstance(completed_on, datetime.date):
+            raise ValidationError({"completed_on": "A date is required."})
         if completed_on < activity.journey.started_on:
             raise ValidationError({"completed_on": "An activity cannot be completed before its journey started."})
+        from metrics.nightly import local_today  # the tenant's today; nightly imports this module
+
+        if completed_on > local_today(tenant):
+            raise ValidationError({"completed_on": "An activity cannot be completed in the future."})
+        if activity.status == ActivityStatus.DONE:
+            raise ValidationError({"completed_on": f"Already completed on {activity.completed_on:%Y-%m-%d}."})
         before = model_snapshot(activity)
         activity.status = ActivityStatus.DONE
         activity.completed_on = completed_on
@@ -164,6 +172,16 @@ def journey_status_of(
     return "on_track", ""
 
 
+def current_phase_of(phases: list[tuple[int, int, int]], elapsed: int) -> int | None:
+    """The phase (pk) a journey is in `elapsed` days after its start, from its template's phases as
+    (pk, start_day, end_day) in order: the one whose window holds the day; past the last, the last;
+    before the first (or in a gap), the first."""
+    current = next((pk for pk, start, end in phases if start <= elapsed < end), None)
+    if current is None and phases:
+        current = phases[-1][0] if elapsed >= phases[-1][2] else phases[0][0]
+    return current
+
+
 class _JourneyRow(NamedTuple):
     pk: int
     account_id: int
@@ -232,10 +250,7 @@ def journey_status_recompute(*, tenant, day: datetime.date, actor=None) -> dict[
         for row in journeys:
             journey = _JourneyRow(*row)
             elapsed = (day - journey.started_on).days
-            template_phases = phases.get(journey.template_id, [])
-            current = next((pk for pk, start, end in template_phases if start <= elapsed < end), None)
-            if current is None and template_phases:
-                current = template_phases[-1][0] if elapsed >= template_phases[-1][2] else template_phases[0][0]
+            current = current_phase_of(phases.get(journey.template_id, []), elapsed)
             all_done = journey.total > 0 and journey.done == journey.total
             status, reason = journey_status_of(
                 day=day, overdue_activities=journey.overdue, due_soon=journey.due_soon,

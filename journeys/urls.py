@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from journeys import views
+
+urlpatterns = [
+    path("accounts/<int:account_id>/decisions/new/", views.decision_create_view, name="decision_create"),
+    path("decisions/<int:decision_id>/resolve/", views.decision_resolve_view, name="decision_resolve"),
+    path("activities/<int:activity_id>/complete/", views.activity_complete_view, name="activity_complete"),
+]

@@ -127,6 +127,14 @@ def survey_response_record(
     low, high = SURVEY_SCALES[survey_type]
     if not isinstance(score, int) or not low <= score <= high:
         raise ValidationError({"score": f"A {survey_type.upper()} score must be a whole number from {low} to {high}."})
+    if not isinstance(responded_on, datetime.date) or isinstance(responded_on, datetime.datetime):
+        raise ValidationError({"responded_on": "A date is required."})
+    from metrics.nightly import local_today  # nightly imports this module
+
+    # "Today" is the tenant's: a Tokyo team recording this morning's response must not be refused
+    # because it is still yesterday in UTC.
+    if responded_on > local_today(tenant):
+        raise ValidationError({"responded_on": "A survey response cannot be dated in the future."})
     with context.tenant_context(tenant):
         if contact is not None and contact.account_id != account.pk:
             raise ValidationError({"contact": "The contact belongs to another account."})

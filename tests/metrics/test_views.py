@@ -69,8 +69,10 @@ def test_account_page_has_the_90_day_trend_as_chart_data_and_table(client, tenan
         run_tenant(tenant=tenant, day=day)
     client.force_login(tenant_a.user(Role.ADMIN))
     client.get(reverse("home"))
-    # session, user, memberships, the account, its latest snapshot, the trend; no KPI names (no KPI data)
-    with django_assert_num_queries(6):
+    # session, user, memberships, account, contacts, KPI table, snapshot, trend, decisions, journeys,
+    # phases, activities, obligations, evidence, timeline, audit trail (tests/accounts/test_account_360.py
+    # holds the page's own count test)
+    with django_assert_num_queries(16):
         response = client.get(reverse("account_detail", args=[account.pk]))
     trend = response.context["trend"]
     assert trend["dates"] == [d.isoformat() for d in days[1:]]
