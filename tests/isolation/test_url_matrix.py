@@ -146,10 +146,10 @@ def test_platform_superuser_reaches_the_admin_across_tenants(client, tenant_b):
 
 
 @pytest.mark.django_db
-def test_home_lists_only_the_current_tenants_accounts(client, tenant_a, tenant_b):
+def test_account_list_holds_only_the_current_tenants_accounts(client, tenant_a, tenant_b):
     mine = factories.AccountFactory(tenant=tenant_a.tenant, name="Granite Bay Credit Union")
     theirs = factories.AccountFactory(tenant=tenant_b.tenant, name="Meridian Mutual Insurance")
     client.force_login(tenant_a.user(Role.EXECUTIVE))
-    body = client.get(reverse("home")).content.decode()
+    body = client.get(reverse("account_list")).content.decode()
     assert mine.name in body
     assert theirs.name not in body

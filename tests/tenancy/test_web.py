@@ -35,15 +35,16 @@ def test_a_user_in_two_tenants_switches_between_them(client, tenant_a, tenant_b)
     factories.AccountFactory(tenant=tenant_b.tenant, name="Bravo Mutual Assurance")
     client.force_login(consultant)
 
-    first = client.get(reverse("home")).content.decode()
+    first = client.get(reverse("account_list")).content.decode()
     assert "Alpha Federal Credit Union" in first and "Bravo Mutual Assurance" not in first
     assert 'name="tenant"' in first  # the switcher is offered
 
     response = client.post(reverse("switch_tenant"), {"tenant": tenant_b.tenant.slug}, follow=True)
     body = response.content.decode()
     assert f"Switched to {tenant_b.tenant.name}" in body
-    assert "Bravo Mutual Assurance" in body and "Alpha Federal Credit Union" not in body
     assert "Viewer" in body  # the role in the new tenant
+    listed = client.get(reverse("account_list")).content.decode()
+    assert "Bravo Mutual Assurance" in listed and "Alpha Federal Credit Union" not in listed
 
 
 @pytest.mark.django_db
