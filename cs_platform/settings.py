@@ -147,6 +147,10 @@ if IS_POSTGRES:
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     DATABASES["default"]["CONN_MAX_AGE"] = _setting("DATABASE_CONN_MAX_AGE", _int, 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No JIT: page and API queries on a large tenant cross jit_above_cost, and compiling them took
+    # ~250 ms, more than the queries themselves (tests/perf/bench_dashboards.py).
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
     if DATABASE_OWNER is None:
         DATABASE_OWNER = dict(DATABASES["default"])
     DATABASE_OWNER["ENGINE"] = DATABASES["default"]["ENGINE"]

@@ -7,6 +7,7 @@ names its queries; none runs a query per account, so page query counts do not gr
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -55,6 +56,17 @@ def health_as_of() -> datetime.date | None:
     return HealthSnapshot.objects.aggregate(day=Max("snapshot_date"))["day"]
 
 
+def on_day(relation: str, day: datetime.date | None) -> FilteredRelation:
+    """An account's daily snapshot row (health or compliance) of `day`, as a LEFT JOIN. The join names
+    the tenant too, so it runs on the (tenant, account, day) unique index: without it PostgreSQL
+    reached each account's snapshots through the account index and read a year of rows per account."""
+    return FilteredRelation(
+        relation,
+        condition=Q(**{f"{relation}__snapshot_date": day or datetime.date.min,
+                       f"{relation}__tenant_id": context.require_tenant_id()}),
+    )  # fmt: skip
+
+
 # --- Account rows (home book, account list, segment drill-down) ------------------------------------------
 _RISK = Case(
     *(When(h__band=band, then=Value(rank)) for rank, band in enumerate(BANDS)),
@@ -67,13 +79,9 @@ def account_rows(accounts: QuerySet[Account], *, as_of: datetime.date | None) ->
     """The visible `accounts` with segment, owner CSM, the health of `as_of` (total, band, 30-day change)
     and the compliance status of that day joined in: one query, whatever the page sorts by.
     Annotations: health_total, health_band, health_change_30d, compliance, risk (0 = red)."""
-    day = as_of or datetime.date.min
     return (
         accounts.select_related("segment", "owner_csm")
-        .annotate(
-            h=FilteredRelation("health_snapshots", condition=Q(health_snapshots__snapshot_date=day)),
-            c=FilteredRelation("compliance_snapshots", condition=Q(compliance_snapshots__snapshot_date=day)),
-        )
+        .annotate(h=on_day("health_snapshots", as_of), c=on_day("compliance_snapshots", as_of))
         .annotate(
             health_total=F("h__total"),
             health_band=F("h__band"),
@@ -225,10 +233,9 @@ def team_load(membership: Membership, *, as_of: datetime.date | None, today: dat
         m.user_id: CsmLoad(user_id=m.user_id, name=m.user.get_full_name() or m.user.username, role=m.get_role_display())
         for m in members
     }
-    day = as_of or datetime.date.min
     owned = (
         Account.objects.filter(owner_csm_id__in=loads)
-        .annotate(h=FilteredRelation("health_snapshots", condition=Q(health_snapshots__snapshot_date=day)))
+        .annotate(h=on_day("health_snapshots", as_of))
         .values_list("owner_csm_id", "h__band")
         .annotate(n=Count("id"), arr_sum=Coalesce(Sum("arr"), Value(Decimal(0)), output_field=DecimalField()))
         .order_by()
@@ -356,18 +363,31 @@ def _kpi_figures(
     visible, params = _visible_sql(accounts, segment_id)
     tenant_id = context.require_tenant_id()
     since = as_of - datetime.timedelta(days=KPI_WINDOW_DAYS)
-    latest_sql = f"""
-        WITH latest AS (
-            SELECT m.kpi_id, m.value,
-                   ROW_NUMBER() OVER (PARTITION BY m.account_id, m.kpi_id ORDER BY m.measured_on DESC) AS rn
-            FROM metrics_kpimeasurement m
-            WHERE m.tenant_id = %s AND m.measured_on > %s AND m.measured_on <= %s AND m.account_id IN ({visible})
-        )
+    window = "m.tenant_id = %s AND m.measured_on > %s AND m.measured_on <= %s AND m.account_id IN"
+    if connection.vendor == "postgresql":
+        # DISTINCT ON reads each (account, KPI)'s newest row in one sorted pass; MATERIALIZED keeps the
+        # planner from re-running it per KPI definition (it guessed one definition, not sixteen).
+        latest = f"""
+            WITH latest AS MATERIALIZED (
+                SELECT DISTINCT ON (m.account_id, m.kpi_id) m.kpi_id, m.value
+                FROM metrics_kpimeasurement m WHERE {window} ({visible})
+                ORDER BY m.account_id, m.kpi_id, m.measured_on DESC
+            )"""  # noqa: S608
+        newest = "TRUE"
+    else:
+        latest = f"""
+            WITH latest AS (
+                SELECT m.kpi_id, m.value,
+                       ROW_NUMBER() OVER (PARTITION BY m.account_id, m.kpi_id ORDER BY m.measured_on DESC) AS rn
+                FROM metrics_kpimeasurement m WHERE {window} ({visible})
+            )"""  # noqa: S608
+        newest = "l.rn = 1"
+    latest_sql = f"""{latest}
         SELECT l.kpi_id, COUNT(*), AVG(l.value),
                SUM(CASE WHEN (k.comparator = 'lt' AND l.value < k.target_high)
                           OR (k.comparator <> 'lt' AND l.value >= k.target_low) THEN 1 ELSE 0 END)
         FROM latest l JOIN segments_kpidefinition k ON k.id = l.kpi_id AND k.tenant_id = %s
-        WHERE l.rn = 1
+        WHERE {newest}
         GROUP BY l.kpi_id
     """  # noqa: S608 - `visible` is ORM-compiled SQL with its own params
     trend_sql = f"""
@@ -417,10 +437,9 @@ def segment_summaries(
     if not summaries:
         return []
     visible = accounts.filter(segment_id__in=summaries)
-    day = as_of or datetime.date.min
     churned = Q(lifecycle_stage=LifecycleStage.CHURNED)
     rows = (
-        visible.annotate(h=FilteredRelation("health_snapshots", condition=Q(health_snapshots__snapshot_date=day)))
+        visible.annotate(h=on_day("health_snapshots", as_of))
         .values_list("segment_id", "h__band")
         .annotate(
             n=Count("id"),
@@ -502,70 +521,142 @@ def segment_summaries(
     return list(summaries.values())
 
 
+def summary_to_figures(summary: SegmentSummary) -> dict[str, Any]:
+    """A SegmentSummary as JSON-safe figures for SegmentSnapshot (money as text: no float rounding)."""
+    figures = dataclasses.asdict(summary)
+    for key in ("arr", "churned_arr"):
+        figures[key] = str(figures[key])
+    return figures
+
+
+def summary_from_figures(figures: dict[str, Any]) -> SegmentSummary:
+    values = dict(figures)
+    values["kpis"] = [KpiRow(**kpi) for kpi in values.get("kpis", [])]
+    for key in ("arr", "churned_arr"):
+        values[key] = Decimal(values[key])
+    return SegmentSummary(**values)
+
+
+def portfolio_summaries(
+    accounts: QuerySet[Account],
+    membership: Membership,
+    *,
+    as_of: datetime.date | None,
+    today: datetime.date,
+    segment_id: int | None = None,
+) -> list[SegmentSummary]:
+    """Segment summaries for a page. Readers who see the whole tenant get the nightly SegmentSnapshots
+    of `as_of` (one query: 10,000 accounts are not re-aggregated on every request); a restricted book,
+    or a day the nightly run did not snapshot, is aggregated live by segment_summaries (seven queries).
+    Both are the same computation: the nightly run calls segment_summaries over every account."""
+    from dashboards.models import SegmentSnapshot
+
+    if as_of is not None and sees_whole_tenant(membership):
+        snapshots = SegmentSnapshot.objects.filter(snapshot_date=as_of).select_related("segment")
+        if segment_id is not None:
+            snapshots = snapshots.filter(segment_id=segment_id)
+        stored = sorted(snapshots, key=lambda snap: (snap.segment.sort_order, snap.segment.name))
+        if stored:
+            return [summary_from_figures(snap.figures) for snap in stored]
+    return segment_summaries(accounts, as_of=as_of, today=today, segment_id=segment_id)
+
+
 def band_trend(
-    accounts: QuerySet[Account], *, as_of: datetime.date | None, segment_id: int | None = None
+    accounts: QuerySet[Account],
+    *,
+    as_of: datetime.date | None,
+    segment_id: int | None = None,
+    whole_tenant: bool = False,
 ) -> dict[str, list]:
     """Accounts per health band on weekly dates over the last 90 days up to `as_of`, as plain lists
     for the stacked chart and its table: {"dates": [...], "red": [...], "yellow": [...], ...}.
-    One grouped query over 13 snapshot dates (daily points would read 7x the rows for the same shape)."""
+    Weekly, not daily: 13 dates show the same shape for a seventh of the reading. Whole-tenant readers
+    get one query over the nightly SegmentSnapshots, plus one grouped count of health snapshots for
+    dates that have none; restricted books get that grouped count over all 13 dates."""
     trend: dict[str, list] = {"dates": [], **{band: [] for band in BANDS}}
     if as_of is None:
         return trend
     dates = [as_of - datetime.timedelta(days=d) for d in range(0, TREND_DAYS + 1, TREND_STEP_DAYS)][::-1]
+    stored: dict[datetime.date, dict[str, int]] = {}
+    if whole_tenant:
+        stored = _band_counts_from_snapshots(dates, segment_id=segment_id)
+        if len(stored) == len(dates):
+            return _fill_trend(trend, dates, stored)
     if segment_id is not None:
         accounts = accounts.filter(segment_id=segment_id)
-    counts = {
-        (day, band): n
-        for day, band, n in HealthSnapshot.objects.filter(account__in=accounts, snapshot_date__in=dates)
+    # Dates without a segment snapshot (before the nightly run wrote them, or a restricted book) are
+    # counted from the health snapshots themselves.
+    missing = [day for day in dates if day not in stored]
+    for day, band, n in (
+        HealthSnapshot.objects.filter(account__in=accounts, snapshot_date__in=missing)
         .values_list("snapshot_date", "band")
         .annotate(n=Count("id"))
         .order_by()
-    }
+    ):
+        stored.setdefault(day, dict.fromkeys(BANDS, 0))[band] += n
+    return _fill_trend(trend, dates, stored)
+
+
+def _fill_trend(trend: dict[str, list], dates: list[datetime.date], counts: dict) -> dict[str, list]:
     for day in dates:
-        if not any((day, band) in counts for band in BANDS):
+        if day not in counts:
             continue  # before the first nightly run: no point rather than a false zero
         trend["dates"].append(day.isoformat())
         for band in BANDS:
-            trend[band].append(counts.get((day, band), 0))
+            trend[band].append(counts[day][band])
     return trend
+
+
+def _band_counts_from_snapshots(dates: list[datetime.date], *, segment_id: int | None) -> dict:
+    """Accounts per band on each of `dates` that has nightly SegmentSnapshots, tenant-wide (one query
+    over a few dozen rows instead of counting 130,000 health snapshots): {day: {band: n}}."""
+    from dashboards.models import SegmentSnapshot
+
+    snapshots = SegmentSnapshot.objects.filter(snapshot_date__in=dates)
+    if segment_id is not None:
+        snapshots = snapshots.filter(segment_id=segment_id)
+    counts: dict[datetime.date, dict[str, int]] = {}
+    for day, figures in snapshots.values_list("snapshot_date", "figures"):
+        per_band = counts.setdefault(day, dict.fromkeys(BANDS, 0))
+        for band in BANDS:
+            per_band[band] += figures["bands"].get(band, 0)
+    return counts
 
 
 def band_movers(
     accounts: QuerySet[Account], *, as_of: datetime.date | None, segment_id: int | None = None, limit: int = 25
 ) -> dict[str, Any]:
-    """Accounts whose health band differs from 7 days earlier, those that got worse first: the first
-    `limit` rows (one query joining both days' snapshots) and how many moved (one query)."""
+    """Accounts whose health band differs from 7 days earlier, those that got worse first, then by
+    name: every mover's bands and totals (one query joining the two days' snapshots on the
+    (tenant, day) index; movers are a small share of a book) and the first `limit` accounts with
+    segment and owner (one query)."""
     if as_of is None:
         return {"items": [], "total": 0, "since": None}
     since = as_of - datetime.timedelta(days=7)
-    rank = {band: i for i, band in enumerate(BANDS)}
     if segment_id is not None:
         accounts = accounts.filter(segment_id=segment_id)
-    moved = (
-        accounts.annotate(
-            now=FilteredRelation("health_snapshots", condition=Q(health_snapshots__snapshot_date=as_of)),
-            before=FilteredRelation("health_snapshots", condition=Q(health_snapshots__snapshot_date=since)),
-        )
-        .filter(now__isnull=False, before__isnull=False)
-        .exclude(now__band=F("before__band"))
-    )
-    worse_first = Case(
-        *(When(now__band=band, then=Value(i)) for i, band in enumerate(BANDS)), output_field=IntegerField()
-    )
-    rows = list(
-        moved.select_related("segment", "owner_csm")
-        .annotate(
-            band_now=F("now__band"),
-            band_before=F("before__band"),
-            total_now=F("now__total"),
-            total_before=F("before__total"),
-            worse=worse_first,
-        )  # fmt: skip
-        .order_by("worse", "name")[:limit]
-    )
-    for row in rows:
-        row.direction = "worse" if rank[row.band_now] < rank[row.band_before] else "better"
-    return {"items": rows, "total": moved.count(), "since": since}
+    visible, params = accounts.order_by().values("pk").query.sql_with_params()
+    tenant_id = context.require_tenant_id()
+    sql = f"""
+        SELECT a.id, a.name, n.band, n.total, b.band, b.total
+        FROM metrics_healthsnapshot n
+        JOIN metrics_healthsnapshot b
+          ON b.tenant_id = n.tenant_id AND b.account_id = n.account_id AND b.snapshot_date = %s
+        JOIN accounts_account a ON a.tenant_id = n.tenant_id AND a.id = n.account_id
+        WHERE n.tenant_id = %s AND n.snapshot_date = %s AND n.band <> b.band AND n.account_id IN ({visible})
+    """  # noqa: S608 - `visible` is ORM-compiled SQL with its own params
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (since, tenant_id, as_of, *params))
+        moved = cursor.fetchall()
+    rank = {band: i for i, band in enumerate(BANDS)}
+    moved.sort(key=lambda row: (rank[row[2]], row[1]))
+    shown = {row[0]: row for row in moved[:limit]}
+    items = list(Account.objects.filter(pk__in=shown).select_related("segment", "owner_csm")) if shown else []
+    for account in items:
+        _, _, account.band_now, account.total_now, account.band_before, account.total_before = shown[account.pk]
+        account.direction = "worse" if rank[account.band_now] < rank[account.band_before] else "better"
+    items.sort(key=lambda a: (rank[a.band_now], a.name))
+    return {"items": items, "total": len(moved), "since": since}
 
 
 def sees_whole_tenant(membership: Membership) -> bool:

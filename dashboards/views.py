@@ -105,8 +105,9 @@ def _portfolio(request, *, landing: bool):
     membership, today = request.membership, _today()
     visible = visible_accounts(request.user, membership)
     as_of = selectors.health_as_of()
-    summaries = selectors.segment_summaries(visible, as_of=as_of, today=today)
-    trend = selectors.band_trend(visible, as_of=as_of)
+    whole = selectors.sees_whole_tenant(membership)
+    summaries = selectors.portfolio_summaries(visible, membership, as_of=as_of, today=today)
+    trend = selectors.band_trend(visible, as_of=as_of, whole_tenant=whole)
     return render(
         request,
         "dashboards/portfolio.html",
@@ -118,7 +119,7 @@ def _portfolio(request, *, landing: bool):
             "trend": trend,
             "trend_rows": _trend_rows(trend),
             "movers": selectors.band_movers(visible, as_of=as_of),
-            "whole_tenant": selectors.sees_whole_tenant(membership),
+            "whole_tenant": whole,
         },
     )
 
@@ -150,9 +151,11 @@ def segment_scorecard(request, segment_id: int):
     today = _today()
     visible = visible_accounts(request.user, membership)
     as_of = selectors.health_as_of()
-    (summary,) = selectors.segment_summaries(visible, as_of=as_of, today=today, segment_id=segment.pk)
+    (summary,) = selectors.portfolio_summaries(visible, membership, as_of=as_of, today=today, segment_id=segment.pk)
     rows = selectors.account_rows(visible, as_of=as_of).filter(segment_id=segment.pk)
-    trend = selectors.band_trend(visible, as_of=as_of, segment_id=segment.pk)
+    trend = selectors.band_trend(
+        visible, as_of=as_of, segment_id=segment.pk, whole_tenant=selectors.sees_whole_tenant(membership)
+    )
     kpi_chart = {
         "names": [k.name for k in summary.kpis],
         "attainment": [k.attainment for k in summary.kpis],

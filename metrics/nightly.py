@@ -117,6 +117,10 @@ def _this_attempt(day: datetime.date, attempt: int | None):
 def finish_run(
     *, tenant, day: datetime.date, summary: dict[str, Any], started: float, attempt: int | None = None
 ) -> dict[str, Any]:
+    from dashboards.services import segment_snapshots_compute
+
+    # After every health chunk: the portfolio's per-segment figures read today's snapshots.
+    summary["segments"] = segment_snapshots_compute(tenant=tenant, day=day)
     summary["seconds"] = round(time.time() - started, 3)
     with context.tenant_context(tenant):
         _this_attempt(day, attempt).update(status=RunStatus.DONE, finished_at=timezone.now(), summary=summary, error="")

@@ -94,6 +94,14 @@ def _book(world, n: int, *, owner_role: str = Role.CSM, segment: str = "bank", p
     return accounts
 
 
+def _nightly_segments(world, *days) -> None:
+    """The nightly run's last step for `days`: what executives' pages read."""
+    from dashboards.services import segment_snapshots_compute
+
+    for day in days or (WEEK_AGO, TODAY):
+        segment_snapshots_compute(tenant=world.tenant, day=day)
+
+
 def _get(client, user, name, **kwargs):
     client.force_login(user)
     client.get(reverse("account_list"))  # settle the session's tenant before counting anything
@@ -309,12 +317,16 @@ PAGE_QUERIES = {
     # 4-5 the team tree (two levels), 6 the team's account ids, 7-15 as the CSM's 5-13,
     # 16 members, 17 accounts by owner and band, 18 overdue activities by owner, 19 decisions by owner
     (Role.MANAGER, "home"): 19,
-    # 4 as-of date, 5 segments, 6 accounts by segment and band, 7 surveys, 8 audits, 9 KPI definitions,
-    # 10 KPI latest values, 11 KPI daily sums, 12 band trend, 13 movers, 14 their count
-    (Role.EXECUTIVE, "home"): 14,
-    # 4 segment, 5 as-of date, 6-12 the summary as 5-11 above for one segment, 13 band trend,
-    # 14 movers, 15 their count, 16 the 25 most at-risk accounts
-    (Role.EXECUTIVE, "segment_scorecard"): 16,
+    # (after the nightly run) 4 as-of date, 5 the segment snapshots of that day, 6 the segment snapshots
+    # of the 13 weekly dates (band trend), 7 every mover's bands, 8 the first movers' accounts
+    (Role.EXECUTIVE, "home"): 8,
+    # 4 segment, 5 as-of date, 6 its snapshot, 7 its snapshots of the weekly dates, 8 every mover's
+    # bands, 9 the first movers' accounts, 10 the 25 most at-risk accounts
+    (Role.EXECUTIVE, "segment_scorecard"): 10,
+    # A CSM's portfolio is aggregated live over their book: 4 their account ids, 5 as-of date,
+    # 6 segments, 7 accounts by segment and band, 8 surveys, 9 audits, 10 KPI definitions, 11 KPI latest
+    # values, 12 KPI daily sums, 13 band trend, 14 every mover's bands, 15 the first movers' accounts
+    (Role.CSM, "portfolio"): 15,
     # 4 segments, 5 owners (filter choices), 6 as-of date, 7 count, 8 page of accounts
     (Role.EXECUTIVE, "account_list"): 8,
 }
@@ -338,10 +350,43 @@ def test_page_query_count_does_not_grow_with_accounts(client, tenant_a, tenant_b
     if name == "segment_scorecard":
         kwargs = {"segment_id": factories.segment_of(tenant_a.tenant, "bank").pk}
         kwargs_b = {"segment_id": factories.segment_of(tenant_b.tenant, "bank").pk}
+    # The steady state: a nightly run on each of the 13 weekly dates the band trend reads.
+    weekly = [TODAY - datetime.timedelta(days=7 * week) for week in range(13)]
     _book(tenant_a, 10)
+    _nightly_segments(tenant_a, *weekly)
     small = _count_queries(client, tenant_a.user(role), name, **kwargs)
     _book(tenant_b, 500)
+    _nightly_segments(tenant_b, *weekly)
     large = _count_queries(client, tenant_b.user(role), name, **(kwargs_b if kwargs else {}))
     assert small == large, f"{role} {name}: {small} queries with 10 accounts, {large} with 500"
     expected = PAGE_QUERIES[(role, name)]
     assert small == expected, f"{role} {name}: {small} queries, the comment above names {expected}"
+
+
+def test_executives_read_the_nightly_segment_snapshots_which_equal_the_live_aggregate(client, tenant_a):
+    """The two paths of portfolio_summaries give the same figures: executives read what the nightly
+    run stored, a CSM (whole book = the whole tenant here) aggregates live."""
+    _book(tenant_a, 12)
+    insurer = factories.segment_of(tenant_a.tenant, "insurer")
+    factories.AccountFactory(tenant=tenant_a.tenant, name="Harbor Mutual", segment=insurer)
+    _nightly_segments(tenant_a, TODAY)
+    executive = _get(client, tenant_a.user(Role.EXECUTIVE), "portfolio").context["summaries"]
+    with context.tenant_context(tenant_a.tenant):
+        from dashboards.selectors import segment_summaries
+
+        live = segment_summaries(Account.objects.all(), as_of=TODAY, today=TODAY)
+    assert executive == live
+    bank = next(s for s in executive if s.code == "bank")
+    assert bank.accounts == 12 and bank.kpis_reporting == 1 and bank.arr == sum(Decimal(1000 + i) for i in range(12))
+    # A figure changed after the nightly run shows tomorrow, not today: the page says "as of".
+    factories.AccountFactory(tenant=tenant_a.tenant, name="Added Today Bank")
+    again = _get(client, tenant_a.user(Role.EXECUTIVE), "portfolio").context["summaries"]
+    assert next(s for s in again if s.code == "bank").accounts == 12
+
+
+def test_band_trend_counts_health_snapshots_for_dates_without_segment_snapshots(client, tenant_a):
+    _book(tenant_a, 6)
+    _nightly_segments(tenant_a, TODAY)  # last week predates the segment snapshots
+    trend = _get(client, tenant_a.user(Role.EXECUTIVE), "portfolio").context["trend"]
+    assert trend["dates"] == [WEEK_AGO.isoformat(), TODAY.isoformat()]
+    assert trend["green"] == [6, 2] and trend["red"] == [0, 2] and trend["yellow"] == [0, 2]
