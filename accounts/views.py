@@ -4,8 +4,6 @@ response, reassign the account. Reads go through accounts.selectors, writes thro
 from __future__ import annotations
 
 import datetime
-import functools
-import zoneinfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -23,20 +21,6 @@ from accounts.services import account_reassign, touchpoint_log
 from cs_platform.tenancy.access import forms_allowed, require_form
 from metrics.forms import SurveyResponseForm
 from metrics.services import survey_response_record
-
-
-def tenant_local_time(view):
-    """Dates and times typed in, shown and meant by "today" are in the tenant's time zone."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        tenant = getattr(request, "tenant", None)
-        if tenant is None:
-            return view(request, *args, **kwargs)
-        with timezone.override(zoneinfo.ZoneInfo(tenant.time_zone)):
-            return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def local_today() -> datetime.date:
@@ -71,7 +55,6 @@ def _timeline_cursor(request) -> datetime.datetime | None:
 
 
 @login_required
-@tenant_local_time
 def account_detail(request, account_id: int):
     today = local_today()
     page = (
@@ -100,7 +83,6 @@ def account_detail(request, account_id: int):
 
 
 @login_required
-@tenant_local_time
 def touchpoint_log_view(request, account_id: int):
     account = visible_account_or_404(request, account_id)
     require_form(request, "touchpoint")
@@ -122,7 +104,6 @@ def touchpoint_log_view(request, account_id: int):
 
 
 @login_required
-@tenant_local_time
 def survey_record(request, account_id: int):
     account = visible_account_or_404(request, account_id)
     require_form(request, "survey")
@@ -145,7 +126,6 @@ def survey_record(request, account_id: int):
 
 
 @login_required
-@tenant_local_time
 def account_reassign_view(request, account_id: int):
     account = visible_account_or_404(request, account_id)
     membership = require_form(request, "reassign")

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 
-from accounts.views import account_url, local_today, posted_data, tenant_local_time, visible_account_or_404
+from accounts.views import account_url, local_today, posted_data, visible_account_or_404
 from cs_platform.tenancy.access import require_form
 from journeys import selectors
 from journeys.forms import ActivityCompleteForm, DecisionForm, DecisionResolveForm
@@ -17,7 +17,6 @@ from journeys.services import decision_create, decision_resolve, journey_activit
 
 
 @login_required
-@tenant_local_time
 def decision_create_view(request, account_id: int):
     account = visible_account_or_404(request, account_id)
     require_form(request, "decision")
@@ -41,7 +40,6 @@ def decision_create_view(request, account_id: int):
 
 
 @login_required
-@tenant_local_time
 def decision_resolve_view(request, decision_id: int):
     decision = (
         selectors.decision_for_user(request.user, decision_id, request.membership) if request.membership else None
@@ -67,7 +65,6 @@ def decision_resolve_view(request, decision_id: int):
 
 
 @login_required
-@tenant_local_time
 def activity_complete_view(request, activity_id: int):
     activity = (
         selectors.activity_for_user(request.user, activity_id, request.membership) if request.membership else None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
+from django.utils import timezone
+
 from cs_platform.tenancy import context
 from cs_platform.tenancy.selectors import memberships_for_user
 
@@ -29,6 +33,11 @@ class TenantMiddleware:
                     request.session[SESSION_KEY] = membership.tenant_id
         token = context.set_request_tenant(request.tenant.pk if request.tenant else None)
         try:
-            return self.get_response(request)
+            if request.tenant is None:
+                return self.get_response(request)
+            # Dates typed in, shown and meant by "today" are the tenant's: a London team's "today"
+            # is not New York's, and "not in the future" must be checked in the tenant's own day.
+            with timezone.override(zoneinfo.ZoneInfo(request.tenant.time_zone)):
+                return self.get_response(request)
         finally:
             context.reset(token)

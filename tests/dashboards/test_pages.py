@@ -4,6 +4,7 @@ computed by hand, and query counts that do not grow with the number of accounts.
 from __future__ import annotations
 
 import datetime
+import zoneinfo
 from decimal import Decimal
 
 import pytest
@@ -390,3 +391,31 @@ def test_band_trend_counts_health_snapshots_for_dates_without_segment_snapshots(
     trend = _get(client, tenant_a.user(Role.EXECUTIVE), "portfolio").context["trend"]
     assert trend["dates"] == [WEEK_AGO.isoformat(), TODAY.isoformat()]
     assert trend["green"] == [6, 2] and trend["red"] == [0, 2] and trend["yellow"] == [0, 2]
+
+
+def test_a_user_without_a_membership_finds_no_dashboard(client, tenant_a):
+    stranger = factories.UserFactory(username="stranger@nowhere.test")
+    client.force_login(stranger)
+    assert client.get(reverse("home")).status_code == 403  # the "ask an admin for access" page
+    segment = factories.segment_of(tenant_a.tenant)
+    for url in (reverse("account_list"), reverse("portfolio"), reverse("segment_scorecard", args=[segment.pk])):
+        assert client.get(url).status_code == 404, url
+
+
+def test_pages_use_the_tenants_own_date(client, tenant_a):
+    """The middleware runs each request in the tenant's time zone, so "past its renewal date" is
+    counted from the tenant's today. The zone is picked so that its date differs from UTC's now."""
+    from cs_platform.tenancy.models import Tenant
+
+    now = timezone.now()
+    zone = "Pacific/Kiritimati" if now.hour >= 10 else "Pacific/Pago_Pago"  # UTC+14 / UTC-11
+    local_today = now.astimezone(zoneinfo.ZoneInfo(zone)).date()
+    assert local_today != now.date()
+    Tenant.objects.filter(pk=tenant_a.tenant.pk).update(time_zone=zone)
+    factories.AccountFactory(
+        tenant=tenant_a.tenant, name="Lapsed Bank", renewal_date=local_today - datetime.timedelta(1)
+    )
+    factories.AccountFactory(tenant=tenant_a.tenant, name="Due Today Bank", renewal_date=local_today)
+    client.force_login(tenant_a.user(Role.EXECUTIVE))
+    response = client.get(reverse("account_list"), {"renewal": "overdue"})
+    assert [a.name for a in response.context["page"].object_list] == ["Lapsed Bank"]
