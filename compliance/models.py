@@ -85,7 +85,8 @@ class Evidence(TenantOwned):
     filename = models.CharField(max_length=255)
     checksum_sha256 = models.CharField(max_length=64)
     # Detected from the file's content at upload, not taken from the browser; blank on older rows.
-    content_type = models.CharField(max_length=100, blank=True)
+    # db_default: rows written by SQL outside the ORM (imports, benchmarks) need no value for it.
+    content_type = models.CharField(max_length=100, blank=True, default="", db_default="")
     size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     valid_from = models.DateField()
     valid_until = models.DateField()
