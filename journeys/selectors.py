@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, Q, Value, When
 
 from accounts.models import Account
 from accounts.selectors import visible_accounts
@@ -15,23 +15,6 @@ from journeys.services import current_phase_of, journey_status_of
 
 OPEN_STATUSES = (DecisionStatus.OPEN, DecisionStatus.ESCALATED)
 ACCOUNT_DECISIONS_SHOWN = 100
-
-
-def journeys_for_user(user, membership=None) -> QuerySet[AccountJourney]:
-    return AccountJourney.objects.filter(account__in=visible_accounts(user, membership)).select_related(
-        "account", "template", "current_phase"
-    )
-
-
-def overdue_decisions(user, *, today: datetime.date, membership=None) -> QuerySet[Decision]:
-    """Open decisions past their due date, oldest first (one query)."""
-    return (
-        Decision.objects.filter(
-            account__in=visible_accounts(user, membership), status__in=OPEN_STATUSES, due_date__lt=today
-        )
-        .select_related("account", "owner")
-        .order_by("due_date")
-    )
 
 
 def account_decisions(account: Account, *, today: datetime.date) -> dict[str, Any]:

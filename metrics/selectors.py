@@ -5,33 +5,14 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
-from django.db.models import Avg, Count, F, Q, QuerySet, Window
+from django.db.models import Avg, Count, F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from accounts.models import Account
-from accounts.selectors import visible_accounts
 from metrics.models import HealthSnapshot, Incident, KpiMeasurement, SurveyResponse
 from metrics.scoring import AccountInputs, KpiTarget, SurveyStats
 from segments.models import KpiDefinition, Segment
-
-
-def kpi_series(user, *, account_id: int, kpi_id: int, since: datetime.date, membership=None) -> list[dict]:
-    """One KPI's time series for one visible account, as plain dicts for charts (one query)."""
-    rows = (
-        KpiMeasurement.objects.filter(
-            account__in=visible_accounts(user, membership), account_id=account_id, kpi_id=kpi_id, measured_on__gte=since
-        )
-        .order_by("measured_on")
-        .values_list("measured_on", "value")
-    )
-    return [{"date": day.isoformat(), "value": float(value)} for day, value in rows]
-
-
-def latest_health(user, *, on: datetime.date, membership=None) -> QuerySet[HealthSnapshot]:
-    return HealthSnapshot.objects.filter(
-        account__in=visible_accounts(user, membership), snapshot_date=on
-    ).select_related("account")
 
 
 def _ago(day: datetime.date, days: int) -> datetime.date:
@@ -150,54 +131,6 @@ def health_inputs(
         seven, thirty = previous.get(account_id, (None, None))
         previous[account_id] = (total, thirty) if snapshot_date == back_7 else (seven, total)
     return inputs, previous
-
-
-def latest_snapshot_for_account(user, *, account_id: int, membership=None) -> HealthSnapshot | None:
-    """The most recent health snapshot of one visible account (one query)."""
-    return (
-        HealthSnapshot.objects.filter(account__in=visible_accounts(user, membership), account_id=account_id)
-        .order_by("-snapshot_date")
-        .first()
-    )
-
-
-def latest_health_explained(user, *, account_id: int, membership=None) -> dict | None:
-    """The latest snapshot of one visible account with its components described for a reader
-    (label, rule, the raw value as a sentence, KPIs by name): the "why is it red" view. Two queries:
-    the snapshot, and the names of the KPIs it mentions."""
-    from metrics.scoring import describe
-
-    snapshot = latest_snapshot_for_account(user, account_id=account_id, membership=membership)
-    if snapshot is None:
-        return None
-    codes = {k.get("kpi") for c in snapshot.components for k in (c.get("facts") or {}).get("kpis", [])}
-    codes |= {(c.get("facts") or {}).get("kpi") for c in snapshot.components}
-    codes.discard(None)
-    names = (
-        dict(KpiDefinition.objects.filter(segment__accounts=account_id, code__in=codes).values_list("code", "name"))
-        if codes
-        else {}
-    )
-    return {"snapshot": snapshot, "components": describe(snapshot.components, kpi_names=names)}
-
-
-def health_trend(user, *, account_id: int, until: datetime.date, days: int = 90, membership=None) -> dict:
-    """One visible account's daily health totals over the `days` up to `until`, as plain lists for
-    the chart (and its table): {"dates": [...], "totals": [...], "bands": [...]}. One query."""
-    rows = (
-        HealthSnapshot.objects.filter(
-            account__in=visible_accounts(user, membership), account_id=account_id,
-            snapshot_date__gt=until - datetime.timedelta(days=days), snapshot_date__lte=until,
-        )
-        .order_by("snapshot_date")
-        .values_list("snapshot_date", "total", "band")
-    )  # fmt: skip
-    trend: dict[str, list] = {"dates": [], "totals": [], "bands": []}
-    for day, total, band in rows:
-        trend["dates"].append(day.isoformat())
-        trend["totals"].append(float(total))
-        trend["bands"].append(band)
-    return trend
 
 
 def nightly_runs(*, limit: int = 60):

@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from compliance.models import ComplianceStatusSnapshot, Obligation, Requirement
-from compliance.selectors import audit_pass_rates_by_segment
+from compliance.selectors import audit_pass_rate_chart
 from compliance.services import audit_result_record, compliance_status_recompute, evidence_add, obligation_create
 from compliance.status import obligation_status
 from cs_platform.audit.models import AuditEvent
@@ -122,7 +122,8 @@ def test_audit_pass_rate_per_segment(tenant_a):
             open_findings=1 if i == 0 else 0,
         )
     with context.tenant_context(tenant):
-        rates = audit_pass_rates_by_segment(day=DAY)
-    assert rates == [
-        {"segment": "bank", "segment_name": "Banks and Credit Unions", "audits": 4, "passed": 3, "pass_rate": 75.0}
-    ]
+        from accounts.models import Account
+        from segments.models import Segment
+
+        rates = audit_pass_rate_chart(Account.objects.all(), segments=list(Segment.objects.all()), day=DAY)
+    assert rates == {"segments": ["Banks and Credit Unions"], "audits": [4], "passed": [3], "pass_rates": [75.0]}

@@ -6,7 +6,6 @@ from django.core.exceptions import ValidationError
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from journeys.models import DecisionStatus, JourneyTemplate
-from journeys.selectors import overdue_decisions
 from journeys.services import account_journey_start, decision_create, decision_resolve
 from tests import factories
 from tests.helpers import event_count, last_event
@@ -88,9 +87,11 @@ def test_overdue_decisions_and_resolution(tenant_a):
         fallback="Delay EU data onboarding",
     )
     with context.tenant_context(tenant_a.tenant):
-        titles = [
-            d.title for d in overdue_decisions(tenant_a.user(Role.ADMIN), today=START + datetime.timedelta(days=3))
-        ]
+        from accounts.selectors import visible_accounts
+        from dashboards.selectors import overdue_decisions
+
+        overdue = overdue_decisions(visible_accounts(tenant_a.user(Role.ADMIN)), today=START + datetime.timedelta(3))
+        titles = [d.title for d in overdue["items"]]
     assert titles == ["Choose the core banking connector"]
     decision_resolve(tenant=tenant_a.tenant, decision=late, resolution="Fallback taken", apply_fallback=True)
     assert late.status == DecisionStatus.FALLBACK_APPLIED
