@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "metrics",
     "compliance",
     "dashboards",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -282,7 +283,10 @@ if _setting("SECURE_PROXY_SSL_HEADER", _bool, False):
 # --- DRF ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 

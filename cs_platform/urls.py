@@ -23,5 +23,6 @@ urlpatterns = [
     path("compliance/", include("compliance.urls")),
     path("", include("metrics.urls")),
     path("", include("segments.urls")),
+    path("", include("api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -31,6 +31,15 @@ def _activity_of(world) -> int:
         return journey.activity_progress.order_by("pk").values_list("pk", flat=True)[0]
 
 
+def _token_of(world) -> int:
+    from api.services import api_token_create
+
+    token, _ = api_token_create(
+        tenant=world.tenant, name="Matrix token", scopes=["accounts:read"], actor=world.user(Role.ADMIN)
+    )
+    return token.pk
+
+
 OBJECT_KWARGS = {
     "account_id": lambda world: factories.AccountFactory(tenant=world.tenant).pk,
     "scorecard_id": _scorecard_of,
@@ -39,6 +48,7 @@ OBJECT_KWARGS = {
     "activity_id": _activity_of,
     "obligation_id": lambda world: factories.ObligationFactory(tenant=world.tenant).pk,
     "evidence_id": lambda world: factories.EvidenceFactory(tenant=world.tenant).pk,
+    "token_id": _token_of,
 }
 # Reachable without logging in.
 PUBLIC = {"login", "logout", "healthz"}
@@ -92,6 +102,12 @@ def test_anonymous_users_are_redirected_to_login(client, tenant_b):
         kwargs = {k: OBJECT_KWARGS[k](tenant_b) for k in _kwargs_of(pattern)}
         url = reverse(name, kwargs=kwargs)
         response = _request(client, url)
+        if url.startswith("/api/"):
+            # The REST API challenges instead of redirecting: an integration has no login page.
+            assert response.status_code == 401, f"{name} answered {response.status_code} to an anonymous caller"
+            assert response["WWW-Authenticate"] == "Bearer", name
+            checked += 1
+            continue
         assert response.status_code == 302, f"{name} answered {response.status_code} to an anonymous user"
         assert response["Location"].startswith(reverse("login")), f"{name} redirected to {response['Location']}"
         checked += 1

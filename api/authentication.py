@@ -1,0 +1,58 @@
+"""`Authorization: Bearer <token>` for the REST API. A token names its tenant, so a successful
+authentication also selects that tenant for the rest of the request."""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from api import selectors
+from api.services import api_token_touch, hash_token
+from cs_platform.tenancy import context
+
+_FORMAT = re.compile(r"^csp_[0-9a-f]{8}_[A-Za-z0-9_-]{32}$")
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None  # not ours: session authentication may still apply
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        try:
+            plaintext = header[1].decode()
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        if not _FORMAT.match(plaintext):
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        key_hash = hash_token(plaintext)
+        token, membership = selectors.api_token_by_hash(key_hash)
+        # The lookup is by hash already; the constant-time compare keeps it so if the lookup changes.
+        if token is None or not hmac.compare_digest(token.key_hash, key_hash):
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if token.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("Token revoked.")
+        now = timezone.now()
+        if token.is_expired(now):
+            raise exceptions.AuthenticationFailed("Token expired.")
+        if membership is None or not token.created_by.is_active:
+            raise exceptions.AuthenticationFailed("Token owner is no longer a member.")
+        # DRF authenticates inside the view, after TenantMiddleware selected the session's tenant (or
+        # none). The middleware resets the context variable to the value it saved when the request
+        # ends, which also discards this setting, so no reset is needed here.
+        context.set_request_tenant(token.tenant_id)
+        django_request = request._request
+        django_request.tenant = token.tenant
+        django_request.membership = membership
+        django_request.memberships = [membership]
+        api_token_touch(token=token, now=now)
+        return token.created_by, token
+
+    def authenticate_header(self, request):
+        return self.keyword

@@ -1,0 +1,63 @@
+"""Per-tenant API tokens. Only a SHA-256 hash of the secret is stored: the plaintext is shown once."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from cs_platform.tenancy.models import TenantOwned
+
+# Resource families an integration may be granted; each has read and write scopes, except the audit
+# trail, which is append-only by construction and therefore read-only through the API too.
+SCOPE_FAMILIES: dict[str, tuple[str, ...]] = {
+    "accounts": ("read", "write"),
+    "contacts": ("read", "write"),
+    "touchpoints": ("read", "write"),
+    "segments": ("read", "write"),
+    "metrics": ("read", "write"),
+    "health": ("read", "write"),
+    "journeys": ("read", "write"),
+    "compliance": ("read", "write"),
+    "audit": ("read",),
+}
+ALL_SCOPES: tuple[str, ...] = tuple(
+    f"{family}:{access}" for family, modes in SCOPE_FAMILIES.items() for access in modes
+)
+
+
+class ApiToken(TenantOwned):
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=8, db_index=True)
+    # Hex SHA-256 of the whole token. Looked up across tenants (the token alone names its tenant), so it
+    # has its own index; the unique key leads with the tenant like every other (Citus, schema lint):
+    # 256-bit hashes of random secrets do not collide across tenants either.
+    key_hash = models.CharField(max_length=64, db_index=True)
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["tenant", "created_at"], name="apitoken_tenant_created_idx")]
+        constraints = [models.UniqueConstraint(fields=["tenant", "key_hash"], name="apitoken_tenant_hash_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.is_expired():
+            return "expired"
+        return "active"

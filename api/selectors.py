@@ -1,0 +1,34 @@
+"""Reads of API tokens for the admin pages and for Bearer authentication."""
+
+from __future__ import annotations
+
+from api.models import ApiToken
+from cs_platform.tenancy import context
+from cs_platform.tenancy.models import Membership
+
+
+def api_tokens_for_admin() -> list[ApiToken]:
+    """Every token of the current tenant, newest first, with creator and revoker (one query, joined)."""
+    return list(ApiToken.objects.select_related("created_by", "revoked_by").order_by("-created_at", "-pk"))
+
+
+def api_token_for_admin(token_id: int) -> ApiToken | None:
+    """One token of the current tenant, or None (another tenant's id reads as missing). One query."""
+    return ApiToken.objects.filter(pk=token_id).first()
+
+
+def api_token_by_hash(key_hash: str) -> tuple[ApiToken | None, Membership | None]:
+    """The token with this hash in any tenant, and its creator's active membership in that tenant.
+
+    Cross-tenant by nature: the token is what tells us the tenant, so the lookup runs in the system
+    scope; nothing else is read there. Two queries (token with tenant and creator; membership)."""
+    with context.system_scope():
+        token = ApiToken.objects.select_related("tenant", "created_by").filter(key_hash=key_hash).first()
+        if token is None:
+            return None, None
+        membership = (
+            Membership.objects.select_related("tenant")
+            .filter(tenant_id=token.tenant_id, user_id=token.created_by_id, is_active=True)
+            .first()
+        )
+    return token, membership

@@ -1,0 +1,111 @@
+"""The API's `me` endpoint and the tenant admins' pages for creating and revoking API tokens."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.selectors import visible_accounts
+from api import selectors
+from api.forms import ApiTokenForm, scope_groups
+from api.models import ApiToken
+from api.permissions import HasScope
+from api.services import api_token_create, api_token_revoke
+from cs_platform.tenancy.access import require_roles
+from cs_platform.tenancy.models import Role
+
+# The plaintext of a just-created token waits here for exactly one render of the list page.
+_PLAINTEXT_KEY = "api_token_plaintext"
+
+
+class MeSerializer(serializers.Serializer):
+    tenant = serializers.SlugField(help_text="The tenant the credentials belong to.")
+    user = serializers.EmailField(help_text="The token's creator, or the logged-in user.")
+    role = serializers.CharField()
+    auth = serializers.ChoiceField(choices=["token", "session"])
+    scopes = serializers.ListField(child=serializers.CharField(), help_text="Empty for session authentication.")
+    accounts = serializers.IntegerField(help_text="Accounts the caller can see.")
+
+
+class MeView(APIView):
+    """Who the caller is, in which tenant, by which means: the first call an integration makes."""
+
+    permission_classes = [IsAuthenticated, HasScope]
+    scope_family = None
+
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
+        membership = request._request.membership
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        return Response(
+            {
+                "tenant": request._request.tenant.slug,
+                "user": request.user.email,
+                "role": membership.role,
+                "auth": "token" if token else "session",
+                "scopes": token.scopes if token else [],
+                "accounts": visible_accounts(request.user, membership).count(),
+            }
+        )
+
+
+@login_required
+def api_tokens(request):
+    require_roles(request, {Role.ADMIN})
+    form = ApiTokenForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if form.is_valid():
+            expires_on = form.cleaned_data["expires_on"]
+            expires_at = None
+            if expires_on is not None:
+                # The token stays valid through the whole expiry day, in the tenant's time zone.
+                expires_at = timezone.make_aware(datetime.datetime.combine(expires_on, datetime.time.max))
+            try:
+                token, plaintext = api_token_create(
+                    tenant=request.tenant, name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
+                    expires_at=expires_at, actor=request.user,
+                )  # fmt: skip
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error("expires_on" if field == "expires_at" else field, errors)
+            else:
+                request.session[_PLAINTEXT_KEY] = {"id": token.pk, "plaintext": plaintext}
+                messages.success(request, f"Token “{token.name}” created. Copy it now: it will not be shown again.")
+                return redirect("api_tokens")
+    created = request.session.pop(_PLAINTEXT_KEY, None)
+    context = {
+        "tokens": selectors.api_tokens_for_admin(),
+        "form": form,
+        "groups": scope_groups(form),
+        "created": created,
+    }
+    return render(request, "api/tokens.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+def api_token_revoke_view(request, token_id: int):
+    require_roles(request, {Role.ADMIN})
+    token = selectors.api_token_for_admin(token_id)
+    if token is None:
+        raise Http404("No such token.")
+    error = None
+    if request.method == "POST":
+        try:
+            api_token_revoke(tenant=request.tenant, token=token, actor=request.user)
+        except ValidationError as exc:
+            error = " ".join(" ".join(m) for m in exc.message_dict.values())
+        else:
+            messages.success(request, f"Token “{token.name}” revoked. Requests using it are now refused.")
+            return redirect("api_tokens")
+    return render(request, "api/token_revoke.html", {"token": token, "error": error}, status=400 if error else 200)
