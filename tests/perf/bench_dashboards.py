@@ -24,7 +24,6 @@ import argparse
 import datetime
 import json
 import math
-import os
 import re
 import statistics
 import sys
@@ -33,26 +32,26 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
+    configure_environment,
+    ensure_database,
+    heading,
+    owner_connect,
+    row,
+    say,
+    vacuum_analyze,
+)
+
 BENCH_DB = "cs_platform_bench_dash"
 TARGET_MS = 150.0
 # Pages the target names (DESIGN.md); the others are measured too but only reported.
 TARGET_PAGES = ("home-csm", "home-exec", "segment", "account-exec", "account-csm")
-DEFAULT_ENV = {  # the Makefile's TEST_ENV, so the script also runs without `make`
-    "DEBUG": "false",
-    "SECRET_KEY": "test-only-secret-key-never-used-in-production-0123456789abcdef",
-    "SECURE_SSL_REDIRECT": "false",
-    "SESSION_COOKIE_SECURE": "false",
-    "CSRF_COOKIE_SECURE": "false",
-    "STATIC_MANIFEST": "0",
-    "DATABASE_URL": "postgres://cs_app_test@127.0.0.1:5432/cs_platform",
-    "DATABASE_OWNER_URL": "postgres://postgres@127.0.0.1:5432/cs_platform",
-}
 
 
 @dataclass(frozen=True)
@@ -101,58 +100,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _with_database(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
-
-
-def configure_environment() -> tuple[str, str]:
-    """Point DATABASE_URL / DATABASE_OWNER_URL at the benchmark database, before django.setup()."""
-    for key, value in DEFAULT_ENV.items():
-        os.environ.setdefault(key, value)
-    app_url, owner_url = os.environ["DATABASE_URL"], os.environ["DATABASE_OWNER_URL"]
-    if not all(urlparse(u).scheme.startswith("postgres") for u in (app_url, owner_url)):
-        sys.exit("bench_dashboards: DATABASE_URL and DATABASE_OWNER_URL must be postgres:// URLs (see the Makefile).")
-    os.environ["DATABASE_URL"] = _with_database(app_url, BENCH_DB)
-    os.environ["DATABASE_OWNER_URL"] = _with_database(owner_url, BENCH_DB)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "cs_platform.settings"
-    return os.environ["DATABASE_URL"], os.environ["DATABASE_OWNER_URL"]
-
-
-def owner_connect(owner_url: str, dbname: str | None = None):
-    import psycopg2
-
-    url = urlparse(owner_url)
-    try:
-        return psycopg2.connect(
-            dbname=dbname or url.path.lstrip("/"), user=url.username, password=url.password,
-            host=url.hostname, port=url.port or 5432, connect_timeout=10,
-        )  # fmt: skip
-    except psycopg2.OperationalError as exc:
-        sys.exit(
-            f"bench_dashboards: cannot reach PostgreSQL at {url.hostname}:{url.port or 5432} as {url.username!r}: "
-            f"{str(exc).strip()}\nStart PostgreSQL (or set DATABASE_OWNER_URL) and run again."
-        )
-
-
-def ensure_database(owner_url: str, *, drop: bool) -> bool:
-    """Create the benchmark database if missing (dropping it first when asked). True when created."""
-    from psycopg2 import sql
-
-    conn = owner_connect(owner_url, dbname="postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cursor:
-            if drop:
-                cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
-            if cursor.fetchone() is not None:
-                return False
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-            return True
-    finally:
-        conn.close()
-
-
 def read_meta(owner) -> dict[str, Any]:
     with owner.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value text NOT NULL)")
@@ -172,19 +119,6 @@ def write_meta(owner, meta: dict[str, Any]) -> None:
 
 
 # --- Output ---------------------------------------------------------------------------------------------
-def say(message: str = "") -> None:
-    print(message, flush=True)
-
-
-def heading(title: str) -> None:
-    say()
-    say(f"== {title} " + "=" * max(0, 96 - len(title)))
-
-
-def row(label: str, value: str, note: str = "") -> None:
-    say(f"  {label:<46} {value:>14}  {note}".rstrip())
-
-
 # --- Dataset: users -------------------------------------------------------------------------------------
 N_EXECUTIVES, N_MANAGERS, N_CSMS = 2, 4, 40
 
@@ -635,17 +569,6 @@ def audit_trail(*, tenant, admin_id: int, batch: int = 5000) -> int:
     return written
 
 
-def vacuum_analyze(owner, tables) -> None:
-    owner.commit()
-    owner.autocommit = True
-    try:
-        with owner.cursor() as cursor:
-            for table in tables:
-                cursor.execute(f"VACUUM ANALYZE {table}")  # noqa: S608 - fixed table names
-    finally:
-        owner.autocommit = False
-
-
 def nightly(*, tenant, day: datetime.date) -> tuple[float, dict]:
     """The real nightly job for the day, as the app role: today's snapshots, compliance and journey
     status, escalations."""
@@ -873,11 +796,11 @@ def explain(result: PageResult, *, tenant_id: int, top: int) -> None:
 # --- Main ----------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    app_url, owner_url = configure_environment()
+    app_url, owner_url = configure_environment(script="bench_dashboards", database=BENCH_DB)
     heading(f"Dashboard benchmark: {args.accounts:,} accounts (and {args.small_accounts}), database {BENCH_DB}")
     row("PostgreSQL (app role, RLS in force)", urlparse(app_url).username or "?", app_url.split("@")[-1])
-    created = ensure_database(owner_url, drop=args.rebuild)
-    owner = owner_connect(owner_url)
+    created = ensure_database(owner_url, database=BENCH_DB, script="bench_dashboards", drop=args.rebuild)
+    owner = owner_connect(owner_url, script="bench_dashboards")
     meta = {} if created else read_meta(owner)
     wanted = {"big": args.accounts, "small": args.small_accounts, "seed": args.seed}
     reuse = bool(meta) and {k: meta.get(k) for k in wanted} == wanted and "tenants" in meta
@@ -885,8 +808,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"  the dataset is {({k: meta.get(k) for k in wanted}) if meta else 'missing'}, {wanted} asked for: "
             "regenerating")  # fmt: skip
         owner.close()
-        ensure_database(owner_url, drop=True)
-        owner = owner_connect(owner_url)
+        ensure_database(owner_url, database=BENCH_DB, script="bench_dashboards", drop=True)
+        owner = owner_connect(owner_url, script="bench_dashboards")
 
     import django
 

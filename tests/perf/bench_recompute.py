@@ -31,26 +31,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
+    configure_environment,
+    ensure_database,
+    heading,
+    owner_connect,
+    row,
+    say,
+    vacuum_analyze,
+)
+
 BENCH_DB = "cs_platform_bench"
 TENANT_NAME = "Bench Tenant"
 TENANT_SLUG = "bench-tenant"
-# The same defaults as the Makefile's TEST_ENV, so the script also runs without `make`.
-DEFAULT_ENV = {
-    "DEBUG": "false",
-    "SECRET_KEY": "test-only-secret-key-never-used-in-production-0123456789abcdef",
-    "SECURE_SSL_REDIRECT": "false",
-    "SESSION_COOKIE_SECURE": "false",
-    "CSRF_COOKIE_SECURE": "false",
-    "STATIC_MANIFEST": "0",
-    "DATABASE_URL": "postgres://cs_app_test@127.0.0.1:5432/cs_platform",
-    "DATABASE_OWNER_URL": "postgres://postgres@127.0.0.1:5432/cs_platform",
-}
 
 
 # --- Command line and environment ---------------------------------------------------------------------
@@ -75,72 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _with_database(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
-
-
-def configure_environment() -> tuple[str, str]:
-    """Point DATABASE_URL / DATABASE_OWNER_URL at the benchmark database, before django.setup()."""
-    for key, value in DEFAULT_ENV.items():
-        os.environ.setdefault(key, value)
-    app_url, owner_url = os.environ["DATABASE_URL"], os.environ["DATABASE_OWNER_URL"]
-    if not urlparse(app_url).scheme.startswith("postgres") or not urlparse(owner_url).scheme.startswith("postgres"):
-        sys.exit("bench_recompute: DATABASE_URL and DATABASE_OWNER_URL must be postgres:// URLs (see the Makefile).")
-    os.environ["DATABASE_URL"] = _with_database(app_url, BENCH_DB)
-    os.environ["DATABASE_OWNER_URL"] = _with_database(owner_url, BENCH_DB)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "cs_platform.settings"
-    return os.environ["DATABASE_URL"], os.environ["DATABASE_OWNER_URL"]
-
-
-def owner_connect(owner_url: str, dbname: str | None = None):
-    import psycopg2
-
-    url = urlparse(owner_url)
-    try:
-        return psycopg2.connect(
-            dbname=dbname or url.path.lstrip("/"), user=url.username, password=url.password,
-            host=url.hostname, port=url.port or 5432, connect_timeout=10,
-        )  # fmt: skip
-    except psycopg2.OperationalError as exc:
-        sys.exit(
-            f"bench_recompute: cannot reach PostgreSQL at {url.hostname}:{url.port or 5432} as {url.username!r}: "
-            f"{str(exc).strip()}\nStart PostgreSQL (or set DATABASE_OWNER_URL) and run again."
-        )
-
-
-def ensure_database(owner_url: str, *, drop: bool) -> bool:
-    """Create the benchmark database if missing (dropping it first when asked). True when created."""
-    from psycopg2 import sql
-
-    conn = owner_connect(owner_url, dbname="postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cursor:
-            if drop:
-                cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
-            if cursor.fetchone() is not None:
-                return False
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-            return True
-    finally:
-        conn.close()
-
-
 # --- Output ---------------------------------------------------------------------------------------------
-def say(message: str = "") -> None:
-    print(message, flush=True)
-
-
-def heading(title: str) -> None:
-    say()
-    say(f"== {title} " + "=" * max(0, 96 - len(title)))
-
-
-def row(label: str, value: str, note: str = "") -> None:
-    say(f"  {label:<46} {value:>14}  {note}".rstrip())
-
-
 def secs(value: float) -> str:
     return f"{value:,.2f} s"
 
@@ -542,17 +476,6 @@ def generate(owner, *, tenant, owner_user_id: int, accounts: int, day: datetime.
         cursor.execute("INSERT INTO bench_meta VALUES ('generation_seconds', %s)", [f"{elapsed:.1f}"])
     owner.commit()
     return elapsed
-
-
-def vacuum_analyze(owner, tables) -> None:
-    owner.commit()
-    owner.autocommit = True
-    try:
-        with owner.cursor() as cursor:
-            for table in tables:
-                cursor.execute(f"VACUUM ANALYZE {table}")  # noqa: S608 - fixed table names
-    finally:
-        owner.autocommit = False
 
 
 # What the nightly run writes besides the day's snapshots. After the first run (for the day before the
@@ -1021,18 +944,18 @@ def print_engine(result: dict[str, Any]) -> None:
 # --- Main ----------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    app_url, owner_url = configure_environment()
+    app_url, owner_url = configure_environment(script="bench_recompute", database=BENCH_DB)
     heading(f"Nightly recompute benchmark: {args.accounts:,} accounts, database {BENCH_DB}")
     row("PostgreSQL (app role, RLS in force)", urlparse(app_url).username or "?", app_url.split("@")[-1])
-    created = ensure_database(owner_url, drop=args.rebuild)
-    owner = owner_connect(owner_url)
+    created = ensure_database(owner_url, database=BENCH_DB, script="bench_recompute", drop=args.rebuild)
+    owner = owner_connect(owner_url, script="bench_recompute")
     meta = read_meta(owner) if not created else {}
     reuse = bool(meta) and meta.get("accounts") == str(args.accounts) and "generation_seconds" in meta
     if not reuse and not created:
         say(f"  the dataset has {meta.get('accounts', 'no')} accounts, {args.accounts} asked for: regenerating")
         owner.close()
-        ensure_database(owner_url, drop=True)
-        owner = owner_connect(owner_url)
+        ensure_database(owner_url, database=BENCH_DB, script="bench_recompute", drop=True)
+        owner = owner_connect(owner_url, script="bench_recompute")
 
     import django
 
