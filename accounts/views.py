@@ -39,6 +39,23 @@ def posted_data(request):
     return request.POST if request.method == "POST" else None
 
 
+def submit_form(request, form, *, save, success_url: str, template: str, context: dict):
+    """The account forms' one POST/redirect/GET cycle. A valid POST is handed to `save(form)`, which
+    calls the service and returns the success message; a ValidationError from the service lands on
+    the form's fields. Otherwise the page renders with the form (400 when a POST was refused, so
+    nothing looks stored)."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            message = save(form)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, message)
+            return redirect(success_url)
+    status = 400 if request.method == "POST" else 200
+    return render(request, template, {**context, "form": form}, status=status)
+
+
 def account_url(account: Account, anchor: str = "") -> str:
     return reverse("account_detail", args=[account.pk]) + (f"#{anchor}" if anchor else "")
 
@@ -89,18 +106,15 @@ def touchpoint_log_view(request, account_id: int):
     contacts = selectors.account_contacts(account)
     now = timezone.localtime()
     form = TouchpointForm(posted_data(request), contacts=contacts, now=now)
-    if request.method == "POST" and form.is_valid():
-        try:
-            touchpoint = touchpoint_log(
-                tenant=request.tenant, account=account, actor=request.user, **form.service_fields()
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, f"Touchpoint logged: {touchpoint.subject}.")
-            return redirect(account_url(account, "timeline"))
-    status = 400 if request.method == "POST" else 200
-    return render(request, "accounts/touchpoint_form.html", {"account": account, "form": form}, status=status)
+
+    def save(form) -> str:
+        touchpoint = touchpoint_log(tenant=request.tenant, account=account, actor=request.user, **form.service_fields())
+        return f"Touchpoint logged: {touchpoint.subject}."
+
+    return submit_form(
+        request, form, save=save, success_url=account_url(account, "timeline"),
+        template="accounts/touchpoint_form.html", context={"account": account},
+    )  # fmt: skip
 
 
 @login_required
@@ -109,20 +123,17 @@ def survey_record(request, account_id: int):
     require_form(request, "survey")
     contacts = selectors.account_contacts(account)
     form = SurveyResponseForm(posted_data(request), contacts=contacts, today=local_today())
-    if request.method == "POST" and form.is_valid():
-        try:
-            response = survey_response_record(
-                tenant=request.tenant, account=account, actor=request.user, **form.service_fields()
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(
-                request, f"{response.get_survey_type_display().split(' ')[0]} response recorded: {response.score}."
-            )
-            return redirect(account_url(account, "timeline"))
-    status = 400 if request.method == "POST" else 200
-    return render(request, "accounts/survey_form.html", {"account": account, "form": form}, status=status)
+
+    def save(form) -> str:
+        response = survey_response_record(
+            tenant=request.tenant, account=account, actor=request.user, **form.service_fields()
+        )
+        return f"{response.get_survey_type_display().split(' ')[0]} response recorded: {response.score}."
+
+    return submit_form(
+        request, form, save=save, success_url=account_url(account, "timeline"),
+        template="accounts/survey_form.html", context={"account": account},
+    )  # fmt: skip
 
 
 @login_required
@@ -130,14 +141,13 @@ def account_reassign_view(request, account_id: int):
     account = visible_account_or_404(request, account_id)
     membership = require_form(request, "reassign")
     form = ReassignForm(posted_data(request), candidates=selectors.reassign_candidates(membership=membership))
-    if request.method == "POST" and form.is_valid():
+
+    def save(form) -> str:
         new_owner = form.users[form.cleaned_data["owner_csm"]]
-        try:
-            account_reassign(tenant=request.tenant, account=account, owner_csm=new_owner, actor=request.user)
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, f"{account.name} is now assigned to {person_label(new_owner)}.")
-            return redirect(account_url(account))
-    status = 400 if request.method == "POST" else 200
-    return render(request, "accounts/reassign_form.html", {"account": account, "form": form}, status=status)
+        account_reassign(tenant=request.tenant, account=account, owner_csm=new_owner, actor=request.user)
+        return f"{account.name} is now assigned to {person_label(new_owner)}."
+
+    return submit_form(
+        request, form, save=save, success_url=account_url(account),
+        template="accounts/reassign_form.html", context={"account": account},
+    )  # fmt: skip

@@ -3,13 +3,10 @@ complete a journey activity. Reads through journeys.selectors, writes through jo
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.shortcuts import redirect, render
 
-from accounts.views import account_url, local_today, posted_data, visible_account_or_404
+from accounts.views import account_url, local_today, posted_data, submit_form, visible_account_or_404
 from cs_platform.tenancy.access import require_form
 from journeys import selectors
 from journeys.forms import ActivityCompleteForm, DecisionForm, DecisionResolveForm
@@ -25,18 +22,15 @@ def decision_create_view(request, account_id: int):
         owners=selectors.decision_owner_choices(),
         journeys=selectors.account_journey_choices(account),
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            decision = decision_create(
-                tenant=request.tenant, account=account, actor=request.user, **form.service_fields()
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, f"{decision.get_kind_display()} added: {decision.title}.")
-            return redirect(account_url(account, "decisions"))
-    status = 400 if request.method == "POST" else 200
-    return render(request, "journeys/decision_form.html", {"account": account, "form": form}, status=status)
+
+    def save(form) -> str:
+        decision = decision_create(tenant=request.tenant, account=account, actor=request.user, **form.service_fields())
+        return f"{decision.get_kind_display()} added: {decision.title}."
+
+    return submit_form(
+        request, form, save=save, success_url=account_url(account, "decisions"),
+        template="journeys/decision_form.html", context={"account": account},
+    )  # fmt: skip
 
 
 @login_required
@@ -48,20 +42,18 @@ def decision_resolve_view(request, decision_id: int):
         raise Http404("No such decision.")
     require_form(request, "decision")
     form = DecisionResolveForm(posted_data(request))
-    if request.method == "POST" and form.is_valid():
-        try:
-            decision_resolve(
-                tenant=request.tenant, decision=decision, actor=request.user,
-                resolution=form.cleaned_data["resolution"], apply_fallback=form.cleaned_data["apply_fallback"],
-            )  # fmt: skip
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, f"{decision.get_kind_display()} closed: {decision.title}.")
-            return redirect(account_url(decision.account, "decisions"))
-    status = 400 if request.method == "POST" else 200
-    context = {"account": decision.account, "decision": decision, "form": form}
-    return render(request, "journeys/decision_resolve.html", context, status=status)
+
+    def save(form) -> str:
+        decision_resolve(
+            tenant=request.tenant, decision=decision, actor=request.user,
+            resolution=form.cleaned_data["resolution"], apply_fallback=form.cleaned_data["apply_fallback"],
+        )  # fmt: skip
+        return f"{decision.get_kind_display()} closed: {decision.title}."
+
+    return submit_form(
+        request, form, save=save, success_url=account_url(decision.account, "decisions"),
+        template="journeys/decision_resolve.html", context={"account": decision.account, "decision": decision},
+    )  # fmt: skip
 
 
 @login_required
@@ -73,17 +65,16 @@ def activity_complete_view(request, activity_id: int):
         raise Http404("No such activity.")
     require_form(request, "activity")
     form = ActivityCompleteForm(posted_data(request), today=local_today(), started_on=activity.journey.started_on)
-    if request.method == "POST" and form.is_valid():
-        try:
-            journey_activity_complete(
-                tenant=request.tenant, activity=activity, completed_on=form.cleaned_data["completed_on"],
-                actor=request.user,
-            )  # fmt: skip
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(request, f"Activity completed: {activity.activity.text}.")
-            return redirect(account_url(activity.journey.account, "journeys"))
-    status = 400 if request.method == "POST" else 200
-    context = {"account": activity.journey.account, "activity": activity, "form": form}
-    return render(request, "journeys/activity_complete.html", context, status=status)
+
+    def save(form) -> str:
+        journey_activity_complete(
+            tenant=request.tenant, activity=activity, completed_on=form.cleaned_data["completed_on"],
+            actor=request.user,
+        )  # fmt: skip
+        return f"Activity completed: {activity.activity.text}."
+
+    return submit_form(
+        request, form, save=save, success_url=account_url(activity.journey.account, "journeys"),
+        template="journeys/activity_complete.html",
+        context={"account": activity.journey.account, "activity": activity},
+    )  # fmt: skip
