@@ -1,3 +1,11 @@
+"""Small helpers the page and form tests share."""
+
+from __future__ import annotations
+
+import html
+
+from django.urls import reverse
+
 from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy import context
 
@@ -10,3 +18,30 @@ def last_event(tenant) -> AuditEvent:
 def event_count(tenant) -> int:
     with context.tenant_context(tenant):
         return AuditEvent.objects.count()
+
+
+def owned_account(world, name: str = "Harbor Point Bank", **fields):
+    """An account owned by the world's CSM, through the service (so the CSM holds the permission)."""
+    from accounts.services import account_create
+    from cs_platform.tenancy.models import Role
+    from tests import factories
+
+    return account_create(
+        tenant=world.tenant, actor=world.user(Role.ADMIN), name=name, segment=factories.segment_of(world.tenant),
+        owner_csm=world.user(Role.CSM), **fields,
+    )  # fmt: skip
+
+
+def log_in_as(client, world, role) -> None:
+    client.force_login(world.user(role))
+    client.get(reverse("account_list"))  # stores the active tenant in the session
+
+
+def page_text(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def field_error(body: str, field: str) -> str:
+    """The error shown next to `field` (empty when none)."""
+    marker = f'id="id_{field}_error">'
+    return body.split(marker, 1)[1].split("</span>", 1)[0] if marker in body else ""

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account, Contact, Touchpoint
-from accounts.services import account_create, touchpoint_log
+from accounts.services import touchpoint_log
 from compliance.models import AuditResult, Evidence, Obligation, Requirement
 from cs_platform.audit.services import audit_record_many
 from cs_platform.tenancy import context
@@ -22,21 +22,17 @@ from metrics.models import HealthSnapshot, Incident, KpiMeasurement, SurveyRespo
 from metrics.services import incident_open, incident_resolve, survey_response_record
 from segments.models import KpiDefinition
 from tests import factories
+from tests.helpers import log_in_as, owned_account
 
 TODAY = datetime.date.today()
 
 
 def _owned(world, name="Harbor Point Bank", **fields):
-    """An account owned by the world's CSM, through the service (so the CSM holds the permission)."""
-    return account_create(
-        tenant=world.tenant, actor=world.user(Role.ADMIN), name=name, segment=factories.segment_of(world.tenant),
-        owner_csm=world.user(Role.CSM), renewal_date=TODAY + datetime.timedelta(days=40), **fields,
-    )  # fmt: skip
+    return owned_account(world, name, renewal_date=TODAY + datetime.timedelta(days=40), **fields)
 
 
 def _login(client, world, role=Role.CSM):
-    client.force_login(world.user(role))
-    client.get(reverse("account_list"))  # stores the active tenant in the session
+    log_in_as(client, world, role)
 
 
 def _page(client, account, **query) -> str:

@@ -5,7 +5,6 @@ user's book or tenant answer 404; bad input names the field, keeps the input and
 from __future__ import annotations
 
 import datetime
-import html
 import re
 
 import pytest
@@ -14,44 +13,21 @@ from django.utils import timezone
 
 from accounts.models import Account, Touchpoint
 from accounts.selectors import visible_accounts
-from accounts.services import account_create
 from cs_platform.tenancy import context
 from cs_platform.tenancy.access import FORM_ROLES
 from cs_platform.tenancy.models import Role
 from cs_platform.tenancy.services import membership_create
 from metrics.models import SurveyResponse
 from tests import factories
-from tests.helpers import event_count, last_event
+from tests.helpers import event_count, field_error, last_event, log_in_as, owned_account, page_text
 
 TODAY = datetime.date.today()
 LOCAL = "%Y-%m-%dT%H:%M"
 
 
-def _owned(world, name="Harbor Point Bank"):
-    return account_create(
-        tenant=world.tenant, actor=world.user(Role.ADMIN), name=name, segment=factories.segment_of(world.tenant),
-        owner_csm=world.user(Role.CSM),
-    )  # fmt: skip
-
-
-def _login(client, world, role):
-    client.force_login(world.user(role))
-    client.get(reverse("account_list"))  # stores the active tenant in the session
-
-
 def _count(model, tenant) -> int:
     with context.tenant_context(tenant):
         return model.objects.count()
-
-
-def _body(response) -> str:
-    return html.unescape(response.content.decode())
-
-
-def _field_error(body: str, field: str) -> str:
-    """The error shown next to `field` (empty when none)."""
-    marker = f'id="id_{field}_error">'
-    return body.split(marker, 1)[1].split("</span>", 1)[0] if marker in body else ""
 
 
 def _widget(body: str, field: str) -> str:
@@ -81,9 +57,9 @@ def _survey(**overrides) -> dict:
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", Role.values)
 def test_touchpoint_form_by_role(client, tenant_a, role):
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     contact = factories.ContactFactory(tenant=tenant_a.tenant, account=account, name="Priya Raman")
-    _login(client, tenant_a, role)
+    log_in_as(client, tenant_a, role)
     url = reverse("touchpoint_log", args=[account.pk])
     before = event_count(tenant_a.tenant)
     response = client.post(url, _touchpoint(contact=str(contact.pk)))
@@ -101,17 +77,17 @@ def test_touchpoint_form_by_role(client, tenant_a, role):
     event = last_event(tenant_a.tenant)
     assert event.action == "touchpoint.log" and event.object_id == str(touchpoint.pk)
     assert event.actor_id == tenant_a.user(role).pk
-    page = _body(client.get(response["Location"]))
+    page = page_text(client.get(response["Location"]))
     assert "Touchpoint logged: Weekly check-in." in page  # the success message
 
 
 @pytest.mark.django_db
 def test_touchpoint_form_page_offers_only_this_accounts_contacts(client, tenant_a):
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     factories.ContactFactory(tenant=tenant_a.tenant, account=account, name="Priya Raman")
     factories.ContactFactory(tenant=tenant_a.tenant, name="Someone Elsewhere")
-    _login(client, tenant_a, Role.CSM)
-    body = _body(client.get(reverse("touchpoint_log", args=[account.pk])))
+    log_in_as(client, tenant_a, Role.CSM)
+    body = page_text(client.get(reverse("touchpoint_log", args=[account.pk])))
     assert "Priya Raman" in body and "Someone Elsewhere" not in body
     assert 'type="datetime-local"' in body and '<label for="id_subject">' in body
 
@@ -129,19 +105,19 @@ def test_touchpoint_form_page_offers_only_this_accounts_contacts(client, tenant_
     ],
 )  # fmt: skip
 def test_touchpoint_bad_input_is_refused_on_its_field_and_kept(client, tenant_a, overrides, field, message):
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     if overrides == "other-account-contact":
         stranger = factories.ContactFactory(tenant=tenant_a.tenant, name="Someone Elsewhere")
         overrides = {"contact": str(stranger.pk)}
-    _login(client, tenant_a, Role.CSM)
+    log_in_as(client, tenant_a, Role.CSM)
     before = event_count(tenant_a.tenant)
     data = _touchpoint(subject="Kept subject", **{k: v for k, v in overrides.items() if k != "subject"})
     if "subject" in overrides:
         data["subject"] = overrides["subject"]
     response = client.post(reverse("touchpoint_log", args=[account.pk]), data)
-    body = _body(response)
+    body = page_text(response)
     assert response.status_code == 400
-    assert message in _field_error(body, field)
+    assert message in field_error(body, field)
     assert 'aria-invalid="true"' in _widget(body, field)
     assert _count(Touchpoint, tenant_a.tenant) == 0 and event_count(tenant_a.tenant) == before
     if field != "subject":
@@ -156,7 +132,7 @@ def test_touchpoint_service_refuses_another_accounts_contact(tenant_a):
 
     from accounts.services import touchpoint_log
 
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     stranger = factories.ContactFactory(tenant=tenant_a.tenant)
     with pytest.raises(ValidationError) as raised:
         touchpoint_log(tenant=tenant_a.tenant, account=account, kind="call", subject="x", occurred_at=timezone.now(),
@@ -168,8 +144,8 @@ def test_touchpoint_service_refuses_another_accounts_contact(tenant_a):
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", Role.values)
 def test_survey_form_by_role(client, tenant_a, role):
-    account = _owned(tenant_a)
-    _login(client, tenant_a, role)
+    account = owned_account(tenant_a)
+    log_in_as(client, tenant_a, role)
     url = reverse("survey_record", args=[account.pk])
     before = event_count(tenant_a.tenant)
     response = client.post(url, _survey(survey_type="csat", score="4"))
@@ -199,14 +175,14 @@ def test_survey_form_by_role(client, tenant_a, role):
     ],
 )  # fmt: skip
 def test_survey_bad_input_is_refused_on_its_field_and_kept(client, tenant_a, overrides, field, message):
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     if overrides == "other-account-contact":
         overrides = {"contact": str(factories.ContactFactory(tenant=tenant_a.tenant).pk)}
-    _login(client, tenant_a, Role.CSM)
+    log_in_as(client, tenant_a, Role.CSM)
     before = event_count(tenant_a.tenant)
     response = client.post(reverse("survey_record", args=[account.pk]), _survey(comment="Keep me", **overrides))
-    body = _body(response)
-    assert response.status_code == 400 and message in _field_error(body, field)
+    body = page_text(response)
+    assert response.status_code == 400 and message in field_error(body, field)
     assert _count(SurveyResponse, tenant_a.tenant) == 0 and event_count(tenant_a.tenant) == before
     assert "Keep me" in body
     if field == "score":
@@ -240,9 +216,9 @@ def _sees(user, account) -> bool:
 @pytest.mark.parametrize("role", Role.values)
 def test_reassign_by_role(client, tenant_a, teams, role):
     teammate, _ = teams
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     csm = tenant_a.user(Role.CSM)
-    _login(client, tenant_a, role)
+    log_in_as(client, tenant_a, role)
     url = reverse("account_reassign", args=[account.pk])
     before = event_count(tenant_a.tenant)
     response = client.post(url, {"owner_csm": str(teammate.pk)})
@@ -264,15 +240,15 @@ def test_reassign_by_role(client, tenant_a, teams, role):
 @pytest.mark.django_db
 def test_managers_choose_among_their_team_and_admins_among_all_csms(client, tenant_a, teams):
     teammate, loner = teams
-    account = _owned(tenant_a)
-    _login(client, tenant_a, Role.MANAGER)
-    body = _body(client.get(reverse("account_reassign", args=[account.pk])))
+    account = owned_account(tenant_a)
+    log_in_as(client, tenant_a, Role.MANAGER)
+    body = page_text(client.get(reverse("account_reassign", args=[account.pk])))
     assert "Tess Mate" in body and "Lone Ranger" not in body
     response = client.post(reverse("account_reassign", args=[account.pk]), {"owner_csm": str(loner.pk)})
-    assert response.status_code == 400 and "Select a valid choice." in _field_error(_body(response), "owner_csm")
+    assert response.status_code == 400 and "Select a valid choice." in field_error(page_text(response), "owner_csm")
     assert _owner_of(account) == tenant_a.user(Role.CSM)
-    _login(client, tenant_a, Role.ADMIN)
-    body = _body(client.get(reverse("account_reassign", args=[account.pk])))
+    log_in_as(client, tenant_a, Role.ADMIN)
+    body = page_text(client.get(reverse("account_reassign", args=[account.pk])))
     assert "Tess Mate" in body and "Lone Ranger" in body and tenant_a.user(Role.VIEWER).get_full_name() not in body
     assert client.post(reverse("account_reassign", args=[account.pk]), {"owner_csm": str(loner.pk)}).status_code == 302
     assert _owner_of(account) == loner
@@ -280,8 +256,8 @@ def test_managers_choose_among_their_team_and_admins_among_all_csms(client, tena
 
 @pytest.mark.django_db
 def test_reassign_refuses_viewers_other_tenants_and_the_current_owner(client, tenant_a, tenant_b):
-    account = _owned(tenant_a)
-    _login(client, tenant_a, Role.ADMIN)
+    account = owned_account(tenant_a)
+    log_in_as(client, tenant_a, Role.ADMIN)
     url = reverse("account_reassign", args=[account.pk])
     before = event_count(tenant_a.tenant)
     for user, message in (
@@ -290,7 +266,7 @@ def test_reassign_refuses_viewers_other_tenants_and_the_current_owner(client, te
         (tenant_a.user(Role.CSM), "is already assigned to"),
     ):
         response = client.post(url, {"owner_csm": str(user.pk)})
-        assert response.status_code == 400 and message in _field_error(_body(response), "owner_csm"), user
+        assert response.status_code == 400 and message in field_error(page_text(response), "owner_csm"), user
     assert _owner_of(account) == tenant_a.user(Role.CSM) and event_count(tenant_a.tenant) == before
 
 
@@ -299,14 +275,14 @@ def test_reassign_refuses_viewers_other_tenants_and_the_current_owner(client, te
 @pytest.mark.parametrize("name", ["touchpoint_log", "survey_record", "account_reassign"])
 def test_accounts_outside_the_book_or_the_tenant_answer_404(client, tenant_a, tenant_b, name):
     outside_book = factories.AccountFactory(tenant=tenant_a.tenant)  # nobody granted the CSM
-    other_tenant = _owned(tenant_b)
+    other_tenant = owned_account(tenant_b)
     data = {**_touchpoint(), **_survey(), "owner_csm": str(tenant_a.user(Role.CSM).pk)}
     role = Role.MANAGER if name == "account_reassign" else Role.CSM
-    _login(client, tenant_a, role)
+    log_in_as(client, tenant_a, role)
     for account in (outside_book, other_tenant):
         url = reverse(name, args=[account.pk])
         assert client.get(url).status_code == 404 and client.post(url, data).status_code == 404
-    _login(client, tenant_a, Role.VIEWER)  # 404 beats 403: a viewer learns nothing of another tenant
+    log_in_as(client, tenant_a, Role.VIEWER)  # 404 beats 403: a viewer learns nothing of another tenant
     assert client.post(reverse(name, args=[other_tenant.pk]), data).status_code == 404
     assert _count(Touchpoint, tenant_a.tenant) == _count(SurveyResponse, tenant_a.tenant) == 0
     assert _count(Touchpoint, tenant_b.tenant) == _count(SurveyResponse, tenant_b.tenant) == 0
@@ -321,7 +297,7 @@ def test_reassign_service_checks_the_actors_role_and_team(tenant_a, teams):
     from accounts.services import account_reassign
 
     teammate, loner = teams
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     cases = [
         (tenant_a.user(Role.MANAGER), loner, "Choose a CSM of your team."),
         (tenant_a.user(Role.ADMIN), tenant_a.user(Role.VIEWER), "Choose an active CSM or manager."),

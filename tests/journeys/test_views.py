@@ -5,42 +5,19 @@ tenant answer 404; bad input is refused on its field, kept, and nothing is store
 from __future__ import annotations
 
 import datetime
-import html
 import re
 
 import pytest
 from django.urls import reverse
 
-from accounts.services import account_create
 from cs_platform.tenancy import context
 from cs_platform.tenancy.access import FORM_ROLES
 from cs_platform.tenancy.models import Role
 from journeys.models import Decision, JourneyActivity
 from tests import factories
-from tests.helpers import event_count, last_event
+from tests.helpers import event_count, field_error, last_event, log_in_as, owned_account, page_text
 
 TODAY = datetime.date.today()
-
-
-def _owned(world, name="Harbor Point Bank"):
-    return account_create(
-        tenant=world.tenant, actor=world.user(Role.ADMIN), name=name, segment=factories.segment_of(world.tenant),
-        owner_csm=world.user(Role.CSM),
-    )  # fmt: skip
-
-
-def _login(client, world, role):
-    client.force_login(world.user(role))
-    client.get(reverse("account_list"))  # stores the active tenant in the session
-
-
-def _body(response) -> str:
-    return html.unescape(response.content.decode())
-
-
-def _field_error(body: str, field: str) -> str:
-    marker = f'id="id_{field}_error">'
-    return body.split(marker, 1)[1].split("</span>", 1)[0] if marker in body else ""
 
 
 def _decisions(tenant) -> list[Decision]:
@@ -71,9 +48,9 @@ def _activity(journey, index=0) -> JourneyActivity:
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", Role.values)
 def test_decision_create_by_role(client, tenant_a, role):
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     journey = factories.journey_of(account)
-    _login(client, tenant_a, role)
+    log_in_as(client, tenant_a, role)
     url = reverse("decision_create", args=[account.pk])
     before = event_count(tenant_a.tenant)
     response = client.post(url, _decision_data(tenant_a, journey=str(journey.pk)))
@@ -89,16 +66,16 @@ def test_decision_create_by_role(client, tenant_a, role):
     )  # fmt: skip
     event = last_event(tenant_a.tenant)
     assert event.action == "decision.create" and event.actor_id == tenant_a.user(role).pk
-    assert "Blocker added: Approve the data residency plan." in _body(client.get(response["Location"]))
+    assert "Blocker added: Approve the data residency plan." in page_text(client.get(response["Location"]))
 
 
 @pytest.mark.django_db
 def test_decision_form_offers_active_members_and_this_accounts_journeys(client, tenant_a, tenant_b):
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     mine = factories.journey_of(account)
-    factories.journey_of(_owned(tenant_a, name="Other Bank"), started_on=TODAY - datetime.timedelta(days=3))
-    _login(client, tenant_a, Role.CSM)
-    body = _body(client.get(reverse("decision_create", args=[account.pk])))
+    factories.journey_of(owned_account(tenant_a, name="Other Bank"), started_on=TODAY - datetime.timedelta(days=3))
+    log_in_as(client, tenant_a, Role.CSM)
+    body = page_text(client.get(reverse("decision_create", args=[account.pk])))
     owners = re.search(r'<select name="owner".*?</select>', body, re.S).group(0)
     assert owners.count("<option") == len(Role.values) + 1  # the tenant's six members and "choose"
     assert tenant_b.user(Role.CSM).get_full_name() not in owners
@@ -118,19 +95,19 @@ def test_decision_form_offers_active_members_and_this_accounts_journeys(client, 
     ],
 )
 def test_decision_bad_input_is_refused_on_its_field_and_kept(client, tenant_a, tenant_b, case, field, message):
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     overrides = {
         "no-fallback": {"fallback": "   "},
         "other-tenant-owner": {"owner": str(tenant_b.user(Role.CSM).pk)},
-        "other-account-journey": {"journey": str(factories.journey_of(_owned(tenant_a, name="Other Bank")).pk)},
+        "other-account-journey": {"journey": str(factories.journey_of(owned_account(tenant_a, name="Other Bank")).pk)},
         "no-due-date": {"due_date": ""},
         "no-title": {"title": ""},
     }[case]
-    _login(client, tenant_a, Role.CSM)
+    log_in_as(client, tenant_a, Role.CSM)
     before = event_count(tenant_a.tenant)
     response = client.post(reverse("decision_create", args=[account.pk]), _decision_data(tenant_a, **overrides))
-    body = _body(response)
-    assert response.status_code == 400 and message in _field_error(body, field)
+    body = page_text(response)
+    assert response.status_code == 400 and message in field_error(body, field)
     assert _decisions(tenant_a.tenant) == [] and event_count(tenant_a.tenant) == before
     assert "Client legal must sign off." in body  # the input is kept
 
@@ -141,8 +118,8 @@ def test_decision_service_refuses_an_owner_of_another_tenant_and_a_foreign_journ
 
     from journeys.services import decision_create
 
-    account = _owned(tenant_a)
-    foreign_journey = factories.journey_of(_owned(tenant_a, name="Other Bank"))
+    account = owned_account(tenant_a)
+    foreign_journey = factories.journey_of(owned_account(tenant_a, name="Other Bank"))
     common = {"tenant": tenant_a.tenant, "account": account, "title": "t", "due_date": TODAY, "fallback": "f"}
     with pytest.raises(ValidationError) as raised:
         decision_create(owner=tenant_b.user(Role.CSM), **common)
@@ -156,9 +133,9 @@ def test_decision_service_refuses_an_owner_of_another_tenant_and_a_foreign_journ
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", Role.values)
 def test_decision_resolve_by_role(client, tenant_a, role):
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     decision = factories.DecisionFactory(tenant=tenant_a.tenant, account=account, owner=tenant_a.user(Role.CSM))
-    _login(client, tenant_a, role)
+    log_in_as(client, tenant_a, role)
     url = reverse("decision_resolve", args=[decision.pk])
     before = event_count(tenant_a.tenant)
     response = client.post(url, {"resolution": "Client chose ISO 20022 pacs.008"})
@@ -176,36 +153,36 @@ def test_decision_resolve_by_role(client, tenant_a, role):
 
 @pytest.mark.django_db
 def test_resolving_with_the_fallback_and_refusals(client, tenant_a):
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     decision = factories.DecisionFactory(tenant=tenant_a.tenant, account=account, owner=tenant_a.user(Role.CSM))
-    _login(client, tenant_a, Role.CSM)
+    log_in_as(client, tenant_a, Role.CSM)
     url = reverse("decision_resolve", args=[decision.pk])
-    page = _body(client.get(url))
+    page = page_text(client.get(url))
     assert decision.title in page and "Keep the current format" in page and 'name="apply_fallback"' in page
 
     before = event_count(tenant_a.tenant)
     response = client.post(url, {"resolution": "  ", "apply_fallback": "on"})
-    assert response.status_code == 400 and "Say what was decided." in _field_error(_body(response), "resolution")
+    assert response.status_code == 400 and "Say what was decided." in field_error(page_text(response), "resolution")
     assert _decisions(tenant_a.tenant)[0].status == "open" and event_count(tenant_a.tenant) == before
 
     assert client.post(url, {"resolution": "Nobody decided", "apply_fallback": "on"}).status_code == 302
     assert _decisions(tenant_a.tenant)[0].status == "fallback"
     again = client.post(url, {"resolution": "Twice"})
-    assert again.status_code == 400 and "is already closed" in _body(again)
+    assert again.status_code == 400 and "is already closed" in page_text(again)
 
 
 @pytest.mark.django_db
 def test_decisions_outside_the_book_or_the_tenant_answer_404(client, tenant_a, tenant_b):
     outside_book = factories.DecisionFactory(tenant=tenant_a.tenant, owner=tenant_a.user(Role.CSM))
     other_tenant = factories.DecisionFactory(tenant=tenant_b.tenant, owner=tenant_b.user(Role.CSM))
-    _login(client, tenant_a, Role.CSM)
+    log_in_as(client, tenant_a, Role.CSM)
     for decision in (outside_book, other_tenant):
         url = reverse("decision_resolve", args=[decision.pk])
         assert client.get(url).status_code == 404
         assert client.post(url, {"resolution": "x"}).status_code == 404
     url = reverse("decision_create", args=[outside_book.account_id])
     assert client.post(url, _decision_data(tenant_a)).status_code == 404
-    _login(client, tenant_a, Role.VIEWER)
+    log_in_as(client, tenant_a, Role.VIEWER)
     assert client.post(reverse("decision_resolve", args=[other_tenant.pk]), {"resolution": "x"}).status_code == 404
     assert all(d.status == "open" for d in _decisions(tenant_a.tenant) + _decisions(tenant_b.tenant))
 
@@ -214,10 +191,10 @@ def test_decisions_outside_the_book_or_the_tenant_answer_404(client, tenant_a, t
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", Role.values)
 def test_activity_complete_by_role(client, tenant_a, role):
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     journey = factories.journey_of(account, started_on=TODAY - datetime.timedelta(days=20))
     activity = _activity(journey)
-    _login(client, tenant_a, role)
+    log_in_as(client, tenant_a, role)
     url = reverse("activity_complete", args=[activity.pk])
     before = event_count(tenant_a.tenant)
     response = client.post(url, {"completed_on": TODAY.isoformat()})
@@ -233,21 +210,21 @@ def test_activity_complete_by_role(client, tenant_a, role):
     assert event.action == "journey_activity.complete" and event.object_id == str(activity.pk)
     assert event.actor_id == tenant_a.user(role).pk
     # The account page reflects it at once.
-    page = _body(client.get(response["Location"]))
+    page = page_text(client.get(response["Location"]))
     assert "1 of 12 activities done" in page and page.count(">Complete</button>") == 11
 
 
 @pytest.mark.django_db
 def test_the_complete_button_on_the_account_page_posts_today(client, tenant_a):
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     journey = factories.journey_of(account, started_on=TODAY - datetime.timedelta(days=5))
     activity = _activity(journey)
-    _login(client, tenant_a, Role.CSM)
-    page = _body(client.get(reverse("account_detail", args=[account.pk])))
+    log_in_as(client, tenant_a, Role.CSM)
+    page = page_text(client.get(reverse("account_detail", args=[account.pk])))
     form = page.split(f'action="{reverse("activity_complete", args=[activity.pk])}"', 1)[1].split("</form>", 1)[0]
     posted = dict(re.findall(r'name="(\w+)" value="([^"]*)"', form))
     assert posted["completed_on"] == TODAY.isoformat()
-    page = _body(client.get(reverse("activity_complete", args=[activity.pk])))  # the confirm form
+    page = page_text(client.get(reverse("activity_complete", args=[activity.pk])))  # the confirm form
     assert f'value="{TODAY.isoformat()}"' in page and "Mark as completed" in page
 
 
@@ -258,15 +235,15 @@ def test_the_complete_button_on_the_account_page_posts_today(client, tenant_a):
      (-30, "An activity cannot be completed before its journey started.")],
 )  # fmt: skip
 def test_activity_dates_in_the_future_or_before_the_start_are_refused(client, tenant_a, days_from_today, message):
-    account = _owned(tenant_a)
+    account = owned_account(tenant_a)
     journey = factories.journey_of(account, started_on=TODAY - datetime.timedelta(days=20))
     activity = _activity(journey)
-    _login(client, tenant_a, Role.CSM)
+    log_in_as(client, tenant_a, Role.CSM)
     before = event_count(tenant_a.tenant)
     bad = (TODAY + datetime.timedelta(days=days_from_today)).isoformat()
     response = client.post(reverse("activity_complete", args=[activity.pk]), {"completed_on": bad})
-    body = _body(response)
-    assert response.status_code == 400 and message in _field_error(body, "completed_on")
+    body = page_text(response)
+    assert response.status_code == 400 and message in field_error(body, "completed_on")
     assert f'value="{bad}"' in body
     assert _activity(journey).status == "not_started" and event_count(tenant_a.tenant) == before
 
@@ -274,8 +251,8 @@ def test_activity_dates_in_the_future_or_before_the_start_are_refused(client, te
 @pytest.mark.django_db
 def test_activities_outside_the_book_or_the_tenant_answer_404(client, tenant_a, tenant_b):
     outside_book = _activity(factories.journey_of(factories.AccountFactory(tenant=tenant_a.tenant)))
-    other_tenant = _activity(factories.journey_of(_owned(tenant_b)))
-    _login(client, tenant_a, Role.CSM)
+    other_tenant = _activity(factories.journey_of(owned_account(tenant_b)))
+    log_in_as(client, tenant_a, Role.CSM)
     for activity in (outside_book, other_tenant):
         url = reverse("activity_complete", args=[activity.pk])
         assert client.get(url).status_code == 404
