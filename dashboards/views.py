@@ -6,7 +6,6 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from accounts.selectors import visible_accounts
@@ -33,10 +32,7 @@ def home(request):
     if role in PORTFOLIO_ROLES:
         return _portfolio(request, landing=True)
     if role == Role.COMPLIANCE:
-        try:
-            return redirect(reverse("compliance_dashboard"))
-        except NoReverseMatch:  # pragma: no cover - the compliance app always provides it
-            return _portfolio(request, landing=True)
+        return redirect("compliance_dashboard")
     return _book(request)
 
 
