@@ -27,6 +27,9 @@ from cs_platform.tenancy.models import Membership, Role
 from cs_platform.tenancy.selectors import team_user_ids
 
 VIEW_PERMISSION = "view_account"
+# Roles whose book is the whole tenant. Pages may then read tenant-wide nightly figures instead of
+# aggregating the book (dashboards.selectors.portfolio_summaries): both follow this one set.
+WHOLE_TENANT_ROLES = frozenset({Role.ADMIN, Role.EXECUTIVE, Role.COMPLIANCE, Role.VIEWER})
 
 
 def _membership_of(user) -> Membership | None:
@@ -52,7 +55,7 @@ def visible_accounts(user, membership: Membership | None = None) -> QuerySet[Acc
     if membership is None or not membership.is_active:
         return accounts.none()
     role = membership.role
-    if role in (Role.ADMIN, Role.EXECUTIVE, Role.COMPLIANCE, Role.VIEWER):
+    if role in WHOLE_TENANT_ROLES:
         return accounts
     # A restricted book is read into a list of ids once (one query) and every page query then filters
     # on that list. Nested IN-subqueries through the permission table made the planner nest loops
