@@ -40,6 +40,7 @@ from cs_platform.audit.models import AuditEvent
 from cs_platform.celery import app as celery_app
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
+from dashboards.models import SegmentSnapshot
 from metrics import nightly
 from metrics.models import HealthSnapshot, KpiMeasurement, NightlyRun, RunStatus, SurveyResponse
 from metrics.tasks import nightly_dispatch, nightly_tenant
@@ -295,6 +296,14 @@ def test_a_worker_run_scores_every_account_once_and_records_the_run(small_tenant
                 )
             }
             assert HealthSnapshot.objects.count() == len(accounts)  # and nothing for another date
+            # The chord's last step stored the day's per-segment figures the portfolio reads.
+            segments = {
+                segment_id: figures["accounts"]
+                for segment_id, figures in SegmentSnapshot.objects.filter(snapshot_date=DAY).values_list(
+                    "segment_id", "figures"
+                )
+            }
+            assert len(segments) == Segment.objects.count() and sum(segments.values()) == len(accounts)
         run = _run(tenant)
     assert set(rows) == {a.pk for a in accounts}
     # The worker scored the committed survey data of each account (NPS +100 or -100).
@@ -309,6 +318,7 @@ def test_a_worker_run_scores_every_account_once_and_records_the_run(small_tenant
     with django_db_blocker.unblock():
         with context.tenant_context(tenant):
             pks = dict(HealthSnapshot.objects.filter(snapshot_date=DAY).values_list("account_id", "pk"))
+            assert SegmentSnapshot.objects.count() == len(segments)  # rewritten, not added
         run = _run(tenant)
     assert pks == {account_id: pk for account_id, (pk, _) in rows.items()}
     assert (run.status, run.attempts, run.summary) == (RunStatus.DONE, 2, again)
