@@ -171,3 +171,75 @@ def touchpoint_log(*, tenant, account: Account, actor=None, **fields: Any) -> To
             tenant=tenant, actor=actor, action="touchpoint.log", obj=touchpoint, after=model_snapshot(touchpoint)
         )
     return touchpoint
+
+
+# --- Deleting, and contact edits (REST API) --------------------------------------------------------------
+class AccountHasHistory(Exception):
+    """The account holds records a regulated client's file must keep; churn it instead of deleting."""
+
+    def __init__(self, account: Account, relations: list[str]) -> None:
+        self.account, self.relations = account, relations
+        kinds = ", ".join(name.replace("_", " ") for name in relations)
+        super().__init__(
+            f'{account.name} has history ({kinds}) and cannot be deleted; set lifecycle_stage to "churned" instead.'
+        )
+
+
+@transaction.atomic
+def account_delete(*, tenant, account: Account, actor=None) -> None:
+    """Delete an account that holds nothing but itself (one created by mistake). An account with any
+    history (touchpoints, contacts, health snapshots, measurements, surveys, incidents, obligations,
+    journeys, decisions...) raises AccountHasHistory: a regulated product does not lose records, the
+    account is churned instead. The audit event keeps the deleted row's last values."""
+    from accounts.selectors import account_history
+
+    with context.tenant_context(tenant):
+        # Lock the row so a touchpoint logged meanwhile cannot slip in between the check and the delete.
+        Account.objects.select_for_update().filter(pk=account.pk).first()
+        history = account_history(account)
+        if history:
+            raise AccountHasHistory(account, history)
+        before = model_snapshot(account)
+        account_id = account.pk
+        account.delete()  # cascades only the guardian permission rows, which are access, not history
+        audit_record(
+            tenant=tenant, actor=actor, action="account.delete", object_type="accounts.account",
+            object_id=account_id, before=before,
+        )  # fmt: skip
+
+
+CONTACT_FIELDS = {"name", "email", "phone", "title", "is_executive_sponsor", "is_primary"}
+
+
+@transaction.atomic
+def contact_update(*, tenant, contact: Contact, actor=None, **changes: Any) -> Contact:
+    """Edit a contact's details. A contact stays on its account: moving a person to another client
+    is a new contact there."""
+    unknown = set(changes) - CONTACT_FIELDS
+    if unknown:
+        raise ValidationError({name: "This field cannot be edited." for name in sorted(unknown)})
+    with context.tenant_context(tenant):
+        before = model_snapshot(contact)
+        for name, value in changes.items():
+            setattr(contact, name, value)
+        contact.full_clean(exclude=["tenant", "account"])
+        contact.save()
+        audit_record(
+            tenant=tenant, actor=actor, action="contact.update", obj=contact, before=before,
+            after=model_snapshot(contact),
+        )  # fmt: skip
+    return contact
+
+
+@transaction.atomic
+def contact_delete(*, tenant, contact: Contact, actor=None) -> None:
+    """Remove a contact (a person who left the client). Touchpoints that named them keep their
+    record (their contact becomes empty); the audit event keeps the contact's last values."""
+    with context.tenant_context(tenant):
+        before = model_snapshot(contact)
+        contact_id = contact.pk
+        contact.delete()
+        audit_record(
+            tenant=tenant, actor=actor, action="contact.delete", object_type="accounts.contact",
+            object_id=contact_id, before=before,
+        )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import zoneinfo
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
@@ -47,6 +48,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         # none). The middleware resets the context variable to the value it saved when the request
         # ends, which also discards this setting, so no reset is needed here.
         context.set_request_tenant(token.tenant_id)
+        # The token's tenant decides the day too, even when a browser session of another tenant rode
+        # along (TenantMiddleware's override restores the zone when the request ends).
+        timezone.activate(zoneinfo.ZoneInfo(token.tenant.time_zone))
         django_request = request._request
         django_request.tenant = token.tenant
         django_request.membership = membership

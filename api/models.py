@@ -61,3 +61,28 @@ class ApiToken(TenantOwned):
         if self.is_expired():
             return "expired"
         return "active"
+
+
+class IdempotencyRecord(TenantOwned):
+    """The first answer to a write sent with an `Idempotency-Key` header (api/idempotency.py): a retry
+    with the same key and body gets this answer again instead of a second write. Saved in the same
+    transaction as the rows it reports, so an answer is stored exactly when its rows are; the unique
+    key is the backstop against concurrent duplicates. Ignored after `expires_at` and purged by
+    api.idempotency.idempotency_records_purge."""
+
+    endpoint = models.CharField(max_length=100, help_text="The URL name of the endpoint, e.g. api_measurements_bulk.")
+    key = models.CharField(max_length=255)
+    request_sha256 = models.CharField(max_length=64, help_text="Hex SHA-256 of the canonical JSON request body.")
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "endpoint", "key"], name="idempotency_tenant_endpoint_key_uniq")
+        ]
+        indexes = [models.Index(fields=["tenant", "expires_at"], name="idempotency_tenant_expires_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.key}"

@@ -36,6 +36,7 @@ class MeSerializer(serializers.Serializer):
     auth = serializers.ChoiceField(choices=["token", "session"])
     scopes = serializers.ListField(child=serializers.CharField(), help_text="Empty for session authentication.")
     accounts = serializers.IntegerField(help_text="Accounts the caller can see.")
+    time_zone = serializers.CharField(help_text="The tenant's time zone: dates such as 'today' are its days.")
 
 
 class MeView(APIView):
@@ -56,6 +57,7 @@ class MeView(APIView):
                 "auth": "token" if token else "session",
                 "scopes": token.scopes if token else [],
                 "accounts": visible_accounts(request.user, membership).count(),
+                "time_zone": timezone.get_current_timezone_name(),
             }
         )
 

@@ -15,6 +15,7 @@ from django.db.models import (
     Exists,
     F,
     IntegerField,
+    Max,
     Min,
     OuterRef,
     Q,
@@ -32,6 +33,7 @@ from compliance.models import (
     STATUS_SEVERITY,
     AuditOutcome,
     AuditResult,
+    ComplianceStatusSnapshot,
     Evidence,
     Framework,
     Obligation,
@@ -306,3 +308,56 @@ def obligation_audits(obligation: Obligation) -> list[AuditResult]:
 def evidence_in_book(book: QuerySet[Account], evidence_id: int) -> Evidence | None:
     """One evidence row of the book (None for another tenant's or another book's). One query."""
     return Evidence.objects.filter(obligation__account__in=book, pk=evidence_id).first()
+
+
+# --- REST API (compliance/api.py) -------------------------------------------------------------------------
+
+
+def api_obligations(user, membership=None) -> QuerySet[Obligation]:
+    """The obligations of the user's book, account, requirement (framework) and owner joined, each
+    annotated with its latest audit (latest_audit_id, _on, _outcome, _findings: correlated LIMIT 1 on the
+    (tenant, obligation, audited_on) index) and its evidence (evidence_count, evidence_valid_until: the
+    latest validity end of any of its evidence). One query for any page of rows."""
+    audits = AuditResult.objects.filter(obligation_id=OuterRef("pk")).order_by("-audited_on", "-pk")
+    evidence = Evidence.objects.filter(obligation_id=OuterRef("pk")).order_by().values("obligation_id")
+    return (
+        Obligation.objects.filter(account__in=visible_accounts(user, membership))
+        .select_related("account", "requirement__framework", "owner")
+        .annotate(
+            latest_audit_id=Subquery(audits.values("pk")[:1]),
+            latest_audit_on=Subquery(audits.values("audited_on")[:1]),
+            latest_audit_outcome=Subquery(audits.values("outcome")[:1]),
+            latest_audit_findings=Subquery(audits.values("open_findings")[:1]),
+            evidence_count=Coalesce(Subquery(evidence.annotate(n=Count("pk")).values("n")), Value(0)),
+            evidence_valid_until=Subquery(evidence.annotate(last=Max("valid_until")).values("last")),
+        )
+    )
+
+
+def api_evidence(user, membership=None) -> QuerySet[Evidence]:
+    """Evidence metadata of the user's book (never the file), its obligation and uploader joined. One
+    query for any page of rows."""
+    return Evidence.objects.filter(obligation__account__in=visible_accounts(user, membership)).select_related(
+        "obligation", "uploaded_by"
+    )
+
+
+def api_audit_results(user, membership=None) -> QuerySet[AuditResult]:
+    """Compliance audit results of the user's book, obligation joined. One query for any page of rows."""
+    return AuditResult.objects.filter(obligation__account__in=visible_accounts(user, membership)).select_related(
+        "obligation"
+    )
+
+
+def api_compliance_statuses(user, membership=None) -> QuerySet[ComplianceStatusSnapshot]:
+    """Accounts' daily compliance snapshots (worst obligation status and counts per status) of the
+    user's book, account joined. One query for any page of rows."""
+    return ComplianceStatusSnapshot.objects.filter(account__in=visible_accounts(user, membership)).select_related(
+        "account"
+    )
+
+
+def latest_snapshot_day() -> Subquery:
+    """The tenant's latest snapshot day, as a subquery (the nightly writes every account's snapshot of a
+    day at once, so that day holds the current status of every account that has obligations)."""
+    return Subquery(ComplianceStatusSnapshot.objects.order_by("-snapshot_date").values("snapshot_date")[:1])

@@ -57,6 +57,15 @@ def _db(raw: str) -> dict:
     return config
 
 
+def _rate(raw: str) -> str:
+    """A throttle rate such as 1200/min: a positive count per second, minute, hour or day."""
+    count, _, period = raw.strip().partition("/")
+    periods = {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}
+    if not count.isdigit() or int(count) < 1 or period not in periods:
+        raise ValueError("expected a rate such as 1200/min (a positive count per s, min, hour or day)")
+    return raw.strip()
+
+
 def _timezone(raw: str) -> str:
     import zoneinfo
 
@@ -88,6 +97,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "guardian",
     "cs_platform.tenancy",
     "cs_platform.audit",
@@ -98,6 +108,8 @@ INSTALLED_APPS = [
     "compliance",
     "dashboards",
     "api",
+    "webhooks",
+    "scorecards",
 ]
 
 MIDDLEWARE = [
@@ -244,6 +256,10 @@ if not 1 <= NIGHTLY_WORKERS <= 64:
     raise ImproperlyConfigured(f"Setting NIGHTLY_WORKERS={NIGHTLY_WORKERS} is not valid: must be 1-64")
 CELERY_BEAT_SCHEDULE = {
     "nightly-dispatch": {"task": "metrics.nightly_dispatch", "schedule": 15 * 60},
+    # Webhook deliveries whose queued message was lost (broker restart) are sent again.
+    "webhooks-requeue-stale": {"task": "webhooks.requeue_stale", "schedule": 5 * 60},
+    # Weekly scorecards: tenants whose SCORECARD_WEEKDAY SCORECARD_LOCAL_HOUR has come; also re-queues lost sends.
+    "scorecards-weekly-dispatch": {"task": "scorecards.weekly_dispatch", "schedule": 15 * 60},
 }
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -282,12 +298,108 @@ if _setting("SECURE_PROXY_SSL_HEADER", _bool, False):
 
 # --- DRF ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "api.permissions.HasScope"],
+    # JSON only: one representation to document, validate and fuzz.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.ApiCursorPagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle", "api.throttling.UserRateThrottle"],
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
+}
+# Requests per token and per user (a user's tokens and browser session share the user budget).
+API_THROTTLE_RATES = {
+    "token": _setting("API_THROTTLE_TOKEN_RATE", _rate, "1200/min"),
+    "user": _setting("API_THROTTLE_USER_RATE", _rate, "2400/min"),
+}
+API_PAGE_SIZE = _setting("API_PAGE_SIZE", _int, 50)
+API_MAX_PAGE_SIZE = _setting("API_MAX_PAGE_SIZE", _int, 500)
+if not 1 <= API_PAGE_SIZE <= API_MAX_PAGE_SIZE:
+    raise ImproperlyConfigured(
+        f"Setting API_PAGE_SIZE={API_PAGE_SIZE} is not valid: must be 1..API_MAX_PAGE_SIZE ({API_MAX_PAGE_SIZE})"
+    )
+# Rows one bulk-ingest request may carry (issue #5: 10,000).
+API_BULK_MAX_ROWS = _setting("API_BULK_MAX_ROWS", _int, 10_000)
+if API_BULK_MAX_ROWS < 1:
+    raise ImproperlyConfigured(f"Setting API_BULK_MAX_ROWS={API_BULK_MAX_ROWS} is not valid: must be positive")
+# How long a stored Idempotency-Key answer is replayed before the key may be reused.
+API_IDEMPOTENCY_HOURS = _setting("API_IDEMPOTENCY_HOURS", _int, 24)
+# A 10,000-row bulk request is a few megabytes of JSON; Django's 2.5 MB default would refuse it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = _setting("DATA_UPLOAD_MAX_MEMORY_SIZE", _int, 16 * 1024 * 1024)
+
+# Webhooks: deliveries time out, retry with exponential backoff (base * 2**(attempt-1) seconds) and give
+# up after the last attempt. Plain http:// and private or loopback hosts are refused unless
+# WEBHOOK_ALLOW_INSECURE is set (local development and the test receiver only).
+WEBHOOK_TIMEOUT_SECONDS = _setting("WEBHOOK_TIMEOUT_SECONDS", _int, 10)
+WEBHOOK_MAX_ATTEMPTS = _setting("WEBHOOK_MAX_ATTEMPTS", _int, 8)
+WEBHOOK_RETRY_BASE_SECONDS = _setting("WEBHOOK_RETRY_BASE_SECONDS", float, 30.0)
+WEBHOOK_ALLOW_INSECURE = _setting("WEBHOOK_ALLOW_INSECURE", _bool, False)
+if WEBHOOK_MAX_ATTEMPTS < 1 or WEBHOOK_TIMEOUT_SECONDS < 1 or WEBHOOK_RETRY_BASE_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "Settings WEBHOOK_MAX_ATTEMPTS and WEBHOOK_TIMEOUT_SECONDS must be at least 1, "
+        "WEBHOOK_RETRY_BASE_SECONDS positive"
+    )
+
+# Weekly executive scorecard: sent on this ISO weekday (1 = Monday) from this local hour, per tenant.
+SCORECARD_WEEKDAY = _setting("SCORECARD_WEEKDAY", _int, 1)
+SCORECARD_LOCAL_HOUR = _setting("SCORECARD_LOCAL_HOUR", _int, 7)
+if not 1 <= SCORECARD_WEEKDAY <= 7 or not 0 <= SCORECARD_LOCAL_HOUR <= 23:
+    raise ImproperlyConfigured(
+        f"Settings SCORECARD_WEEKDAY={SCORECARD_WEEKDAY} (1-7) or SCORECARD_LOCAL_HOUR={SCORECARD_LOCAL_HOUR} "
+        "(0-23) are not valid"
+    )
+# An SMTP failure is retried after base * 2**(attempt-1) seconds, up to the attempts limit; then the
+# delivery is "failed" and shown to admins (nothing is dropped silently).
+SCORECARD_MAX_ATTEMPTS = _setting("SCORECARD_MAX_ATTEMPTS", _int, 6)
+SCORECARD_RETRY_BASE_SECONDS = _setting("SCORECARD_RETRY_BASE_SECONDS", float, 60.0)
+if SCORECARD_MAX_ATTEMPTS < 1 or SCORECARD_RETRY_BASE_SECONDS <= 0:
+    raise ImproperlyConfigured("SCORECARD_MAX_ATTEMPTS must be at least 1 and SCORECARD_RETRY_BASE_SECONDS positive")
+# Links in emails are absolute: the address users reach the dashboard at.
+SITE_URL = _setting("SITE_URL", lambda raw: raw.strip().rstrip("/"), "http://127.0.0.1:8000")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Customer-success platform API",
+    "DESCRIPTION": (
+        "Version 1 of the REST API for integrations. Authenticate with `Authorization: Bearer <token>` "
+        "(tokens are created by tenant admins under Settings > API tokens) or a browser session. Every "
+        "4xx response has the same body: `status`, `code`, `message` and `errors` (one item per field "
+        "or row). Collections are cursor-paginated: follow `next` and `previous`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Several models have a "status", "kind" or "band" field with different choices: name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "TierEnum": "accounts.models.Tier",
+        "LifecycleStageEnum": "accounts.models.LifecycleStage",
+        "TouchpointKindEnum": "accounts.models.TouchpointKind",
+        "ObligationStatusEnum": "compliance.models.ObligationStatus",
+        "AuditOutcomeEnum": "compliance.models.AuditOutcome",
+        "JourneyStatusEnum": "journeys.models.JourneyStatus",
+        "ActivityStatusEnum": "journeys.models.ActivityStatus",
+        "DecisionKindEnum": "journeys.models.DecisionKind",
+        "DecisionStatusEnum": "journeys.models.DecisionStatus",
+        "SurveyTypeEnum": "metrics.models.SurveyType",
+        "SeverityEnum": "metrics.models.Severity",
+        "HealthBandEnum": "metrics.models.HealthBand",
+        "DirectionEnum": "segments.models.Direction",
+        "ComparatorEnum": "segments.models.Comparator",
+        "RoleEnum": "cs_platform.tenancy.models.Role",
+    },
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
 }
 
 # --- Logging --------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.urls import include, path
+from django.views.defaults import page_not_found
 
 from dashboards import views as dashboard_views
 
@@ -24,5 +25,17 @@ urlpatterns = [
     path("", include("metrics.urls")),
     path("", include("segments.urls")),
     path("", include("api.urls")),
+    path("", include("webhooks.urls")),
+    path("", include("scorecards.admin_urls")),
+    path("", include("scorecards.urls")),
     path("admin/", admin.site.urls),
 ]
+
+
+def handler404(request, exception):
+    """API callers get the API's JSON error format; everyone else the HTML page."""
+    if request.path.startswith("/api/"):
+        from api.errors import json_not_found
+
+        return json_not_found(request, exception)
+    return page_not_found(request, exception)

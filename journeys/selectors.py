@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.db.models import Case, F, IntegerField, Q, Value, When
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
 
 from accounts.models import Account
 from accounts.selectors import visible_accounts
@@ -132,3 +132,63 @@ def decision_owner_choices() -> list[Membership]:
 def account_journey_choices(account: Account) -> list[AccountJourney]:
     """The journeys a decision of `account` may belong to, latest first (one query)."""
     return list(AccountJourney.objects.filter(account_id=account.pk).select_related("template").order_by("-started_on"))
+
+
+# --- REST API (journeys/api.py) -------------------------------------------------------------------------
+
+
+def api_journeys(user, membership: Membership | None = None) -> QuerySet[AccountJourney]:
+    """The user's book's journeys, account, template and current phase joined (api_journeys_as_of adds
+    the activity counts). One query for any page of rows."""
+    return AccountJourney.objects.filter(account__in=visible_accounts(user, membership)).select_related(
+        "account", "template", "current_phase"
+    )
+
+
+def api_journeys_as_of(journeys: QuerySet[AccountJourney], *, today: datetime.date) -> QuerySet[AccountJourney]:
+    """`journeys` with their activity counts: total, done, and overdue (not done, due before `today`)."""
+    not_done = ~Q(activity_progress__status=ActivityStatus.DONE)
+    return journeys.annotate(
+        activities_total=Count("activity_progress"),
+        activities_done=Count("activity_progress", filter=Q(activity_progress__status=ActivityStatus.DONE)),
+        activities_overdue=Count("activity_progress", filter=not_done & Q(activity_progress__due_on__lt=today)),
+    )
+
+
+def journey_phases(journey: AccountJourney, *, today: datetime.date) -> list[dict[str, Any]]:
+    """One journey's template phases in order, each with its dates from the journey's start, whether it
+    is the journey's current phase (as the nightly last set it) and its activities (template text,
+    status, due, completed, overdue as of `today`). Two queries: the phases, the journey's activities."""
+    phases = list(Phase.objects.filter(template_id=journey.template_id).order_by("order"))
+    by_phase: dict[int, list[JourneyActivity]] = {}
+    activities = JourneyActivity.objects.filter(journey_id=journey.pk).select_related("activity")
+    for activity in activities.order_by("activity__order", "pk"):
+        activity.overdue = activity.status != ActivityStatus.DONE and activity.due_on < today
+        by_phase.setdefault(activity.activity.phase_id, []).append(activity)
+    return [
+        {
+            "id": phase.pk, "order": phase.order, "name": phase.name, "objective": phase.objective,
+            "start_day": phase.start_day, "end_day": phase.end_day,
+            "starts_on": journey.started_on + datetime.timedelta(days=phase.start_day),
+            "ends_on": journey.started_on + datetime.timedelta(days=phase.end_day),
+            "is_current": phase.pk == journey.current_phase_id,
+            "activities": by_phase.get(phase.pk, []),
+        }
+        for phase in phases
+    ]  # fmt: skip
+
+
+def api_activities(user, membership: Membership | None = None) -> QuerySet[JourneyActivity]:
+    """The journey activities of the user's book, journey (account), template activity and its phase
+    joined. One query for any page of rows."""
+    return JourneyActivity.objects.filter(journey__account__in=visible_accounts(user, membership)).select_related(
+        "journey__account", "activity__phase"
+    )
+
+
+def api_decisions(user, membership: Membership | None = None) -> QuerySet[Decision]:
+    """The decisions and blockers of the user's book, account, owner and escalation target joined.
+    One query for any page of rows."""
+    return Decision.objects.filter(account__in=visible_accounts(user, membership)).select_related(
+        "account", "owner", "escalated_to"
+    )

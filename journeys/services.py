@@ -38,6 +38,12 @@ def account_journey_start(
         phases = list(template.phases.order_by("order"))
         if not phases:
             raise ValidationError({"template": f"Template “{template}” has no phases."})
+        # full_clean(exclude=tenant) skips the (tenant, account, template, started_on) constraint: check it
+        # here, so a second start on the same day is a field error rather than an IntegrityError.
+        if AccountJourney.objects.filter(account=account, template=template, started_on=started_on).exists():
+            raise ValidationError(
+                {"started_on": f"{account.name} already has “{template}” started on {started_on:%Y-%m-%d}."}
+            )
         journey = AccountJourney(
             tenant=tenant, account=account, template=template, started_on=started_on, current_phase=phases[0]
         )
@@ -109,6 +115,7 @@ def decision_create(
     fallback: str,
     kind: str = "decision",
     description: str = "",
+    customer_impact: str = "",
     journey: AccountJourney | None = None,
     actor=None,
 ) -> Decision:
@@ -121,7 +128,7 @@ def decision_create(
             raise ValidationError({"journey": "The journey belongs to another account."})
         decision = Decision(
             tenant=tenant, account=account, journey=journey, kind=kind, title=title, description=description,
-            owner=owner, due_date=due_date, fallback=fallback,
+            owner=owner, due_date=due_date, fallback=fallback, customer_impact=customer_impact,
         )  # fmt: skip
         decision.full_clean(exclude=["tenant"])
         decision.save()

@@ -117,10 +117,17 @@ def _this_attempt(day: datetime.date, attempt: int | None):
 def finish_run(
     *, tenant, day: datetime.date, summary: dict[str, Any], started: float, attempt: int | None = None
 ) -> dict[str, Any]:
+    from api.idempotency import idempotency_records_purge
     from dashboards.services import segment_snapshots_compute
+    from webhooks.services import webhook_events_emit
 
     # After every health chunk: the portfolio's per-segment figures read today's snapshots.
     summary["segments"] = segment_snapshots_compute(tenant=tenant, day=day)
+    # Last: band changes need every chunk's snapshots; compliance and escalations ran before them.
+    summary["webhooks"] = webhook_events_emit(tenant=tenant, day=day)
+    # Expired Idempotency-Key answers are a replay cache, not records (the stored rows and their
+    # audit events are); the count lands in this run's summary.
+    summary["idempotency_purged"] = idempotency_records_purge(tenant=tenant)
     summary["seconds"] = round(time.time() - started, 3)
     with context.tenant_context(tenant):
         _this_attempt(day, attempt).update(status=RunStatus.DONE, finished_at=timezone.now(), summary=summary, error="")

@@ -138,3 +138,48 @@ def nightly_runs(*, limit: int = 60):
     from metrics.models import NightlyRun
 
     return list(NightlyRun.objects.order_by("-run_date")[:limit])
+
+
+# --- API v1 (issue #5): every query goes through the caller's book -------------------------------------
+def _book(user, membership):
+    from accounts.selectors import visible_accounts
+
+    return visible_accounts(user, membership)
+
+
+def measurements_visible(user, membership):
+    """KPI measurements of the accounts `user` may see, with the KPI joined (its code is in each row)."""
+    return KpiMeasurement.objects.filter(account__in=_book(user, membership)).select_related("kpi")
+
+
+def surveys_visible(user, membership):
+    """Survey responses of the accounts `user` may see."""
+    return SurveyResponse.objects.filter(account__in=_book(user, membership))
+
+
+def incidents_visible(user, membership):
+    """Incidents of the accounts `user` may see."""
+    return Incident.objects.filter(account__in=_book(user, membership))
+
+
+def health_history(user, membership):
+    """Every daily health snapshot of the accounts `user` may see (filtered and paginated by the caller)."""
+    return HealthSnapshot.objects.filter(account__in=_book(user, membership))
+
+
+def health_latest(user, membership):
+    """The latest snapshot of each visible account: the snapshots of the tenant's newest nightly date
+    (dashboards.selectors.health_as_of: every page is "as of the last nightly run", and the nightly scores
+    every account), on the (tenant, day, band) index. An account created since that run has no row yet.
+    One aggregate query for the date, then one query for the page."""
+    from dashboards.selectors import health_as_of
+
+    day = health_as_of()
+    if day is None:
+        return HealthSnapshot.objects.none()
+    return health_history(user, membership).filter(snapshot_date=day)
+
+
+def kpi_names() -> dict[str, str]:
+    """{KPI code: name} of the current tenant, for describing snapshot components (one query)."""
+    return dict(KpiDefinition.objects.values_list("code", "name"))

@@ -14,3 +14,20 @@ def scorecard_for_edit(scorecard_id: int) -> Scorecard | None:
     """One scorecard of the current tenant with its segment and measures, or None (another tenant's
     scorecard does not exist here: the tenant manager and Row-Level Security both filter it out)."""
     return Scorecard.objects.select_related("segment").prefetch_related("measures").filter(pk=scorecard_id).first()
+
+
+def segments_with_kpis():
+    """Every segment of the current tenant with its KPI definitions (two queries: segments, KPIs)."""
+    from django.db.models import Prefetch
+
+    from segments.models import KpiDefinition, Segment
+
+    kpis = KpiDefinition.objects.order_by("sort_order", "name", "pk")
+    return Segment.objects.prefetch_related(Prefetch("kpis", queryset=kpis))
+
+
+def kpi_definitions():
+    """Every KPI definition of the current tenant, segment joined (one query)."""
+    from segments.models import KpiDefinition
+
+    return KpiDefinition.objects.select_related("segment")

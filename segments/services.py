@@ -281,3 +281,80 @@ def scorecard_update(
                    "measures": [{"measure": i["measure"], "weight": str(i["weight"])} for i in measures]},
         )  # fmt: skip
     return scorecard
+
+
+# --- Segment descriptions and tenant KPIs (REST API) ------------------------------------------------------
+SEGMENT_FIELDS = {"name", "description", "characteristics", "success_factors", "sort_order"}
+
+
+def _strings_error(value: Any) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return "Expected a list of strings."
+    return None
+
+
+def _success_factors_error(value: Any) -> str | None:
+    if not isinstance(value, list) or not all(
+        isinstance(item, dict) and set(item) <= {"name", "description"} and isinstance(item.get("name"), str)
+        and isinstance(item.get("description", ""), str)
+        for item in value
+    ):  # fmt: skip
+        return 'Expected a list of {"name", "description"} objects.'
+    return None
+
+
+@transaction.atomic
+def segment_update(*, tenant, segment: Segment, actor=None, **changes: Any) -> Segment:
+    """Edit a segment's descriptive fields (name, description, characteristics, success factors,
+    display order). The code is not editable: scorecard defaults, reference loading and the CSV
+    import find a segment by it."""
+    unknown = set(changes) - SEGMENT_FIELDS
+    if unknown:
+        raise ValidationError({field: "This field cannot be edited." for field in sorted(unknown)})
+    errors = {}
+    if "characteristics" in changes and (message := _strings_error(changes["characteristics"])):
+        errors["characteristics"] = message
+    if "success_factors" in changes and (message := _success_factors_error(changes["success_factors"])):
+        errors["success_factors"] = message
+    if errors:
+        raise ValidationError(errors)
+    with context.tenant_context(tenant):
+        before = model_snapshot(segment)
+        for name, value in changes.items():
+            setattr(segment, name, value)
+        segment.full_clean(exclude=["tenant"], validate_unique=False)
+        segment.save()
+        audit_record(
+            tenant=tenant, actor=actor, action="segment.update", obj=segment, before=before,
+            after=model_snapshot(segment),
+        )  # fmt: skip
+    return segment
+
+
+KPI_CREATE_FIELDS = {
+    "code", "name", "description", "target_text", "unit", "direction", "comparator", "target_low", "target_high",
+    "weight", "sort_order",
+}  # fmt: skip
+
+
+@transaction.atomic
+def kpi_definition_create(*, tenant, segment: Segment, actor=None, **fields: Any) -> KpiDefinition:
+    """Add a tenant's own KPI to a segment (not from the reference framework: is_reference False).
+    Validated as kpi_definition_update validates an edit (the band against the comparator), plus a
+    code unique within the segment."""
+    unknown = set(fields) - KPI_CREATE_FIELDS
+    if unknown:
+        raise ValidationError({field: "Unknown field." for field in sorted(unknown)})
+    with context.tenant_context(tenant):
+        if segment.tenant_id != tenant.pk:
+            raise ValidationError({"segment": "Unknown segment."})
+        kpi = KpiDefinition(tenant=tenant, segment=segment, is_reference=False, **fields)
+        _validate_band(
+            comparator=kpi.comparator, direction=kpi.direction, target_low=kpi.target_low, target_high=kpi.target_high
+        )
+        kpi.full_clean(exclude=["tenant", "segment"], validate_unique=False)
+        if KpiDefinition.objects.filter(segment=segment, code=kpi.code).exists():
+            raise ValidationError({"code": f"The segment already has a KPI with the code “{kpi.code}”."})
+        kpi.save()
+        audit_record(tenant=tenant, actor=actor, action="kpi_definition.create", obj=kpi, after=model_snapshot(kpi))
+    return kpi

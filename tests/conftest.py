@@ -64,7 +64,7 @@ class TenantWorld:
         return self.users[role]
 
 
-def _world(slug: str, name: str) -> TenantWorld:
+def make_world(slug: str, name: str) -> TenantWorld:
     tenant = factories.TenantFactory(slug=slug, name=name)
     users, memberships = {}, {}
     for role in Role.values:
@@ -80,12 +80,12 @@ def _world(slug: str, name: str) -> TenantWorld:
 
 @pytest.fixture
 def tenant_a(db) -> TenantWorld:
-    return _world("alpha", "Alpha Customer Success")
+    return make_world("alpha", "Alpha Customer Success")
 
 
 @pytest.fixture
 def tenant_b(db) -> TenantWorld:
-    return _world("bravo", "Bravo Customer Success")
+    return make_world("bravo", "Bravo Customer Success")
 
 
 @pytest.fixture

@@ -45,3 +45,36 @@ def field_error(body: str, field: str) -> str:
     """The error shown next to `field` (empty when none)."""
     marker = f'id="id_{field}_error">'
     return body.split(marker, 1)[1].split("</span>", 1)[0] if marker in body else ""
+
+
+def other_csm_account(world, name: str = "Keystone Savings"):
+    """An account in a second CSM's book (the world's CSM cannot see it; the manager's team can't either).
+    Its CSM is `account.owner_csm`."""
+    from accounts.services import account_create
+    from cs_platform.tenancy.models import Role
+    from tests import factories
+
+    other = factories.UserFactory(username=f"other-csm@{world.tenant.slug}.test")
+    factories.MembershipFactory(tenant=world.tenant, user=other, role=Role.CSM)
+    return account_create(
+        tenant=world.tenant, actor=world.user(Role.ADMIN), name=name, segment=factories.segment_of(world.tenant),
+        owner_csm=other,
+    )  # fmt: skip
+
+
+def owned_accounts_bulk(world, owner, accounts: list) -> list:
+    """Insert unsaved `accounts` (owner_csm=owner) with bulk_create and grant `owner` the guardian view
+    permission on each, as account_assign_csm would one by one: for the large books of query-count
+    tests."""
+    from django.contrib.auth.models import Permission
+
+    from accounts.models import Account, AccountUserObjectPermission
+
+    with context.tenant_context(world.tenant):
+        created = Account.objects.bulk_create(accounts)
+        view = Permission.objects.get(codename="view_account")
+        AccountUserObjectPermission.objects.bulk_create(
+            AccountUserObjectPermission(tenant=world.tenant, user=owner, permission=view, content_object=a)
+            for a in created
+        )
+    return created

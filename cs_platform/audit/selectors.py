@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from django.db.models import QuerySet
 
 from cs_platform.audit.chain import hash_of
 from cs_platform.audit.models import GENESIS_HASH, AuditEvent
@@ -52,3 +55,31 @@ def audit_chain_verify(*, tenant) -> ChainReport:
 
 def audit_events_for_object(*, object_type: str, object_id) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(object_type=object_type, object_id=str(object_id)).order_by("seq"))
+
+
+def audit_events() -> QuerySet[AuditEvent]:
+    """The current tenant's whole trail. Deliberately not book-scoped: only roles that may read the
+    entire trail (admin, compliance, tokens with audit:read) reach the API that uses it."""
+    return AuditEvent.objects.all()
+
+
+def audit_events_in_batches(
+    queryset: QuerySet[AuditEvent], *, tenant_id: int, batch_size: int = 2000
+) -> Iterator[AuditEvent]:
+    """Yield `queryset`'s events in seq order, `batch_size` rows per query, in constant memory.
+
+    Keyset batches (`seq > last`) instead of QuerySet.iterator(): server-side cursors are disabled on
+    PostgreSQL (settings: they would escape the per-transaction tenant setting), and without them
+    iterator() buffers the whole result in the driver. Each batch query runs in tenant_context because
+    a streaming response is iterated after the request's middleware has reset the tenant."""
+    last_seq: int | None = None
+    while True:
+        with context.tenant_context(tenant_id):
+            page = queryset.order_by("seq")
+            if last_seq is not None:
+                page = page.filter(seq__gt=last_seq)
+            batch = list(page[:batch_size])
+        yield from batch
+        if len(batch) < batch_size:
+            return
+        last_seq = batch[-1].seq

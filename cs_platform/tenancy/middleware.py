@@ -32,12 +32,13 @@ class TenantMiddleware:
                 if chosen != membership.tenant_id:
                     request.session[SESSION_KEY] = membership.tenant_id
         token = context.set_request_tenant(request.tenant.pk if request.tenant else None)
+        # Dates typed in, shown and meant by "today" are the tenant's: a London team's "today" is not
+        # New York's, and "not in the future" must be checked in the tenant's own day. Always an
+        # override, even with no tenant: an API token selects its tenant (and zone) later, inside the
+        # view, and this block is what undoes that when the request ends.
+        zone = zoneinfo.ZoneInfo(request.tenant.time_zone) if request.tenant else None
         try:
-            if request.tenant is None:
-                return self.get_response(request)
-            # Dates typed in, shown and meant by "today" are the tenant's: a London team's "today"
-            # is not New York's, and "not in the future" must be checked in the tenant's own day.
-            with timezone.override(zoneinfo.ZoneInfo(request.tenant.time_zone)):
+            with timezone.override(zone):
                 return self.get_response(request)
         finally:
             context.reset(token)

@@ -23,6 +23,7 @@ from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from tests import factories
+from tests.api.helpers import authorization
 
 ME = "/api/v1/me/"
 
@@ -34,8 +35,9 @@ def _token(world, scopes=("accounts:read",), **kwargs):
     )  # fmt: skip
 
 
-def _bearer(plaintext: str) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
+def _refused(message: str) -> dict:
+    """The API's error body for a 401 (api/errors.py)."""
+    return {"status": 401, "code": "authentication_failed", "message": message, "errors": []}
 
 
 def _row(token_id: int) -> ApiToken:
@@ -68,11 +70,11 @@ def test_the_database_holds_only_the_hash_of_the_token(tenant_a):
 @pytest.mark.django_db
 def test_bearer_token_authenticates_as_its_creator_in_its_tenant(client, tenant_a):
     token, plaintext = _token(tenant_a, scopes=["accounts:read", "metrics:write"])
-    response = client.get(ME, **_bearer(plaintext))
+    response = client.get(ME, **authorization(plaintext))
     assert response.status_code == 200, response.content
     assert response.json() == {
         "tenant": tenant_a.tenant.slug, "user": tenant_a.user(Role.ADMIN).email, "role": "admin",
-        "auth": "token", "scopes": ["accounts:read", "metrics:write"], "accounts": 0,
+        "auth": "token", "scopes": ["accounts:read", "metrics:write"], "accounts": 0, "time_zone": "UTC",
     }  # fmt: skip
 
 
@@ -105,31 +107,31 @@ def test_malformed_and_unknown_tokens_are_refused(client, tenant_a, header):
     response = client.get(ME, HTTP_AUTHORIZATION=header)
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Bearer"
-    assert response.json() == {"detail": "Invalid token."}
+    assert response.json() == _refused("Invalid token.")
 
 
 @pytest.mark.django_db
 def test_revoked_token_is_refused(client, tenant_a):
     token, plaintext = _token(tenant_a)
-    assert client.get(ME, **_bearer(plaintext)).status_code == 200
+    assert client.get(ME, **authorization(plaintext)).status_code == 200
     api_token_revoke(tenant=tenant_a.tenant, token=token, actor=tenant_a.user(Role.ADMIN))
-    response = client.get(ME, **_bearer(plaintext))
+    response = client.get(ME, **authorization(plaintext))
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Bearer"
-    assert response.json() == {"detail": "Token revoked."}
+    assert response.json() == _refused("Token revoked.")
 
 
 @pytest.mark.django_db
 def test_expired_token_is_refused(client, tenant_a):
     token, plaintext = _token(tenant_a, expires_at=timezone.now() + datetime.timedelta(hours=1))
-    assert client.get(ME, **_bearer(plaintext)).status_code == 200
+    assert client.get(ME, **authorization(plaintext)).status_code == 200
     with context.tenant_context(tenant_a.tenant):
         # Time passes: the only way to an expired token without waiting.
         ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
-    response = client.get(ME, **_bearer(plaintext))
+    response = client.get(ME, **authorization(plaintext))
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Bearer"
-    assert response.json() == {"detail": "Token expired."}
+    assert response.json() == _refused("Token expired.")
 
 
 @pytest.mark.django_db
@@ -139,9 +141,9 @@ def test_token_of_a_former_member_is_refused(client, tenant_a):
         membership = tenant_a.memberships[Role.ADMIN]
         membership.is_active = False
         membership.save()
-    response = client.get(ME, **_bearer(plaintext))
+    response = client.get(ME, **authorization(plaintext))
     assert response.status_code == 401
-    assert response.json() == {"detail": "Token owner is no longer a member."}
+    assert response.json() == _refused("Token owner is no longer a member.")
 
 
 @pytest.mark.django_db
@@ -151,20 +153,34 @@ def test_token_selects_its_own_tenant_and_sees_only_its_accounts(client, tenant_
     _, plaintext_b = _token(tenant_b)
     # Logged in to tenant A in the same browser session: the token, not the session, decides.
     client.force_login(tenant_a.user(Role.ADMIN))
-    body = client.get(ME, **_bearer(plaintext_b)).json()
+    body = client.get(ME, **authorization(plaintext_b)).json()
     assert (body["tenant"], body["auth"], body["accounts"]) == (tenant_b.tenant.slug, "token", 2)
     assert client.get(ME).json()["accounts"] == 3
     assert context.current_tenant_id() is None  # the request's tenant did not outlive it
 
 
 @pytest.mark.django_db
+def test_token_requests_run_in_the_token_tenants_time_zone(client, tenant_a, tenant_b):
+    from cs_platform.tenancy.models import Tenant
+
+    with context.system_scope():
+        Tenant.objects.filter(pk=tenant_b.tenant.pk).update(time_zone="Pacific/Auckland")
+        Tenant.objects.filter(pk=tenant_a.tenant.pk).update(time_zone="America/Chicago")
+    _, plaintext_b = _token(tenant_b)
+    client.force_login(tenant_a.user(Role.ADMIN))  # a session of A rides along
+    assert client.get(ME, **authorization(plaintext_b)).json()["time_zone"] == "Pacific/Auckland"
+    assert client.get(ME).json()["time_zone"] == "America/Chicago"
+    assert timezone.get_current_timezone_name() == "UTC"  # nothing leaked past the requests
+
+
+@pytest.mark.django_db
 def test_last_used_is_marked_at_most_once_a_minute(client, tenant_a):
     token, plaintext = _token(tenant_a)
     assert _row(token.pk).last_used_at is None
-    client.get(ME, **_bearer(plaintext))
+    client.get(ME, **authorization(plaintext))
     first = _row(token.pk).last_used_at
     assert first is not None
-    client.get(ME, **_bearer(plaintext))
+    client.get(ME, **authorization(plaintext))
     assert _row(token.pk).last_used_at == first
     later = first + datetime.timedelta(seconds=61)
     assert api_token_touch(token=_row(token.pk), now=later) is True
@@ -202,7 +218,7 @@ class _AccountsView(APIView):
 )
 def test_tokens_are_held_to_their_scopes(client, tenant_a, scopes, method, allowed):
     _, plaintext = _token(tenant_a, scopes=scopes)
-    request = getattr(APIRequestFactory(), method)("/anything/", **_bearer(plaintext))
+    request = getattr(APIRequestFactory(), method)("/anything/", **authorization(plaintext))
     # Through the real authenticator. No middleware runs for a factory request: the saved context
     # token below stands in for TenantMiddleware's reset at the end of the request.
     request.membership = None
@@ -292,7 +308,7 @@ def test_admin_creates_a_token_and_sees_it_exactly_once(client, tenant_a):
     assert token.prefix in second
     # The token shown works.
     client.logout()
-    assert client.get(ME, **_bearer(plaintext)).json()["scopes"] == ["metrics:read", "audit:read"]
+    assert client.get(ME, **authorization(plaintext)).json()["scopes"] == ["metrics:read", "audit:read"]
 
 
 @pytest.mark.django_db
@@ -349,7 +365,7 @@ def test_admin_revokes_a_token_and_it_is_audited(client, tenant_a):
     again = client.post(url)
     assert again.status_code == 400 and "already revoked" in again.content.decode()
     client.logout()
-    assert client.get(ME, **_bearer(plaintext)).status_code == 401
+    assert client.get(ME, **authorization(plaintext)).status_code == 401
 
 
 @pytest.mark.django_db

@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Account, AccountUserObjectPermission, Touchpoint
+from accounts.models import Account, Touchpoint
 from accounts.services import account_assign_csm
 from compliance.models import AuditResult, ComplianceStatusSnapshot, Obligation
 from cs_platform.tenancy import context
@@ -20,6 +20,7 @@ from journeys.models import Decision
 from metrics.models import HealthSnapshot, KpiMeasurement, SurveyResponse
 from segments.models import KpiDefinition, Segment
 from tests import factories
+from tests.helpers import owned_accounts_bulk
 
 pytestmark = pytest.mark.django_db
 
@@ -41,19 +42,13 @@ def _book(world, n: int, *, owner_role: str = Role.CSM, segment: str = "bank", p
     with context.tenant_context(tenant):
         seg = Segment.objects.get(code=segment)
         kpi = KpiDefinition.objects.filter(segment=seg).order_by("sort_order").first()
-        accounts = Account.objects.bulk_create(
+        accounts = owned_accounts_bulk(world, owner, [
             Account(
                 tenant=tenant, name=f"{prefix} {i:04d}", segment=seg, owner_csm=owner, arr=Decimal(1000 + i),
                 renewal_date=TODAY + datetime.timedelta(days=10 + i % 200),
             )
             for i in range(n)
-        )  # fmt: skip
-        from django.contrib.auth.models import Permission
-
-        view = Permission.objects.get(codename="view_account")
-        AccountUserObjectPermission.objects.bulk_create(
-            AccountUserObjectPermission(tenant=tenant, user=owner, permission=view, content_object=a) for a in accounts
-        )
+        ])  # fmt: skip
         bands = ["red", "yellow", "green"]
         HealthSnapshot.objects.bulk_create(
             [HealthSnapshot(tenant=tenant, account=a, snapshot_date=TODAY, band=bands[i % 3],

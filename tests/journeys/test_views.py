@@ -261,3 +261,17 @@ def test_activities_outside_the_book_or_the_tenant_answer_404(client, tenant_a, 
         assert not JourneyActivity.objects.filter(status="done").exists()
     with context.tenant_context(tenant_b.tenant):
         assert not JourneyActivity.objects.filter(status="done").exists()
+
+
+@pytest.mark.django_db
+def test_a_decisions_expected_customer_impact_is_kept_and_shown_on_the_account(client, tenant_a):
+    account = owned_account(tenant_a)
+    log_in_as(client, tenant_a, Role.CSM)
+    impact = "Month-end payment files rejected for 40 credit unions"
+    data = _decision_data(tenant_a, customer_impact=impact)
+    response = client.post(reverse("decision_create", args=[account.pk]), data)
+    assert response.status_code == 302
+    (decision,) = _decisions(tenant_a.tenant)
+    assert decision.customer_impact == impact
+    assert last_event(tenant_a.tenant).after["customer_impact"] == impact
+    assert f"Impact: {impact}" in page_text(client.get(reverse("account_detail", args=[account.pk])))

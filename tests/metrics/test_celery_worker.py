@@ -21,7 +21,8 @@ import sys
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
 from urllib.parse import quote
@@ -232,10 +233,10 @@ class Workers:
         return "\n".join(f"----- worker {w.name} -----\n{w.output()}" for w in self.started)
 
 
-@pytest.fixture
-def workers(committed, tmp_path):
-    """Start workers with workers.start(); all are stopped (killed if need be) afterwards, before the
-    committed data is purged. Their logs are printed, so a failing test shows them."""
+@contextmanager
+def worker_pool(tmp_path: Path) -> Iterator[Workers]:
+    """A pool on a queue of its own; on leaving, every worker it started is stopped (killed if need be),
+    their logs are printed (so a failing test shows them) and the broker forgets the queue."""
     pool = Workers(tmp_path)
     _broker_forget(pool.queue)
     try:
@@ -246,6 +247,13 @@ def workers(committed, tmp_path):
         print(pool.logs())
         pool.broker.close()
         _broker_forget(pool.queue, [w.name for w in pool.started])
+
+
+@pytest.fixture
+def workers(committed, tmp_path):
+    """Start workers with workers.start(); all are stopped afterwards, before the committed data is purged."""
+    with worker_pool(tmp_path) as pool:
+        yield pool
 
 
 def _wait_for(condition: Callable[[], object], *, timeout: float, what: str, workers: Workers, every: float = 0.02):
@@ -434,6 +442,8 @@ def test_a_held_tenant_lock_stops_a_second_run_of_that_tenant_only():
     later = DAY + datetime.timedelta(days=1)
 
     with owner_connection() as holder, holder.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (holder_pid,) = cursor.fetchone()
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_NAMESPACE, other.pk])
         # Another tenant's run does not hold this one up.
         assert nightly.run_tenant(tenant=tenant, day=DAY)["health"]["accounts"] == 3
@@ -445,9 +455,22 @@ def test_a_held_tenant_lock_stops_a_second_run_of_that_tenant_only():
             assert not NightlyRun.objects.filter(run_date=later).exists()
             assert not HealthSnapshot.objects.filter(snapshot_date=later).exists()
 
-    # The holder's session is gone (as when a worker dies): so is its lock.
+    # The holder's session is gone (as when a worker dies): so is its lock. Closing a connection does
+    # not wait for its server process to exit and drop its locks, so wait for that process to go.
+    _wait_for_backend_exit(holder_pid)
     assert nightly.run_tenant(tenant=tenant, day=later)["health"]["accounts"] == 3
     assert _run(tenant, later).status == RunStatus.DONE
+
+
+def _wait_for_backend_exit(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    with owner_connection() as conn, conn.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+            if cursor.fetchone()[0] == 0:
+                return
+            assert time.monotonic() < deadline, f"PostgreSQL backend {pid} still running after {timeout} s"
+            time.sleep(0.02)
 
 
 # --- d. Dispatch --------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from accounts.models import Account
 from cs_platform.tenancy import context
 from metrics.models import HealthSnapshot, KpiMeasurement, SurveyResponse
 from metrics.nightly import run_tenant
-from metrics.services import health_snapshots_compute, kpi_measurements_bulk_record
+from metrics.services import BulkRowsInvalid, health_snapshots_compute, kpi_measurements_bulk_ingest
 from segments.models import KpiDefinition, Scorecard, Segment
 from segments.services import scorecard_update
 from tests import factories
@@ -215,13 +215,17 @@ def test_default_scorecards_weigh_what_seed_000_stresses(tenant_a):
 @pytest.mark.django_db
 def test_an_unknown_kpi_code_is_rejected_naming_the_row_and_field(tenant_a):
     account = _insurer_account(tenant_a.tenant)
-    with pytest.raises(ValidationError) as raised:
-        kpi_measurements_bulk_record(
+    with context.tenant_context(tenant_a.tenant):
+        book = Account.objects.all()
+    with pytest.raises(BulkRowsInvalid) as raised:
+        kpi_measurements_bulk_ingest(
             tenant=tenant_a.tenant,
+            accounts=book,
             rows=[
-                {"account": account, "kpi": "policy_renewal", "measured_on": DAY, "value": 96},
-                {"account": account, "kpi": "api_adoption", "measured_on": DAY, "value": 90},
+                {"account": account.pk, "kpi_code": "policy_renewal", "measured_on": DAY.isoformat(), "value": 96},
+                {"account": account.pk, "kpi_code": "api_adoption", "measured_on": DAY.isoformat(), "value": 90},
             ],
         )
-    assert list(raised.value.message_dict) == ["rows[1].kpi"]
-    assert "Unknown KPI 'api_adoption'" in raised.value.message_dict["rows[1].kpi"][0]
+    ((error),) = raised.value.errors
+    assert (error["row"], error["field"], error["code"]) == (1, "kpi_code", "does_not_exist")
+    assert "'api_adoption'" in error["message"]

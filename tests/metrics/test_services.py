@@ -4,13 +4,15 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.models import Account
 from cs_platform.tenancy import context
 from metrics.models import KpiMeasurement
 from metrics.services import (
+    BulkRowsInvalid,
     incident_open,
     incident_resolve,
     kpi_measurement_record,
-    kpi_measurements_bulk_record,
+    kpi_measurements_bulk_ingest,
     survey_response_record,
 )
 from segments.models import KpiDefinition
@@ -51,43 +53,65 @@ def test_a_kpi_of_another_segment_is_refused(tenant_a):
         )
 
 
+def _book(tenant):
+    with context.tenant_context(tenant):
+        return Account.objects.all()
+
+
 @pytest.mark.django_db
 def test_bulk_ingest_is_all_or_nothing_and_names_each_bad_row(tenant_a):
     account = factories.AccountFactory(tenant=tenant_a.tenant)
     kpi = _kpi(tenant_a.tenant)
-    good = {"account": account, "kpi": kpi, "measured_on": DAY, "value": 30}
-    rows = [good, {**good, "measured_on": DAY - datetime.timedelta(days=1), "value": "lots"}, {**good, "value": "NaN"}]
+    good = {"account": account.pk, "kpi": kpi.pk, "measured_on": DAY.isoformat(), "value": 30}
+    rows = [
+        good,
+        {**good, "measured_on": (DAY - datetime.timedelta(days=1)).isoformat(), "value": "lots"},
+        {**good, "value": "NaN"},
+    ]
     before = event_count(tenant_a.tenant)
-    with pytest.raises(ValidationError) as raised:
-        kpi_measurements_bulk_record(tenant=tenant_a.tenant, rows=rows)
-    assert raised.value.message_dict == {
-        "rows[1].value": ["'lots' is not a number."],
-        "rows[2].value": ["'NaN' is not a finite number."],
-    }
+    with pytest.raises(BulkRowsInvalid) as raised:
+        kpi_measurements_bulk_ingest(tenant=tenant_a.tenant, rows=rows, accounts=_book(tenant_a.tenant))
+    assert [(e["row"], e["field"], e["code"]) for e in raised.value.errors] == [
+        (1, "value", "invalid"),
+        (2, "value", "invalid"),
+    ]
     with context.tenant_context(tenant_a.tenant):
         assert KpiMeasurement.objects.count() == 0
     assert event_count(tenant_a.tenant) == before
 
 
 @pytest.mark.django_db
-def test_bulk_ingest_upserts_in_constant_queries_with_one_audit_event(tenant_a, django_assert_max_num_queries):
+def test_bulk_ingest_upserts_in_constant_queries_and_audits_each_replaced_value(
+    tenant_a, django_assert_max_num_queries
+):
     account = factories.AccountFactory(tenant=tenant_a.tenant)
     kpi = _kpi(tenant_a.tenant)
     rows = [
-        {"account": account, "kpi": kpi, "measured_on": DAY - datetime.timedelta(days=n), "value": n}
+        {
+            "account": account.pk,
+            "kpi": kpi.pk,
+            "measured_on": (DAY - datetime.timedelta(days=n)).isoformat(),
+            "value": n,
+        }
         for n in range(500)
     ]
     before = event_count(tenant_a.tenant)
-    # savepoint, insert ... on conflict, advisory lock, chain head, event insert, release (+ setting)
-    with django_assert_max_num_queries(8):
-        result = kpi_measurements_bulk_record(tenant=tenant_a.tenant, rows=rows)
-    assert result == {"stored": 500}
-    kpi_measurements_bulk_record(tenant=tenant_a.tenant, rows=[{**rows[0], "value": 99}])
+    book = _book(tenant_a.tenant)
+    # savepoint, book's segments, KPIs, the upsert, advisory lock, chain head, event insert, release
+    # (+ the tenant setting)
+    with django_assert_max_num_queries(10):
+        result = kpi_measurements_bulk_ingest(tenant=tenant_a.tenant, rows=rows, accounts=book)
+    assert (result["stored"], result["created"], result["updated"]) == (500, 500, 0)
+    result = kpi_measurements_bulk_ingest(tenant=tenant_a.tenant, rows=[{**rows[0], "value": 99}], accounts=book)
+    assert (result["created"], result["updated"]) == (0, 1)
     with context.tenant_context(tenant_a.tenant):
         assert KpiMeasurement.objects.count() == 500
         assert KpiMeasurement.objects.get(measured_on=DAY).value == Decimal("99")
-    assert event_count(tenant_a.tenant) == before + 2
-    assert last_event(tenant_a.tenant).after["rows"] == 1
+    # One summary event per request, plus the replaced value's own before/after.
+    assert event_count(tenant_a.tenant) == before + 3
+    replaced = last_event(tenant_a.tenant)
+    assert replaced.action == "kpi_measurement.update"
+    assert (replaced.before["value"], replaced.after["value"]) == ("0.0000", "99")
 
 
 @pytest.mark.django_db

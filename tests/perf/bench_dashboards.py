@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
-import math
 import re
 import statistics
 import sys
@@ -32,20 +30,22 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
-    configure_environment,
-    ensure_database,
     heading,
-    owner_connect,
+    open_database,
+    p95,
+    read_dataset,
     row,
     say,
+    setup_django,
+    start,
     vacuum_analyze,
+    write_dataset,
 )
 
 BENCH_DB = "cs_platform_bench_dash"
@@ -98,24 +98,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--small-accounts must be smaller than --accounts")
     args.requests = max(1, args.requests)
     return args
-
-
-def read_meta(owner) -> dict[str, Any]:
-    with owner.cursor() as cursor:
-        cursor.execute("CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value text NOT NULL)")
-        cursor.execute("SELECT value FROM bench_meta WHERE key = 'dataset'")
-        found = cursor.fetchone()
-    owner.commit()
-    return json.loads(found[0]) if found else {}
-
-
-def write_meta(owner, meta: dict[str, Any]) -> None:
-    with owner.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO bench_meta VALUES ('dataset', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            [json.dumps(meta)],
-        )
-    owner.commit()
 
 
 # --- Output ---------------------------------------------------------------------------------------------
@@ -697,7 +679,7 @@ class PageResult:
         if name == "median":
             return statistics.median(values)
         if name == "p95":
-            return values[max(0, math.ceil(0.95 * len(values)) - 1)]
+            return p95(values)
         return values[0] if name == "min" else values[-1]
 
 
@@ -796,36 +778,25 @@ def explain(result: PageResult, *, tenant_id: int, top: int) -> None:
 # --- Main ----------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    app_url, owner_url = configure_environment(script="bench_dashboards", database=BENCH_DB)
-    heading(f"Dashboard benchmark: {args.accounts:,} accounts (and {args.small_accounts}), database {BENCH_DB}")
-    row("PostgreSQL (app role, RLS in force)", urlparse(app_url).username or "?", app_url.split("@")[-1])
-    created = ensure_database(owner_url, database=BENCH_DB, script="bench_dashboards", drop=args.rebuild)
-    owner = owner_connect(owner_url, script="bench_dashboards")
-    meta = {} if created else read_meta(owner)
+    _, owner_url = start(
+        script="bench_dashboards", database=BENCH_DB,
+        title=f"Dashboard benchmark: {args.accounts:,} accounts (and {args.small_accounts}), database {BENCH_DB}",
+    )  # fmt: skip
     wanted = {"big": args.accounts, "small": args.small_accounts, "seed": args.seed}
-    reuse = bool(meta) and {k: meta.get(k) for k in wanted} == wanted and "tenants" in meta
-    if not reuse and not created:
-        say(f"  the dataset is {({k: meta.get(k) for k in wanted}) if meta else 'missing'}, {wanted} asked for: "
-            "regenerating")  # fmt: skip
-        owner.close()
-        ensure_database(owner_url, database=BENCH_DB, script="bench_dashboards", drop=True)
-        owner = owner_connect(owner_url, script="bench_dashboards")
 
-    import django
+    def unfit(meta: dict) -> str | None:
+        if meta and {k: meta.get(k) for k in wanted} == wanted and "tenants" in meta:
+            return None
+        return f"the dataset is {({k: meta.get(k) for k in wanted}) if meta else 'missing'}, {wanted} asked for"
 
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
+    owner, meta = open_database(owner_url, database=BENCH_DB, script="bench_dashboards", rebuild=args.rebuild,
+                                read_meta=read_dataset, unfit=unfit)  # fmt: skip
+    reuse = bool(meta)
 
+    seconds = setup_django(test_client=True)
+    read_dataset(owner)  # creates bench_meta in a database just created
+    row("migrate + create_app_role", f"{seconds:.1f} s")
     from cs_platform.tenancy.models import Tenant
-
-    started = time.perf_counter()
-    call_command("migrate", verbosity=0, interactive=False)
-    call_command("create_app_role", verbosity=0)
-    read_meta(owner)
-    row("migrate + create_app_role", f"{time.perf_counter() - started:.1f} s")
-    if "testserver" not in settings.ALLOWED_HOSTS:
-        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
 
     today = datetime.date.today()
     if reuse:
@@ -841,7 +812,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"  nightly run_tenant for {today}", f"{seconds:.1f} s", "(the dataset was built on an earlier day)"
                 )
                 vacuum_analyze(owner, NIGHTLY_TABLES)
-        write_meta(owner, meta)
+        write_dataset(owner, meta)
     else:
         started = time.perf_counter()
         meta = dict(wanted, tenants={})
@@ -850,7 +821,7 @@ def main(argv: list[str] | None = None) -> int:
         meta["tenants"]["small"] = build_tenant(owner, name="Dashboard Bench Small", slug="dash-small",
                                                 accounts=args.small_accounts, day=today, seed=args.seed)  # fmt: skip
         meta["generation_seconds"] = round(time.perf_counter() - started, 1)
-        write_meta(owner, meta)
+        write_dataset(owner, meta)
         heading("Dataset")
         row("generated, both tenants", f"{meta['generation_seconds']:.1f} s")
     for info in meta["tenants"].values():

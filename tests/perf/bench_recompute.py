@@ -31,19 +31,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
-    configure_environment,
-    ensure_database,
     heading,
-    owner_connect,
+    open_database,
     row,
     say,
+    setup_django,
+    start,
     vacuum_analyze,
 )
 
@@ -944,32 +943,26 @@ def print_engine(result: dict[str, Any]) -> None:
 # --- Main ----------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    app_url, owner_url = configure_environment(script="bench_recompute", database=BENCH_DB)
-    heading(f"Nightly recompute benchmark: {args.accounts:,} accounts, database {BENCH_DB}")
-    row("PostgreSQL (app role, RLS in force)", urlparse(app_url).username or "?", app_url.split("@")[-1])
-    created = ensure_database(owner_url, database=BENCH_DB, script="bench_recompute", drop=args.rebuild)
-    owner = owner_connect(owner_url, script="bench_recompute")
-    meta = read_meta(owner) if not created else {}
-    reuse = bool(meta) and meta.get("accounts") == str(args.accounts) and "generation_seconds" in meta
-    if not reuse and not created:
-        say(f"  the dataset has {meta.get('accounts', 'no')} accounts, {args.accounts} asked for: regenerating")
-        owner.close()
-        ensure_database(owner_url, database=BENCH_DB, script="bench_recompute", drop=True)
-        owner = owner_connect(owner_url, script="bench_recompute")
+    _, owner_url = start(
+        script="bench_recompute", database=BENCH_DB,
+        title=f"Nightly recompute benchmark: {args.accounts:,} accounts, database {BENCH_DB}",
+    )  # fmt: skip
 
-    import django
+    def unfit(meta: dict) -> str | None:
+        if meta.get("accounts") == str(args.accounts) and "generation_seconds" in meta:
+            return None
+        return f"the dataset has {meta.get('accounts', 'no')} accounts, {args.accounts} asked for"
 
-    django.setup()
+    owner, meta = open_database(owner_url, database=BENCH_DB, script="bench_recompute", rebuild=args.rebuild,
+                                read_meta=read_meta, unfit=unfit)  # fmt: skip
+    reuse = bool(meta)
+
+    seconds = setup_django()
+    read_meta(owner)  # creates bench_meta in a database just created
+    row("migrate + create_app_role", secs(seconds))
     from django.conf import settings
-    from django.core.management import call_command
 
     from cs_platform.tenancy.models import Tenant
-
-    started = time.perf_counter()
-    call_command("migrate", verbosity=0, interactive=False)
-    call_command("create_app_role", verbosity=0)
-    read_meta(owner)
-    row("migrate + create_app_role", secs(time.perf_counter() - started))
 
     heading("Dataset")
     if reuse:

@@ -1,10 +1,16 @@
 """What the benchmark scripts share: the environment they run in, the owner connection to their own
-database, and the way they print. Each script keeps its own dataset and measurements."""
+database (created, recreated, migrated), the dataset's metadata, percentiles, and the way they print.
+Each script keeps its own dataset and measurements."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import sys
+import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 # The same defaults as the Makefile's TEST_ENV, so a script also runs without `make`.
@@ -35,6 +41,14 @@ def configure_environment(*, script: str, database: str) -> tuple[str, str]:
     os.environ["DATABASE_OWNER_URL"] = _with_database(owner_url, database)
     os.environ["DJANGO_SETTINGS_MODULE"] = "cs_platform.settings"
     return os.environ["DATABASE_URL"], os.environ["DATABASE_OWNER_URL"]
+
+
+def start(*, script: str, database: str, title: str) -> tuple[str, str]:
+    """configure_environment(), then the heading and the PostgreSQL line every benchmark prints first."""
+    app_url, owner_url = configure_environment(script=script, database=database)
+    heading(title)
+    row("PostgreSQL (app role, RLS in force)", urlparse(app_url).username or "?", app_url.split("@")[-1])
+    return app_url, owner_url
 
 
 def owner_connect(owner_url: str, dbname: str | None = None, *, script: str = "bench"):
@@ -72,6 +86,67 @@ def ensure_database(owner_url: str, *, database: str, drop: bool, script: str = 
         conn.close()
 
 
+def open_database(
+    owner_url: str,
+    *,
+    database: str,
+    script: str,
+    rebuild: bool,
+    read_meta: Callable[[Any], dict],
+    unfit: Callable[[dict], str | None],
+) -> tuple[Any, dict]:
+    """The owner connection to the benchmark database (created if missing, dropped first on --rebuild)
+    and the stored description of its dataset, to reuse. When `unfit(meta)` says why that dataset does
+    not match the arguments, the database is dropped and created again and the description is {}."""
+    created = ensure_database(owner_url, database=database, script=script, drop=rebuild)
+    owner = owner_connect(owner_url, script=script)
+    meta = {} if created else read_meta(owner)
+    reason = None if created else unfit(meta)
+    if reason:
+        say(f"  {reason}: regenerating")
+        owner.close()
+        ensure_database(owner_url, database=database, script=script, drop=True)
+        owner = owner_connect(owner_url, script=script)
+        meta = {}
+    return owner, meta
+
+
+def setup_django(*, test_client: bool = False) -> float:
+    """django.setup(), then migrate the benchmark database and create the app role; the seconds they
+    took. With test_client, django.test.Client's host ("testserver") is allowed."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    started = time.perf_counter()
+    call_command("migrate", verbosity=0, interactive=False)
+    call_command("create_app_role", verbosity=0)
+    if test_client and "testserver" not in settings.ALLOWED_HOSTS:
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    return time.perf_counter() - started
+
+
+def read_dataset(owner) -> dict:
+    """The dataset's description (JSON under bench_meta's "dataset" key); {} when none. Creates bench_meta."""
+    with owner.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value text NOT NULL)")
+        cursor.execute("SELECT value FROM bench_meta WHERE key = 'dataset'")
+        found = cursor.fetchone()
+    owner.commit()
+    return json.loads(found[0]) if found else {}
+
+
+def write_dataset(owner, meta: dict) -> None:
+    with owner.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO bench_meta VALUES ('dataset', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            [json.dumps(meta)],
+        )
+    owner.commit()
+
+
 def vacuum_analyze(owner, tables) -> None:
     owner.commit()
     owner.autocommit = True
@@ -81,6 +156,12 @@ def vacuum_analyze(owner, tables) -> None:
                 cursor.execute(f"VACUUM ANALYZE {table}")  # noqa: S608 - fixed table names
     finally:
         owner.autocommit = False
+
+
+def p95(values: list[float]) -> float:
+    """The 95th percentile, nearest rank (the slowest value for fewer than 20 samples)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 # --- Output ---------------------------------------------------------------------------------------------

@@ -1,0 +1,112 @@
+"""One error format for every 4xx answer of the API:
+
+    {"status": 400, "code": "invalid", "message": "...", "errors": [{"field": "arr", "code": "invalid",
+     "message": "A valid number is required."}]}
+
+`errors` lists one item per bad field (nested fields joined with dots; `row` is the index of the bad
+row in a bulk request) and is empty when the whole request is refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+_MESSAGES = {
+    "invalid": "The request is not valid: see errors.",
+    "parse_error": "The request body is not valid JSON.",
+}
+
+
+class ErrorItemSerializer(serializers.Serializer):
+    field = serializers.CharField(allow_null=True, help_text="The field at fault, dotted for nested fields.")
+    code = serializers.CharField(help_text="A machine-readable reason, such as required or invalid.")
+    message = serializers.CharField()
+    row = serializers.IntegerField(required=False, help_text="Bulk requests: the 0-based index of the bad row.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    status = serializers.IntegerField()
+    code = serializers.CharField(
+        help_text="invalid, parse_error, not_authenticated, authentication_failed, permission_denied, not_found, "
+        "method_not_allowed, unsupported_media_type, throttled, too_many_rows, idempotency_conflict..."
+    )
+    message = serializers.CharField()
+    errors = ErrorItemSerializer(many=True)
+    retry_after = serializers.IntegerField(required=False, help_text="429 only: seconds to wait (as Retry-After).")
+
+
+class Conflict(exceptions.APIException):
+    """409: the request is valid but the object's state forbids it (an account with history)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "The object's state does not allow this request."
+
+
+def error_body(status_code: int, code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict:
+    return {"status": status_code, "code": code, "message": message, "errors": errors or []}
+
+
+def flatten(detail: Any, field: str | None = None) -> list[dict[str, Any]]:
+    """DRF's nested error detail (dicts of lists of ErrorDetail) as a flat list of items."""
+    if isinstance(detail, dict):
+        items = []
+        for key, value in detail.items():
+            name = None if key in ("non_field_errors", "__all__") else str(key)
+            items += flatten(value, f"{field}.{name}" if field and name else (name or field))
+        return items
+    if isinstance(detail, list):
+        items = []
+        for index, value in enumerate(detail):
+            # A list of dicts is a list of nested objects: name the element; a list of messages is not.
+            items += flatten(value, f"{field}.{index}" if isinstance(value, dict | list) and field else field)
+        return items
+    return [{"field": field, "code": getattr(detail, "code", None) or "invalid", "message": str(detail)}]
+
+
+def _as_drf(exc: Exception) -> Exception:
+    # Django's 404 (get_object, get_object_or_404) and PermissionDenied are DRF's own client errors.
+    if isinstance(exc, Http404):
+        return exceptions.NotFound(str(exc) or None)
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied(str(exc) or None)
+    # Services raise Django's ValidationError; it is the same client error as a serializer's.
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            return exceptions.ValidationError({key: [str(m) for m in exc.message_dict[key]] for key in exc.error_dict})
+        return exceptions.ValidationError(exc.messages)
+    return exc
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    exc = _as_drf(exc)
+    response = exception_handler(exc, context)  # sets WWW-Authenticate and Retry-After
+    if response is None:
+        return None  # not a client error: Django's 500 handling applies
+    if isinstance(exc, exceptions.ValidationError):
+        code, message, errors = "invalid", _MESSAGES["invalid"], flatten(exc.detail)
+        if len(errors) == 1 and errors[0]["field"] is None:
+            message = errors[0]["message"]
+    else:
+        detail = getattr(exc, "detail", None)
+        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
+        code = codes if isinstance(codes, str) else getattr(exc, "default_code", "error")
+        message = str(detail) if isinstance(detail, str) else _MESSAGES.get(code, "The request was refused.")
+        errors = []
+    response.data = error_body(response.status_code, code, message, errors)
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        response.data["retry_after"] = int(exc.wait) + (exc.wait % 1 > 0)
+    return response
+
+
+def json_not_found(request, exception=None) -> JsonResponse:
+    """Unmatched /api/ URLs answer in the API's format instead of the HTML 404 page."""
+    return JsonResponse(
+        error_body(status.HTTP_404_NOT_FOUND, "not_found", f"No API endpoint at {request.path}."), status=404
+    )

@@ -1,0 +1,105 @@
+"""Base classes for the API's resources: authenticated, scope-checked, filtered, ordered and
+cursor-paginated by the project defaults; each app's `api.py` subclasses these."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import status, viewsets
+from rest_framework.exceptions import UnsupportedMediaType
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.response import Response
+
+from api.models import ApiToken
+from cs_platform.tenancy.access import role_of
+from cs_platform.tenancy.models import Membership
+
+
+class TenantViewSetMixin:
+    """`scope_family` names the token scope the view needs (`<family>:read` for GET, `:write` else).
+
+    Querysets must come from the app's tenant-scoped selectors (`visible_accounts` for anything hanging
+    off an account), so an object outside the caller's tenant or book is a 404."""
+
+    scope_family: str
+    # Digits only: `/accounts/abc/` is a 404 from the resolver, not a 500 from the database.
+    lookup_value_regex = r"\d+"
+
+    @property
+    def membership(self) -> Membership:
+        return self.request._request.membership
+
+    @property
+    def tenant(self):
+        return self.request._request.tenant
+
+
+class BookViewSetMixin:
+    """Querysets come from `book_queryset()` (the caller's book); the schema generator, which has no
+    tenant, gets the class's empty `queryset` instead."""
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return self.book_queryset()
+
+    def book_queryset(self) -> QuerySet:
+        raise NotImplementedError
+
+    def check_permissions(self, request) -> None:
+        # A member posting to an object outside their tenant or book gets the 404 of a missing object
+        # before any "your role cannot do this" (as the pages do): a refusal must not confirm the id exists.
+        # Tokens are refused by scope first; a token only ever reaches its own tenant anyway.
+        member = role_of(request._request) is not None and not isinstance(request.auth, ApiToken)
+        if member and self.detail and request.method not in SAFE_METHODS:
+            self.get_object()
+        super().check_permissions(request)
+
+    def validated(self, request, serializer_class, *, form: str, data=None) -> dict:
+        """The role check of the page form `form` (sessions), then the input validated: a write's first
+        steps. `data` is the body of an action (see action_body); creates use the request's."""
+        from api.permissions import require_form_role
+
+        require_form_role(request, form)
+        serializer = serializer_class(
+            data=request.data if data is None else data, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def created(self, obj) -> Response:
+        """201 with the new object as the list shows it (read back through the book's queryset)."""
+        return Response(self.get_serializer(self.get_queryset().get(pk=obj.pk)).data, status=status.HTTP_201_CREATED)
+
+    def get_serializer_context(self) -> dict:
+        fake = getattr(self, "swagger_fake_view", False)
+        return {**super().get_serializer_context(), "today": None if fake else tenant_today(self.request)}
+
+
+class ReadOnlyTenantViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    pass
+
+
+class TenantViewSet(TenantViewSetMixin, viewsets.GenericViewSet):
+    """Compose the mixins a resource supports; writes go through services in perform_* hooks."""
+
+
+def action_body(request) -> Any:
+    """The JSON body of an action on one object: an empty form post (a bare `POST`, as curl -X POST or a
+    test client sends it) means "no fields", so the answer names the missing field rather than a 415."""
+    try:
+        return request.data
+    except UnsupportedMediaType:
+        if request._request.POST or request._request.FILES:
+            raise
+        return {}
+
+
+def tenant_today(request) -> datetime.date:
+    """The tenant's local date: "overdue" and "not in the future" mean what the nightly and the pages
+    mean by them."""
+    from metrics.nightly import local_today
+
+    return local_today(request._request.tenant)

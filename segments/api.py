@@ -1,0 +1,195 @@
+"""REST API v1 resources of this app (serializers and viewsets), registered by api/urls.py: segments
+and their KPI definitions. Reads go through segments.selectors, writes through segments.services."""
+
+from __future__ import annotations
+
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, serializers
+
+from api.fields import TenantPkField
+from api.filters import IdFilter, MappedOrderingFilter
+from api.permissions import HasScope, RoleMayWrite
+from api.viewsets import TenantViewSet
+from cs_platform.tenancy.models import Role
+from segments import selectors, services
+from segments.models import Comparator, Direction, KpiDefinition, Segment
+
+_ADMINS = frozenset({Role.ADMIN})
+
+
+class KpiDefinitionSerializer(serializers.ModelSerializer):
+    segment = TenantPkField(Segment, "segment", help_text="Segment id; set on creation, a KPI does not move.")
+    segment_code = serializers.SlugField(source="segment.code", read_only=True)
+    direction = serializers.ChoiceField(Direction.choices)
+    comparator = serializers.ChoiceField(
+        Comparator.choices,
+        help_text="How a value is judged against the band: gte and top_quartile need target_low, lt needs "
+        "target_high, between and eq need both.",
+    )
+
+    class Meta:
+        model = KpiDefinition
+        fields = [
+            "id", "segment", "segment_code", "code", "name", "description", "target_text", "unit", "direction",
+            "comparator", "target_low", "target_high", "weight", "is_reference", "sort_order",
+        ]  # fmt: skip
+        read_only_fields = ["id", "is_reference"]
+
+
+class SegmentKpiSerializer(KpiDefinitionSerializer):
+    """A KPI nested in its segment (the segment is the parent)."""
+
+    class Meta(KpiDefinitionSerializer.Meta):
+        fields = [f for f in KpiDefinitionSerializer.Meta.fields if f not in ("segment", "segment_code")]
+        read_only_fields = fields
+
+
+class SuccessFactorSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(allow_blank=True, required=False, default="")
+
+
+class SegmentSerializer(serializers.ModelSerializer):
+    characteristics = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    success_factors = SuccessFactorSerializer(many=True, required=False)
+    kpis = SegmentKpiSerializer(many=True, read_only=True, help_text="The segment's KPI definitions.")
+
+    class Meta:
+        model = Segment
+        fields = ["id", "code", "name", "description", "characteristics", "success_factors", "sort_order", "kpis"]
+        read_only_fields = ["id", "code"]
+
+
+class KpiFilter(filters.FilterSet):
+    segment = IdFilter(field_name="segment_id", help_text="Segment id.")
+    segment_code = filters.CharFilter(field_name="segment__code", help_text="Segment code, e.g. bank.")
+
+    class Meta:
+        model = KpiDefinition
+        fields: list[str] = []
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List segments"),
+    retrieve=extend_schema(summary="Get a segment"),
+    partial_update=extend_schema(
+        summary="Change a segment's description",
+        examples=[
+            OpenApiExample(
+                "describe",
+                request_only=True,
+                value={
+                    "description": "Retail and commercial banks.",
+                    "characteristics": ["Basel III capital rules"],
+                    "success_factors": [{"name": "Regulatory Compliance", "description": "Clean exams."}],
+                },
+            )  # fmt: skip
+        ],
+    ),
+)
+class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, TenantViewSet):
+    """The tenant's client segments (banks, insurers, asset managers...), each with its KPI definitions
+    nested, in display order. Every member reads them. Admins (browser session) or a token with
+    segments:write may PATCH the descriptive fields; the code is fixed (scorecards and imports find a
+    segment by it). Changes are audited."""
+
+    scope_family = "segments"
+    serializer_class = SegmentSerializer
+    filter_backends = [MappedOrderingFilter]
+    ordering = ("sort_order", "id")
+    ordering_map = {"sort_order": "sort_order", "name": "name", "id": "id"}
+    lookup_url_kwarg = "segment_id"
+    http_method_names = ["get", "patch", "head", "options"]
+    permission_classes = [permissions.IsAuthenticated, HasScope, RoleMayWrite]
+    write_roles = {"partial_update": _ADMINS}
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Segment._base_manager.none()
+        return selectors.segments_with_kpis()
+
+    def perform_update(self, serializer) -> None:
+        changes = dict(serializer.validated_data)
+        if "success_factors" in changes:
+            changes["success_factors"] = [dict(item) for item in changes["success_factors"]]
+        serializer.instance = services.segment_update(
+            tenant=self.tenant, segment=serializer.instance, actor=self.request.user, **changes
+        )
+
+
+_KPI_EXAMPLE = {
+    "segment": 1, "code": "wire_stp_rate", "name": "Wire straight-through rate", "description": "",
+    "target_text": "At least 95 %", "unit": "%", "direction": "higher", "comparator": "gte", "target_low": "95",
+    "target_high": None, "weight": "20", "sort_order": 10,
+}  # fmt: skip
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List KPI definitions"),
+    retrieve=extend_schema(summary="Get a KPI definition"),
+    create=extend_schema(
+        summary="Add a tenant KPI to a segment",
+        examples=[OpenApiExample("kpi", value=_KPI_EXAMPLE, request_only=True)],
+    ),
+    partial_update=extend_schema(
+        summary="Change a KPI's target band, wording or weight",
+        examples=[
+            OpenApiExample(
+                "target",
+                request_only=True,
+                value={"comparator": "between", "target_low": "25", "target_high": "35", "target_text": "25-35 %"},
+            )  # fmt: skip
+        ],
+    ),
+)
+class KpiDefinitionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, TenantViewSet
+):
+    """The KPI definitions of the tenant's segments: what is measured, in which unit, and the target
+    band a value is judged against. Every member reads them. Admins (browser session) or a token with
+    segments:write may add a tenant KPI (POST; not a reference one) and PATCH a KPI's name, wording,
+    unit, direction, comparator, band and weight; the band must suit the comparator. Segment and code
+    are fixed once created. Changes are audited."""
+
+    scope_family = "segments"
+    serializer_class = KpiDefinitionSerializer
+    filterset_class = KpiFilter
+    filter_backends = [filters.DjangoFilterBackend, MappedOrderingFilter]
+    ordering = ("id",)
+    ordering_map = {"id": "id", "sort_order": "sort_order", "name": "name"}
+    lookup_url_kwarg = "kpi_id"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    permission_classes = [permissions.IsAuthenticated, HasScope, RoleMayWrite]
+    write_roles = {"create": _ADMINS, "partial_update": _ADMINS}
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return KpiDefinition._base_manager.none()
+        return selectors.kpi_definitions()
+
+    def perform_create(self, serializer) -> None:
+        fields = dict(serializer.validated_data)
+        segment = fields.pop("segment")
+        serializer.instance = services.kpi_definition_create(
+            tenant=self.tenant, segment=segment, actor=self.request.user, **fields
+        )
+
+    def perform_update(self, serializer) -> None:
+        kpi: KpiDefinition = serializer.instance
+        changes = dict(serializer.validated_data)
+        # Sent unchanged (a client echoing what it read) is not an edit; a different value is refused.
+        for fixed in ("segment", "code"):
+            if fixed in changes and getattr(kpi, fixed) == changes[fixed]:
+                changes.pop(fixed)
+        serializer.instance = services.kpi_definition_update(
+            tenant=self.tenant, kpi=kpi, actor=self.request.user, **changes
+        )
+
+
+def register(router) -> None:
+    router.register("segments", SegmentViewSet, basename="api-segment")
+    router.register("kpis", KpiDefinitionViewSet, basename="api-kpi")
+
+
+urlpatterns: list = []
