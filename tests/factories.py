@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.models import Account, Contact, Touchpoint
-from compliance.models import AuditResult, Evidence, Obligation, Requirement
+from compliance.models import AuditResult, ComplianceStatusSnapshot, Evidence, Obligation, Requirement
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership, Tenant
 from journeys.models import Decision
@@ -81,7 +81,8 @@ class AccountFactory(TenantOwnedFactory):
     tier = "enterprise"
     arr = Decimal("250000.00")
     contract_start = datetime.date(2025, 1, 1)
-    renewal_date = datetime.date(2026, 12, 31)
+    # Well beyond every renewal window (the longest is 180 days), whatever day the suite runs on.
+    renewal_date = factory.LazyFunction(lambda: datetime.date.today() + datetime.timedelta(days=400))
 
 
 class ContactFactory(TenantOwnedFactory):
@@ -154,6 +155,16 @@ class AuditResultFactory(TenantOwnedFactory):
     outcome = "passed"
 
 
+class ComplianceStatusSnapshotFactory(TenantOwnedFactory):
+    class Meta:
+        model = ComplianceStatusSnapshot
+
+    account = factory.SubFactory(AccountFactory, tenant=factory.SelfAttribute("..tenant"))
+    snapshot_date = factory.LazyFunction(datetime.date.today)
+    status = "compliant"
+    counts = factory.LazyFunction(lambda: {"compliant": 1})
+
+
 class HealthSnapshotFactory(TenantOwnedFactory):
     class Meta:
         model = HealthSnapshot
@@ -165,14 +176,18 @@ class HealthSnapshotFactory(TenantOwnedFactory):
     components = factory.LazyFunction(list)
 
 
+def _first_kpi(tenant, segment_id: int) -> KpiDefinition:
+    # In the tenant's context: PostgreSQL's row-level security hides every row without one.
+    with context.tenant_context(tenant):
+        return KpiDefinition.objects.filter(segment_id=segment_id).order_by("sort_order", "pk")[0]
+
+
 class KpiMeasurementFactory(TenantOwnedFactory):
     class Meta:
         model = KpiMeasurement
 
     account = factory.SubFactory(AccountFactory, tenant=factory.SelfAttribute("..tenant"))
-    kpi = factory.LazyAttribute(
-        lambda o: KpiDefinition._plain.filter(tenant=o.tenant, segment=o.account.segment_id).order_by("sort_order")[0]
-    )
+    kpi = factory.LazyAttribute(lambda o: _first_kpi(o.tenant, o.account.segment_id))
     measured_on = factory.LazyFunction(datetime.date.today)
     value = Decimal("50")
 
