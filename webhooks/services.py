@@ -1,0 +1,593 @@
+"""Writes of webhooks: endpoints (create, update, rotate the secret), test pings, redeliveries, the
+nightly emission of events, and one delivery attempt (what the Celery task runs).
+
+Signature scheme (documented for receivers on the admin page):
+    body      = the request body, compact JSON with sorted keys (UTF-8)
+    timestamp = the Webhook-Timestamp header, Unix seconds
+    signature = hex(HMAC-SHA256(key=secret as UTF-8, message=f"{timestamp}.{body}"))
+    header      Webhook-Signature: v1=<signature>
+A receiver recomputes the HMAC, compares in constant time, and refuses timestamps more than a few
+minutes from its clock (replays). Webhook-Id is the event's id: the same for every retry and
+redelivery, so a receiver can drop duplicates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import random
+import secrets
+import socket
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from cs_platform.audit.services import audit_record
+from cs_platform.tenancy import context
+from webhooks import selectors
+from webhooks.models import (
+    PING,
+    SUBSCRIBABLE_EVENTS,
+    DeliveryStatus,
+    EventType,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+logger = logging.getLogger(__name__)
+
+SECRET_MARK = "whsec"  # noqa: S105 - marks our secrets for scanners; not a secret
+USER_AGENT = "cs-platform-webhooks/1"
+EXCERPT_CHARS = 1000
+MAX_URL_LENGTH = 500
+# Event ids of nightly events are derived from what happened (tenant, type, object, day), so a
+# repeated run for the same date finds the same ids and emits nothing twice.
+_EVENT_NAMESPACE = uuid.UUID("6f1c7a52-3d0e-4f43-9d55-0c1f1b9e2a71")
+
+
+# --- Signing ---------------------------------------------------------------------------------------
+def new_secret() -> str:
+    return f"{SECRET_MARK}_{secrets.token_urlsafe(32)}"
+
+
+def encode_body(envelope: dict[str, Any]) -> str:
+    """The exact body sent and signed: compact, sorted keys, non-ASCII kept as UTF-8."""
+    return json.dumps(envelope, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def sign(secret: str, timestamp: int, body: str) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    return f"v1={digest}"
+
+
+# --- Where we may send (SSRF) ------------------------------------------------------------------------
+class BlockedAddress(Exception):  # noqa: N818 - reads as what happened
+    """The endpoint's host is (or now resolves to) an address inside a network we must not reach."""
+
+
+def _is_blocked_ip(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    # is_global is False for private, loopback, link-local, shared (CGNAT), reserved and unspecified.
+    return not ip.is_global or ip.is_multicast
+
+
+def _insecure_allowed() -> bool:
+    return bool(settings.WEBHOOK_ALLOW_INSECURE)
+
+
+def _check_url_shape(url: str) -> tuple[str, int]:
+    """(host, port) of a well-formed endpoint URL, or ValidationError naming the url field."""
+    if not url:
+        raise ValidationError({"url": "A URL is required."})
+    if len(url) > MAX_URL_LENGTH:
+        raise ValidationError({"url": f"Use at most {MAX_URL_LENGTH} characters."})
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValidationError({"url": "This is not a valid URL."}) from None
+    allowed = ("https", "http") if _insecure_allowed() else ("https",)
+    if parts.scheme not in allowed:
+        raise ValidationError({"url": "The URL must start with https://."})
+    if not parts.hostname:
+        raise ValidationError({"url": "The URL must name a host."})
+    if parts.username is not None or parts.password is not None:
+        raise ValidationError({"url": "Credentials in the URL are not allowed: verify the signature instead."})
+    if parts.fragment:
+        raise ValidationError({"url": "The URL must not have a #fragment."})
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def validate_endpoint_url(url: str) -> str:
+    """The URL, stripped, if deliveries may go there: https, and every address its host resolves to
+    is public (not private, loopback, link-local...), unless WEBHOOK_ALLOW_INSECURE. Delivery checks
+    again, on the address actually connected to, since DNS can change after registration."""
+    url = (url or "").strip()
+    host, port = _check_url_shape(url)
+    if _insecure_allowed():
+        return url
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise ValidationError({"url": f"The host {host} does not resolve."}) from None
+    if any(_is_blocked_ip(info[4][0]) for info in infos):
+        raise ValidationError(
+            {"url": f"The host {host} resolves to a private, loopback or link-local address; use a public one."}
+        )
+    return url
+
+
+def _check_peer(sock: socket.socket) -> None:
+    if _insecure_allowed():
+        return
+    peer = sock.getpeername()[0]
+    if _is_blocked_ip(peer):
+        sock.close()
+        raise BlockedAddress(f"Refused to connect to {peer}: a private, loopback or link-local address.")
+
+
+class _GuardedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _check_peer(sock)  # the address really connected to, so DNS rebinding cannot slip past
+        return sock
+
+
+class _GuardedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _check_peer(sock)
+        return sock
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # no proxies or .netrc from the environment: we connect ourselves
+    adapter = _GuardedAdapter(max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+# --- Endpoints ---------------------------------------------------------------------------------------
+def _audit_view(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    # Never the secret: the audit trail is exported to clients and regulators.
+    return {
+        "url": endpoint.url, "description": endpoint.description, "events": endpoint.events,
+        "is_active": endpoint.is_active, "disabled_reason": endpoint.disabled_reason,
+    }  # fmt: skip
+
+
+def _clean_events(events: list[str] | None) -> list[str]:
+    chosen = list(dict.fromkeys(events or []))
+    unknown = [e for e in chosen if e not in SUBSCRIBABLE_EVENTS]
+    if not chosen:
+        raise ValidationError({"events": "Choose at least one event."})
+    if unknown:
+        raise ValidationError({"events": f"Unknown event type(s): {', '.join(unknown)}."})
+    return [e for e in SUBSCRIBABLE_EVENTS if e in chosen]
+
+
+def _clean_fields(*, url: str | None, description: str, events: list[str] | None) -> tuple[str, str, list[str]]:
+    """Validated fields; url None means "unchanged, not checked again"."""
+    errors: dict[str, list[str]] = {}
+    if url is not None:
+        try:
+            url = validate_endpoint_url(url)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    description = (description or "").strip()
+    if len(description) > 200:
+        errors["description"] = ["Use at most 200 characters."]
+    try:
+        events = _clean_events(events)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return url, description, events
+
+
+@transaction.atomic
+def webhook_endpoint_create(
+    *, tenant, url: str, events: list[str], description: str = "", actor
+) -> tuple[WebhookEndpoint, str]:
+    """Register an endpoint; returns it and its signing secret, which the caller shows once."""
+    url, description, events = _clean_fields(url=url, description=description, events=events)
+    with context.tenant_context(tenant):
+        secret = new_secret()
+        endpoint = WebhookEndpoint(
+            tenant=tenant, url=url, description=description, events=events, secret=secret, created_by=actor
+        )
+        endpoint.save()
+        audit_record(
+            tenant=tenant, actor=actor, action="webhook_endpoint.create", obj=endpoint, after=_audit_view(endpoint)
+        )
+    return endpoint, secret
+
+
+@transaction.atomic
+def webhook_endpoint_update(
+    *,
+    tenant,
+    endpoint: WebhookEndpoint,
+    actor,
+    url: str | None = None,
+    description: str | None = None,
+    events: list[str] | None = None,
+    is_active: bool | None = None,
+    disabled_reason: str = "",
+) -> WebhookEndpoint:
+    """Change the URL, description or events, or disable (with a reason) / enable the endpoint.
+    Deliveries already queued for a disabled endpoint fail at their next attempt instead of sending."""
+    before = _audit_view(endpoint)
+    reason = (disabled_reason or "").strip()
+    if len(reason) > 200:
+        raise ValidationError({"disabled_reason": "Use at most 200 characters."})
+    changed_url = url is not None and url.strip() != endpoint.url
+    # An unchanged URL is not resolved again: disabling an endpoint whose host is gone must work.
+    url, description, events = _clean_fields(
+        url=url if changed_url else None,
+        description=endpoint.description if description is None else description,
+        events=endpoint.events if events is None else events,
+    )
+    endpoint.url = url if changed_url else endpoint.url
+    endpoint.description, endpoint.events = description, events
+    if is_active is not None and is_active != endpoint.is_active:
+        endpoint.is_active = is_active
+        if is_active:
+            endpoint.disabled_reason, endpoint.disabled_at = "", None
+        else:
+            endpoint.disabled_reason = reason or f"Disabled by {actor.get_username()}"
+            endpoint.disabled_at = timezone.now()
+    after = _audit_view(endpoint)
+    if after == before:
+        return endpoint
+    with context.tenant_context(tenant):
+        endpoint.save()
+        audit_record(
+            tenant=tenant, actor=actor, action="webhook_endpoint.update", obj=endpoint, before=before, after=after
+        )
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_rotate_secret(*, tenant, endpoint: WebhookEndpoint, actor) -> tuple[WebhookEndpoint, str]:
+    """A new signing secret, effective for the next attempt of every delivery; returns it once."""
+    with context.tenant_context(tenant):
+        secret = new_secret()
+        endpoint.secret = secret
+        endpoint.secret_rotated_at = timezone.now()
+        endpoint.save(update_fields=["secret", "secret_rotated_at"])
+        audit_record(
+            tenant=tenant, actor=actor, action="webhook_endpoint.rotate_secret", obj=endpoint,
+            after={"url": endpoint.url, "secret_rotated_at": endpoint.secret_rotated_at},
+        )  # fmt: skip
+    return endpoint, secret
+
+
+# --- Deliveries --------------------------------------------------------------------------------------
+def event_id_for(tenant_id: int, event_type: str, key: str) -> uuid.UUID:
+    return uuid.uuid5(_EVENT_NAMESPACE, f"{tenant_id}:{event_type}:{key}")
+
+
+def envelope(*, tenant, event_type: str, event_id: uuid.UUID, data: dict[str, Any], now=None) -> dict[str, Any]:
+    return {
+        "id": str(event_id),
+        "type": event_type,
+        "created_at": (now or timezone.now()).isoformat(),
+        "tenant": tenant.slug,
+        "data": data,
+    }
+
+
+def _queue_deliveries(tenant_id: int, delivery_ids: list[int]) -> None:
+    """One Celery task per delivery, sent once the rows are committed (the worker must see them)."""
+    if not delivery_ids:
+        return
+    from webhooks.tasks import webhook_deliver
+
+    def send() -> None:
+        for delivery_id in delivery_ids:
+            try:
+                webhook_deliver.apply_async((tenant_id, delivery_id, 1))
+            except Exception:  # a broker outage must not fail the nightly run that emitted the events
+                logger.exception("could not queue webhook delivery %s; it stays pending", delivery_id)
+
+    transaction.on_commit(send)
+
+
+@transaction.atomic
+def webhook_ping(*, tenant, endpoint: WebhookEndpoint, actor) -> WebhookDelivery:
+    """Send a "ping" event to the endpoint now, so the admin sees whether the receiver verifies it."""
+    if not endpoint.is_active:
+        raise ValidationError({"endpoint": "Enable the endpoint before sending a test event."})
+    with context.tenant_context(tenant):
+        event_id = uuid.uuid4()
+        data = {"message": "Test event sent from the webhook settings page.", "endpoint_id": endpoint.pk}
+        delivery = WebhookDelivery(
+            tenant=tenant, endpoint=endpoint, event_type=PING, event_id=event_id, requested_by=actor,
+            payload=envelope(tenant=tenant, event_type=PING, event_id=event_id, data=data),
+        )  # fmt: skip
+        delivery.save()
+        audit_record(
+            tenant=tenant, actor=actor, action="webhook_endpoint.ping", obj=endpoint,
+            after={"delivery_id": delivery.pk, "event_id": str(event_id)},
+        )  # fmt: skip
+    _queue_deliveries(tenant.pk, [delivery.pk])
+    return delivery
+
+
+@transaction.atomic
+def webhook_delivery_redeliver(*, tenant, delivery: WebhookDelivery, actor) -> WebhookDelivery:
+    """Send a finished delivery's event again, as a new delivery with its own attempts (the original's
+    log is kept as it was). Same event id and body, so the receiver can tell it is the same event."""
+    if delivery.status not in (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED):
+        raise ValidationError({"delivery": "This delivery is still being attempted."})
+    if not delivery.endpoint.is_active:
+        raise ValidationError({"delivery": "Enable the endpoint before redelivering."})
+    with context.tenant_context(tenant):
+        again = WebhookDelivery(
+            tenant=tenant, endpoint_id=delivery.endpoint_id, event_type=delivery.event_type,
+            event_id=delivery.event_id, payload=delivery.payload, redelivery_of=delivery, requested_by=actor,
+        )  # fmt: skip
+        again.save()
+        audit_record(
+            tenant=tenant, actor=actor, action="webhook_delivery.redeliver", obj=delivery,
+            after={"redelivery_id": again.pk, "event_id": str(delivery.event_id), "event_type": delivery.event_type},
+        )  # fmt: skip
+    _queue_deliveries(tenant.pk, [again.pk])
+    return again
+
+
+# --- The nightly emission -----------------------------------------------------------------------------
+def _band_change_events(tenant, day: datetime.date) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (EventType.HEALTH_BAND_CHANGED, f"{row['account']['id']}:{day.isoformat()}", row)
+        for row in selectors.band_changes(day)
+    ]
+
+
+def _compliance_change_events(tenant, day: datetime.date) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (EventType.COMPLIANCE_STATUS_CHANGED, f"{row['account']['id']}:{day.isoformat()}", row)
+        for row in selectors.compliance_changes(day)
+    ]
+
+
+def _escalation_events(tenant, day: datetime.date) -> list[tuple[str, str, dict[str, Any]]]:
+    # A decision escalates once, so its id alone keys the event.
+    return [(EventType.DECISION_ESCALATED, str(row["decision_id"]), row) for row in selectors.escalations(tenant, day)]
+
+
+_DEDUPE_SLICE = 5000
+_DETECTORS = {
+    EventType.HEALTH_BAND_CHANGED: _band_change_events,
+    EventType.COMPLIANCE_STATUS_CHANGED: _compliance_change_events,
+    EventType.DECISION_ESCALATED: _escalation_events,
+}
+
+
+def webhook_events_emit(*, tenant, day: datetime.date) -> dict[str, int]:
+    """After the nightly run of `day`: find the day's events, set-based, and queue a delivery of each
+    to every active endpoint subscribed to its type. Detection runs only for event types some active
+    endpoint subscribes to, so a tenant without webhooks pays one query. Idempotent: event ids derive
+    from the event, and deliveries already made for an (endpoint, event) are not made again."""
+    with transaction.atomic(), context.tenant_context(tenant):
+        endpoints = list(WebhookEndpoint.objects.filter(is_active=True).values_list("pk", "events"))
+        subscribers: dict[str, list[int]] = {}
+        for pk, events in endpoints:
+            for event_type in events:
+                subscribers.setdefault(event_type, []).append(pk)
+        summary = {"events": 0, "deliveries": 0}
+        if not subscribers:
+            return summary
+        now = timezone.now()
+        found: list[tuple[str, uuid.UUID, dict[str, Any]]] = []
+        for event_type, detect in _DETECTORS.items():
+            if event_type in subscribers:
+                for kind, key, data in detect(tenant, day):
+                    found.append((kind, event_id_for(tenant.pk, kind, key), data))
+        if not found:
+            return summary
+        # Deliveries a previous run of this date already made: looked up on the partial unique index
+        # (tenant, endpoint, event_id), in slices so a night with many events stays a few queries.
+        endpoint_ids = sorted({pk for pks in subscribers.values() for pk in pks})
+        event_ids = [event_id for _, event_id, _ in found]
+        already: set[tuple[int, uuid.UUID]] = set()
+        for start in range(0, len(event_ids), _DEDUPE_SLICE):
+            already.update(
+                WebhookDelivery.objects.filter(
+                    endpoint_id__in=endpoint_ids,
+                    event_id__in=event_ids[start : start + _DEDUPE_SLICE],
+                    redelivery_of__isnull=True,
+                ).values_list("endpoint_id", "event_id")
+            )
+        rows = [
+            WebhookDelivery(
+                tenant=tenant,
+                endpoint_id=endpoint_id,
+                event_type=kind,
+                event_id=event_id,
+                created_at=now,
+                payload=envelope(tenant=tenant, event_type=kind, event_id=event_id, data=data, now=now),
+            )  # fmt: skip
+            for kind, event_id, data in found
+            for endpoint_id in subscribers[kind]
+            if (endpoint_id, event_id) not in already
+        ]
+        created = WebhookDelivery.objects.bulk_create(rows, batch_size=1000)
+        _queue_deliveries(tenant.pk, [row.pk for row in created])
+        summary.update(events=len(found), deliveries=len(created))
+    return summary
+
+
+# --- One attempt (the Celery task's body) -----------------------------------------------------------
+@dataclasses.dataclass
+class AttemptOutcome:
+    status: str  # the delivery's status afterwards, or "skipped" (another run already made this attempt)
+    retry_in: float | None = None  # seconds until the next attempt, when one is due
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff after attempt `attempt` (1-based), with up to 10% jitter so receivers that
+    came back up are not hit by every queued retry in the same second."""
+    base = settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1)
+    return base * (1 + random.uniform(0, 0.1))  # noqa: S311 - jitter, not cryptography
+
+
+def _excerpt(text: str) -> str:
+    # PostgreSQL text cannot hold NUL, and a receiver may answer anything.
+    return text[:EXCERPT_CHARS].replace("\x00", "\ufffd")
+
+
+def _post(url: str, *, body: str, headers: dict[str, str]) -> tuple[int, str]:
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    with _session() as session:
+        response = session.post(
+            url, data=body.encode(), headers=headers, timeout=(timeout, timeout), allow_redirects=False, stream=True
+        )
+        try:
+            # Only the start of the answer is kept: a receiver must not fill our database or memory.
+            raw = response.raw.read(EXCERPT_CHARS * 4, decode_content=True) or b""
+        except Exception:  # noqa: BLE001 - the status code is what matters; the body is a courtesy
+            raw = b""
+        finally:
+            response.close()
+    return response.status_code, raw.decode("utf-8", errors="replace")
+
+
+def delivery_attempt(*, tenant, delivery_id: int, attempt: int) -> AttemptOutcome:
+    """Make attempt number `attempt` of a delivery: sign, POST, record the attempt, and say whether
+    (and when) to try again. A duplicate task message for an attempt already made does nothing."""
+    with context.tenant_context(tenant):
+        # Claim the attempt: only one task run can move attempts from attempt-1 to attempt.
+        claimed = WebhookDelivery.objects.filter(
+            pk=delivery_id, attempts=attempt - 1, status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING]
+        ).update(attempts=attempt)
+        if not claimed:
+            return AttemptOutcome(status="skipped")
+        delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    endpoint = delivery.endpoint
+    started_at = timezone.now()
+    clock = time.monotonic()
+    status_code: int | None = None
+    excerpt = error = ""
+    final = False  # no retry, whatever the attempt number
+    if not endpoint.is_active:
+        error, final = f"The endpoint is disabled ({endpoint.disabled_reason}).", True
+    else:
+        try:
+            _check_url_shape(endpoint.url)
+            body = encode_body(delivery.payload)
+            timestamp = int(time.time())
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                "Webhook-Id": str(delivery.event_id),
+                "Webhook-Timestamp": str(timestamp),
+                "Webhook-Signature": sign(endpoint.secret, timestamp, body),
+            }
+            status_code, text = _post(endpoint.url, body=body, headers=headers)
+            excerpt = _excerpt(text)
+            if 300 <= status_code < 400:
+                error = "Redirects are not followed: answer 2xx at the registered URL."
+            elif not 200 <= status_code < 300:
+                error = f"The receiver answered HTTP {status_code}."
+        except ValidationError as exc:
+            error, final = " ".join(" ".join(m) for m in exc.message_dict.values()), True
+        except BlockedAddress as exc:
+            error, final = str(exc), True
+        except SoftTimeLimitExceeded:
+            # A receiver dripping its answer byte by byte: the attempt is recorded, and retried.
+            error = "The receiver took too long to answer."
+        except requests.Timeout:
+            error = f"No answer within {settings.WEBHOOK_TIMEOUT_SECONDS} s."
+        except requests.RequestException as exc:
+            error = _excerpt(f"Connection failed: {type(exc).__name__}: {exc}")[:500]
+    succeeded = status_code is not None and 200 <= status_code < 300
+    now = timezone.now()
+    retry_in = None
+    if succeeded:
+        status = DeliveryStatus.SUCCEEDED
+    elif final or attempt >= settings.WEBHOOK_MAX_ATTEMPTS:
+        status = DeliveryStatus.FAILED
+    else:
+        status, retry_in = DeliveryStatus.RETRYING, retry_delay(attempt)
+    next_attempt_at = now + datetime.timedelta(seconds=retry_in) if retry_in is not None else None
+    with transaction.atomic(), context.tenant_context(tenant):
+        WebhookAttempt.objects.create(
+            tenant=tenant, delivery_id=delivery.pk, number=attempt, started_at=started_at,
+            duration_ms=int((time.monotonic() - clock) * 1000), url=endpoint.url[:MAX_URL_LENGTH],
+            status_code=status_code, succeeded=succeeded, error=error[:500], response_excerpt=excerpt,
+            next_attempt_at=next_attempt_at,
+        )  # fmt: skip
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=status, next_attempt_at=next_attempt_at, last_status_code=status_code, last_error=error[:500],
+            response_excerpt=excerpt, delivered_at=now if succeeded else None,
+        )  # fmt: skip
+    if not succeeded:
+        logger.info("webhook delivery %s attempt %s: %s", delivery.pk, attempt, error)
+    return AttemptOutcome(status=status, retry_in=retry_in)
+
+
+STALE_GRACE = datetime.timedelta(minutes=15)
+_STALE_BATCH = 5000
+
+
+def deliveries_requeue_stale(*, now: datetime.datetime | None = None) -> int:
+    """Queue again every delivery whose next attempt is overdue by STALE_GRACE: its message was lost
+    (the broker was down when the rows were committed, or a worker died after claiming an attempt).
+    Cross-tenant by nature, so it reads in the system scope (ids only). A message that was merely late
+    does no harm: the attempt number is claimed in the database, so only one of the two sends."""
+    from django.db.models import Q
+
+    from webhooks.tasks import webhook_deliver
+
+    cutoff = (now or timezone.now()) - STALE_GRACE
+    with context.system_scope():
+        stale = list(
+            WebhookDelivery.objects.filter(
+                Q(status=DeliveryStatus.PENDING, created_at__lt=cutoff)
+                | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lt=cutoff)
+            )
+            .order_by("pk")
+            .values_list("tenant_id", "pk", "attempts")[:_STALE_BATCH]
+        )
+    for tenant_id, delivery_id, attempts in stale:
+        webhook_deliver.apply_async((tenant_id, delivery_id, attempts + 1))
+    if stale:
+        logger.warning("re-queued %s stale webhook deliveries", len(stale))
+    return len(stale)

@@ -1,0 +1,34 @@
+"""The Celery task that delivers one webhook. Thin: it runs one attempt (webhooks.services) and, if
+another is due, queues it with the backoff delay. Arguments are ids, never rows."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from cs_platform.tenancy.models import Tenant
+from webhooks import services
+
+# Connect and read timeouts can each take WEBHOOK_TIMEOUT_SECONDS, plus two small database writes.
+_TIME_LIMIT = 2 * settings.WEBHOOK_TIMEOUT_SECONDS + 30
+
+
+@shared_task(
+    name="webhooks.deliver", acks_late=True, time_limit=_TIME_LIMIT + 10, soft_time_limit=_TIME_LIMIT,
+)  # fmt: skip
+def webhook_deliver(tenant_id: int, delivery_id: int, attempt: int = 1) -> str:
+    """Attempt `attempt` of a delivery. The next attempt is a new message with a countdown rather than
+    a Celery retry, so the schedule is ours (WEBHOOK_RETRY_BASE_SECONDS * 2**(attempt-1), jittered)
+    and a message delivered twice (acks_late after a lost worker) cannot send twice: the attempt
+    number is claimed in the database first."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    outcome = services.delivery_attempt(tenant=tenant, delivery_id=delivery_id, attempt=attempt)
+    if outcome.retry_in is not None:
+        webhook_deliver.apply_async((tenant_id, delivery_id, attempt + 1), countdown=outcome.retry_in)
+    return outcome.status
+
+
+@shared_task(name="webhooks.requeue_stale", time_limit=300, soft_time_limit=280)
+def webhook_requeue_stale() -> int:
+    """Periodic safety net (beat, every few minutes): re-queue deliveries whose message was lost."""
+    return services.deliveries_requeue_stale()

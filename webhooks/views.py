@@ -1,0 +1,219 @@
+"""The tenant admins' webhook pages: endpoints (list, create, edit, disable/enable, rotate the secret,
+send a test ping) and the delivery log with each attempt and a redeliver button.
+
+Members who are not admins get 403 (the settings menu does not show them the link); another tenant's
+ids read as missing (404) for everyone, because objects are looked up in the current tenant first."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from cs_platform.tenancy.access import require_member
+from cs_platform.tenancy.models import Role
+from webhooks import selectors
+from webhooks.forms import WebhookDisableForm, WebhookEndpointForm, event_choices
+from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from webhooks.services import (
+    webhook_delivery_redeliver,
+    webhook_endpoint_create,
+    webhook_endpoint_rotate_secret,
+    webhook_endpoint_update,
+    webhook_ping,
+)
+
+# A just-created or rotated secret waits here for exactly one render of the page that shows it.
+_SECRET_SLOT = "webhook_secret_plaintext"  # noqa: S105 - a session key name
+DELIVERIES_PER_PAGE = 25
+
+
+def _require_admin(request) -> None:
+    membership = require_member(request)
+    if membership.role != Role.ADMIN:
+        raise PermissionDenied("Only administrators manage webhooks.")
+
+
+def _endpoint(request, webhook_id: int) -> WebhookEndpoint:
+    require_member(request)
+    endpoint = selectors.endpoint_for_admin(webhook_id)
+    if endpoint is None:
+        raise Http404("No such webhook.")
+    _require_admin(request)
+    return endpoint
+
+
+def _delivery(request, delivery_id: int) -> WebhookDelivery:
+    require_member(request)
+    delivery = selectors.delivery_for_admin(delivery_id)
+    if delivery is None:
+        raise Http404("No such delivery.")
+    _require_admin(request)
+    return delivery
+
+
+def _form_errors(form, exc: ValidationError) -> None:
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def _error_text(exc: ValidationError) -> str:
+    return " ".join(" ".join(m) for m in exc.message_dict.values())
+
+
+def _help() -> dict:
+    return {"timeout": settings.WEBHOOK_TIMEOUT_SECONDS, "max_attempts": settings.WEBHOOK_MAX_ATTEMPTS}
+
+
+def _pop_secret(request, endpoint_id: int | None = None) -> dict | None:
+    """The secret to show once: for the list (any endpoint) or for this endpoint's page only."""
+    held = request.session.get(_SECRET_SLOT)
+    if held is None or (endpoint_id is not None and held.get("id") != endpoint_id):
+        return None
+    return request.session.pop(_SECRET_SLOT)
+
+
+@login_required
+def webhook_list(request):
+    _require_admin(request)
+    form = WebhookEndpointForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            endpoint, secret = webhook_endpoint_create(
+                tenant=request.tenant, url=form.cleaned_data["url"], description=form.cleaned_data["description"],
+                events=form.cleaned_data["events"], actor=request.user,
+            )  # fmt: skip
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            request.session[_SECRET_SLOT] = {"id": endpoint.pk, "secret": secret, "url": endpoint.url}
+            messages.success(request, "Webhook created. Copy its signing secret now: it will not be shown again.")
+            return redirect("webhooks")
+    context = {
+        "endpoints": selectors.endpoints_for_admin(),
+        "form": form,
+        "events": event_choices(form),
+        "created": _pop_secret(request),
+        **_help(),
+    }
+    return render(request, "webhooks/list.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+def webhook_detail(request, webhook_id: int):
+    endpoint = _endpoint(request, webhook_id)
+    form = WebhookEndpointForm(
+        request.POST if request.method == "POST" else None,
+        initial={"url": endpoint.url, "description": endpoint.description},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            webhook_endpoint_update(
+                tenant=request.tenant, endpoint=endpoint, actor=request.user, url=form.cleaned_data["url"],
+                description=form.cleaned_data["description"], events=form.cleaned_data["events"],
+            )  # fmt: skip
+        except ValidationError as exc:
+            _form_errors(form, exc)
+            endpoint.refresh_from_db()  # the page shows the stored endpoint, not the refused values
+        else:
+            messages.success(request, "Webhook saved.")
+            return redirect("webhook_detail", webhook_id=endpoint.pk)
+    page = Paginator(selectors.deliveries_of(endpoint), DELIVERIES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "endpoint": endpoint,
+        "form": form,
+        "events": event_choices(form, endpoint.events),
+        "rotated": _pop_secret(request, endpoint.pk),
+        "page": page,
+        **_help(),
+    }
+    return render(request, "webhooks/detail.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def webhook_disable(request, webhook_id: int):
+    endpoint = _endpoint(request, webhook_id)
+    form = WebhookDisableForm(request.POST)
+    form.is_valid()
+    try:
+        webhook_endpoint_update(
+            tenant=request.tenant, endpoint=endpoint, actor=request.user, is_active=False,
+            disabled_reason=form.cleaned_data.get("reason", ""),
+        )  # fmt: skip
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, "Webhook disabled: nothing more is sent to it until it is enabled.")
+    return redirect("webhook_detail", webhook_id=endpoint.pk)
+
+
+@login_required
+@require_POST
+def webhook_enable(request, webhook_id: int):
+    endpoint = _endpoint(request, webhook_id)
+    try:
+        webhook_endpoint_update(tenant=request.tenant, endpoint=endpoint, actor=request.user, is_active=True)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, "Webhook enabled.")
+    return redirect("webhook_detail", webhook_id=endpoint.pk)
+
+
+@login_required
+@require_POST
+def webhook_rotate_secret(request, webhook_id: int):
+    endpoint = _endpoint(request, webhook_id)
+    endpoint, secret = webhook_endpoint_rotate_secret(tenant=request.tenant, endpoint=endpoint, actor=request.user)
+    request.session[_SECRET_SLOT] = {"id": endpoint.pk, "secret": secret, "url": endpoint.url}
+    messages.success(request, "New signing secret created. Update your receiver now: the old one no longer signs.")
+    return redirect("webhook_detail", webhook_id=endpoint.pk)
+
+
+@login_required
+@require_POST
+def webhook_ping_view(request, webhook_id: int):
+    endpoint = _endpoint(request, webhook_id)
+    try:
+        delivery = webhook_ping(tenant=request.tenant, endpoint=endpoint, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("webhook_detail", webhook_id=endpoint.pk)
+    messages.success(request, "Test event queued. Its attempts appear below as they happen.")
+    return redirect("webhook_delivery", delivery_id=delivery.pk)
+
+
+@login_required
+def delivery_detail(request, delivery_id: int):
+    delivery = _delivery(request, delivery_id)
+    context = {
+        "delivery": delivery,
+        "endpoint": delivery.endpoint,
+        "attempts": selectors.attempts_of(delivery),
+        "redeliveries": selectors.redeliveries_of(delivery),
+        "payload_json": json.dumps(delivery.payload, indent=2, sort_keys=True, ensure_ascii=False),
+        "can_redeliver": delivery.status in (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
+        and delivery.endpoint.is_active,
+    }
+    return render(request, "webhooks/delivery.html", context)
+
+
+@login_required
+@require_POST
+def delivery_redeliver(request, delivery_id: int):
+    delivery = _delivery(request, delivery_id)
+    try:
+        again = webhook_delivery_redeliver(tenant=request.tenant, delivery=delivery, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("webhook_delivery", delivery_id=delivery.pk)
+    messages.success(request, "Redelivery queued.")
+    return redirect("webhook_delivery", delivery_id=again.pk)
