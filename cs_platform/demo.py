@@ -417,6 +417,15 @@ BLOCKERS = (
     ("Penetration test findings awaiting a client remediation plan",
      "Restrict the integration to read-only scopes until findings are closed"),
 )  # fmt: skip
+# What the client feels if a decision slips (seed 002's weekly summary); picked from the title so the
+# demo's random stream, and with it every other figure, stays what it was.
+CUSTOMER_IMPACTS = [
+    "Month-end settlement files could be rejected for the client's members",
+    "Go-live slips past the client's regulatory reporting date",
+    "Branch staff keep re-keying payments by hand for another cycle",
+    "The client's examiners see an open finding at the next review",
+    "Renewal conversation starts without the promised integration",
+]
 DECISION_DESCRIPTIONS = (
     "Raised in the steering meeting; one owner, a due date and a fallback agreed (no blocker without them).",
     "Needed before the next phase gate can be passed.",
@@ -1441,6 +1450,7 @@ class TenantSeeder:
                     description=rng.choice(DECISION_DESCRIPTIONS),
                     owner=owner,
                     fallback=fallback,
+                    customer_impact=CUSTOMER_IMPACTS[len(title) % len(CUSTOMER_IMPACTS)],
                     status=DecisionStatus.OPEN,
                 )
                 if state == "resolved":

@@ -24,6 +24,10 @@ class DecisionForm(AccountForm):
         required=False, max_length=255, help_text="What happens if nobody decides by the due date.",
         widget=forms.TextInput(attrs={"required": True}),
     )  # fmt: skip
+    customer_impact = forms.CharField(
+        required=False, max_length=255, label="Expected customer impact",
+        help_text="What the client feels if this is not decided in time (shown in the weekly scorecard).",
+    )  # fmt: skip
     journey = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
 
     def __init__(self, *args, owners: list[Membership], journeys: list[AccountJourney], **kwargs):

@@ -157,6 +157,10 @@ class Decision(TenantOwned):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_decisions")
     due_date = models.DateField()
     fallback = models.CharField(max_length=255, help_text="What happens if no decision is made by the due date.")
+    # Seed 002's weekly summary links open blockers, their owners and the expected customer impact.
+    customer_impact = models.CharField(
+        max_length=255, blank=True, help_text="What the client feels if this is not decided in time."
+    )
     status = models.CharField(max_length=10, choices=DecisionStatus.choices, default=DecisionStatus.OPEN)
     resolution = models.TextField(blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)

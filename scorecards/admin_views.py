@@ -1,0 +1,82 @@
+"""The tenant admins' page of the weekly scorecard's deliveries: for one ISO week, how many emails are
+pending, sending, retrying, sent, failed or skipped, each failed or retrying row with its error, and a
+"retry now" button for failed rows. Admins only (other members get 403, as for the other settings pages);
+rows are read in the current tenant, so another tenant's delivery id reads as missing."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from cs_platform.tenancy import context
+from cs_platform.tenancy.access import require_member
+from cs_platform.tenancy.models import Role
+from scorecards import selectors as scorecard_selectors
+from scorecards.models import DeliveryStatus
+from scorecards.services import scorecard_delivery_retry
+from scorecards.weeks import IsoWeek
+
+# Rows listed one by one: the ones an admin may have to act on or explain.
+PROBLEM_STATUSES = (DeliveryStatus.FAILED, DeliveryStatus.RETRYING, DeliveryStatus.SENDING, DeliveryStatus.SKIPPED)
+MAX_ROWS = 500
+RECENT_WEEKS = 8
+
+
+def _require_admin(request):
+    membership = require_member(request)
+    if membership.role != Role.ADMIN:
+        raise PermissionDenied("Only administrators see the scorecard deliveries.")
+    return membership
+
+
+def _week_of(request) -> IsoWeek:
+    from metrics.nightly import local_today
+
+    raw = request.GET.get("week") or request.POST.get("week")
+    if raw:
+        try:
+            return IsoWeek.parse(raw)
+        except ValueError:
+            pass  # a mistyped week shows the current one rather than an error page
+    return IsoWeek.of(local_today(request.tenant))
+
+
+@login_required
+def scorecard_deliveries(request):
+    _require_admin(request)
+    week = _week_of(request)
+    if request.method == "POST":
+        try:
+            delivery_id = int(request.POST.get("delivery", ""))
+        except ValueError:
+            messages.error(request, "Choose a delivery to retry.")
+        else:
+            try:
+                delivery = scorecard_delivery_retry(tenant=request.tenant, delivery_id=delivery_id, actor=request.user)
+            except ValidationError as exc:
+                messages.error(request, " ".join(" ".join(m) for m in exc.message_dict.values()))
+            else:
+                messages.success(request, f"The email to {delivery.email} is queued to be sent again.")
+        return redirect(f"{reverse('scorecard_deliveries')}?week={week}")
+    with context.tenant_context(request.tenant):
+        counts, problems, weeks = scorecard_selectors.deliveries_overview(
+            week, problem_statuses=PROBLEM_STATUSES, max_rows=MAX_ROWS, recent_weeks=RECENT_WEEKS
+        )
+    context_data = {
+        "week": str(week),
+        "previous_week": str(week.previous()),
+        "next_week": str(IsoWeek.of(week.sunday + datetime.timedelta(days=1))),
+        "counts": [(status, label, counts.get(status, 0)) for status, label in DeliveryStatus.choices],
+        "total": sum(counts.values()),
+        "problems": problems,
+        "weeks": weeks,
+        "max_attempts": settings.SCORECARD_MAX_ATTEMPTS,
+        "max_rows": MAX_ROWS,
+    }
+    return render(request, "scorecards/deliveries.html", context_data)

@@ -1,0 +1,131 @@
+"""Send a tenant's weekly scorecard emails synchronously:
+
+    python manage.py send_scorecards --tenant SLUG [--week YYYY-Www] [--dry-run] [--to EMAIL]
+
+Without options it does what the beat does for the tenant's current week (in its time zone): prepares
+one delivery per recipient (idempotent) and sends every delivery not sent yet, including retrying ones
+whose next attempt is not due (the operator asked now). Sent rows are never sent again, so running it
+twice sends nothing new.
+
+--dry-run builds every recipient's email and lists recipient, subject and size; it sends nothing and
+writes nothing (not even delivery rows), also when combined with --to.
+
+--to EMAIL is a test send: every recipient's email of the week is sent to EMAIL instead (subject marked
+with the recipient's address), without the unsubscribe link (it would unsubscribe the recipient) and
+without touching the delivery records, so the real send still happens. It is recorded in the audit
+trail, since it sends the tenant's figures to an address of the operator's choosing.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.exceptions import ValidationError
+from django.core.mail import get_connection
+from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from cs_platform.tenancy import context
+from cs_platform.tenancy.models import Tenant
+from scorecards import selectors as scorecard_selectors
+from scorecards import services
+from scorecards.models import DeliveryStatus
+from scorecards.weeks import IsoWeek
+
+
+class Command(BaseCommand):
+    help = "Send (or with --dry-run, only render) a tenant's weekly scorecard emails for an ISO week."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tenant", required=True, help="Tenant slug.")
+        parser.add_argument("--week", help="ISO week, e.g. 2026-W48 (default: the current week in the tenant's zone).")
+        parser.add_argument("--dry-run", action="store_true", help="Render and list; send and write nothing.")
+        parser.add_argument("--to", metavar="EMAIL", help="Send every recipient's email to EMAIL instead (test).")
+
+    def handle(self, *args, tenant: str, week: str | None = None, dry_run: bool = False, to: str | None = None, **opts):
+        found = Tenant.objects.filter(slug=tenant).first()
+        if found is None:
+            known = ", ".join(Tenant.objects.order_by("slug").values_list("slug", flat=True)) or "none"
+            raise CommandError(f"Unknown tenant slug {tenant!r}. Known tenants: {known}.")
+        if week:
+            try:
+                iso_week = IsoWeek.parse(week)
+            except ValueError as exc:
+                raise CommandError(f"--week: {exc}.") from None
+        else:
+            iso_week = self._current_week(found)
+        if to is not None:
+            try:
+                validate_email(to)
+            except ValidationError:
+                raise CommandError(f"--to {to!r} is not an email address.") from None
+        if dry_run:
+            self._dry_run(found, iso_week)
+        elif to:
+            self._test_send(found, iso_week, to)
+        else:
+            self._send(found, iso_week)
+
+    @staticmethod
+    def _current_week(tenant) -> IsoWeek:
+        from metrics.nightly import local_today
+
+        return IsoWeek.of(local_today(tenant))
+
+    def _dry_run(self, tenant, week: IsoWeek) -> None:
+        # Rendering only reads; the rolled-back transaction makes "writes nothing" hold whatever it calls.
+        with transaction.atomic():
+            recipients = scorecard_selectors.scorecard_recipients(tenant=tenant)
+            self.stdout.write(f"{tenant.slug} {week}: {len(recipients)} recipient(s) (dry run: nothing is sent)")
+            total = 0
+            views = services.ScorecardViews()
+            for recipient in recipients:
+                rendered, message = services.scorecard_build(tenant=tenant, recipient=recipient, week=week, views=views)
+                size = len(message.message().as_bytes())
+                total += size
+                segments = ",".join(map(str, recipient.segment_ids)) if recipient.segment_ids else "all"
+                self.stdout.write(
+                    f"  {recipient.email} ({recipient.membership.role}, segments {segments}): "
+                    f"{rendered.subject!r}, {size:,} bytes, {len(rendered.images)} image(s)"
+                )
+            self.stdout.write(f"total {total:,} bytes")
+            transaction.set_rollback(True)
+
+    def _test_send(self, tenant, week: IsoWeek, to: str) -> None:
+        for email in (sent := services.scorecard_test_send(tenant=tenant, week=week, to=to)):
+            self.stdout.write(f"  {email}'s email sent to {to}")
+        self.stdout.write(f"{tenant.slug} {week}: {len(sent)} test email(s) sent to {to}; no delivery recorded")
+
+    def _send(self, tenant, week: IsoWeek) -> None:
+        prepared = services.scorecard_deliveries_prepare(tenant=tenant, week=week)
+        with context.tenant_context(tenant):
+            waiting = scorecard_selectors.deliveries_waiting(week)
+        self.stdout.write(
+            f"{tenant.slug} {week}: {prepared.recipients} recipient(s), {prepared.created} new delivery row(s), "
+            f"{len(waiting)} to send"
+        )
+        connection = get_connection(timeout=services.SMTP_TIMEOUT_SECONDS)
+        views = services.ScorecardViews()
+        counts: dict[str, int] = {}
+        started = time.perf_counter()
+        try:
+            for pk, email in waiting:
+                outcome = services.scorecard_delivery_send(
+                    tenant=tenant, delivery_id=pk, connection=connection, due_only=False, views=views
+                )
+                counts[outcome.status] = counts.get(outcome.status, 0) + 1
+                line = f"  {email}: {outcome.status}"
+                if outcome.status != DeliveryStatus.SENT:
+                    connection.close()  # a broken SMTP session is reopened for the next email
+                    line += f" ({outcome.error})" if outcome.error else ""
+                self.stdout.write(line)
+        finally:
+            connection.close()
+        summary = ", ".join(f"{status} {n}" for status, n in sorted(counts.items())) or "nothing to send"
+        self.stdout.write(f"done in {time.perf_counter() - started:.1f} s: {summary}")
+        unsent = counts.get(DeliveryStatus.RETRYING, 0) + counts.get(DeliveryStatus.FAILED, 0)
+        if unsent:
+            raise CommandError(
+                f"{unsent} email(s) not sent; the workers retry them and /settings/scorecards/deliveries/ shows them."
+            )

@@ -1,0 +1,597 @@
+"""The content of one user's weekly scorecard email, read through the same selectors as the dashboards.
+
+Everything starts from `visible_accounts(user, membership)`, so an executive's email covers the tenant
+and a manager's their team, exactly as the portfolio page does for them; figures are those of the
+week's last nightly run (`as_of`), compared with seven days earlier. The result is plain frozen data
+(no lazy relations), so rendering it runs no query and can happen outside the tenant context."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import zoneinfo
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, DecimalField, Max, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.selectors import visible_accounts
+from cs_platform.tenancy import context
+from cs_platform.tenancy.models import Membership, Role, Tenant
+from dashboards import selectors as dash
+from dashboards.selectors import BANDS, SegmentSummary
+from metrics.models import HealthSnapshot
+from scorecards.models import ScorecardSubscription
+from scorecards.weeks import IsoWeek
+
+AT_RISK_BANDS = ("red", "yellow")
+MOVERS_SHOWN = 10
+RENEWALS_SHOWN = 10
+DECISIONS_SHOWN = 15
+EXCEPTIONS_SHOWN = 10  # per kind: failed audits, overdue obligations, expiring evidence
+BAND_KEYS = (*BANDS, "none")  # "none": not scored on that day
+
+
+def absolute_url(name: str, *args, query: str = "", fragment: str = "") -> str:
+    """A link into the app for an email: SITE_URL + the route (+ ?query, #fragment)."""
+    url = settings.SITE_URL + reverse(name, args=args)
+    if query:
+        url += "?" + query
+    if fragment:
+        url += "#" + fragment
+    return url
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentSection:
+    """One segment's scorecard: the dashboard's SegmentSummary of `as_of`, the band counts of seven
+    days earlier (None when no nightly ran then) and the segment page's link."""
+
+    summary: SegmentSummary
+    bands_before: dict[str, int] | None
+    link: str
+
+    @property
+    def segment_id(self) -> int:
+        return self.summary.segment_id
+
+    @property
+    def name(self) -> str:
+        return self.summary.name
+
+    @property
+    def band_rows(self) -> list[tuple[str, int, int | None, int | None]]:
+        """(band, this week, last week, change) in risk order, "none" last."""
+        rows = []
+        for band in BAND_KEYS:
+            now = self.summary.bands.get(band, 0)
+            before = None if self.bands_before is None else self.bands_before.get(band, 0)
+            rows.append((band, now, before, None if before is None else now - before))
+        return rows
+
+
+@dataclasses.dataclass(frozen=True)
+class Mover:
+    account_id: int
+    name: str
+    segment: str
+    owner: str
+    band_before: str
+    band_now: str
+    total_before: Decimal | None
+    total_now: Decimal | None
+    direction: str  # "worse" or "better"
+    link: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Renewal:
+    account_id: int
+    name: str
+    segment: str
+    owner: str
+    renewal_date: datetime.date
+    days_left: int
+    arr: Decimal
+    band: str
+    health_total: Decimal | None
+    link: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DecisionItem:
+    decision_id: int
+    kind: str  # "decision" or "blocker"
+    title: str
+    account_id: int
+    account: str
+    owner: str
+    due_date: datetime.date
+    overdue: bool
+    escalated: bool
+    escalated_to: str
+    customer_impact: str  # as written, or the account's ARR and band when nobody wrote it
+    impact_stated: bool
+    link: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ComplianceException:
+    kind: str  # "failed_audit", "overdue", "expiring"
+    account_id: int
+    account: str
+    framework: str
+    requirement: str
+    day: datetime.date | None  # audited on / due on / evidence valid until
+    detail: str
+    link: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Counted:
+    """The first items of a list and how many there are in all."""
+
+    items: tuple
+    total: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Scorecard:
+    tenant: Tenant
+    user: object
+    role: str
+    week: IsoWeek
+    as_of: datetime.date | None  # the nightly date the figures are of
+    before: datetime.date | None  # seven days earlier: what "change over the week" compares with
+    stale: bool  # no nightly run within the week: as_of is older than its Monday
+    whole_tenant: bool
+    segments: tuple[SegmentSection, ...]
+    movers: Counted
+    renewals_at_risk: Counted
+    renewals_at_risk_arr: Decimal
+    decisions: Counted
+    failed_audits: Counted
+    overdue_obligations: Counted
+    expiring_evidence: Counted
+    links: dict[str, str]
+
+    @property
+    def compliance_exceptions(self) -> tuple[ComplianceException, ...]:
+        return self.failed_audits.items + self.overdue_obligations.items + self.expiring_evidence.items
+
+    @property
+    def bands_total(self) -> dict[str, int]:
+        totals = dict.fromkeys(BAND_KEYS, 0)
+        for section in self.segments:
+            for band in BAND_KEYS:
+                totals[band] += section.summary.bands.get(band, 0)
+        return totals
+
+
+def _person(user) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
+
+
+def scorecard_send_day(week: IsoWeek) -> datetime.date:
+    """The day the week's email goes out (SCORECARD_WEEKDAY of the week)."""
+    return week.monday + datetime.timedelta(days=settings.SCORECARD_WEEKDAY - 1)
+
+
+def scorecard_as_of(week: IsoWeek) -> datetime.date | None:
+    """The newest nightly date on or before the week's send day (one query): that morning's run, or an
+    older one when it did not happen (the email then says so). Capped at the send day, so a retry or a
+    re-send later in the week carries the same figures as the first email of that week."""
+    day = scorecard_send_day(week)
+    return HealthSnapshot.objects.filter(snapshot_date__lte=day).aggregate(day=Max("snapshot_date"))["day"]
+
+
+def weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_ids: list[int] | None = None) -> Scorecard:
+    """The scorecard of `week` for `user` (see the module docstring). `segment_ids` (a subscription's
+    choice) narrows every section to those segments; empty or None means every segment.
+
+    Runs in the membership's tenant. Queries (a fixed number whatever the number of accounts; see
+    tests/scorecards/test_content.py for the count): the tenant, the user's book (managers and CSMs),
+    the as-of date, the segment figures of as_of and of seven days earlier (one snapshot query each for
+    whole-tenant readers, the seven-query live aggregate otherwise), movers (2), renewals at risk (2),
+    open decisions (2), failed audits (2), overdue obligations (2) and expiring evidence (2)."""
+    if membership.user_id != user.pk or not membership.is_active:
+        # The dashboards only ever serve an active member their own book; an email must not do more.
+        raise PermissionDenied("The scorecard is built for an active member of the tenant, as that member.")
+    with context.tenant_context(membership.tenant_id):
+        return _weekly_scorecard(user=user, membership=membership, week=week, segment_ids=segment_ids)
+
+
+def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_ids: list[int] | None) -> Scorecard:
+    from compliance import selectors as compliance
+
+    tenant = membership.tenant  # query: the tenant (its name heads the email)
+    visible = visible_accounts(user, membership)  # queries: managers' team tree and account ids; CSMs' ids
+    wanted = {int(pk) for pk in segment_ids} if segment_ids else None
+    book = visible.filter(segment_id__in=wanted) if wanted else visible
+    as_of = scorecard_as_of(week)  # query: the as-of date
+    today = as_of or week.sunday  # windows (renewals, surveys, audits) count from the figures' day
+    before = as_of - datetime.timedelta(days=7) if as_of else None
+    whole = dash.sees_whole_tenant(membership)
+
+    # Segment figures exactly as the portfolio page gives them to this user, for both days.
+    now = dash.portfolio_summaries(visible, membership, as_of=as_of, today=today)
+    earlier = dash.portfolio_summaries(visible, membership, as_of=before, today=before) if before else []
+    bands_before = {s.segment_id: dict(s.bands) for s in earlier if _scored(s)}
+    sections = tuple(
+        SegmentSection(
+            summary=s,
+            bands_before=bands_before.get(s.segment_id),
+            link=absolute_url("segment_scorecard", s.segment_id),
+        )
+        for s in now
+        if wanted is None or s.segment_id in wanted
+    )
+
+    movers = dash.band_movers(book, as_of=as_of, limit=MOVERS_SHOWN)  # queries: movers' bands, their accounts
+    mover_items = tuple(
+        Mover(
+            account_id=a.pk,
+            name=a.name,
+            segment=a.segment.name,
+            owner=_person(a.owner_csm),
+            band_before=a.band_before,
+            band_now=a.band_now,
+            total_before=a.total_before,
+            total_now=a.total_now,
+            direction=a.direction,
+            link=absolute_url("account_detail", a.pk),
+        )  # fmt: skip
+        for a in movers["items"]
+    )
+
+    rows = dash.account_rows(book, as_of=as_of).filter(h__band__in=AT_RISK_BANDS)
+    renewing = dash.renewals_due(rows, today=today, limit=RENEWALS_SHOWN)  # query: the first renewals at risk
+    horizon = Q(renewal_date__gte=today, renewal_date__lte=today + datetime.timedelta(days=dash.RENEWAL_DAYS))
+    renewal_totals = rows.filter(horizon).aggregate(  # query: how many, and their ARR
+        n=Count("id"), arr=Coalesce(Sum("arr"), Value(Decimal(0)), output_field=DecimalField())
+    )
+    renewal_items = tuple(
+        Renewal(
+            account_id=a.pk,
+            name=a.name,
+            segment=a.segment.name,
+            owner=_person(a.owner_csm),
+            renewal_date=a.renewal_date,
+            days_left=(a.renewal_date - today).days,
+            arr=a.arr,
+            band=a.health_band,
+            health_total=a.health_total,
+            link=absolute_url("account_detail", a.pk),
+        )  # fmt: skip
+        for a in renewing
+    )
+
+    decisions = _open_decisions(book, as_of=as_of, today=today)  # queries: the first open ones, their count
+    failed, failed_total = compliance.failed_audits(book, day=today, limit=EXCEPTIONS_SHOWN)  # 2 queries (1 if none)
+    expiring, expiring_total = compliance.expiring_obligations(book, day=today, limit=EXCEPTIONS_SHOWN)  # likewise
+    overdue = _overdue_obligations(book)  # queries: the first overdue obligations, their count
+
+    compliance_link = absolute_url("compliance_dashboard")
+    return Scorecard(
+        tenant=tenant,
+        user=user,
+        role=membership.role,
+        week=week,
+        as_of=as_of,
+        before=before,
+        stale=as_of is not None and as_of < week.monday,
+        whole_tenant=whole,
+        segments=sections,
+        movers=Counted(mover_items, movers["total"]),
+        renewals_at_risk=Counted(renewal_items, renewal_totals["n"]),
+        renewals_at_risk_arr=renewal_totals["arr"],
+        decisions=decisions,
+        failed_audits=Counted(
+            tuple(
+                ComplianceException(
+                    kind="failed_audit",
+                    account_id=r.obligation.account_id,
+                    account=r.obligation.account.name,
+                    framework=r.obligation.requirement.framework.name,
+                    requirement=r.obligation.requirement.title,
+                    day=r.audited_on,
+                    detail=f"{r.open_findings} open findings" if r.open_findings else "no open findings",
+                    link=absolute_url("account_detail", r.obligation.account_id),
+                )  # fmt: skip
+                for r in failed
+            ),
+            failed_total,
+        ),
+        overdue_obligations=overdue,
+        expiring_evidence=Counted(
+            tuple(
+                _obligation_exception(o, "expiring", o.evidence_valid_until, "evidence about to expire")
+                for o in expiring
+            ),
+            expiring_total,
+        ),
+        links={
+            "portfolio": absolute_url("portfolio"),
+            "movers": absolute_url("portfolio", fragment="movers-h"),
+            "renewals": absolute_url("account_list", query=f"renewal={dash.RENEWAL_DAYS}&sort=risk"),
+            "decisions": absolute_url("home"),
+            "compliance": compliance_link,
+        },
+    )
+
+
+def _scored(summary: SegmentSummary) -> bool:
+    """Whether a segment had any health snapshot that day (otherwise "last week" is unknown, not 0)."""
+    return any(summary.bands.get(band, 0) for band in BANDS)
+
+
+def _open_decisions(book, *, as_of: datetime.date | None, today: datetime.date) -> Counted:
+    """Open and escalated decisions and blockers on the book, soonest due first (overdue ones lead),
+    with owner, escalation target and account, and the account's band of `as_of` for the impact
+    fallback (a correlated lookup on the (tenant, account, day) index): the first DECISIONS_SHOWN
+    (one query) and how many (one query). The dashboards' overdue_decisions lists only the late ones;
+    the weekly summary (seed 002) wants every open blocker with its owner and customer impact."""
+    from journeys.models import Decision
+    from journeys.selectors import OPEN_STATUSES
+
+    open_ = Decision.objects.filter(account__in=book, status__in=OPEN_STATUSES)
+    band = HealthSnapshot.objects.filter(
+        tenant_id=context.require_tenant_id(),
+        account_id=OuterRef("account_id"),
+        snapshot_date=as_of or datetime.date.min,
+    ).values("band")[:1]
+    rows = list(
+        open_.select_related("account", "owner", "escalated_to")
+        .annotate(account_band=Subquery(band))
+        .order_by("due_date", "pk")[:DECISIONS_SHOWN]
+    )
+    total = open_.count() if rows else 0
+    items = []
+    for d in rows:
+        impact = d.customer_impact.strip()
+        items.append(
+            DecisionItem(
+                decision_id=d.pk,
+                kind=d.kind,
+                title=d.title,
+                account_id=d.account_id,
+                account=d.account.name,
+                owner=_person(d.owner),
+                due_date=d.due_date,
+                overdue=d.due_date < today,
+                escalated=d.status == "escalated",
+                escalated_to=_person(d.escalated_to),
+                customer_impact=impact or _impact_fallback(d.account.arr, d.account_band),
+                impact_stated=bool(impact),
+                link=absolute_url("account_detail", d.account_id),
+            )  # fmt: skip
+        )
+    return Counted(tuple(items), total)
+
+
+def _impact_fallback(arr: Decimal, band: str | None) -> str:
+    return f"Not stated: account ARR {arr:,.0f}, health {band or 'not scored'}"
+
+
+def _overdue_obligations(book) -> Counted:
+    """Obligations of the book whose (nightly) status is overdue, oldest due first, with account and
+    requirement (one query), and how many (one query). The compliance dashboard shows them as the
+    "overdue" count of its headline and matrix; it has no list selector of its own."""
+    from compliance.models import Obligation, ObligationStatus
+
+    overdue = Obligation.objects.filter(account__in=book, status=ObligationStatus.OVERDUE)
+    rows = list(
+        overdue.select_related("account", "requirement__framework").order_by("due_date", "pk")[:EXCEPTIONS_SHOWN]
+    )
+    total = overdue.count() if rows else 0
+    return Counted(
+        tuple(_obligation_exception(o, "overdue", o.due_date, "past its due date") for o in rows),
+        total,
+    )
+
+
+def _obligation_exception(o, kind: str, day: datetime.date, detail: str) -> ComplianceException:
+    return ComplianceException(
+        kind=kind, account_id=o.account_id, account=o.account.name, framework=o.requirement.framework.name,
+        requirement=o.requirement.title, day=day, detail=detail, link=absolute_url("account_detail", o.account_id),
+    )  # fmt: skip
+
+
+# --- Recipients and schedule -----------------------------------------------------------------------
+# A member without a subscription row gets the default: executives receive the email, nobody else does.
+DEFAULT_RECIPIENT_ROLES = frozenset({Role.EXECUTIVE})
+
+
+def subscription_default(role: str | None) -> bool:
+    """Whether a member with `role` and no explicit choice receives the weekly email."""
+    return role in DEFAULT_RECIPIENT_ROLES
+
+
+@dataclasses.dataclass(frozen=True)
+class ScorecardRecipient:
+    """One member who receives the week's email, and for which segments (None: all they can see)."""
+
+    user: Any
+    membership: Any
+    email: str
+    segment_ids: list[int] | None
+
+
+def _recipients_from(memberships: list, subscriptions: dict[int, ScorecardSubscription]) -> list[ScorecardRecipient]:
+    """Apply the rules to memberships already read (active, with an email): an enabled subscription, or
+    an executive's default without a row. A subscription whose segments are all gone, or (for a restricted
+    book) hold none of the member's accounts, has nothing to show and is skipped rather than sent empty."""
+    from accounts.selectors import WHOLE_TENANT_ROLES, visible_accounts
+    from segments.models import Segment
+
+    chosen: list[tuple[Any, ScorecardSubscription | None]] = []
+    for membership in memberships:
+        subscription = subscriptions.get(membership.user_id)
+        if subscription is None:
+            if subscription_default(membership.role):
+                chosen.append((membership, None))
+        elif subscription.enabled:
+            chosen.append((membership, subscription))
+    if not chosen:
+        return []
+    # Only a segment choice needs the tenant's segments (executives on the default need no query).
+    chose = any(subscription is not None and subscription.segment_ids for _, subscription in chosen)
+    tenant_segments = set(Segment.objects.values_list("pk", flat=True)) if chose else set()
+    recipients = []
+    for membership, subscription in chosen:
+        wanted = [pk for pk in (subscription.segment_ids if subscription else []) or [] if pk in tenant_segments]
+        if subscription is not None and subscription.segment_ids and not wanted:
+            continue
+        if membership.role not in WHOLE_TENANT_ROLES:
+            # A restricted book (CSM, manager): one query for the segments its accounts are in. Such
+            # subscribers are few; executives, the bulk of recipients, need none.
+            visible = set(visible_accounts(membership.user, membership).values_list("segment_id", flat=True).distinct())
+            wanted = [pk for pk in wanted if pk in visible] if wanted else []
+            if not visible or (subscription is not None and subscription.segment_ids and not wanted):
+                continue
+        recipients.append(
+            ScorecardRecipient(
+                user=membership.user, membership=membership, email=membership.user.email, segment_ids=wanted or None
+            )
+        )
+    return recipients
+
+
+def _eligible_memberships(user_ids: list[int] | None = None) -> list:
+    from cs_platform.tenancy.models import Membership
+
+    memberships = (
+        Membership.objects.filter(is_active=True, user__is_active=True)
+        .exclude(user__email="")
+        .select_related("user")
+        .order_by("user_id")
+    )
+    if user_ids is not None:
+        memberships = memberships.filter(user_id__in=user_ids)
+    return list(memberships)
+
+
+def scorecard_recipients(*, tenant) -> list[ScorecardRecipient]:
+    """Who receives `tenant`'s weekly scorecard: active members with an email address whose subscription
+    says yes (no row: executives only). Three queries, plus one per restricted-book subscriber."""
+    with context.tenant_context(tenant):
+        memberships = _eligible_memberships()
+        subscriptions = {s.user_id: s for s in ScorecardSubscription.objects.all()}
+        return _recipients_from(memberships, subscriptions)
+
+
+def recipient_now(user_id: int) -> ScorecardRecipient | None:
+    """The member as a recipient at send time (in the current tenant), or None if they unsubscribed,
+    left or lost their address since the row was prepared."""
+    memberships = _eligible_memberships([user_id])
+    subscriptions = {s.user_id: s for s in ScorecardSubscription.objects.filter(user_id=user_id)}
+    found = _recipients_from(memberships, subscriptions)
+    return found[0] if found else None
+
+
+def scorecard_week_due(tenant, now: datetime.datetime | None = None) -> IsoWeek | None:
+    """The ISO week whose email is due for `tenant` now: its current week (in its time zone) once the
+    local time is at or after SCORECARD_WEEKDAY SCORECARD_LOCAL_HOUR; None earlier in the week."""
+    zone = zoneinfo.ZoneInfo(tenant.time_zone)
+    local_now = (now or timezone.now()).astimezone(zone)
+    week = IsoWeek.of(local_now.date())
+    due = datetime.datetime.combine(scorecard_send_day(week), datetime.time(settings.SCORECARD_LOCAL_HOUR), tzinfo=zone)
+    return week if local_now >= due else None
+
+
+# How long past the send hour the email waits for that morning's nightly run before it goes out with
+# the latest figures there are (and says so).
+NIGHTLY_WAIT = datetime.timedelta(hours=5)
+
+
+def scorecard_waits_for_nightly(
+    tenant, week: IsoWeek, *, nightly_done: bool, now: datetime.datetime | None = None
+) -> bool:
+    """True while the week's email should not go out yet: the send day's nightly run (health,
+    compliance, segment figures) has not finished and the wait is not over. Sending before it would
+    show the previous day's figures under this week's date."""
+    if nightly_done:
+        return False
+    zone = zoneinfo.ZoneInfo(tenant.time_zone)
+    due = datetime.datetime.combine(scorecard_send_day(week), datetime.time(settings.SCORECARD_LOCAL_HOUR), tzinfo=zone)
+    return (now or timezone.now()).astimezone(zone) < due + NIGHTLY_WAIT
+
+
+def scorecard_subscription_state(*, tenant, user, role: str | None) -> tuple[bool, list[int], bool]:
+    """(enabled, segment_ids, explicit) for `user` in `tenant`: their recorded choice, or the role's
+    default when they never made one. One query. (A read kept beside the writes it mirrors.)"""
+    with context.tenant_context(tenant):
+        row = ScorecardSubscription.objects.filter(user=user).values_list("enabled", "segment_ids").first()
+    if row is None:
+        return subscription_default(role), [], False
+    return row[0], list(row[1] or []), True
+
+
+def next_scorecard_send(tenant, *, now: datetime.datetime | None = None) -> datetime.datetime:
+    """When the next weekly email goes out for `tenant`: the next SCORECARD_WEEKDAY at
+    SCORECARD_LOCAL_HOUR in the tenant's time zone, strictly after `now` (aware, in that zone)."""
+    zone = zoneinfo.ZoneInfo(tenant.time_zone)
+    local_now = (now or timezone.now()).astimezone(zone)
+    day = local_now.date() + datetime.timedelta(days=(settings.SCORECARD_WEEKDAY - local_now.isoweekday()) % 7)
+    while True:
+        # Built from the wall-clock date and hour (not by adding hours), so a daylight-saving change
+        # in between still gives 07:00 local time.
+        moment = datetime.datetime.combine(day, datetime.time(settings.SCORECARD_LOCAL_HOUR), tzinfo=zone)
+        if moment > local_now:
+            return moment
+        day += datetime.timedelta(days=7)
+
+
+def deliveries_waiting(week: IsoWeek) -> list[tuple[int, str]]:
+    """(id, address) of the current tenant's deliveries of `week` not sent yet (pending or retrying)."""
+    from scorecards.models import DeliveryStatus, ScorecardDelivery
+
+    return list(
+        ScorecardDelivery.objects.filter(week=str(week), status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING])
+        .order_by("pk")
+        .values_list("pk", "email")
+    )
+
+
+def deliveries_overview(
+    week: IsoWeek, *, problem_statuses, max_rows: int, recent_weeks: int
+) -> tuple[dict[str, int], list, list[str]]:
+    """For the admins' deliveries page, in three queries: the week's counts per status, the rows an
+    admin may need to act on (with their users), and the recent weeks that have deliveries."""
+    from scorecards.models import ScorecardDelivery
+
+    counts = dict(
+        ScorecardDelivery.objects.filter(week=str(week))
+        .order_by()
+        .values("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    problems = list(
+        ScorecardDelivery.objects.filter(week=str(week), status__in=problem_statuses)
+        .select_related("user")
+        .order_by("status", "email", "pk")[:max_rows]
+    )
+    weeks = list(
+        ScorecardDelivery.objects.order_by("-week_start").values_list("week", flat=True).distinct()[:recent_weeks]
+    )
+    return counts, problems, weeks
+
+
+def tenant_segments() -> list:
+    """The current tenant's segments in their display order (the preferences form's choices)."""
+    from segments.models import Segment
+
+    return list(Segment.objects.order_by("sort_order", "name", "pk"))
+
+
+def member_role(user) -> str | None:
+    """The role of `user`'s active membership in the current tenant, or None."""
+    return Membership.objects.filter(user=user, is_active=True).values_list("role", flat=True).first()

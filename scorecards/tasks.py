@@ -1,0 +1,114 @@
+"""Celery entry points for the weekly scorecard. Thin: they look up ids and call scorecards.services.
+
+Beat runs `scorecards.weekly_dispatch` every 15 minutes. It queues, per tenant whose email is due this
+week (SCORECARD_WEEKDAY at SCORECARD_LOCAL_HOUR in the tenant's time zone) and not yet prepared, one
+`scorecards.tenant_week` task, which inserts the week's delivery rows and queues one `scorecards.send`
+per row. Each send claims its row in the database first, so duplicates of any of these messages (a
+second tick, acks_late redelivery after a lost worker) send nothing twice. The same tick sweeps up
+deliveries whose message was lost and rows stuck in "sending"."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from celery import shared_task
+from django.core.cache import cache
+from django.db import OperationalError, transaction
+from django.utils import timezone
+
+from cs_platform.tenancy import context
+from cs_platform.tenancy.models import Tenant
+from metrics.models import NightlyRun, RunStatus
+from scorecards import selectors as scorecard_selectors
+from scorecards import services
+from scorecards.models import ScorecardDelivery
+from scorecards.weeks import IsoWeek
+
+logger = logging.getLogger(__name__)
+
+# One email: a fixed number of queries, a few PNGs, one SMTP exchange (SMTP_TIMEOUT_SECONDS per socket
+# operation). The hard limit stays below services.SENDING_LEASE, so a killed send is swept, not raced.
+SEND_SOFT_LIMIT = 120
+SEND_HARD_LIMIT = 150
+assert datetime.timedelta(seconds=SEND_HARD_LIMIT) < services.SENDING_LEASE
+# A week prepared with no recipient leaves no row to find; this mark (kept past the week's end) stops
+# the dispatch from preparing it again every 15 minutes. Losing it costs one more idempotent prepare.
+_PREPARED_MARK_SECONDS = 9 * 24 * 3600
+
+
+# Per worker process: the figures and rendering shared by executives of the same tenant and week (see
+# services.ScorecardViews); entries live ten minutes, so a worker never serves stale figures for long.
+_VIEWS = services.ScorecardViews(ttl=600)
+
+
+def _prepared_mark(tenant_id: int, week: str) -> str:
+    return f"scorecards:prepared:{tenant_id}:{week}"
+
+
+@shared_task(name="scorecards.weekly_dispatch", time_limit=300, soft_time_limit=280)
+def weekly_dispatch() -> list[int]:
+    """For each tenant whose scorecard is due and whose week has no delivery rows yet, queue its
+    tenant_week task (fan-out: one tenant's failure never holds up another's). Then the sweep."""
+    now = timezone.now()
+    with context.system_scope():
+        tenants = list(Tenant.objects.all())
+        # The weeks already prepared, per tenant; eight days back covers every time zone's current week.
+        prepared = set(
+            ScorecardDelivery.objects.filter(week_start__gte=(now - datetime.timedelta(days=8)).date())
+            .values_list("tenant_id", "week")
+            .distinct()
+        )
+        nightly_done = set(
+            NightlyRun.objects.filter(
+                status=RunStatus.DONE, run_date__gte=(now - datetime.timedelta(days=8)).date()
+            ).values_list("tenant_id", "run_date")
+        )
+    due = {tenant.pk: scorecard_selectors.scorecard_week_due(tenant, now) for tenant in tenants}
+    for tenant in tenants:
+        week = due[tenant.pk]
+        if week is not None and scorecard_selectors.scorecard_waits_for_nightly(
+            tenant, week, now=now,
+            nightly_done=(tenant.pk, scorecard_selectors.scorecard_send_day(week)) in nightly_done,
+        ):  # fmt: skip
+            due[tenant.pk] = None  # the next tick looks again
+    marked = cache.get_many([_prepared_mark(pk, str(week)) for pk, week in due.items() if week is not None])
+    queued = []
+    for tenant in tenants:
+        week = due[tenant.pk]
+        if week is None or (tenant.pk, str(week)) in prepared or _prepared_mark(tenant.pk, str(week)) in marked:
+            continue
+        transaction.on_commit(lambda t=tenant.pk, w=str(week): scorecard_tenant_week.delay(t, w))
+        queued.append(tenant.pk)
+    try:
+        services.scorecard_deliveries_sweep(now=now)
+    except Exception:  # the sweep runs again in 15 minutes; the dispatch must not fail with it
+        logger.exception("scorecard sweep failed")
+    return queued
+
+
+@shared_task(
+    name="scorecards.tenant_week", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=30,
+    retry_backoff_max=600, retry_jitter=True, max_retries=5, time_limit=600, soft_time_limit=570,
+)  # fmt: skip
+def scorecard_tenant_week(tenant_id: int, week: str) -> dict:
+    """Prepare one tenant's week (idempotent) and queue a send per row waiting to be sent."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with transaction.atomic():
+        prepared = services.scorecard_deliveries_prepare(tenant=tenant, week=IsoWeek.parse(week))
+        services.queue_scorecard_sends(tenant.pk, prepared.sendable_ids)
+    cache.set(_prepared_mark(tenant.pk, week), 1, _PREPARED_MARK_SECONDS)
+    return {"week": week, "recipients": prepared.recipients, "created": prepared.created}
+
+
+@shared_task(
+    name="scorecards.send", acks_late=True, time_limit=SEND_HARD_LIMIT, soft_time_limit=SEND_SOFT_LIMIT,
+)  # fmt: skip
+def scorecard_send(tenant_id: int, delivery_id: int) -> str:
+    """One attempt at one delivery. The next attempt after an SMTP failure is a new message with the
+    backoff as countdown (our schedule, not Celery's retry), and it only sends if it claims the row."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    outcome = services.scorecard_delivery_send(tenant=tenant, delivery_id=delivery_id, views=_VIEWS)
+    if outcome.retry_in is not None:
+        scorecard_send.apply_async((tenant_id, delivery_id), countdown=outcome.retry_in)
+    return outcome.status

@@ -1,0 +1,90 @@
+"""The scorecard email's HTML in headless Chromium, as a mail client shows it: the cid: images resolved
+(here to data: URIs), the tables visible, every image loaded, nothing fetched from anywhere. A
+screenshot is saved under test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import os
+from pathlib import Path
+
+import pytest
+
+from cs_platform.tenancy.models import Role
+from scorecards.email import render_scorecard
+from scorecards.selectors import weekly_scorecard
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.scorecards import WEEK, build_book, send_today
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db]
+
+
+@pytest.fixture(autouse=True)
+def _send_day_is_today(settings):
+    send_today(settings)  # the data is dated TODAY: see send_today
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+def _as_a_mail_client_shows_it(rendered) -> str:
+    html = rendered.html
+    for content_id, png in rendered.images.items():
+        html = html.replace(f"cid:{content_id}", "data:image/png;base64," + base64.b64encode(png).decode())
+    return html
+
+
+def _check_in_chromium(html_path: Path, *, expected_images: int, texts: list[str], kpi_name: str) -> list[str]:
+    """Open the file in headless Chromium and check it; returns the URLs the page requested. Runs in a
+    thread of its own: Playwright's sync API needs a thread without an event loop, and the test's
+    database work stays on the main thread (the session `browser` fixture may be running one)."""
+    from playwright.sync_api import sync_playwright
+
+    requests: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 720, "height": 900})
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(html_path.as_uri())
+            page.wait_for_load_state("load")
+            assert page.locator("table.scorecard-table").count() >= 4
+            for text in texts:
+                assert page.get_by_text(text).first.is_visible(), text
+            kpi_table = page.locator("table.kpis").first
+            assert kpi_table.is_visible() and kpi_name in kpi_table.inner_text()
+            images = page.locator("img")
+            assert images.count() == expected_images
+            sizes = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+            assert all(complete and width > 0 and height > 0 for complete, width, height in sizes), sizes
+            for index in range(images.count()):
+                assert images.nth(index).is_visible()
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "scorecard-email.png"), full_page=True)
+        finally:
+            browser.close()
+    return requests
+
+
+def test_the_scorecard_email_renders_its_tables_and_images(tenant_a, tmp_path):
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (browser tests need it)")
+    build_book(tenant_a, 12, prefix="Harbor")
+    build_book(tenant_a, 5, prefix="Mutual", segment="insurer", owner_role="manager")
+    card = weekly_scorecard(user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE],
+                            week=WEEK)  # fmt: skip
+    rendered = render_scorecard(card, unsubscribe_url="http://127.0.0.1:8000/scorecards/unsubscribe/t/")
+    path = tmp_path / "scorecard.html"
+    path.write_text(_as_a_mail_client_shows_it(rendered), encoding="utf-8")
+    assert "cid:" not in path.read_text(encoding="utf-8")
+    texts = [f"Weekly scorecard {WEEK}", "Harbor 0000", "Top movers", "Renewals at risk",
+             "Open blockers and decisions", "Compliance exceptions", card.segments[0].name]  # fmt: skip
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        requests = pool.submit(
+            _check_in_chromium, path, expected_images=1 + len(card.segments), texts=texts,
+            kpi_name=card.segments[0].summary.kpis[0].name,
+        ).result(timeout=120)  # fmt: skip
+    assert len(rendered.images) == 1 + len(card.segments)
+    # The file and its inline images only: no request left for any server.
+    assert requests and all(url.startswith(("file://", "data:")) for url in requests), requests
