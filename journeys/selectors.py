@@ -134,6 +134,94 @@ def account_journey_choices(account: Account) -> list[AccountJourney]:
     return list(AccountJourney.objects.filter(account_id=account.pk).select_related("template").order_by("-started_on"))
 
 
+# --- The decisions page: every decision and blocker of the book -----------------------------------------
+# Which decisions the page lists. "closed_week" is the seven days ending today (the weekly scorecard's
+# "closed in the last 7 days" links here); "overdue" is open past its due date.
+DECISION_VIEWS: dict[str, str] = {
+    "open": "Open",
+    "overdue": "Overdue",
+    "escalated": "Escalated",
+    "closed_week": "Closed in the last 7 days",
+    "closed": "Closed",
+    "all": "All",
+}
+# Sort keys (the listing helpers whitelist them); each ends with pk so pages never overlap.
+DECISION_SORTS: dict[str, tuple[str, ...]] = {
+    "due": ("due_date", "pk"),
+    "account": ("account__name", "due_date", "pk"),
+    "owner": ("owner__last_name", "owner__first_name", "owner__username", "due_date", "pk"),
+    "kind": ("kind", "due_date", "pk"),
+    "status": ("status", "due_date", "pk"),
+    "created": ("created_at", "pk"),
+    "closed": ("resolved_at", "pk"),
+}
+
+
+def _closed_since(today: datetime.date, zone: datetime.tzinfo) -> datetime.datetime:
+    """The start of the seven days ending with `today`, in the tenant's zone."""
+    return datetime.datetime.combine(today - datetime.timedelta(days=6), datetime.time(), tzinfo=zone)
+
+
+def _view_filter(view: str, *, today: datetime.date, zone: datetime.tzinfo) -> Q:
+    is_open = Q(status__in=OPEN_STATUSES)
+    return {
+        "open": is_open,
+        "overdue": is_open & Q(due_date__lt=today),
+        "escalated": Q(status=DecisionStatus.ESCALATED),
+        "closed_week": ~is_open & Q(resolved_at__gte=_closed_since(today, zone)),
+        "closed": ~is_open,
+        "all": Q(),
+    }[view]
+
+
+def decision_counts(accounts: QuerySet[Account], *, today: datetime.date, zone: datetime.tzinfo) -> dict[str, int]:
+    """How many decisions of the visible `accounts` each view of the page holds (one aggregate query)."""
+    decisions = Decision.objects.filter(account__in=accounts)
+    return decisions.aggregate(
+        **{view: Count("pk", filter=_view_filter(view, today=today, zone=zone)) for view in DECISION_VIEWS}
+    )
+
+
+def decision_filter_choices(accounts: QuerySet[Account]) -> dict[str, list[tuple[str, str]]]:
+    """The filter form's choices: the people owning a decision on the visible `accounts`, by name (one
+    query), and the segments (one query)."""
+    from segments.models import Segment
+
+    owners = (
+        Decision.objects.filter(account__in=accounts)
+        .values_list("owner_id", "owner__first_name", "owner__last_name", "owner__username")
+        .distinct()
+        .order_by("owner__last_name", "owner__first_name", "owner__username")
+    )
+    return {
+        "owner": [(str(pk), f"{first} {last}".strip() or username) for pk, first, last, username in owners],
+        "segment": list(Segment.objects.order_by("sort_order").values_list("code", "name")),
+    }
+
+
+def decision_rows(
+    accounts: QuerySet[Account], *, filters: dict[str, str], today: datetime.date, zone: datetime.tzinfo
+) -> QuerySet[Decision]:
+    """The decisions of the visible `accounts` that the page's `filters` select (view, kind, owner,
+    segment, free text on title and account name), account, owner and escalation target joined, with
+    `is_open` and `overdue` as of `today`. One query for any page of rows (the caller orders and slices)."""
+    view = filters.get("status", "open")
+    rows = Decision.objects.filter(account__in=accounts).filter(_view_filter(view, today=today, zone=zone))
+    if "kind" in filters:
+        rows = rows.filter(kind=filters["kind"])
+    if "owner" in filters:
+        rows = rows.filter(owner_id=filters["owner"])
+    if "segment" in filters:
+        rows = rows.filter(account__segment__code=filters["segment"])
+    if "q" in filters:
+        rows = rows.filter(Q(title__icontains=filters["q"]) | Q(account__name__icontains=filters["q"]))
+    is_open = Q(status__in=OPEN_STATUSES)
+    return rows.select_related("account", "owner", "escalated_to").annotate(
+        is_open=Case(When(is_open, then=Value(True)), default=Value(False)),
+        overdue=Case(When(is_open & Q(due_date__lt=today), then=Value(True)), default=Value(False)),
+    )
+
+
 # --- REST API (journeys/api.py) -------------------------------------------------------------------------
 
 

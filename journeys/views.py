@@ -1,16 +1,58 @@
-"""Decision and journey forms used from the account page: add a decision or blocker, resolve it,
-complete a journey activity. Reads through journeys.selectors, writes through journeys.services."""
+"""The decisions page (every decision and blocker of the user's book, seed 002's weekly view of open
+blockers, owners and expected customer impact) and the forms used from the account page: add a decision
+or blocker, resolve it, complete a journey activity. Reads through journeys.selectors, writes through
+journeys.services."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
+from django.shortcuts import render
+from django.utils import timezone
 
+from accounts.selectors import visible_accounts
 from accounts.views import account_url, local_today, posted_data, submit_form, visible_account_or_404
-from cs_platform.tenancy.access import require_form
+from cs_platform.listing import list_params, paginate
+from cs_platform.tenancy.access import can_post, require_form, require_member
 from journeys import selectors
 from journeys.forms import ActivityCompleteForm, DecisionForm, DecisionResolveForm
+from journeys.models import DecisionKind
 from journeys.services import decision_create, decision_resolve, journey_activity_complete
+
+
+@login_required
+def decision_list(request):
+    membership = require_member(request)
+    today = local_today()
+    zone = timezone.get_current_timezone()  # the tenant's, set by the middleware like local_today()
+    visible = visible_accounts(request.user, membership)
+    choices = selectors.decision_filter_choices(visible)
+    params = list_params(
+        request.GET,
+        filters={
+            "status": set(selectors.DECISION_VIEWS),
+            "kind": set(DecisionKind.values),
+            "owner": {pk for pk, _ in choices["owner"]},
+            "segment": {code for code, _ in choices["segment"]},
+            "q": None,
+        },
+        sorts=selectors.DECISION_SORTS,
+        default_sort="due",
+    )
+    view = params.filters.get("status", "open")
+    rows = selectors.decision_rows(visible, filters=params.filters, today=today, zone=zone)
+    page = paginate(rows.order_by(*params.order_by(selectors.DECISION_SORTS)), params)
+    counts = selectors.decision_counts(visible, today=today, zone=zone)
+    return render(
+        request,
+        "journeys/decision_list.html",
+        {
+            "page": page, "params": params, "choices": choices, "view": view,
+            "views": [(key, label, counts[key]) for key, label in selectors.DECISION_VIEWS.items()],
+            "kinds": DecisionKind.choices, "can_resolve": can_post(request, "decision"),
+            "filtered": any(key != "status" for key in params.filters),
+        },
+    )  # fmt: skip
 
 
 @login_required
