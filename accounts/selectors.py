@@ -69,6 +69,51 @@ def visible_accounts(user, membership: Membership | None = None) -> QuerySet[Acc
     return accounts.none()
 
 
+def book_segments(memberships: list[Membership]) -> dict[int, set[int]]:
+    """For each restricted-book membership (CSM or manager) of the current tenant: the segment ids of
+    the accounts visible_accounts() would give it, keyed by membership pk. Whole-tenant and inactive
+    memberships are left out. Three queries however many members: the active team structure, the
+    view permissions' (user, segment) pairs and the owned accounts' (owner, segment) pairs; the team
+    trees are walked in memory with team_user_ids' rules (active reports, any depth)."""
+    restricted = [m for m in memberships if m.is_active and m.role in (Role.CSM, Role.MANAGER)]
+    if not restricted:
+        return {}
+    reports: dict[int, list[tuple[int, int]]] = {}
+    for pk, user_id, manager_id in Membership.objects.filter(is_active=True).values_list("pk", "user_id", "manager_id"):
+        if manager_id is not None:
+            reports.setdefault(manager_id, []).append((pk, user_id))
+    teams: dict[int, set[int]] = {}
+    for m in restricted:
+        team, frontier = {m.user_id}, [m.pk] if m.role == Role.MANAGER else []
+        while frontier:
+            rows = [row for pk in frontier for row in reports.get(pk, ())]
+            frontier = [pk for pk, user_id in rows if user_id not in team]
+            team.update(user_id for _, user_id in rows)
+        teams[m.pk] = team
+    everyone = sorted(set().union(*teams.values()))
+    permitted: dict[int, set[int]] = {}
+    for user_id, segment_id in (
+        AccountUserObjectPermission.objects.filter(user_id__in=everyone, permission_id=_view_permission_id())
+        .values_list("user_id", "content_object__segment_id")
+        .distinct()
+    ):
+        permitted.setdefault(user_id, set()).add(segment_id)
+    owned: dict[int, set[int]] = {}
+    managers_team = sorted(set().union(*(teams[m.pk] for m in restricted if m.role == Role.MANAGER)))
+    if managers_team:
+        for owner_id, segment_id in (
+            Account.objects.filter(owner_csm_id__in=managers_team).values_list("owner_csm_id", "segment_id").distinct()
+        ):
+            owned.setdefault(owner_id, set()).add(segment_id)
+    result: dict[int, set[int]] = {}
+    for m in restricted:
+        if m.role == Role.CSM:
+            result[m.pk] = set(permitted.get(m.user_id, ()))
+        else:  # a manager's book: permissions or ownership anywhere in the team
+            result[m.pk] = set().union(*(permitted.get(u, set()) | owned.get(u, set()) for u in teams[m.pk]))
+    return result
+
+
 def _permitted_account_ids(user_ids: list[int]):
     return (
         AccountUserObjectPermission.objects.filter(user_id__in=user_ids, permission_id=_view_permission_id())

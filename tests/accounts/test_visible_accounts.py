@@ -103,3 +103,65 @@ def test_an_inactive_membership_sees_nothing(tenant_a, book):
         membership.is_active = False
         membership.save()
     assert _names(tenant_a.user(Role.EXECUTIVE), tenant_a.tenant) == []
+
+
+# --- book_segments: the same books, for many members at once -------------------------------------------
+@pytest.mark.django_db
+def test_book_segments_equals_visible_accounts_for_every_restricted_member_in_three_queries(tenant_a, tenant_b):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import Account
+    from accounts.selectors import book_segments
+    from cs_platform.tenancy.models import Membership
+
+    tenant, admin = tenant_a.tenant, tenant_a.user(Role.ADMIN)
+    segments = {code: factories.segment_of(tenant, code) for code in ("bank", "insurer", "wealth", "fintech")}
+    # A two-level team under the fixture's manager: the CSM reports to it, a lead and the lead's CSM too.
+    manager = tenant_a.memberships[Role.MANAGER]
+    lead_user = factories.UserFactory(username="lead@alpha.test")
+    lead = membership_create(tenant=tenant, user=lead_user, role=Role.MANAGER, actor=admin)
+    junior_user = factories.UserFactory(username="junior@alpha.test")
+    junior = membership_create(tenant=tenant, user=junior_user, role=Role.CSM, actor=admin)
+    gone_user = factories.UserFactory(username="gone@alpha.test")
+    gone = membership_create(tenant=tenant, user=gone_user, role=Role.CSM, actor=admin)
+    outsider_user = factories.UserFactory(username="outsider2@alpha.test")
+    outsider = membership_create(tenant=tenant, user=outsider_user, role=Role.CSM, actor=admin)
+    with context.tenant_context(tenant):
+        Membership.objects.filter(pk=lead.pk).update(manager=manager)
+        Membership.objects.filter(pk__in=[junior.pk, gone.pk]).update(manager=lead)
+
+    def make(name, owner, segment):
+        return account_create(tenant=tenant, actor=admin, name=name, segment=segments[segment], owner_csm=owner)
+
+    make("A", tenant_a.user(Role.CSM), "bank")
+    make("B", junior_user, "insurer")
+    make("C", gone_user, "fintech")
+    make("D", outsider_user, "wealth")
+    shared = make("E", outsider_user, "fintech")
+    account_assign_csm(tenant=tenant, account=shared, user=tenant_a.user(Role.CSM))  # a second CSM on it
+    with context.tenant_context(tenant):
+        # Owned without the permission (an import that set the owner only): managers see it, CSMs not.
+        Account.objects.create(tenant=tenant, name="F", segment=segments["wealth"], owner_csm=junior_user)
+    factories.AccountFactory(tenant=tenant_b.tenant, name="Bravo", segment=factories.segment_of(tenant_b.tenant))
+    with context.tenant_context(tenant):
+        Membership.objects.filter(pk=gone.pk).update(is_active=False)  # an inactive report is no team
+
+    with context.tenant_context(tenant):
+        members = list(Membership.objects.filter(tenant=tenant).order_by("pk"))
+        with CaptureQueriesContext(connection) as queries:
+            books = book_segments(members)
+        assert len(queries) == 3  # the team structure, the permissions' segments, the owned accounts' segments
+        for m in members:
+            if m.role not in (Role.CSM, Role.MANAGER) or not m.is_active:
+                assert m.pk not in books
+                continue
+            expected = set(visible_accounts(m.user, m).values_list("segment_id", flat=True))
+            assert books[m.pk] == expected, m
+    by_code = {seg.pk: code for code, seg in segments.items()}
+    assert {by_code[pk] for pk in books[manager.pk]} == {"bank", "insurer", "fintech", "wealth"}
+    assert {by_code[pk] for pk in books[lead.pk]} == {"insurer", "wealth"}
+    assert {by_code[pk] for pk in books[junior.pk]} == {"insurer"}
+    assert {by_code[pk] for pk in books[tenant_a.memberships[Role.CSM].pk]} == {"bank", "fintech"}
+    assert {by_code[pk] for pk in books[outsider.pk]} == {"wealth", "fintech"}
+    assert gone.pk not in books
