@@ -1,7 +1,8 @@
 """The tenant admins' page of the weekly scorecard's deliveries: for one ISO week, how many emails are
-pending, sending, retrying, sent, failed or skipped, each failed or retrying row with its error, and a
-"retry now" button for failed rows. Admins only (other members get 403, as for the other settings pages);
-rows are read in the current tenant, so another tenant's delivery id reads as missing."""
+pending, sending, retrying, sent, failed or skipped, each failed or retrying row with its error, a
+"retry now" button for failed rows and one "retry all failed" for the week (after an SMTP outage that
+outlasted the backoff). Admins only (other members get 403, as for the other settings pages); rows are
+read in the current tenant, so another tenant's delivery id reads as missing."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from cs_platform.tenancy.access import require_member
 from cs_platform.tenancy.models import Role
 from scorecards import selectors as scorecard_selectors
 from scorecards.models import DeliveryStatus
-from scorecards.services import scorecard_delivery_retry
+from scorecards.services import scorecard_deliveries_retry_failed, scorecard_delivery_retry
 from scorecards.weeks import IsoWeek
 
 # Rows listed one by one: the ones an admin may have to act on or explain.
@@ -51,6 +52,17 @@ def _week_of(request) -> IsoWeek:
 def scorecard_deliveries(request):
     _require_admin(request)
     week = _week_of(request)
+    if request.method == "POST" and request.POST.get("action") == "retry_failed":
+        queued = scorecard_deliveries_retry_failed(tenant=request.tenant, week=week, actor=request.user)
+        if queued:
+            messages.success(
+                request, f"{queued} failed email{'s' if queued != 1 else ''} of {week} queued to be sent again."
+            )
+        else:
+            messages.error(
+                request, f"No failed email of {week} to retry (stopped mid-send ones are retried one by one)."
+            )
+        return redirect(f"{reverse('scorecard_deliveries')}?week={week}")
     if request.method == "POST":
         try:
             delivery_id = int(request.POST.get("delivery", ""))

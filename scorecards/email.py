@@ -211,10 +211,25 @@ def _figures(scorecard: Scorecard, images: dict[str, bytes]) -> dict:
                 "escalated_to": d.escalated_to,
                 "impact": d.customer_impact,
                 "impact_stated": d.impact_stated,
+                "fallback": d.fallback or "—",
             }  # fmt: skip
             for d in scorecard.decisions.items
         ],
         "decisions_total": scorecard.decisions.total,
+        "closed": [
+            {
+                "title": c.title,
+                "kind": c.kind.capitalize(),
+                "link": c.link,
+                "account": c.account,
+                "owner": person(c.owner),
+                "closed_on": c.closed_on.isoformat(),
+                "outcome": "fallback applied" if c.outcome == "fallback" else "resolved",
+                "resolution": c.resolution,
+            }  # fmt: skip
+            for c in scorecard.decisions_closed.items
+        ],
+        "closed_total": scorecard.decisions_closed.total,
         "exceptions": [
             {
                 "kind": KIND_LABELS[e.kind],

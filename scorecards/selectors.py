@@ -117,6 +117,23 @@ class DecisionItem:
     escalated_to: str
     customer_impact: str  # as written, or the account's ARR and band when nobody wrote it
     impact_stated: bool
+    fallback: str  # what happens if nobody decides by the due date (seed 002: every blocker has one)
+    link: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ClosedDecision:
+    """A decision or blocker closed during the week (seed 002's summary: "closed decisions")."""
+
+    decision_id: int
+    kind: str
+    title: str
+    account_id: int
+    account: str
+    owner: str
+    closed_on: datetime.date  # in the tenant's time zone
+    outcome: str  # "resolved" or "fallback" (the fallback was applied)
+    resolution: str
     link: str
 
 
@@ -155,6 +172,7 @@ class Scorecard:
     renewals_at_risk: Counted
     renewals_at_risk_arr: Decimal
     decisions: Counted
+    decisions_closed: Counted  # closed in the seven days up to the figures' day
     failed_audits: Counted
     overdue_obligations: Counted
     expiring_evidence: Counted
@@ -200,7 +218,8 @@ def weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_ids
     tests/scorecards/test_content.py for the count): the tenant, the user's book (managers and CSMs),
     the as-of date, the segment figures of as_of and of seven days earlier (one snapshot query each for
     whole-tenant readers, the seven-query live aggregate otherwise), movers (2), renewals at risk (2),
-    open decisions (2), failed audits (2), overdue obligations (2) and expiring evidence (2)."""
+    open decisions (2), decisions closed in the week (2; 1 if none), failed audits (2), overdue
+    obligations (2) and expiring evidence (2)."""
     if membership.user_id != user.pk or not membership.is_active:
         # The dashboards only ever serve an active member their own book; an email must not do more.
         raise PermissionDenied("The scorecard is built for an active member of the tenant, as that member.")
@@ -273,7 +292,10 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
         for a in renewing
     )
 
-    decisions = _open_decisions(book, as_of=as_of, today=today)  # queries: the first open ones, their count
+    zone = zoneinfo.ZoneInfo(tenant.time_zone)
+    # queries: the first open ones, their count; the first closed this week, their count
+    decisions = _open_decisions(book, as_of=as_of, today=today, zone=zone)
+    closed = _closed_decisions(book, today=today, zone=zone)
     failed, failed_total = compliance.failed_audits(book, day=today, limit=EXCEPTIONS_SHOWN)  # 2 queries (1 if none)
     expiring, expiring_total = compliance.expiring_obligations(book, day=today, limit=EXCEPTIONS_SHOWN)  # likewise
     overdue = _overdue_obligations(book)  # queries: the first overdue obligations, their count
@@ -293,6 +315,7 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
         renewals_at_risk=Counted(renewal_items, renewal_totals["n"]),
         renewals_at_risk_arr=renewal_totals["arr"],
         decisions=decisions,
+        decisions_closed=closed,
         failed_audits=Counted(
             tuple(
                 ComplianceException(
@@ -321,7 +344,7 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
             "portfolio": absolute_url("portfolio"),
             "movers": absolute_url("portfolio", fragment="movers-h"),
             "renewals": absolute_url("account_list", query=f"renewal={dash.RENEWAL_DAYS}&sort=risk"),
-            "decisions": absolute_url("home"),
+            "decisions": absolute_url("decision_list"),
             "compliance": compliance_link,
         },
     )
@@ -332,16 +355,26 @@ def _scored(summary: SegmentSummary) -> bool:
     return any(summary.bands.get(band, 0) for band in BANDS)
 
 
-def _open_decisions(book, *, as_of: datetime.date | None, today: datetime.date) -> Counted:
-    """Open and escalated decisions and blockers on the book, soonest due first (overdue ones lead),
-    with owner, escalation target and account, and the account's band of `as_of` for the impact
-    fallback (a correlated lookup on the (tenant, account, day) index): the first DECISIONS_SHOWN
-    (one query) and how many (one query). The dashboards' overdue_decisions lists only the late ones;
-    the weekly summary (seed 002) wants every open blocker with its owner and customer impact."""
+def _day_end(day: datetime.date, zone) -> datetime.datetime:
+    """The first instant after `day` in the tenant's time zone."""
+    return datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), tzinfo=zone)
+
+
+def _open_decisions(book, *, as_of: datetime.date | None, today: datetime.date, zone) -> Counted:
+    """Decisions and blockers on the book that were open at the end of `today` (the figures' day):
+    created by then and not closed by then, so a past week's email lists what was open that week, not
+    what is open now. Soonest due first (overdue ones lead), with owner, escalation target (if it had
+    escalated by then), fallback and account, and the account's band of `as_of` for the impact
+    fallback (a correlated lookup on the (tenant, account, day) index): the first DECISIONS_SHOWN (one
+    query) and how many (one query). The dashboards' overdue_decisions lists only the late ones; the
+    weekly summary (seed 002) wants every open blocker with its owner and customer impact."""
     from journeys.models import Decision
     from journeys.selectors import OPEN_STATUSES
 
-    open_ = Decision.objects.filter(account__in=book, status__in=OPEN_STATUSES)
+    end = _day_end(today, zone)
+    open_ = Decision.objects.filter(account__in=book, created_at__lt=end).filter(
+        Q(status__in=OPEN_STATUSES) | Q(resolved_at__gte=end)
+    )
     band = HealthSnapshot.objects.filter(
         tenant_id=context.require_tenant_id(),
         account_id=OuterRef("account_id"),
@@ -356,6 +389,7 @@ def _open_decisions(book, *, as_of: datetime.date | None, today: datetime.date) 
     items = []
     for d in rows:
         impact = d.customer_impact.strip()
+        escalated = d.escalated_at is not None and d.escalated_at < end
         items.append(
             DecisionItem(
                 decision_id=d.pk,
@@ -366,14 +400,48 @@ def _open_decisions(book, *, as_of: datetime.date | None, today: datetime.date) 
                 owner=_person(d.owner),
                 due_date=d.due_date,
                 overdue=d.due_date < today,
-                escalated=d.status == "escalated",
-                escalated_to=_person(d.escalated_to),
+                escalated=escalated,
+                escalated_to=_person(d.escalated_to) if escalated else "",
                 customer_impact=impact or _impact_fallback(d.account.arr, d.account_band),
                 impact_stated=bool(impact),
+                fallback=d.fallback.strip(),
                 link=absolute_url("account_detail", d.account_id),
             )  # fmt: skip
         )
     return Counted(tuple(items), total)
+
+
+def _closed_decisions(book, *, today: datetime.date, zone) -> Counted:
+    """Decisions and blockers on the book closed (resolved, or their fallback applied) during the seven
+    days ending with `today`, newest first: the first DECISIONS_SHOWN (one query) and how many (one
+    query, only when there are any)."""
+    from journeys.models import Decision
+    from journeys.selectors import OPEN_STATUSES
+
+    end = _day_end(today, zone)
+    closed = Decision.objects.filter(
+        account__in=book, resolved_at__gte=end - datetime.timedelta(days=7), resolved_at__lt=end
+    ).exclude(status__in=OPEN_STATUSES)
+    rows = list(closed.select_related("account", "owner").order_by("-resolved_at", "-pk")[:DECISIONS_SHOWN])
+    total = closed.count() if rows else 0
+    return Counted(
+        tuple(
+            ClosedDecision(
+                decision_id=d.pk,
+                kind=d.kind,
+                title=d.title,
+                account_id=d.account_id,
+                account=d.account.name,
+                owner=_person(d.owner),
+                closed_on=d.resolved_at.astimezone(zone).date(),
+                outcome=d.status,
+                resolution=d.resolution.strip(),
+                link=absolute_url("account_detail", d.account_id),
+            )  # fmt: skip
+            for d in rows
+        ),
+        total,
+    )
 
 
 def _impact_fallback(arr: Decimal, band: str | None) -> str:
@@ -428,7 +496,7 @@ def _recipients_from(memberships: list, subscriptions: dict[int, ScorecardSubscr
     """Apply the rules to memberships already read (active, with an email): an enabled subscription, or
     an executive's default without a row. A subscription whose segments are all gone, or (for a restricted
     book) hold none of the member's accounts, has nothing to show and is skipped rather than sent empty."""
-    from accounts.selectors import WHOLE_TENANT_ROLES, visible_accounts
+    from accounts.selectors import WHOLE_TENANT_ROLES, book_segments
     from segments.models import Segment
 
     chosen: list[tuple[Any, ScorecardSubscription | None]] = []
@@ -444,15 +512,15 @@ def _recipients_from(memberships: list, subscriptions: dict[int, ScorecardSubscr
     # Only a segment choice needs the tenant's segments (executives on the default need no query).
     chose = any(subscription is not None and subscription.segment_ids for _, subscription in chosen)
     tenant_segments = set(Segment.objects.values_list("pk", flat=True)) if chose else set()
+    # Restricted books (CSMs, managers): the segments their accounts are in, for all of them at once.
+    books = book_segments([m for m, _ in chosen if m.role not in WHOLE_TENANT_ROLES])
     recipients = []
     for membership, subscription in chosen:
         wanted = [pk for pk in (subscription.segment_ids if subscription else []) or [] if pk in tenant_segments]
         if subscription is not None and subscription.segment_ids and not wanted:
             continue
         if membership.role not in WHOLE_TENANT_ROLES:
-            # A restricted book (CSM, manager): one query for the segments its accounts are in. Such
-            # subscribers are few; executives, the bulk of recipients, need none.
-            visible = set(visible_accounts(membership.user, membership).values_list("segment_id", flat=True).distinct())
+            visible = books.get(membership.pk, set())
             wanted = [pk for pk in wanted if pk in visible] if wanted else []
             if not visible or (subscription is not None and subscription.segment_ids and not wanted):
                 continue
@@ -480,7 +548,8 @@ def _eligible_memberships(user_ids: list[int] | None = None) -> list:
 
 def scorecard_recipients(*, tenant) -> list[ScorecardRecipient]:
     """Who receives `tenant`'s weekly scorecard: active members with an email address whose subscription
-    says yes (no row: executives only). Three queries, plus one per restricted-book subscriber."""
+    says yes (no row: executives only). Three queries, plus three when any subscriber has a restricted
+    book (their books' segments, all at once; see accounts.selectors.book_segments)."""
     with context.tenant_context(tenant):
         memberships = _eligible_memberships()
         subscriptions = {s.user_id: s for s in ScorecardSubscription.objects.all()}
@@ -522,6 +591,38 @@ def scorecard_waits_for_nightly(
     zone = zoneinfo.ZoneInfo(tenant.time_zone)
     due = datetime.datetime.combine(scorecard_send_day(week), datetime.time(settings.SCORECARD_LOCAL_HOUR), tzinfo=zone)
     return (now or timezone.now()).astimezone(zone) < due + NIGHTLY_WAIT
+
+
+def scorecard_send_refusal(tenant, week: IsoWeek, *, now: datetime.datetime | None = None) -> str | None:
+    """Why sending `week`'s real emails now would be wrong, or None when it is fine (one query at most).
+
+    Delivery rows are one per user and week, so an early send is not a harmless extra: the scheduled
+    send would find the rows sent and the week's proper email would never go. Refused: a week whose
+    send moment (SCORECARD_WEEKDAY SCORECARD_LOCAL_HOUR, tenant time) has not come, and the current
+    week while its send day's nightly run has not finished (the figures would be the day before's). A
+    past week may always be sent: its figures are capped at its send day whenever they are read."""
+    from metrics.models import NightlyRun, RunStatus
+
+    zone = zoneinfo.ZoneInfo(tenant.time_zone)
+    local_now = (now or timezone.now()).astimezone(zone)
+    send_day = scorecard_send_day(week)
+    due = datetime.datetime.combine(send_day, datetime.time(settings.SCORECARD_LOCAL_HOUR), tzinfo=zone)
+    if local_now < due:
+        return (
+            f"The emails of {week} are due {due:%A %Y-%m-%d %H:%M} {tenant.time_zone}; it is "
+            f"{local_now:%Y-%m-%d %H:%M} there. Sending them early would use older figures and leave the "
+            "scheduled send nothing to do."
+        )
+    if week == IsoWeek.of(local_now.date()):
+        with context.tenant_context(tenant):
+            done = NightlyRun.objects.filter(run_date=send_day, status=RunStatus.DONE).exists()
+        if not done:
+            return (
+                f"The nightly run of {send_day:%Y-%m-%d} (the send day of {week}) has not finished, so the "
+                f"figures would be the day before's. Run `manage.py recompute --tenant {tenant.slug} "
+                f"--date {send_day:%Y-%m-%d}` first."
+            )
+    return None
 
 
 def scorecard_subscription_state(*, tenant, user, role: str | None) -> tuple[bool, list[int], bool]:

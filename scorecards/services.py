@@ -43,6 +43,12 @@ logger = logging.getLogger(__name__)
 SENDING_LEASE = datetime.timedelta(minutes=15)  # longer than the send task's hard time limit
 STALE_GRACE = datetime.timedelta(minutes=15)  # how late a queued message may be before the sweep re-queues
 SMTP_TIMEOUT_SECONDS = 30
+# The error of a row whose worker stopped mid-send: "retry all failed" leaves these alone (see below).
+STUCK_ERROR = (
+    "The worker stopped while sending (after the lease of "
+    f"{int(SENDING_LEASE.total_seconds() // 60)} min): the email may or may not have been delivered, so it "
+    "is not re-sent automatically. Use retry now to send it again."
+)
 _ERROR_CHARS = 1000
 _STALE_BATCH = 5000
 
@@ -415,7 +421,7 @@ def scorecard_test_send(*, tenant, week: IsoWeek, to: str, actor=None) -> list[s
     return sent
 
 
-def queue_scorecard_sends(tenant_id: int, delivery_ids: list[int]) -> None:
+def scorecard_sends_queue(*, tenant_id: int, delivery_ids: list[int]) -> None:
     """One send task per delivery, queued once the rows are committed (the worker must see them). A broker
     outage leaves them pending; the beat sweep queues them later."""
     if not delivery_ids:
@@ -451,8 +457,37 @@ def scorecard_delivery_retry(*, tenant, delivery_id: int, actor) -> ScorecardDel
             tenant=tenant, actor=actor, action="scorecard_delivery.retry", obj=delivery, before=before,
             after={"status": delivery.status, "attempts": 0, "week": delivery.week, "email": delivery.email},
         )  # fmt: skip
-    queue_scorecard_sends(tenant.pk, [delivery.pk])
+    scorecard_sends_queue(tenant_id=tenant.pk, delivery_ids=[delivery.pk])
     return delivery
+
+
+@transaction.atomic
+def scorecard_deliveries_retry_failed(*, tenant, week: IsoWeek, actor) -> int:
+    """An admin's "retry all failed" for `week`, after an SMTP outage outlasted the backoff: every failed
+    delivery of the week starts a fresh series of attempts, queued once committed; one audit event per
+    row. Rows whose worker stopped mid-send are left out (the email may have arrived: only a "retry
+    now" on that row, after checking, sends it again). Returns how many were queued."""
+    with context.tenant_context(tenant):
+        rows = list(
+            ScorecardDelivery.objects.select_for_update()
+            .filter(week=str(week), status=DeliveryStatus.FAILED)
+            .exclude(last_error=STUCK_ERROR)
+            .order_by("pk")
+            .values_list("pk", "email", "attempts", "last_error")
+        )
+        ids = [pk for pk, *_ in rows]
+        ScorecardDelivery.objects.filter(pk__in=ids).update(
+            status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=None
+        )
+        audit_record_many(tenant=tenant, actor=actor, events=[
+            {"action": "scorecard_delivery.retry", "object_type": "scorecards.scorecarddelivery", "object_id": pk,
+             "before": {"status": DeliveryStatus.FAILED, "attempts": attempts, "last_error": error},
+             "after": {"status": DeliveryStatus.PENDING, "attempts": 0, "week": str(week), "email": email,
+                       "bulk": True}}
+            for pk, email, attempts, error in rows
+        ])  # fmt: skip
+    scorecard_sends_queue(tenant_id=tenant.pk, delivery_ids=ids)
+    return len(ids)
 
 
 def scorecard_deliveries_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
@@ -475,11 +510,7 @@ def scorecard_deliveries_sweep(*, now: datetime.datetime | None = None) -> dict[
             .order_by("pk")
             .values_list("tenant_id", "pk")[:_STALE_BATCH]
         )
-    error = (
-        "The worker stopped while sending (after the lease of "
-        f"{int(SENDING_LEASE.total_seconds() // 60)} min): the email may or may not have been delivered, so it "
-        "is not re-sent automatically. Use retry now to send it again."
-    )
+    error = STUCK_ERROR
     failed_stuck = 0
     by_tenant: dict[int, list[int]] = {}
     for tenant_id, pk in stuck:

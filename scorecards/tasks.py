@@ -96,7 +96,7 @@ def scorecard_tenant_week(tenant_id: int, week: str) -> dict:
     tenant = Tenant.objects.get(pk=tenant_id)
     with transaction.atomic():
         prepared = services.scorecard_deliveries_prepare(tenant=tenant, week=IsoWeek.parse(week))
-        services.queue_scorecard_sends(tenant.pk, prepared.sendable_ids)
+        services.scorecard_sends_queue(tenant_id=tenant.pk, delivery_ids=prepared.sendable_ids)
     cache.set(_prepared_mark(tenant.pk, week), 1, _PREPARED_MARK_SECONDS)
     return {"week": week, "recipients": prepared.recipients, "created": prepared.created}
 

@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 def _send_day_is_today(settings):
     send_today(settings)  # the data is dated TODAY: see send_today
 
+
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 

@@ -22,13 +22,18 @@ def send_today(settings) -> None:
     settings.SCORECARD_WEEKDAY = TODAY.isoweekday()
 
 
+def _noon(day: datetime.date) -> datetime.datetime:
+    return datetime.datetime.combine(day, datetime.time(12), tzinfo=datetime.UTC)  # the test tenants are UTC
+
+
 def build_book(world, n: int, *, prefix: str, owner_role: str = "csm", segment: str = "bank", nightly: bool = True):
     """`n` accounts named "<prefix> NNNN" owned by the world's `owner_role` user (permission rows too).
     Per account i: health today cycles red / yellow / green (last week all green, so a third stays and
     two thirds move), renewal in 10 + 7*i days, a value of the segment's first KPI, an NPS 9 and a
     CSAT 4 answer, one obligation (i % 3: 0 overdue, 1 expiring with evidence, 2 compliant) with an
     audit (failed when i % 4 == 0), and one open decision (customer impact written on even i) plus
-    one resolved decision. With `nightly`, the segment snapshots of both days are computed, as the
+    one closed decision (open for 30 days, then closed 2 days ago on even i, resolved; 10 days ago on odd i,
+    fallback applied). With `nightly`, the segment snapshots of both days are computed, as the
     nightly run does."""
     from accounts.models import Account
     from compliance.models import AuditResult, Evidence, Obligation
@@ -92,7 +97,10 @@ def build_book(world, n: int, *, prefix: str, owner_role: str = "csm", segment: 
                       customer_impact=f"Settlement delays at {a.name}" if i % 2 == 0 else "")
              for i, a in enumerate(accounts)]
             + [Decision(tenant=tenant, account=a, title=f"Closed {a.name}", owner=owner, due_date=TODAY,
-                        fallback="-", status="resolved") for a in accounts]
+                        fallback="-", status="resolved" if i % 2 == 0 else "fallback", resolution=f"Agreed {i}",
+                        created_at=_noon(TODAY - datetime.timedelta(days=30)),
+                        resolved_at=_noon(TODAY - datetime.timedelta(days=2 if i % 2 == 0 else 10)))
+               for i, a in enumerate(accounts)]
         )  # fmt: skip
     if nightly:
         from dashboards.services import segment_snapshots_compute

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import io
+from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -20,11 +21,23 @@ from tests.scorecards.smtp import SmtpServer, mail_to
 
 pytestmark = pytest.mark.django_db
 
-WEEK = str(IsoWeek.of(datetime.date.today()))
+TODAY = datetime.date.today()
+WEEK = str(IsoWeek.of(TODAY))
+
+
+def _nightly_done(tenant, day: datetime.date) -> None:
+    from metrics.models import NightlyRun, RunStatus
+
+    with context.tenant_context(tenant):
+        NightlyRun.objects.create(tenant=tenant, run_date=day, status=RunStatus.DONE)
 
 
 @pytest.fixture
-def two_executives(tenant_a):
+def two_executives(tenant_a, settings):
+    # The current week is sendable whatever the hour the suite runs at: today is its send day, the send
+    # hour is midnight, and today's nightly run is done (the guard's own tests below undo each of these).
+    settings.SCORECARD_WEEKDAY, settings.SCORECARD_LOCAL_HOUR = TODAY.isoweekday(), 0
+    _nightly_done(tenant_a.tenant, TODAY)
     cfo = factories.UserFactory(username="cfo@alpha.test", email="cfo@alpha.test")
     factories.MembershipFactory(tenant=tenant_a.tenant, user=cfo, role=Role.EXECUTIVE)
     account = factories.AccountFactory(tenant=tenant_a.tenant, name="Lakeside Mutual")
@@ -126,3 +139,51 @@ def test_clear_errors(tenant_a, args, message):
     with pytest.raises(CommandError) as excinfo:
         _run(*args)
     assert message in str(excinfo.value)
+
+
+# --- The guard against an early real send -----------------------------------------------------------
+def test_a_week_whose_send_moment_has_not_come_is_refused_and_nothing_is_written(two_executives, smtp):
+    later = str(IsoWeek.of(TODAY + datetime.timedelta(days=14)))
+    before = _state(two_executives)
+    with pytest.raises(CommandError) as excinfo:
+        _run("--tenant", "alpha", "--week", later)
+    assert f"The emails of {later} are due" in str(excinfo.value) and "--force" in str(excinfo.value)
+    assert smtp.messages == [] and _state(two_executives) == before
+    # Previewing it is fine: dry runs and test copies record no delivery.
+    assert "dry run: nothing is sent" in _run("--tenant", "alpha", "--week", later, "--dry-run")
+
+
+def test_the_current_week_waits_for_its_send_hour(two_executives, smtp, settings):
+    monday = IsoWeek.of(TODAY).monday
+    settings.SCORECARD_WEEKDAY, settings.SCORECARD_LOCAL_HOUR = 1, 7
+    early = datetime.datetime.combine(monday, datetime.time(6, 59), tzinfo=datetime.UTC)
+    with mock.patch("scorecards.selectors.timezone.now", return_value=early):
+        with pytest.raises(CommandError, match=rf"due Monday {monday:%Y-%m-%d} 07:00 UTC"):
+            _run("--tenant", "alpha", "--week", WEEK)
+    assert smtp.messages == []
+
+
+def test_the_current_week_waits_for_its_send_days_nightly_run_unless_forced(two_executives, smtp):
+    from metrics.models import NightlyRun
+
+    with context.tenant_context(two_executives.tenant):
+        NightlyRun.objects.filter(run_date=TODAY).delete()
+    with pytest.raises(CommandError) as excinfo:
+        _run("--tenant", "alpha", "--week", WEEK)
+    assert f"The nightly run of {TODAY:%Y-%m-%d}" in str(excinfo.value)
+    assert f"recompute --tenant alpha --date {TODAY:%Y-%m-%d}" in str(excinfo.value)
+    assert smtp.messages == [] and _state(two_executives)[0] == []
+
+    err = io.StringIO()
+    call_command("send_scorecards", "--tenant", "alpha", "--week", WEEK, "--force", stdout=io.StringIO(), stderr=err)
+    assert "--force: sending although: The nightly run" in err.getvalue()
+    assert sorted(m.rcpt_tos[0] for m in smtp.messages) == ["cfo@alpha.test", "executive@alpha.test"]
+
+
+def test_a_past_week_can_always_be_sent(two_executives, smtp):
+    from metrics.models import NightlyRun
+
+    with context.tenant_context(two_executives.tenant):
+        NightlyRun.objects.all().delete()  # no nightly at all: the figures are whatever there was
+    previous = str(IsoWeek.of(TODAY).previous())
+    assert "sent 2" in _run("--tenant", "alpha", "--week", previous)

@@ -99,8 +99,34 @@ def test_figures_equal_the_dashboards_selectors_for_the_same_day_and_user(client
     assert first.owner == tenant_a.user(Role.CSM).get_full_name()
     second = card.decisions.items[1]  # no impact written: the account's ARR and band stand in
     assert not second.impact_stated and second.customer_impact == "Not stated: account ARR 100,001, health yellow"
+    assert first.fallback == "Keep as is"
     assert set(card.links) == {"portfolio", "movers", "renewals", "decisions", "compliance"}
     assert all(url.startswith("http") for url in card.links.values())
+    assert card.links["decisions"] == settings.SITE_URL + reverse("decision_list")
+
+
+def test_decisions_are_those_open_on_the_figures_day_and_the_weeks_closed_ones_are_listed(tenant_a):
+    build_book(tenant_a, 9, prefix="Harbor")
+    card = _scorecard(tenant_a, Role.EXECUTIVE)
+    # Closed 2 days ago (even i: 0, 2, 4, 6, 8, resolved) are this week's; 10 days ago (odd i) are not.
+    assert card.decisions_closed.total == 5
+    assert [c.account for c in card.decisions_closed.items] == [f"Harbor {i:04d}" for i in (8, 6, 4, 2, 0)]
+    assert {(c.outcome, c.closed_on) for c in card.decisions_closed.items} == {
+        ("resolved", TODAY - datetime.timedelta(days=2))
+    }
+    assert card.decisions_closed.items[0].resolution == "Agreed 8"
+    text = render_scorecard(card, unsubscribe_url=None).text
+    assert "== Closed in the last 7 days: 5 decisions and blockers ==" in text
+    assert "Fallback: Keep as is" in text
+
+    # Last week's email lists what was open then: the decisions closed since (open for 30 days, closed
+    # 2 days ago), not the ones opened today; and what closed in its own seven days (10 days ago).
+    last_week = weekly_scorecard(user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE],
+                                 week=IsoWeek.of(WEEK_AGO))  # fmt: skip
+    assert last_week.decisions.total == 5
+    assert {d.title for d in last_week.decisions.items} == {f"Closed Harbor {i:04d}" for i in (0, 2, 4, 6, 8)}
+    assert last_week.decisions_closed.total == 4
+    assert {c.outcome for c in last_week.decisions_closed.items} == {"fallback"}
 
 
 def test_a_manager_sees_their_team_only_and_no_tenant_ever_sees_another(tenant_a, tenant_b):
@@ -191,15 +217,16 @@ def test_the_week_picks_its_last_nightly_run_and_says_when_there_was_none(tenant
 SCORECARD_QUERIES = {
     # 1 the tenant, 2 the as-of date, 3 the segment snapshots of as_of, 4 those of seven days earlier,
     # 5 every mover's bands, 6 the first movers' accounts, 7 the first renewals at risk, 8 their count
-    # and ARR, 9 the first open decisions (with the account's band), 10 their count, 11 the first failed
-    # audits and their total, 12 those audits' rows, 13 the first expiring obligations and their total,
-    # 14 those obligations' rows, 15 the first overdue obligations, 16 their count
-    Role.EXECUTIVE: 16,
+    # and ARR, 9 the first open decisions (with the account's band), 10 their count, 11 the first
+    # decisions closed in the week, 12 their count, 13 the first failed audits and their total, 14 those
+    # audits' rows, 15 the first expiring obligations and their total, 16 those obligations' rows, 17 the
+    # first overdue obligations, 18 their count
+    Role.EXECUTIVE: 18,
     # 1 the tenant, 2-3 the team tree (two levels), 4 the team's account ids, 5 the as-of date, 6-12 the
     # live segment aggregate of as_of (segments, accounts by segment and band, surveys, audits, KPI
     # definitions, KPI latest values, KPI daily sums), 13-19 the same seven for seven days earlier,
-    # 20-31 as the executive's 5-16
-    Role.MANAGER: 31,
+    # 20-33 as the executive's 5-18
+    Role.MANAGER: 33,
 }
 
 

@@ -25,6 +25,7 @@ from scorecards.tokens import unsubscribe_url
 from scorecards.weeks import IsoWeek
 from tests import factories
 from tests.helpers import last_event, log_in_as, page_text
+from tests.scorecards import TODAY
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("send_day_is_today")]
 
@@ -140,7 +141,7 @@ def test_next_send_is_the_next_weekday_at_the_local_hour(tenant_a):
 def _week_with_figures(world):
     """An account that dropped from green to red this week and renews within 90 days: it is a mover
     and a renewal at risk, so its name is one of the week's figures."""
-    today = timezone.localdate()
+    today = TODAY
     account = factories.AccountFactory(
         tenant=world.tenant, name="Harbor Point Bank", renewal_date=today + datetime.timedelta(days=30)
     )
@@ -194,7 +195,7 @@ def test_preview_queries_do_not_grow_with_the_number_of_accounts(client, tenant_
     from django.test.utils import CaptureQueriesContext
 
     log_in_as(client, tenant_a, Role.EXECUTIVE)
-    today = timezone.localdate()
+    today = TODAY
 
     def add_accounts(n: int) -> None:
         for _ in range(n):

@@ -7,6 +7,11 @@ one delivery per recipient (idempotent) and sends every delivery not sent yet, i
 whose next attempt is not due (the operator asked now). Sent rows are never sent again, so running it
 twice sends nothing new.
 
+A real send is refused (with the reason) for a week whose send moment has not come, and for the current
+week while its send day's nightly run has not finished: the rows are one per user and week, so an early
+send would leave the week's proper email unsent. --force sends anyway (the reason is still printed);
+--dry-run and --to are never refused, as they record no delivery.
+
 --dry-run builds every recipient's email and lists recipient, subject and size; it sends nothing and
 writes nothing (not even delivery rows), also when combined with --to.
 
@@ -42,8 +47,15 @@ class Command(BaseCommand):
         parser.add_argument("--week", help="ISO week, e.g. 2026-W48 (default: the current week in the tenant's zone).")
         parser.add_argument("--dry-run", action="store_true", help="Render and list; send and write nothing.")
         parser.add_argument("--to", metavar="EMAIL", help="Send every recipient's email to EMAIL instead (test).")
+        parser.add_argument(
+            "--force", action="store_true",
+            help="Send even before the week's send moment or its send day's nightly run (see above).",
+        )  # fmt: skip
 
-    def handle(self, *args, tenant: str, week: str | None = None, dry_run: bool = False, to: str | None = None, **opts):
+    def handle(
+        self, *args, tenant: str, week: str | None = None, dry_run: bool = False, to: str | None = None,
+        force: bool = False, **opts,
+    ):  # fmt: skip
         found = Tenant.objects.filter(slug=tenant).first()
         if found is None:
             known = ", ".join(Tenant.objects.order_by("slug").values_list("slug", flat=True)) or "none"
@@ -65,6 +77,11 @@ class Command(BaseCommand):
         elif to:
             self._test_send(found, iso_week, to)
         else:
+            refusal = scorecard_selectors.scorecard_send_refusal(found, iso_week)
+            if refusal and not force:
+                raise CommandError(f"{refusal} Pass --force to send anyway, or --dry-run / --to to preview.")
+            if refusal:
+                self.stderr.write(f"--force: sending although: {refusal}")
             self._send(found, iso_week)
 
     @staticmethod
