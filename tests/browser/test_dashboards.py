@@ -5,6 +5,7 @@ main page saved under test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import datetime
+import re
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,30 @@ def test_manager_home_shows_each_csms_load(live_url, page, demo_tenant):
     load = page.inner_text("section[aria-labelledby=team-h] table")
     assert "Jordan Reyes" in load and "Aisha Thompson" in load
     _shot(page, "home-manager")
+
+
+def test_csm_works_the_overdue_decisions_from_the_decisions_page(live_url, page, demo_tenant):
+    def count(view: str) -> int:
+        return int(page.inner_text(f"#view-{view} .badge"))
+
+    log_in(page, live_url, "csm1@dash.test", PASSWORD)
+    page.click("nav.mainnav >> text=Decisions")
+    page.wait_for_url("**/decisions/")
+    accounts = set(page.locator("#decisions tbody td:nth-child(3) a").all_inner_texts())
+    assert accounts and accounts <= demo_tenant["csm1_book"]  # the demo gives every CSM open decisions
+    page.click("#view-overdue")
+    page.wait_for_url("**/decisions/?status=overdue")
+    overdue, closed = count("overdue"), count("closed_week")
+    assert overdue > 0 and page.locator("#decisions tbody tr").count() == min(overdue, 50)
+    assert page.locator("#decisions tbody .badge.red", has_text="overdue").count() == min(overdue, 50)
+    _shot(page, "decisions-overdue")
+
+    # Resolve the most overdue one: the form, then back on the list it has moved to "closed this week".
+    title = page.locator("#decisions tbody tr").first.locator("th").inner_text().split("\n")[0]
+    page.locator("#decisions tbody tr").first.locator("text=Resolve").click()
+    page.fill("textarea[name=resolution]", "Agreed on the call with the client's COO.")
+    page.click("button[type=submit]:has-text('Resolve')")
+    page.wait_for_url(re.compile(r"/accounts/\d+/#decisions$"))
+    page.goto(live_url + "/decisions/?status=closed_week&q=" + title.replace(" ", "+"))
+    assert count("overdue") == overdue - 1 and count("closed_week") == closed + 1
+    assert "Agreed on the call with the client's COO." in page.inner_text("#decisions")
