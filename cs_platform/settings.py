@@ -336,12 +336,40 @@ API_IDEMPOTENCY_HOURS = _setting("API_IDEMPOTENCY_HOURS", _int, 24)
 DATA_UPLOAD_MAX_MEMORY_SIZE = _setting("DATA_UPLOAD_MAX_MEMORY_SIZE", _int, 16 * 1024 * 1024)
 
 # Webhooks: deliveries time out, retry with exponential backoff (base * 2**(attempt-1) seconds) and give
-# up after the last attempt. Plain http:// and private or loopback hosts are refused unless
-# WEBHOOK_ALLOW_INSECURE is set (local development and the test receiver only).
+# up after the last attempt. Two separate relaxations, so a test or dev setup can reach a local receiver
+# over real TLS without also accepting plain http (and the reverse):
+#   WEBHOOK_ALLOW_HTTP           accept http:// endpoint URLs (local development only);
+#   WEBHOOK_ALLOW_PRIVATE_HOSTS  accept private, loopback and link-local receivers, which turns off the
+#                                SSRF check at registration and at connect time (development and tests).
+# WEBHOOK_CA_BUNDLE is a PEM file (or an OpenSSL hashed directory) of the CAs whose certificates the sender
+# trusts, e.g. to serve a tenant whose receiver has an internal CA. It REPLACES the default store (certifi),
+# so include the public roots too if public receivers must keep working. Unset: certifi's store.
 WEBHOOK_TIMEOUT_SECONDS = _setting("WEBHOOK_TIMEOUT_SECONDS", _int, 10)
 WEBHOOK_MAX_ATTEMPTS = _setting("WEBHOOK_MAX_ATTEMPTS", _int, 8)
 WEBHOOK_RETRY_BASE_SECONDS = _setting("WEBHOOK_RETRY_BASE_SECONDS", float, 30.0)
-WEBHOOK_ALLOW_INSECURE = _setting("WEBHOOK_ALLOW_INSECURE", _bool, False)
+if "WEBHOOK_ALLOW_INSECURE" in os.environ:
+    # Silently ignoring the old name would quietly change what a deployment accepts.
+    raise ImproperlyConfigured(
+        "Setting WEBHOOK_ALLOW_INSECURE was split in two: use WEBHOOK_ALLOW_HTTP and/or WEBHOOK_ALLOW_PRIVATE_HOSTS"
+    )
+WEBHOOK_ALLOW_HTTP = _setting("WEBHOOK_ALLOW_HTTP", _bool, False)
+WEBHOOK_ALLOW_PRIVATE_HOSTS = _setting("WEBHOOK_ALLOW_PRIVATE_HOSTS", _bool, False)
+
+
+def _ca_bundle(raw: str) -> str | None:
+    path = raw.strip()
+    if not path:
+        return None
+    if not os.path.exists(path):
+        raise ValueError("no such file or directory")
+    if os.path.isfile(path):
+        with open(path, encoding="ascii", errors="replace") as bundle:
+            if "-----BEGIN CERTIFICATE-----" not in bundle.read():
+                raise ValueError("the file holds no PEM certificate")
+    return os.path.abspath(path)
+
+
+WEBHOOK_CA_BUNDLE = _setting("WEBHOOK_CA_BUNDLE", _ca_bundle, None)
 if WEBHOOK_MAX_ATTEMPTS < 1 or WEBHOOK_TIMEOUT_SECONDS < 1 or WEBHOOK_RETRY_BASE_SECONDS <= 0:
     raise ImproperlyConfigured(
         "Settings WEBHOOK_MAX_ATTEMPTS and WEBHOOK_TIMEOUT_SECONDS must be at least 1, "

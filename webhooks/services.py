@@ -23,6 +23,7 @@ import logging
 import random
 import secrets
 import socket
+import ssl
 import time
 import uuid
 from typing import Any
@@ -89,8 +90,12 @@ def _is_blocked_ip(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-def _insecure_allowed() -> bool:
-    return bool(settings.WEBHOOK_ALLOW_INSECURE)
+def _http_allowed() -> bool:
+    return bool(settings.WEBHOOK_ALLOW_HTTP)
+
+
+def _private_hosts_allowed() -> bool:
+    return bool(settings.WEBHOOK_ALLOW_PRIVATE_HOSTS)
 
 
 def _check_url_shape(url: str) -> tuple[str, int]:
@@ -104,7 +109,7 @@ def _check_url_shape(url: str) -> tuple[str, int]:
         port = parts.port
     except ValueError:
         raise ValidationError({"url": "This is not a valid URL."}) from None
-    allowed = ("https", "http") if _insecure_allowed() else ("https",)
+    allowed = ("https", "http") if _http_allowed() else ("https",)
     if parts.scheme not in allowed:
         raise ValidationError({"url": "The URL must start with https://."})
     if not parts.hostname:
@@ -118,11 +123,13 @@ def _check_url_shape(url: str) -> tuple[str, int]:
 
 def validate_endpoint_url(url: str) -> str:
     """The URL, stripped, if deliveries may go there: https, and every address its host resolves to
-    is public (not private, loopback, link-local...), unless WEBHOOK_ALLOW_INSECURE. Delivery checks
-    again, on the address actually connected to, since DNS can change after registration."""
+    is public (not private, loopback, link-local...). WEBHOOK_ALLOW_HTTP also accepts http://;
+    WEBHOOK_ALLOW_PRIVATE_HOSTS skips the address check, and with it the DNS lookup, whose only purpose
+    here is that check. Delivery checks again, on the address actually connected to, since DNS can
+    change after registration."""
     url = (url or "").strip()
     host, port = _check_url_shape(url)
-    if _insecure_allowed():
+    if _private_hosts_allowed():
         return url
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -136,7 +143,7 @@ def validate_endpoint_url(url: str) -> str:
 
 
 def _check_peer(sock: socket.socket) -> None:
-    if _insecure_allowed():
+    if _private_hosts_allowed():
         return
     peer = sock.getpeername()[0]
     if _is_blocked_ip(peer):
@@ -475,10 +482,14 @@ def _excerpt(text: str) -> str:
 
 def _post(url: str, *, body: str, headers: dict[str, str]) -> tuple[int, str]:
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    # Passed explicitly: the session ignores REQUESTS_CA_BUNDLE (trust_env is off), so this setting is
+    # the one place that says which CAs we trust. None: requests' default, certifi's store.
+    verify = settings.WEBHOOK_CA_BUNDLE or True
     with _session() as session:
         response = session.post(
-            url, data=body.encode(), headers=headers, timeout=(timeout, timeout), allow_redirects=False, stream=True
-        )
+            url, data=body.encode(), headers=headers, timeout=(timeout, timeout), allow_redirects=False, stream=True,
+            verify=verify,
+        )  # fmt: skip
         try:
             # Only the start of the answer is kept: a receiver must not fill our database or memory.
             raw = response.raw.read(EXCERPT_CHARS * 4, decode_content=True) or b""
@@ -487,6 +498,26 @@ def _post(url: str, *, body: str, headers: dict[str, str]) -> tuple[int, str]:
         finally:
             response.close()
     return response.status_code, raw.decode("utf-8", errors="replace")
+
+
+def _tls_error(exc: BaseException) -> str:
+    """A one-line reason for a failed TLS handshake, for the delivery log an admin reads. requests wraps
+    the ssl module's error three deep in a message about connection pools; dig out the error itself."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            reason = current.verify_message or current.reason or "not trusted"
+            return _excerpt(
+                f"TLS certificate verification failed: {reason}. The receiver must present a certificate "
+                "for its host name from a CA the platform trusts."
+            )[:500]
+        stack.extend([current.__cause__, current.__context__, getattr(current, "reason", None), *current.args])
+    return _excerpt(f"TLS handshake failed: {exc}")[:500]
 
 
 def delivery_attempt(*, tenant, delivery_id: int, attempt: int) -> AttemptOutcome:
@@ -535,6 +566,10 @@ def delivery_attempt(*, tenant, delivery_id: int, attempt: int) -> AttemptOutcom
             error = "The receiver took too long to answer."
         except requests.Timeout:
             error = f"No answer within {settings.WEBHOOK_TIMEOUT_SECONDS} s."
+        except requests.exceptions.SSLError as exc:
+            # Retried like any connection failure: the receiver can fix its certificate, or the
+            # operator add its CA to WEBHOOK_CA_BUNDLE, and the next attempt then goes through.
+            error = _tls_error(exc)
         except requests.RequestException as exc:
             error = _excerpt(f"Connection failed: {type(exc).__name__}: {exc}")[:500]
     succeeded = status_code is not None and 200 <= status_code < 300

@@ -431,3 +431,29 @@ def test_concurrent_duplicates_store_once(tenant_committed, django_db_blocker):
         assert AuditEvent.objects.filter(action="kpi_measurement.update").count() == 0
         assert IdempotencyRecord.objects.count() == 1
     # tenant_committed purges the tenant's rows; the user row goes with the test database.
+
+
+@pytest.mark.django_db
+def test_ten_thousand_and_one_real_rows_are_refused_at_the_default_limit(client, tenant_a, settings):
+    """The limit as deployed (no override): one row over is refused whole, in the API's error format
+    with the limit stated, and nothing is stored or audited; the same rows less one are then accepted,
+    so it was the count that was refused and not a row."""
+    assert settings.API_BULK_MAX_ROWS == 10_000  # the default, not an override from the environment
+    rows = _measurement_rows(tenant_a, 10_001)
+    auth = bearer(tenant_a, *BULK)
+    events = event_count(tenant_a.tenant)
+    response = api_post(client, MEASUREMENTS, {"rows": rows}, auth, idempotency_key="one-too-many")
+    assert response.status_code == 400
+    assert response.json() == {
+        "status": 400,
+        "code": "too_many_rows",
+        "message": "At most 10000 rows per request; this one has 10001.",
+        "errors": [{"field": "rows", "code": "too_many_rows", "message": "At most 10000 rows per request."}],
+    }
+    assert _measurements(tenant_a) == 0 and event_count(tenant_a.tenant) == events
+    with context.tenant_context(tenant_a.tenant):
+        assert not IdempotencyRecord.objects.exists()  # the key is free for the corrected request
+
+    response = api_post(client, MEASUREMENTS, {"rows": rows[:10_000]}, auth, idempotency_key="one-too-many")
+    assert response.status_code == 201, response.content[:500]
+    assert _measurements(tenant_a) == 10_000

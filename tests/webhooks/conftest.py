@@ -10,8 +10,9 @@ from webhooks.models import WebhookAttempt, WebhookDelivery
 
 @pytest.fixture
 def insecure(settings):
-    """The test receiver listens on plain http on 127.0.0.1, which production refuses."""
-    settings.WEBHOOK_ALLOW_INSECURE = True
+    """The test receiver listens on plain http on 127.0.0.1, which production refuses twice over."""
+    settings.WEBHOOK_ALLOW_HTTP = True
+    settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = True
     settings.WEBHOOK_RETRY_BASE_SECONDS = 0.2
     return settings
 

@@ -1,15 +1,20 @@
 """A real webhook receiver for the tests: an HTTP server on 127.0.0.1 in a thread that checks each
 request's signature with its own HMAC code (not the platform's) and the timestamp tolerance, then
-answers the next status of its script (the last one repeats)."""
+answers the next status of its script (the last one repeats). Given a certificate and key it serves
+HTTPS instead; throwaway_tls() makes them (a one-day CA and a server certificate it signed)."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import hmac
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 TOLERANCE_SECONDS = 300
 
@@ -24,12 +29,53 @@ class Received:
     at: float
 
 
+@dataclasses.dataclass
+class TlsFiles:
+    ca: Path  # what a client must trust: the CA's certificate only
+    cert: Path  # the receiver's certificate, for 127.0.0.1 and localhost, signed by the CA
+    key: Path
+
+
+def throwaway_tls(directory: Path) -> TlsFiles:
+    """A CA and a server certificate for 127.0.0.1/localhost, valid one day, made with the openssl CLI
+    in `directory` (a test's tmp_path): no key is ever kept in the repository. A CA rather than one
+    self-signed certificate, because that is what a tenant's internal PKI looks like to the sender."""
+    openssl = shutil.which("openssl")
+    assert openssl, "the openssl command-line tool is needed to make the HTTPS receiver's certificate"
+    ca, ca_key = directory / "ca.pem", directory / "ca.key"
+    cert, key, csr = directory / "receiver.pem", directory / "receiver.key", directory / "receiver.csr"
+    extensions = directory / "receiver.ext"
+    extensions.write_text(
+        "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
+        "basicConstraints = critical, CA:FALSE\n"
+        "keyUsage = critical, digitalSignature\n"
+        "extendedKeyUsage = serverAuth\n"
+        "subjectKeyIdentifier = hash\n"
+        "authorityKeyIdentifier = keyid\n"
+    )
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]  # fast to generate
+    commands = [
+        [openssl, "req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "1",
+         "-subj", "/CN=cs-platform test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        [openssl, "req", "-new", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
+        [openssl, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial", "1", "-days", "1",
+         "-extfile", extensions, "-out", cert],
+    ]  # fmt: skip
+    for command in commands:
+        subprocess.run([str(part) for part in command], check=True, capture_output=True, timeout=60)
+    return TlsFiles(ca=ca, cert=cert, key=key)
+
+
 class Receiver:
-    def __init__(self, script: list[int] | None = None, secret: str = "", location: str = ""):
+    def __init__(
+        self, script: list[int] | None = None, secret: str = "", location: str = "", tls: TlsFiles | None = None
+    ):
         self.script = list(script or [200])
         self.secret = secret
         self.location = location  # for 3xx answers
         self.received: list[Received] = []
+        self.tls_failures: list[str] = []  # handshakes that failed: the client refused our certificate
         self._lock = threading.Lock()
         receiver = self
 
@@ -54,7 +100,21 @@ class Receiver:
             def log_message(self, *args):  # keep the test output quiet
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def get_request(self):
+                # With TLS the handshake happens here; socketserver drops its errors without a word.
+                try:
+                    return super().get_request()
+                except ssl.SSLError as exc:
+                    receiver.tls_failures.append(str(exc))
+                    raise
+
+        self.scheme = "https" if tls else "http"
+        self.server = Server(("127.0.0.1", 0), Handler)
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tls.cert, tls.key)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def verify(self, headers: dict[str, str], body: bytes) -> bool:
@@ -68,7 +128,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}/hook"
 
     def __enter__(self) -> Receiver:
         self.thread.start()

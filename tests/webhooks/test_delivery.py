@@ -167,7 +167,8 @@ def test_a_disabled_endpoint_gets_nothing_from_queued_deliveries(tenant_a, insec
 def test_delivery_time_check_refuses_a_private_address_even_if_the_url_was_accepted(tenant_a, settings):
     """DNS can change after registration: the address actually connected to is checked, and a
     private one ends the delivery at once, before anything is sent."""
-    settings.WEBHOOK_ALLOW_INSECURE = False
+    settings.WEBHOOK_ALLOW_HTTP = False
+    settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False
     with Receiver([200]) as receiver:
         public = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 443))]
         with mock.patch("webhooks.services.socket.getaddrinfo", return_value=public):

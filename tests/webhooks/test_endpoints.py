@@ -31,7 +31,8 @@ def _resolves_to(*addresses: str):
 
 @pytest.fixture
 def secure(settings):
-    settings.WEBHOOK_ALLOW_INSECURE = False
+    settings.WEBHOOK_ALLOW_HTTP = False
+    settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False
     return settings
 
 

@@ -57,7 +57,8 @@ def test_admin_creates_a_webhook_and_sees_its_secret_exactly_once(client, tenant
 
 
 def test_a_refused_url_is_shown_next_to_the_field_and_nothing_is_stored(client, tenant_a, settings):
-    settings.WEBHOOK_ALLOW_INSECURE = False
+    settings.WEBHOOK_ALLOW_HTTP = False
+    settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False
     client.force_login(tenant_a.user(Role.ADMIN))
     response = client.post(reverse("webhooks"), {"url": "https://10.0.0.8/hook", "events": []})
     assert response.status_code == 400

@@ -45,7 +45,8 @@ def committed_world(django_db_setup, django_db_blocker):
 @pytest.fixture
 def worker(committed_world, tmp_path, monkeypatch):
     # The worker reads its settings from the environment it inherits.
-    monkeypatch.setenv("WEBHOOK_ALLOW_INSECURE", "true")
+    monkeypatch.setenv("WEBHOOK_ALLOW_HTTP", "true")
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_HOSTS", "true")
     monkeypatch.setenv("WEBHOOK_RETRY_BASE_SECONDS", str(RETRY_BASE))
     monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "5")
     with worker_pool(tmp_path) as pool:
@@ -57,7 +58,8 @@ def test_a_real_worker_retries_with_backoff_until_the_receiver_accepts(
     committed_world, worker, django_db_blocker, settings
 ):
     tenant, admin = committed_world
-    settings.WEBHOOK_ALLOW_INSECURE = True  # this process validates the URL at registration
+    # This process validates the URL at registration.
+    settings.WEBHOOK_ALLOW_HTTP = settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = True
     with Receiver([500, 500, 200]) as receiver:
         with django_db_blocker.unblock():
             endpoint, receiver.secret = services.webhook_endpoint_create(
