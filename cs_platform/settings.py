@@ -386,10 +386,18 @@ if not 1 <= SCORECARD_WEEKDAY <= 7 or not 0 <= SCORECARD_LOCAL_HOUR <= 23:
     )
 # An SMTP failure is retried after base * 2**(attempt-1) seconds, up to the attempts limit; then the
 # delivery is "failed" and shown to admins (nothing is dropped silently).
-SCORECARD_MAX_ATTEMPTS = _setting("SCORECARD_MAX_ATTEMPTS", _int, 6)
+# With the defaults, attempts wait 1, 2, 4, ... 32 minutes, then an hour each: about 4 hours of retries
+# over 10 attempts, enough for a mail relay's maintenance window, before admins must step in.
+SCORECARD_MAX_ATTEMPTS = _setting("SCORECARD_MAX_ATTEMPTS", _int, 10)
 SCORECARD_RETRY_BASE_SECONDS = _setting("SCORECARD_RETRY_BASE_SECONDS", float, 60.0)
+SCORECARD_RETRY_MAX_SECONDS = _setting("SCORECARD_RETRY_MAX_SECONDS", float, max(3600.0, SCORECARD_RETRY_BASE_SECONDS))
 if SCORECARD_MAX_ATTEMPTS < 1 or SCORECARD_RETRY_BASE_SECONDS <= 0:
     raise ImproperlyConfigured("SCORECARD_MAX_ATTEMPTS must be at least 1 and SCORECARD_RETRY_BASE_SECONDS positive")
+if SCORECARD_RETRY_MAX_SECONDS < SCORECARD_RETRY_BASE_SECONDS:
+    raise ImproperlyConfigured(
+        f"SCORECARD_RETRY_MAX_SECONDS={SCORECARD_RETRY_MAX_SECONDS} is below "
+        f"SCORECARD_RETRY_BASE_SECONDS={SCORECARD_RETRY_BASE_SECONDS}: the cap must allow the first wait"
+    )
 # Links in emails are absolute: the address users reach the dashboard at.
 SITE_URL = _setting("SITE_URL", lambda raw: raw.strip().rstrip("/"), "http://127.0.0.1:8000")
 

@@ -41,6 +41,7 @@ from metrics.services import KPI_WINDOW_DAYS
 from segments.models import KpiDefinition, Segment
 
 BANDS = ("red", "yellow", "grey", "green")  # worst first: the order of risk
+AT_RISK_BANDS = ("red", "yellow")  # the account list's band=at_risk, the weekly email's renewals at risk
 TREND_DAYS = 90
 TREND_STEP_DAYS = 7  # band trend points: weekly, so 90 days cost 13 snapshot dates, not 90
 SURVEY_DAYS = 90
@@ -108,11 +109,16 @@ ACCOUNT_SORTS: dict[str, tuple[str, ...]] = {
 
 def filter_accounts(rows: QuerySet[Account], filters: dict[str, str], *, today: datetime.date) -> QuerySet[Account]:
     """Apply the account list's filters (already whitelisted by cs_platform.listing.list_params):
-    segment (code), band, owner (user id, or "none"), renewal window, compliance status, q (name)."""
+    segment (code), band (or "at_risk": red or yellow; "none": not scored), owner (user id, or "none"),
+    renewal window, compliance status, q (name)."""
     if "segment" in filters:
         rows = rows.filter(segment__code=filters["segment"])
     if "band" in filters:
-        rows = rows.filter(h__band=filters["band"]) if filters["band"] != "none" else rows.filter(h__band__isnull=True)
+        band = filters["band"]
+        if band == "none":
+            rows = rows.filter(h__band__isnull=True)
+        else:
+            rows = rows.filter(h__band__in=AT_RISK_BANDS) if band == "at_risk" else rows.filter(h__band=band)
     if "owner" in filters:
         owner = filters["owner"]
         rows = rows.filter(owner_csm__isnull=True) if owner == "none" else rows.filter(owner_csm_id=int(owner))

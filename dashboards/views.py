@@ -68,7 +68,7 @@ def account_list(request):
         request.GET,
         filters={
             "segment": {code for code, _ in choices["segment"]},
-            "band": {*selectors.BANDS, "none"},
+            "band": {*selectors.BANDS, "none", "at_risk"},
             "owner": {pk for pk, _ in choices["owner"]} | {"none"},
             "renewal": set(selectors.RENEWAL_WINDOWS),
             "compliance": set(ObligationStatus.values),

@@ -12,6 +12,7 @@ import datetime
 import zoneinfo
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -24,12 +25,11 @@ from accounts.selectors import visible_accounts
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership, Role, Tenant
 from dashboards import selectors as dash
-from dashboards.selectors import BANDS, SegmentSummary
+from dashboards.selectors import AT_RISK_BANDS, BANDS, SegmentSummary
 from metrics.models import HealthSnapshot
 from scorecards.models import ScorecardSubscription
 from scorecards.weeks import IsoWeek
 
-AT_RISK_BANDS = ("red", "yellow")
 MOVERS_SHOWN = 10
 RENEWALS_SHOWN = 10
 DECISIONS_SHOWN = 15
@@ -37,14 +37,19 @@ EXCEPTIONS_SHOWN = 10  # per kind: failed audits, overdue obligations, expiring 
 BAND_KEYS = (*BANDS, "none")  # "none": not scored on that day
 
 
-def absolute_url(name: str, *args, query: str = "", fragment: str = "") -> str:
-    """A link into the app for an email: SITE_URL + the route (+ ?query, #fragment)."""
-    url = settings.SITE_URL + reverse(name, args=args)
-    if query:
-        url += "?" + query
-    if fragment:
-        url += "#" + fragment
-    return url
+@dataclasses.dataclass(frozen=True)
+class SiteLinks:
+    """Absolute links into the app for one tenant's email: SITE_URL + the route (+ ?query, #fragment),
+    always with ?tenant=<slug>. The session, not the URL, picks a page's tenant, so a member of several
+    tenants would otherwise land in whichever one they used last; TenantMiddleware switches to the
+    named tenant when the member belongs to it."""
+
+    tenant_slug: str
+
+    def __call__(self, name: str, *args, query: str = "", fragment: str = "") -> str:
+        params = urlencode({"tenant": self.tenant_slug})
+        url = f"{settings.SITE_URL}{reverse(name, args=args)}?{query + '&' if query else ''}{params}"
+        return url + ("#" + fragment if fragment else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +182,10 @@ class Scorecard:
     overdue_obligations: Counted
     expiring_evidence: Counted
     links: dict[str, str]
+    figures_day: datetime.date  # the day windows count from (as_of, or the week's Sunday without a run)
+    # The tenant's date when the obligations' statuses were read: a status is kept for the current day
+    # only, so a past week's email (or a late retry) shows today's overdue and expiring obligations.
+    statuses_on: datetime.date
 
     @property
     def compliance_exceptions(self) -> tuple[ComplianceException, ...]:
@@ -200,6 +209,15 @@ def _person(user) -> str:
 def scorecard_send_day(week: IsoWeek) -> datetime.date:
     """The day the week's email goes out (SCORECARD_WEEKDAY of the week)."""
     return week.monday + datetime.timedelta(days=settings.SCORECARD_WEEKDAY - 1)
+
+
+def _send_moment(week: IsoWeek, zone: zoneinfo.ZoneInfo) -> datetime.datetime:
+    """SCORECARD_LOCAL_HOUR on the week's send day, as a wall-clock time in the tenant's zone. Compared
+    with a time in the same zone, Python compares wall clocks, so daylight saving moves nothing: 07:00
+    stays 07:00 local in summer and winter."""
+    return datetime.datetime.combine(
+        scorecard_send_day(week), datetime.time(settings.SCORECARD_LOCAL_HOUR), tzinfo=zone
+    )
 
 
 def scorecard_as_of(week: IsoWeek) -> datetime.date | None:
@@ -231,6 +249,7 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
     from compliance import selectors as compliance
 
     tenant = membership.tenant  # query: the tenant (its name heads the email)
+    link = SiteLinks(tenant.slug)
     visible = visible_accounts(user, membership)  # queries: managers' team tree and account ids; CSMs' ids
     wanted = {int(pk) for pk in segment_ids} if segment_ids else None
     book = visible.filter(segment_id__in=wanted) if wanted else visible
@@ -247,7 +266,7 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
         SegmentSection(
             summary=s,
             bands_before=bands_before.get(s.segment_id),
-            link=absolute_url("segment_scorecard", s.segment_id),
+            link=link("segment_scorecard", s.segment_id),
         )
         for s in now
         if wanted is None or s.segment_id in wanted
@@ -265,7 +284,7 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
             total_before=a.total_before,
             total_now=a.total_now,
             direction=a.direction,
-            link=absolute_url("account_detail", a.pk),
+            link=link("account_detail", a.pk),
         )  # fmt: skip
         for a in movers["items"]
     )
@@ -287,20 +306,21 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
             arr=a.arr,
             band=a.health_band,
             health_total=a.health_total,
-            link=absolute_url("account_detail", a.pk),
+            link=link("account_detail", a.pk),
         )  # fmt: skip
         for a in renewing
     )
 
     zone = zoneinfo.ZoneInfo(tenant.time_zone)
     # queries: the first open ones, their count; the first closed this week, their count
-    decisions = _open_decisions(book, as_of=as_of, today=today, zone=zone)
-    closed = _closed_decisions(book, today=today, zone=zone)
+    decisions = _open_decisions(book, as_of=as_of, today=today, zone=zone, link=link)
+    closed = _closed_decisions(book, today=today, zone=zone, link=link)
     failed, failed_total = compliance.failed_audits(book, day=today, limit=EXCEPTIONS_SHOWN)  # 2 queries (1 if none)
     expiring, expiring_total = compliance.expiring_obligations(book, day=today, limit=EXCEPTIONS_SHOWN)  # likewise
-    overdue = _overdue_obligations(book)  # queries: the first overdue obligations, their count
+    overdue = _overdue_obligations(book, link=link)  # queries: the first overdue obligations, their count
 
-    compliance_link = absolute_url("compliance_dashboard")
+    compliance_link = link("compliance_dashboard")
+    statuses_on = timezone.now().astimezone(zone).date()
     return Scorecard(
         tenant=tenant,
         user=user,
@@ -326,7 +346,7 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
                     requirement=r.obligation.requirement.title,
                     day=r.audited_on,
                     detail=f"{r.open_findings} open findings" if r.open_findings else "no open findings",
-                    link=absolute_url("account_detail", r.obligation.account_id),
+                    link=link("account_detail", r.obligation.account_id),
                 )  # fmt: skip
                 for r in failed
             ),
@@ -335,18 +355,22 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
         overdue_obligations=overdue,
         expiring_evidence=Counted(
             tuple(
-                _obligation_exception(o, "expiring", o.evidence_valid_until, "evidence about to expire")
+                _obligation_exception(o, "expiring", o.evidence_valid_until, "evidence about to expire", link)
                 for o in expiring
             ),
             expiring_total,
         ),
         links={
-            "portfolio": absolute_url("portfolio"),
-            "movers": absolute_url("portfolio", fragment="movers-h"),
-            "renewals": absolute_url("account_list", query=f"renewal={dash.RENEWAL_DAYS}&sort=risk"),
-            "decisions": absolute_url("decision_list"),
+            "portfolio": link("portfolio"),
+            "movers": link("portfolio", fragment="movers-h"),
+            # The same accounts as the section: red or yellow, renewing within the window, soonest first.
+            "renewals": link("account_list", query=f"renewal={dash.RENEWAL_DAYS}&band=at_risk&sort=renewal"),
+            "decisions": link("decision_list"),
+            "decisions_closed": link("decision_list", query="status=closed_week"),
             "compliance": compliance_link,
         },
+        figures_day=today,
+        statuses_on=statuses_on,
     )
 
 
@@ -360,7 +384,7 @@ def _day_end(day: datetime.date, zone) -> datetime.datetime:
     return datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), tzinfo=zone)
 
 
-def _open_decisions(book, *, as_of: datetime.date | None, today: datetime.date, zone) -> Counted:
+def _open_decisions(book, *, as_of: datetime.date | None, today: datetime.date, zone, link: SiteLinks) -> Counted:
     """Decisions and blockers on the book that were open at the end of `today` (the figures' day):
     created by then and not closed by then, so a past week's email lists what was open that week, not
     what is open now. Soonest due first (overdue ones lead), with owner, escalation target (if it had
@@ -405,13 +429,13 @@ def _open_decisions(book, *, as_of: datetime.date | None, today: datetime.date, 
                 customer_impact=impact or _impact_fallback(d.account.arr, d.account_band),
                 impact_stated=bool(impact),
                 fallback=d.fallback.strip(),
-                link=absolute_url("account_detail", d.account_id),
+                link=link("account_detail", d.account_id),
             )  # fmt: skip
         )
     return Counted(tuple(items), total)
 
 
-def _closed_decisions(book, *, today: datetime.date, zone) -> Counted:
+def _closed_decisions(book, *, today: datetime.date, zone, link: SiteLinks) -> Counted:
     """Decisions and blockers on the book closed (resolved, or their fallback applied) during the seven
     days ending with `today`, newest first: the first DECISIONS_SHOWN (one query) and how many (one
     query, only when there are any)."""
@@ -436,7 +460,7 @@ def _closed_decisions(book, *, today: datetime.date, zone) -> Counted:
                 closed_on=d.resolved_at.astimezone(zone).date(),
                 outcome=d.status,
                 resolution=d.resolution.strip(),
-                link=absolute_url("account_detail", d.account_id),
+                link=link("account_detail", d.account_id),
             )  # fmt: skip
             for d in rows
         ),
@@ -448,7 +472,7 @@ def _impact_fallback(arr: Decimal, band: str | None) -> str:
     return f"Not stated: account ARR {arr:,.0f}, health {band or 'not scored'}"
 
 
-def _overdue_obligations(book) -> Counted:
+def _overdue_obligations(book, *, link: SiteLinks) -> Counted:
     """Obligations of the book whose (nightly) status is overdue, oldest due first, with account and
     requirement (one query), and how many (one query). The compliance dashboard shows them as the
     "overdue" count of its headline and matrix; it has no list selector of its own."""
@@ -460,15 +484,15 @@ def _overdue_obligations(book) -> Counted:
     )
     total = overdue.count() if rows else 0
     return Counted(
-        tuple(_obligation_exception(o, "overdue", o.due_date, "past its due date") for o in rows),
+        tuple(_obligation_exception(o, "overdue", o.due_date, "past its due date", link) for o in rows),
         total,
     )
 
 
-def _obligation_exception(o, kind: str, day: datetime.date, detail: str) -> ComplianceException:
+def _obligation_exception(o, kind: str, day: datetime.date, detail: str, link: SiteLinks) -> ComplianceException:
     return ComplianceException(
         kind=kind, account_id=o.account_id, account=o.account.name, framework=o.requirement.framework.name,
-        requirement=o.requirement.title, day=day, detail=detail, link=absolute_url("account_detail", o.account_id),
+        requirement=o.requirement.title, day=day, detail=detail, link=link("account_detail", o.account_id),
     )  # fmt: skip
 
 
@@ -571,8 +595,7 @@ def scorecard_week_due(tenant, now: datetime.datetime | None = None) -> IsoWeek 
     zone = zoneinfo.ZoneInfo(tenant.time_zone)
     local_now = (now or timezone.now()).astimezone(zone)
     week = IsoWeek.of(local_now.date())
-    due = datetime.datetime.combine(scorecard_send_day(week), datetime.time(settings.SCORECARD_LOCAL_HOUR), tzinfo=zone)
-    return week if local_now >= due else None
+    return week if local_now >= _send_moment(week, zone) else None
 
 
 # How long past the send hour the email waits for that morning's nightly run before it goes out with
@@ -589,8 +612,7 @@ def scorecard_waits_for_nightly(
     if nightly_done:
         return False
     zone = zoneinfo.ZoneInfo(tenant.time_zone)
-    due = datetime.datetime.combine(scorecard_send_day(week), datetime.time(settings.SCORECARD_LOCAL_HOUR), tzinfo=zone)
-    return (now or timezone.now()).astimezone(zone) < due + NIGHTLY_WAIT
+    return (now or timezone.now()).astimezone(zone) < _send_moment(week, zone) + NIGHTLY_WAIT
 
 
 def scorecard_send_refusal(tenant, week: IsoWeek, *, now: datetime.datetime | None = None) -> str | None:
@@ -606,7 +628,7 @@ def scorecard_send_refusal(tenant, week: IsoWeek, *, now: datetime.datetime | No
     zone = zoneinfo.ZoneInfo(tenant.time_zone)
     local_now = (now or timezone.now()).astimezone(zone)
     send_day = scorecard_send_day(week)
-    due = datetime.datetime.combine(send_day, datetime.time(settings.SCORECARD_LOCAL_HOUR), tzinfo=zone)
+    due = _send_moment(week, zone)
     if local_now < due:
         return (
             f"The emails of {week} are due {due:%A %Y-%m-%d %H:%M} {tenant.time_zone}; it is "

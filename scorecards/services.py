@@ -99,8 +99,9 @@ def _due_filter(now: datetime.datetime) -> Q:
 
 
 def retry_delay(attempt: int) -> float:
-    """Seconds to wait after failed attempt `attempt` (1-based): SCORECARD_RETRY_BASE_SECONDS * 2**(attempt-1)."""
-    return settings.SCORECARD_RETRY_BASE_SECONDS * 2 ** (attempt - 1)
+    """Seconds to wait after failed attempt `attempt` (1-based): SCORECARD_RETRY_BASE_SECONDS * 2**(attempt-1),
+    capped at SCORECARD_RETRY_MAX_SECONDS so a long outage is retried hourly rather than ever more rarely."""
+    return min(settings.SCORECARD_RETRY_BASE_SECONDS * 2 ** (attempt - 1), settings.SCORECARD_RETRY_MAX_SECONDS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,6 +10,18 @@ from cs_platform.tenancy import context
 from cs_platform.tenancy.selectors import memberships_for_user
 
 SESSION_KEY = "tenant_id"
+LINK_PARAM = "tenant"
+
+
+def _named_in_link(request):
+    """The membership a GET link names with ?tenant=<slug> (the weekly email's links do), when the
+    user has one there. A link into tenant A opened while the session is on tenant B must show A's
+    page, not B's 404. Only GET: a form post never changes tenant on the way. A slug the user has no
+    membership in is ignored (no hint whether that tenant exists)."""
+    slug = request.GET.get(LINK_PARAM) if request.method in ("GET", "HEAD") else None
+    if not slug:
+        return None
+    return next((m for m in request.memberships if m.tenant.slug == slug), None)
 
 
 class TenantMiddleware:
@@ -23,7 +35,9 @@ class TenantMiddleware:
         if request.user.is_authenticated:
             request.memberships = memberships_for_user(request.user)
             chosen = request.session.get(SESSION_KEY)
-            membership = next((m for m in request.memberships if m.tenant_id == chosen), None)
+            membership = _named_in_link(request) or next(
+                (m for m in request.memberships if m.tenant_id == chosen), None
+            )
             if membership is None and request.memberships:
                 membership = request.memberships[0]
             if membership is not None:

@@ -1,6 +1,7 @@
-"""The scorecard email's HTML in headless Chromium, as a mail client shows it: the cid: images resolved
-(here to data: URIs), the tables visible, every image loaded, nothing fetched from anywhere. A
-screenshot is saved under test-artifacts/screenshots/."""
+"""The scorecard email in headless Chromium, as a mail client shows it: the message is sent through the
+real delivery path to a local SMTP server, parsed from the bytes that arrived, its cid: images resolved
+from the received image parts (here to data: URIs), the tables visible, every image loaded, nothing
+fetched from anywhere. A screenshot is saved under test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from cs_platform.tenancy.models import Role
-from scorecards.email import render_scorecard
+from scorecards import services
 from scorecards.selectors import weekly_scorecard
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.scorecards import WEEK, build_book, send_today
+from tests.scorecards.smtp import SmtpServer, mail_to
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
@@ -28,11 +30,19 @@ def _send_day_is_today(settings):
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
-def _as_a_mail_client_shows_it(rendered) -> str:
-    html = rendered.html
-    for content_id, png in rendered.images.items():
+def _as_a_mail_client_shows_it(message) -> tuple[str, int]:
+    """The received message's HTML part with each cid: reference replaced by its image part's bytes,
+    and how many image parts there were. Fails if the HTML names an image the message lacks."""
+    html_part = message.get_body(preferencelist=("html",))
+    html = html_part.get_content()
+    images = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    for part in images:
+        content_id = part["Content-ID"].strip("<>")
+        png = part.get_payload(decode=True)
+        assert png.startswith(b"\x89PNG"), content_id
+        assert f"cid:{content_id}" in html, content_id
         html = html.replace(f"cid:{content_id}", "data:image/png;base64," + base64.b64encode(png).decode())
-    return html
+    return html, len(images)
 
 
 def _check_in_chromium(html_path: Path, *, expected_images: int, texts: list[str], kpi_name: str) -> list[str]:
@@ -67,25 +77,35 @@ def _check_in_chromium(html_path: Path, *, expected_images: int, texts: list[str
     return requests
 
 
-def test_the_scorecard_email_renders_its_tables_and_images(tenant_a, tmp_path):
+def test_the_scorecard_email_renders_its_tables_and_images(tenant_a, tmp_path, settings):
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (browser tests need it)")
     build_book(tenant_a, 12, prefix="Harbor")
     build_book(tenant_a, 5, prefix="Mutual", segment="insurer", owner_role="manager")
     card = weekly_scorecard(user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE],
                             week=WEEK)  # fmt: skip
-    rendered = render_scorecard(card, unsubscribe_url="http://127.0.0.1:8000/scorecards/unsubscribe/t/")
+    server = SmtpServer().start()
+    try:
+        mail_to(settings, server)
+        prepared = services.scorecard_deliveries_prepare(tenant=tenant_a.tenant, week=WEEK)
+        (delivery_id,) = prepared.sendable_ids  # the executive: the only default recipient
+        assert services.scorecard_delivery_send(tenant=tenant_a.tenant, delivery_id=delivery_id).status == "sent"
+    finally:
+        server.stop()
+    (received,) = server.messages
+    html, image_parts = _as_a_mail_client_shows_it(received.message)
     path = tmp_path / "scorecard.html"
-    path.write_text(_as_a_mail_client_shows_it(rendered), encoding="utf-8")
-    assert "cid:" not in path.read_text(encoding="utf-8")
+    path.write_text(html, encoding="utf-8")
+    assert "cid:" not in html
     texts = [f"Weekly scorecard {WEEK}", "Harbor 0000", "Top movers", "Renewals at risk",
-             "Open blockers and decisions", "Compliance exceptions", card.segments[0].name]  # fmt: skip
+             "Open blockers and decisions", "Closed in the last 7 days", "Compliance exceptions",
+             card.segments[0].name]  # fmt: skip
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         requests = pool.submit(
             _check_in_chromium, path, expected_images=1 + len(card.segments), texts=texts,
             kpi_name=card.segments[0].summary.kpis[0].name,
         ).result(timeout=120)  # fmt: skip
-    assert len(rendered.images) == 1 + len(card.segments)
+    assert image_parts == 1 + len(card.segments)  # the band chart and one KPI chart per segment
     # The file and its inline images only: no request left for any server.
     assert requests and all(url.startswith(("file://", "data:")) for url in requests), requests

@@ -280,6 +280,9 @@ def test_account_list_filters_search_sort_and_paginate(client, tenant_a):
     assert client.get(url, {"q": "lakeside"}).context["page"].paginator.count == 1
     assert client.get(url, {"band": "red"}).context["page"].paginator.count == 20
     assert client.get(url, {"band": "none"}).context["page"].paginator.count == 1
+    # "At risk" is red or yellow (the weekly email's renewals at risk link here): 20 + 20 of the 60.
+    at_risk = client.get(url, {"band": "at_risk", "size": "100"}).context["page"]
+    assert at_risk.paginator.count == 40 and {a.health_band for a in at_risk.object_list} == {"red", "yellow"}
     assert client.get(url, {"compliance": "compliant"}).context["page"].paginator.count == 60
     assert client.get(url, {"owner": str(tenant_a.user(Role.CSM).pk)}).context["page"].paginator.count == 60
     assert client.get(url, {"owner": "none"}).context["page"].paginator.count == 1

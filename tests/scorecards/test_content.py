@@ -66,7 +66,7 @@ def test_figures_equal_the_dashboards_selectors_for_the_same_day_and_user(client
     kpi = bank.summary.kpis[0]
     assert kpi.accounts == 9 and kpi.actual == round(sum(60 + i for i in range(9)) / 9, 2)
     assert (bank.summary.nps, bank.summary.csat, bank.summary.audits, bank.summary.audits_passed) == (100.0, 4.0, 9, 6)
-    assert bank.link == settings.SITE_URL + reverse("segment_scorecard", args=[bank.segment_id])
+    assert bank.link == settings.SITE_URL + reverse("segment_scorecard", args=[bank.segment_id]) + "?tenant=alpha"
     # The portfolio page itself, for the same user on the same day, shows the same figures.
     client.force_login(user)
     page = client.get(reverse("portfolio"))
@@ -100,9 +100,35 @@ def test_figures_equal_the_dashboards_selectors_for_the_same_day_and_user(client
     second = card.decisions.items[1]  # no impact written: the account's ARR and band stand in
     assert not second.impact_stated and second.customer_impact == "Not stated: account ARR 100,001, health yellow"
     assert first.fallback == "Keep as is"
-    assert set(card.links) == {"portfolio", "movers", "renewals", "decisions", "compliance"}
-    assert all(url.startswith("http") for url in card.links.values())
-    assert card.links["decisions"] == settings.SITE_URL + reverse("decision_list")
+    assert set(card.links) == {"portfolio", "movers", "renewals", "decisions", "decisions_closed", "compliance"}
+    assert all(url.startswith(settings.SITE_URL) for url in card.links.values())
+    # Every link names the tenant, so a member of several tenants lands in this one (TenantMiddleware).
+    assert card.links["decisions"] == settings.SITE_URL + reverse("decision_list") + "?tenant=alpha"
+    assert card.links["decisions_closed"] == settings.SITE_URL + reverse("decision_list") + (
+        "?status=closed_week&tenant=alpha"
+    )
+    items = card.decisions.items + card.movers.items + card.renewals_at_risk.items + card.compliance_exceptions
+    assert all(item.link.endswith("?tenant=alpha") for item in items)
+    assert all(section.link.endswith("?tenant=alpha") for section in card.segments)
+
+
+def test_each_sections_link_opens_the_dashboard_with_the_same_items(client, tenant_a):
+    build_book(tenant_a, 12, prefix="Harbor")
+    card = _scorecard(tenant_a, Role.EXECUTIVE)
+    client.force_login(tenant_a.user(Role.EXECUTIVE))
+
+    def page(name: str):
+        response = client.get(card.links[name].removeprefix(settings.SITE_URL))
+        assert response.status_code == 200, name
+        return response.context["page"]
+
+    renewals = page("renewals")  # the red and yellow accounts renewing within 90 days, soonest first
+    assert renewals.paginator.count == card.renewals_at_risk.total == 8
+    assert [a.name for a in renewals.object_list][: len(card.renewals_at_risk.items)] == [
+        r.name for r in card.renewals_at_risk.items
+    ]
+    assert page("decisions").paginator.count == card.decisions.total
+    assert page("decisions_closed").paginator.count == card.decisions_closed.total == 6
 
 
 def test_decisions_are_those_open_on_the_figures_day_and_the_weeks_closed_ones_are_listed(tenant_a):
@@ -273,3 +299,17 @@ def test_a_tenant_without_any_nightly_run_still_gets_a_readable_scorecard(tenant
     rendered = render_scorecard(card, unsubscribe_url=None)
     assert "No nightly health run has happened yet" in rendered.text
     assert "No nightly health run has happened yet" in rendered.html
+
+
+def test_a_past_weeks_email_says_its_obligation_statuses_are_todays(tenant_a):
+    build_book(tenant_a, 6, prefix="Harbor")  # overdue and expiring obligations, nightly runs today and a week ago
+    current = render_scorecard(_scorecard(tenant_a, Role.EXECUTIVE), unsubscribe_url=None)
+    assert "are as of" not in current.text and "are as of" not in current.html  # the figures are today's
+    past_week = weekly_scorecard(
+        user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE], week=WEEK.previous()
+    )
+    assert past_week.figures_day == WEEK_AGO and past_week.statuses_on == TODAY
+    past = render_scorecard(past_week, unsubscribe_url=None)
+    note = f"Overdue and expiring obligations are as of {TODAY.isoformat()}"
+    assert note in past.text and note in past.html
+    assert f"failed audits are those up to {WEEK_AGO.isoformat()}" in past.text

@@ -171,6 +171,17 @@ def test_an_unsubscribe_after_preparing_is_honoured(tenant_a, smtp):
 
 
 # --- SMTP down, then up ------------------------------------------------------------------------------------
+def test_backoff_doubles_up_to_the_cap_and_the_defaults_cover_hours_of_outage(settings):
+    settings.SCORECARD_RETRY_BASE_SECONDS, settings.SCORECARD_RETRY_MAX_SECONDS = 60.0, 3600.0
+    waits = [services.retry_delay(attempt) for attempt in range(1, 10)]
+    assert waits == [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
+    # With the shipped default of 10 attempts a relay down for 4 hours still gets the email out.
+    from cs_platform import settings as project  # the module's values, not the test's overrides
+
+    total = sum(services.retry_delay(n) for n in range(1, project.SCORECARD_MAX_ATTEMPTS))
+    assert project.SCORECARD_MAX_ATTEMPTS == 10 and total > 4 * 3600
+
+
 def test_smtp_down_then_up_retries_with_backoff_and_delivers_exactly_once(tenant_a, settings):
     world = tenant_a
     settings.SCORECARD_RETRY_BASE_SECONDS = 60.0

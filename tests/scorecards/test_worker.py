@@ -52,6 +52,35 @@ def test_week_due_follows_the_tenant_time_zone(zone, at, week):
     assert (str(due) if due else None) == week
 
 
+@pytest.mark.parametrize(
+    ("zone", "at", "week"),
+    [
+        # Berlin left summer time on Sunday 2026-10-25: Monday 07:00 is 06:00 UTC, not 05:00 as a week before.
+        ("Europe/Berlin", datetime.datetime(2026, 10, 19, 4, 59, tzinfo=UTC), None),
+        ("Europe/Berlin", datetime.datetime(2026, 10, 19, 5, 0, tzinfo=UTC), "2026-W43"),
+        ("Europe/Berlin", datetime.datetime(2026, 10, 26, 5, 59, tzinfo=UTC), None),
+        ("Europe/Berlin", datetime.datetime(2026, 10, 26, 6, 0, tzinfo=UTC), "2026-W44"),
+        # New York entered summer time on Sunday 2026-03-08: Monday 07:00 EDT is 11:00 UTC, not 12:00.
+        ("America/New_York", datetime.datetime(2026, 3, 9, 10, 59, tzinfo=UTC), None),
+        ("America/New_York", datetime.datetime(2026, 3, 9, 11, 0, tzinfo=UTC), "2026-W11"),
+    ],
+)
+def test_week_due_stays_at_seven_local_across_daylight_saving_changes(zone, at, week):
+    tenant = mock.Mock(time_zone=zone)
+    due = scorecard_selectors.scorecard_week_due(tenant, at)
+    assert (str(due) if due else None) == week
+
+
+def test_a_send_hour_inside_the_spring_forward_gap_is_due_once_the_clock_jumps(settings):
+    # Europe/London skips 01:00-02:00 on Sunday 2026-03-29. A Sunday 01:00 send is due from the jump on.
+    settings.SCORECARD_WEEKDAY, settings.SCORECARD_LOCAL_HOUR = 7, 1
+    tenant = mock.Mock(time_zone="Europe/London")
+    before = datetime.datetime(2026, 3, 29, 0, 59, tzinfo=UTC)  # 00:59 GMT
+    after = datetime.datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # 02:00 BST, the instant after 00:59:59 GMT
+    assert scorecard_selectors.scorecard_week_due(tenant, before) is None
+    assert str(scorecard_selectors.scorecard_week_due(tenant, after)) == "2026-W13"
+
+
 def test_week_due_honours_the_configured_weekday_and_hour(settings):
     settings.SCORECARD_WEEKDAY, settings.SCORECARD_LOCAL_HOUR = 5, 16  # Friday 16:00
     tenant = mock.Mock(time_zone="Europe/London")

@@ -48,6 +48,42 @@ def test_a_user_in_two_tenants_switches_between_them(client, tenant_a, tenant_b)
 
 
 @pytest.mark.django_db
+def test_a_link_naming_a_tenant_opens_its_page_whatever_tenant_the_session_was_on(client, tenant_a, tenant_b):
+    # The weekly email's links carry ?tenant=<slug>: a member of two tenants reading tenant A's email
+    # while the browser is on tenant B must see A's account, not a 404.
+    consultant = factories.UserFactory(username="consultant@example.test")
+    factories.MembershipFactory(tenant=tenant_a.tenant, user=consultant, role=Role.EXECUTIVE)
+    factories.MembershipFactory(tenant=tenant_b.tenant, user=consultant, role=Role.EXECUTIVE)
+    account = factories.AccountFactory(tenant=tenant_a.tenant, name="Alpha Federal Credit Union")
+    client.force_login(consultant)
+    client.post(reverse("switch_tenant"), {"tenant": tenant_b.tenant.slug})
+    url = reverse("account_detail", args=[account.pk])
+    assert client.get(url).status_code == 404  # on tenant B the account does not exist
+    response = client.get(url, {"tenant": tenant_a.tenant.slug})
+    assert response.status_code == 200 and "Alpha Federal Credit Union" in response.content.decode()
+    assert client.get(url).status_code == 200  # the session stays on A afterwards
+
+
+@pytest.mark.django_db
+def test_a_link_naming_a_foreign_tenant_or_a_post_changes_nothing(client, tenant_a, tenant_b):
+    account_b = factories.AccountFactory(tenant=tenant_b.tenant, name="Bravo Mutual Assurance")
+    client.force_login(tenant_a.user(Role.EXECUTIVE))
+    url = reverse("account_detail", args=[account_b.pk])
+    assert client.get(url, {"tenant": tenant_b.tenant.slug}).status_code == 404  # not a member of B
+    assert client.get(reverse("account_list"), {"tenant": tenant_b.tenant.slug}).context["current_tenant"] == (
+        tenant_a.tenant
+    )
+    consultant = factories.UserFactory(username="consultant@example.test")
+    factories.MembershipFactory(tenant=tenant_a.tenant, user=consultant, role=Role.EXECUTIVE)
+    factories.MembershipFactory(tenant=tenant_b.tenant, user=consultant, role=Role.EXECUTIVE)
+    client.force_login(consultant)
+    client.post(reverse("switch_tenant"), {"tenant": tenant_a.tenant.slug})
+    # A form posted to a URL that names another tenant does not move the session (nor the write) there.
+    client.post(reverse("switch_tenant") + f"?tenant={tenant_b.tenant.slug}", {"tenant": tenant_a.tenant.slug})
+    assert client.get(reverse("account_list")).context["current_tenant"] == tenant_a.tenant
+
+
+@pytest.mark.django_db
 def test_switching_to_an_unknown_or_foreign_tenant_is_refused_clearly(client, tenant_a, tenant_b):
     client.force_login(tenant_a.user(Role.ADMIN))
     for slug in ("no-such-tenant", tenant_b.tenant.slug):
