@@ -13,6 +13,7 @@ from rest_framework import authentication, exceptions
 from api import selectors
 from api.services import api_token_touch, hash_token
 from cs_platform.tenancy import context
+from cs_platform.tenancy.models import Role
 
 _FORMAT = re.compile(r"^csp_[0-9a-f]{8}_[A-Za-z0-9_-]{32}$")
 
@@ -44,6 +45,14 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Token expired.")
         if membership is None or not token.created_by.is_active:
             raise exceptions.AuthenticationFailed("Token owner is no longer a member.")
+        # Only admins create tokens, and a token's writes are judged by its scopes, not a role
+        # (api.permissions.RoleMayWrite): it acts with its creator's admin rights, so it may act only while
+        # the creator holds them. The role is on the membership row already read (no extra query).
+        # Suspended, not revoked: re-promoting the creator (say, after a mistaken demotion) brings the
+        # token back, as re-activating a deactivated member does. Revoking is an admin's explicit, audited
+        # decision, and a request's authentication is no place for a write on someone else's behalf.
+        if membership.role != Role.ADMIN:
+            raise exceptions.AuthenticationFailed("Token owner is no longer an admin of this tenant.")
         # DRF authenticates inside the view, after TenantMiddleware selected the session's tenant (or
         # none). The middleware resets the context variable to the value it saved when the request
         # ends, which also discards this setting, so no reset is needed here.

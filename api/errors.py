@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, serializers, status
@@ -34,7 +36,8 @@ class ErrorSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     code = serializers.CharField(
         help_text="invalid, parse_error, not_authenticated, authentication_failed, permission_denied, not_found, "
-        "method_not_allowed, unsupported_media_type, throttled, too_many_rows, idempotency_conflict..."
+        "method_not_allowed, unsupported_media_type, throttled, too_many_rows, request_too_large, "
+        "idempotency_conflict..."
     )
     message = serializers.CharField()
     errors = ErrorItemSerializer(many=True)
@@ -47,6 +50,20 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
     default_detail = "The object's state does not allow this request."
+
+
+class RequestTooLarge(exceptions.APIException):
+    """413: the body is over DATA_UPLOAD_MAX_MEMORY_SIZE (Django refuses to read it)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+
+    @classmethod
+    def for_settings(cls) -> RequestTooLarge:
+        return cls(
+            f"The request body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes. Bulk endpoints "
+            f"take at most {settings.API_BULK_MAX_ROWS} rows per request: send the rows in several smaller requests."
+        )
 
 
 def error_body(status_code: int, code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict:
@@ -76,6 +93,10 @@ def _as_drf(exc: Exception) -> Exception:
         return exceptions.NotFound(str(exc) or None)
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
+    # Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE when DRF parses it. Left alone it is a
+    # SuspiciousOperation: Django's HTML 400 and a logged traceback, for what is a client error with a fix.
+    if isinstance(exc, RequestDataTooBig):
+        return RequestTooLarge.for_settings()
     # Services raise Django's ValidationError; it is the same client error as a serializer's.
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):

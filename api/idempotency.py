@@ -1,17 +1,22 @@
-"""`Idempotency-Key` for the API's bulk writes: the first answer to a (tenant, endpoint, key) is stored
-with the rows it reports, in the same transaction, and a retry gets that answer back instead of
-writing again.
+"""`Idempotency-Key` for the API's bulk writes: the first answer to a (tenant, endpoint, credential, key)
+is stored with the rows it reports, in the same transaction, and a retry gets that answer back instead
+of writing again.
 
     with transaction.atomic():
-        claim = idempotency_claim(tenant=..., endpoint=..., key=..., fingerprint=request_fingerprint(data))
+        claim = idempotency_claim(tenant=..., endpoint=..., key=..., fingerprint=request_fingerprint(data),
+                                  token=<the request's ApiToken, None for a session>, user=request.user)
         if claim.replay is not None:            # same key, same body: the stored answer
             return claim.replay
         ... write the rows, build the 201 body ...
         idempotency_store(claim, status_code=201, body=body)
 
+* The credential: a key is the client's own name for a request, so it is scoped to who sent it, the
+  token (or, for a browser session, the user). Two integrations of one tenant that both pick the key
+  "2026-11-23" each get their own rows; only the same token retrying gets the stored answer.
 * Concurrent duplicates: idempotency_claim takes a transaction-scoped advisory lock on the key, so
   the second of two simultaneous requests waits for the first to commit and then finds its answer;
-  the unique (tenant, endpoint, key) constraint is the backstop should anything bypass the lock.
+  the unique (tenant, endpoint, token or user, key) constraints are the backstop should anything
+  bypass the lock.
 * The same key with another body is refused (IdempotencyConflict, answered 422), so a client that
   reuses a key by mistake learns it instead of silently getting an unrelated answer.
 * Only answers that wrote something are stored: a 400 (bad rows) is not, so the client may fix the
@@ -33,7 +38,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
 
-from api.models import IdempotencyRecord
+from api.models import ApiToken, IdempotencyRecord
 from cs_platform.tenancy import context
 
 HEADER = "Idempotency-Key"
@@ -53,7 +58,20 @@ class Claim:
     endpoint: str
     key: str
     fingerprint: str
+    token: ApiToken | None
+    user: Any
     replay: IdempotencyRecord | None = None
+
+    @property
+    def credential(self) -> str:
+        """Who the key belongs to, as the advisory lock names it."""
+        return f"token:{self.token.pk}" if self.token is not None else f"user:{self.user.pk}"
+
+    def records(self):
+        """The credential's records (in the claim's tenant context)."""
+        if self.token is not None:
+            return IdempotencyRecord.objects.filter(token=self.token)
+        return IdempotencyRecord.objects.filter(token__isnull=True, user=self.user)
 
 
 def request_fingerprint(data: Any) -> str:
@@ -64,20 +82,31 @@ def request_fingerprint(data: Any) -> str:
 
 
 def idempotency_claim(
-    *, tenant, endpoint: str, key: str, fingerprint: str, now: datetime.datetime | None = None
+    *,
+    tenant,
+    endpoint: str,
+    key: str,
+    fingerprint: str,
+    token: ApiToken | None,
+    user,
+    now: datetime.datetime | None = None,
 ) -> Claim:
-    """Inside the caller's transaction: lock the key, and return the stored answer to replay if there
-    is a live one. Raises IdempotencyConflict when the live answer was for another body. Two queries
-    (lock, lookup), three when an expired record of the key is cleared."""
+    """Inside the caller's transaction: lock the credential's key, and return the stored answer to replay
+    if there is a live one. `token` is the request's token (None for a browser session, whose key belongs
+    to `user`). Raises IdempotencyConflict when the live answer was for another body. Two queries (lock,
+    lookup), three when an expired record of the key is cleared."""
+    if token is None and (user is None or user.pk is None):
+        raise ValueError("An idempotency key belongs to a token or a user.")
     now = now or timezone.now()
+    claim = Claim(tenant=tenant, endpoint=endpoint, key=key, fingerprint=fingerprint, token=token, user=user)
     with context.tenant_context(tenant):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                    [_LOCK_NAMESPACE, f"{tenant.pk}|{endpoint}|{key}"],
+                    [_LOCK_NAMESPACE, f"{tenant.pk}|{endpoint}|{claim.credential}|{key}"],
                 )
-        record = IdempotencyRecord.objects.filter(endpoint=endpoint, key=key).first()
+        record = claim.records().filter(endpoint=endpoint, key=key).first()
         if record is not None and record.expires_at <= now:
             # Expired: forgotten, and out of the way of the unique key for this new first answer.
             record.delete()
@@ -86,7 +115,8 @@ def idempotency_claim(
         raise IdempotencyConflict(
             f"The {HEADER} {key!r} was already used with a different request body; use a new key for a new request."
         )
-    return Claim(tenant=tenant, endpoint=endpoint, key=key, fingerprint=fingerprint, replay=record)
+    claim.replay = record
+    return claim
 
 
 def idempotency_store(
@@ -96,8 +126,9 @@ def idempotency_store(
     now = now or timezone.now()
     with context.tenant_context(claim.tenant):
         return IdempotencyRecord.objects.create(
-            tenant=claim.tenant, endpoint=claim.endpoint, key=claim.key, request_sha256=claim.fingerprint,
-            status_code=status_code, response_body=json.loads(json.dumps(body, cls=DjangoJSONEncoder)),
+            tenant=claim.tenant, endpoint=claim.endpoint, key=claim.key, token=claim.token, user=claim.user,
+            request_sha256=claim.fingerprint, status_code=status_code,
+            response_body=json.loads(json.dumps(body, cls=DjangoJSONEncoder)),
             created_at=now, expires_at=now + datetime.timedelta(hours=settings.API_IDEMPOTENCY_HOURS),
         )  # fmt: skip
 

@@ -68,10 +68,23 @@ class IdempotencyRecord(TenantOwned):
     with the same key and body gets this answer again instead of a second write. Saved in the same
     transaction as the rows it reports, so an answer is stored exactly when its rows are; the unique
     key is the backstop against concurrent duplicates. Ignored after `expires_at` and purged by
-    api.idempotency.idempotency_records_purge."""
+    api.idempotency.idempotency_records_purge.
+
+    A key belongs to the credential that sent it, not to the whole tenant: two integrations (two tokens)
+    choosing the same key, e.g. the day's date, are two requests. Token requests are keyed by `token`,
+    browser sessions by `user` with no token. Records stored before keys were scoped have neither and
+    match no request; they expire like the others."""
 
     endpoint = models.CharField(max_length=100, help_text="The URL name of the endpoint, e.g. api_measurements_bulk.")
     key = models.CharField(max_length=255)
+    token = models.ForeignKey(
+        ApiToken, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The token that sent the request; empty for a browser session.",
+    )  # fmt: skip
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The acting user (a token's creator, or the session's user).",
+    )  # fmt: skip
     request_sha256 = models.CharField(max_length=64, help_text="Hex SHA-256 of the canonical JSON request body.")
     status_code = models.PositiveSmallIntegerField()
     response_body = models.JSONField()
@@ -80,7 +93,19 @@ class IdempotencyRecord(TenantOwned):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "endpoint", "key"], name="idempotency_tenant_endpoint_key_uniq")
+            # One per credential kind, each partial on its credential being set: a unique index never
+            # finds two NULLs equal, so a plain (tenant, endpoint, token, user, key) would let sessions
+            # (token NULL) store a key twice. Tokens are keyed by token, sessions by user.
+            models.UniqueConstraint(
+                fields=["tenant", "endpoint", "token", "key"],
+                condition=models.Q(token__isnull=False),
+                name="idempotency_tenant_token_key_uniq",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "endpoint", "user", "key"],
+                condition=models.Q(token__isnull=True, user__isnull=False),
+                name="idempotency_tenant_user_key_uniq",
+            ),
         ]
         indexes = [models.Index(fields=["tenant", "expires_at"], name="idempotency_tenant_expires_idx")]
 

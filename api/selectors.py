@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef
+
 from api.models import ApiToken
 from cs_platform.tenancy import context
-from cs_platform.tenancy.models import Membership
+from cs_platform.tenancy.models import Membership, Role
 
 
 def api_tokens_for_admin() -> list[ApiToken]:
-    """Every token of the current tenant, newest first, with creator and revoker (one query, joined)."""
-    return list(ApiToken.objects.select_related("created_by", "revoked_by").order_by("-created_at", "-pk"))
+    """Every token of the current tenant, newest first, with creator and revoker, and `creator_is_admin`:
+    a token whose creator is no longer an active admin does not authenticate (api.authentication), and
+    the page must say so rather than call it active (one query, joined)."""
+    admin = Membership.objects.filter(user_id=OuterRef("created_by_id"), is_active=True, role=Role.ADMIN)
+    return list(
+        ApiToken.objects.select_related("created_by", "revoked_by")
+        .annotate(creator_is_admin=Exists(admin))
+        .order_by("-created_at", "-pk")
+    )
 
 
 def api_token_for_admin(token_id: int) -> ApiToken | None:
@@ -18,7 +27,8 @@ def api_token_for_admin(token_id: int) -> ApiToken | None:
 
 
 def api_token_by_hash(key_hash: str) -> tuple[ApiToken | None, Membership | None]:
-    """The token with this hash in any tenant, and its creator's active membership in that tenant.
+    """The token with this hash in any tenant, and its creator's active membership in that tenant (the
+    authentication also requires it to be an admin's: the role is on this row, so no further query).
 
     Cross-tenant by nature: the token is what tells us the tenant, so the lookup runs in the system
     scope; nothing else is read there. Two queries (token with tenant and creator; membership)."""

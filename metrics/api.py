@@ -28,7 +28,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     extend_schema_view,
 )
-from rest_framework import mixins, serializers, status
+from rest_framework import mixins, permissions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -47,11 +47,25 @@ from api.idempotency import (
     idempotency_store,
     request_fingerprint,
 )
+from api.models import ApiToken
+from api.permissions import BOOK_WRITERS, HasScope, RoleMayWrite
 from api.viewsets import TenantViewSet, TenantViewSetMixin, action_body
+from cs_platform.tenancy.access import FORM_ROLES
 from metrics import selectors, services
 from metrics.models import HealthBand, HealthSnapshot, Incident, KpiMeasurement, Severity, SurveyResponse, SurveyType
 from metrics.scoring import describe
 from segments.models import KpiDefinition
+
+# Browser sessions write by role, as the pages would let them (tokens: metrics:write, see RoleMayWrite).
+# Surveys: the account page's survey form (FORM_ROLES["survey"]: executives too, who record what a client
+# tells them). Measurements and incidents have no page form; they are the book's operational data (KPI
+# values and support incidents with their time to resolve) that feed the health score, so they follow the
+# roles that maintain an account's data (BOOK_WRITERS: admins, managers, CSMs), not executives (read-
+# mostly), compliance officers (who file evidence) or viewers.
+SURVEY_WRITERS = FORM_ROLES["survey"]
+MEASUREMENT_WRITERS = BOOK_WRITERS
+INCIDENT_WRITERS = BOOK_WRITERS
+_PERMISSIONS = [permissions.IsAuthenticated, HasScope, RoleMayWrite]
 
 
 def _list_schema(serializer: type[serializers.Serializer], **kwargs):
@@ -114,9 +128,12 @@ _MEASUREMENT_EXAMPLE = {"account": 42, "kpi": 7, "measured_on": "2026-11-20", "v
 )
 class KpiMeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TenantViewSet):
     """KPI measurements of the accounts in the caller's book: one value per account, KPI and day.
-    Scope family `metrics`. Many values at once: POST /api/v1/measurements/bulk."""
+    Scope family `metrics`. Many values at once: POST /api/v1/measurements/bulk. Browser sessions write
+    as admins, managers and CSMs."""
 
     scope_family = "metrics"
+    permission_classes = _PERMISSIONS
+    write_roles = {"create": MEASUREMENT_WRITERS}
     serializer_class = KpiMeasurementSerializer
     filterset_class = MeasurementFilter
     lookup_url_kwarg = "measurement_id"
@@ -187,9 +204,12 @@ class SurveyFilter(django_filters.FilterSet):
 )
 class SurveyResponseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TenantViewSet):
     """NPS, CSAT and CES survey responses of the accounts in the caller's book. Scope family `metrics`.
-    Many at once: POST /api/v1/surveys/bulk."""
+    Many at once: POST /api/v1/surveys/bulk. Browser sessions write as admins, executives, managers and CSMs
+    (as the account page's survey form)."""
 
     scope_family = "metrics"
+    permission_classes = _PERMISSIONS
+    write_roles = {"create": SURVEY_WRITERS}
     serializer_class = SurveyResponseSerializer
     filterset_class = SurveyFilter
     lookup_url_kwarg = "survey_id"
@@ -258,9 +278,12 @@ class IncidentFilter(django_filters.FilterSet):
 )  # fmt: skip
 class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TenantViewSet):
     """Support incidents of the accounts in the caller's book (escalations and time to resolve feed the
-    health score). Scope family `metrics`. Many at once: POST /api/v1/incidents/bulk."""
+    health score). Scope family `metrics`. Many at once: POST /api/v1/incidents/bulk. Browser sessions open
+    and resolve them as admins, managers and CSMs."""
 
     scope_family = "metrics"
+    permission_classes = _PERMISSIONS
+    write_roles = {"create": INCIDENT_WRITERS, "resolve": INCIDENT_WRITERS}
     serializer_class = IncidentSerializer
     filterset_class = IncidentFilter
     lookup_url_kwarg = "incident_id"
@@ -273,8 +296,8 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
         return selectors.incidents_visible(self.request.user, self.membership)
 
     def permission_denied(self, request, message=None, code=None):
-        # A viewer (or a read-only token) posting to another tenant's or book's incident learns no more
-        # than anyone else: the object does not exist for them.
+        # A member whose role may not resolve (or a read-only token) posting to another tenant's or book's
+        # incident learns no more than anyone else: the object does not exist for them.
         if request.user.is_authenticated and self.lookup_url_kwarg in self.kwargs:
             if not self.get_queryset().filter(pk=self.kwargs[self.lookup_url_kwarg]).exists():
                 raise Http404
@@ -467,6 +490,11 @@ _TOO_MANY_EXAMPLE = {
     "status": 400, "code": "too_many_rows", "message": "At most 10000 rows per request; this one has 12000.",
     "errors": [{"field": "rows", "code": "too_many_rows", "message": "At most 10000 rows per request."}],
 }  # fmt: skip
+_TOO_LARGE_EXAMPLE = {
+    "status": 413, "code": "request_too_large",
+    "message": "The request body is over the limit of 16777216 bytes. Bulk endpoints take at most 10000 rows per "
+    "request: send the rows in several smaller requests.", "errors": [],
+}  # fmt: skip
 _CONFLICT_EXAMPLE = {
     "status": 422, "code": "idempotency_conflict",
     "message": "The Idempotency-Key 'sync-2026-11-20' was already used with a different request body; use a new key "
@@ -479,14 +507,19 @@ def _bulk_schema(*, entity: str, request: type[serializers.Serializer], example_
         summary=f"Bulk ingest of {entity}",
         description=(
             f"Stores up to {settings.API_BULK_MAX_ROWS:,} {entity} in one transaction, all or none. The body is a JSON "
-            'object `{"rows": [...]}`. Every row is validated first; if any is bad, nothing is stored and the 400 '
+            'object `{"rows": [...]}` of at most '
+            f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes (a larger body is a 413, whatever its row count). "
+            "Every row is validated first; if any is bad, nothing is stored and the 400 "
             "lists every bad field with its row index (the first 1,000; `error_count` says how many in all). One "
             "audit event per request names every stored id and a digest of the values.\n\n"
             f"`{HEADER}` (optional, at most {MAX_KEY_LENGTH} characters): the first 201 is stored with the rows. "
             "A retry with the same key and the same body gets that answer again, with the header "
             f"`{REPLAYED_HEADER}: true`, and stores nothing; the same key with another body is a 422. A 400 is not "
             "stored, so the rows may be fixed and sent again under the same key. Keys are remembered for "
-            f"{settings.API_IDEMPOTENCY_HOURS} hours."
+            f"{settings.API_IDEMPOTENCY_HOURS} hours, per credential: a key is the sending token's own (a browser "
+            "session's: the user's), so other integrations of the tenant may use the same key for their requests."
+            "\n\nTokens need `metrics:write`; browser sessions write in the roles that may create one row of the "
+            "resource (see its POST)."
         ),
         request=request,
         parameters=[
@@ -504,6 +537,11 @@ def _bulk_schema(*, entity: str, request: type[serializers.Serializer], example_
                 BulkErrorSerializer,
                 description='Bad rows (nothing stored), too many rows, or a body that is not {"rows": [...]}.',
             ),  # fmt: skip
+            413: OpenApiResponse(
+                ErrorSerializer,
+                description=f"The body is over DATA_UPLOAD_MAX_MEMORY_SIZE ({settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} "
+                "bytes here), whatever its row count: nothing is read or stored; split the rows.",
+            ),
             422: OpenApiResponse(ErrorSerializer, description="The Idempotency-Key was used with another body."),
         },
         examples=[
@@ -511,6 +549,7 @@ def _bulk_schema(*, entity: str, request: type[serializers.Serializer], example_
             OpenApiExample("Stored", value=_STORED_EXAMPLE, response_only=True, status_codes=["201"]),
             OpenApiExample("Bad rows", value=_INVALID_EXAMPLE, response_only=True, status_codes=["400"]),
             OpenApiExample("Too many rows", value=_TOO_MANY_EXAMPLE, response_only=True, status_codes=["400"]),
+            OpenApiExample("Body too large", value=_TOO_LARGE_EXAMPLE, response_only=True, status_codes=["413"]),
             OpenApiExample("Key reused", value=_CONFLICT_EXAMPLE, response_only=True, status_codes=["422"]),
         ],
     )
@@ -518,7 +557,9 @@ def _bulk_schema(*, entity: str, request: type[serializers.Serializer], example_
 
 class _BulkIngestView(TenantViewSetMixin, APIView):
     scope_family = "metrics"
+    permission_classes = _PERMISSIONS
     endpoint: str
+    write_roles: dict[str, frozenset[str]]  # {"post": roles}, the same roles as the resource's create
 
     def ingest(self, **kwargs) -> dict[str, Any]:
         raise NotImplementedError
@@ -550,9 +591,12 @@ class _BulkIngestView(TenantViewSetMixin, APIView):
             with transaction.atomic():
                 claim = None
                 if key is not None:
+                    # The key is the credential's own (a token's, or a session user's): two integrations
+                    # picking the same key must not get each other's answers.
                     claim = idempotency_claim(
-                        tenant=self.tenant, endpoint=self.endpoint, key=key, fingerprint=request_fingerprint(data)
-                    )
+                        tenant=self.tenant, endpoint=self.endpoint, key=key, fingerprint=request_fingerprint(data),
+                        token=request.auth if isinstance(request.auth, ApiToken) else None, user=request.user,
+                    )  # fmt: skip
                     if claim.replay is not None:
                         return Response(
                             claim.replay.response_body,
@@ -595,6 +639,7 @@ class MeasurementsBulkView(_BulkIngestView):
     """All-or-nothing bulk ingest of KPI measurements (a value for an existing account, KPI and day replaces it)."""
 
     endpoint = "api_measurements_bulk"
+    write_roles = {"post": MEASUREMENT_WRITERS}
 
     def ingest(self, **kwargs) -> dict[str, Any]:
         return services.kpi_measurements_bulk_ingest(**kwargs)
@@ -612,6 +657,7 @@ class SurveysBulkView(_BulkIngestView):
     """All-or-nothing bulk ingest of survey responses."""
 
     endpoint = "api_surveys_bulk"
+    write_roles = {"post": SURVEY_WRITERS}
 
     def ingest(self, **kwargs) -> dict[str, Any]:
         return services.survey_responses_bulk_ingest(**kwargs)
@@ -630,6 +676,7 @@ class IncidentsBulkView(_BulkIngestView):
     """All-or-nothing bulk ingest of incidents."""
 
     endpoint = "api_incidents_bulk"
+    write_roles = {"post": INCIDENT_WRITERS}
 
     def ingest(self, **kwargs) -> dict[str, Any]:
         return services.incidents_bulk_ingest(**kwargs)
