@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 
 from django import forms
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
@@ -48,18 +49,41 @@ class MomentFilter(filters.IsoDateTimeFilter):
     field_class = _UtcDateTimeField
 
 
+def ordering_map(view) -> dict[str, str]:
+    """The public ordering names of a list view and the query field each sorts by: `ordering_map`, or
+    for views that name their fields as they are, `ordering_fields` (each name its own field)."""
+    mapping = getattr(view, "ordering_map", None)
+    if mapping is None:
+        fields = getattr(view, "ordering_fields", None)
+        if not fields:
+            raise ImproperlyConfigured(f"{type(view).__name__} lists nothing to order by: set ordering_map.")
+        mapping = {name: name for name in fields}
+    return mapping
+
+
+def _with_tie_break(fields: list[str]) -> tuple[str, ...]:
+    # Cursor pagination positions on the first field and skips ties with an offset, which is only right
+    # when ties come back in the same order on every page: the primary key makes the order total.
+    if not any(field.lstrip("-") in ("id", "pk") for field in fields):
+        fields = [*fields, "-id" if fields[0].startswith("-") else "id"]
+    return tuple(fields)
+
+
 class MappedOrderingFilter(OrderingFilter):
-    """`?ordering=name,-arr`: public names (view.ordering_map: name -> query field) in any direction.
+    """`?ordering=name,-arr`: public names (view.ordering_map: name -> query field, or ordering_fields) in
+    any direction. The default filter of every list (REST_FRAMEWORK DEFAULT_FILTER_BACKENDS).
 
     Cursor pagination positions on the first field and counts ties with an offset, so the ordering
-    always ends with the primary key (a stable order among equal values). An unknown name is a 400
-    naming the `ordering` parameter rather than a silently ignored sort."""
+    always ends with the primary key (a stable order among equal values), the view's default ordering
+    too. An unknown name is a 400 naming the `ordering` parameter and the names it takes, rather than a
+    silently ignored sort."""
 
     def get_ordering(self, request, queryset, view):
         raw = request.query_params.get(self.ordering_param)
+        default = list(view.ordering)
         if not raw:
-            return tuple(view.ordering)
-        mapping: dict[str, str] = view.ordering_map
+            return _with_tie_break(default)
+        mapping = ordering_map(view)
         fields = []
         for term in (t.strip() for t in raw.split(",") if t.strip()):
             name = term.lstrip("-")
@@ -68,14 +92,10 @@ class MappedOrderingFilter(OrderingFilter):
                     {self.ordering_param: f"Unknown ordering {name!r}; use {', '.join(mapping)} (prefix - to reverse)."}
                 )
             fields.append(("-" if term.startswith("-") else "") + mapping[name])
-        if not fields:
-            return tuple(view.ordering)
-        if not any(field.lstrip("-") in ("id", "pk") for field in fields):
-            fields.append("-id" if fields[0].startswith("-") else "id")
-        return tuple(fields)
+        return _with_tie_break(fields or default)
 
     def get_schema_operation_parameters(self, view):
-        names = ", ".join(view.ordering_map)
+        names = ", ".join(ordering_map(view))
         default = ",".join(view.ordering)
         return [
             {
@@ -83,7 +103,7 @@ class MappedOrderingFilter(OrderingFilter):
                 "required": False,
                 "in": "query",
                 "description": f"Sort by one or more of {names} (comma-separated, prefix - to reverse). "
-                f"Default {default}. Ties are broken by id.",
+                f"Default {default}. Ties are broken by id. Any other name is a 400.",
                 "schema": {"type": "string"},
             }
         ]

@@ -61,9 +61,31 @@ class SegmentSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "code"]
 
 
+class SegmentFilter(filters.FilterSet):
+    code = filters.CharFilter(help_text="Segment code, e.g. insurer (exact).")
+    name = filters.CharFilter(lookup_expr="icontains", help_text="Name contains (any case).")
+    kpi_code = filters.CharFilter(
+        method="filter_kpi_code", help_text="Segments with a KPI of this code (the segment lists all its KPIs)."
+    )
+
+    class Meta:
+        model = Segment
+        fields: list[str] = []
+
+    def filter_kpi_code(self, queryset, name, value):
+        # A subquery, not a join: a join would repeat a segment per matching KPI row.
+        return queryset.filter(pk__in=KpiDefinition.objects.filter(code=value).values("segment_id"))
+
+
 class KpiFilter(filters.FilterSet):
     segment = IdFilter(field_name="segment_id", help_text="Segment id.")
     segment_code = filters.CharFilter(field_name="segment__code", help_text="Segment code, e.g. bank.")
+    code = filters.CharFilter(help_text="KPI code, e.g. policy_renewal_rate (exact; codes repeat across segments).")
+    name = filters.CharFilter(lookup_expr="icontains", help_text="Name contains (any case).")
+    direction = filters.ChoiceFilter(choices=Direction.choices)
+    comparator = filters.ChoiceFilter(choices=Comparator.choices)
+    unit = filters.CharFilter(lookup_expr="iexact", help_text="Unit, e.g. % or days (any case).")
+    is_reference = filters.BooleanFilter(help_text="true: from the reference framework; false: the tenant's own.")
 
     class Meta:
         model = KpiDefinition
@@ -96,7 +118,8 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Up
 
     scope_family = "segments"
     serializer_class = SegmentSerializer
-    filter_backends = [MappedOrderingFilter]
+    filterset_class = SegmentFilter
+    filter_backends = [filters.DjangoFilterBackend, MappedOrderingFilter]
     ordering = ("sort_order", "id")
     ordering_map = {"sort_order": "sort_order", "name": "name", "id": "id"}
     lookup_url_kwarg = "segment_id"
