@@ -343,6 +343,17 @@ def test_env_example_documents_every_interpolated_variable(compose_text):
     assert used <= documented, f".env.example does not mention: {sorted(used - documented)}"
 
 
+def test_every_app_setting_in_env_example_reaches_the_app_containers(shared_env):
+    # A setting a user puts in .env must take effect under Compose too; the two passwords are the
+    # exception, as they reach the app inside the database URLs.
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE_PATH.read_text(), re.MULTILINE))
+    missing = documented - set(shared_env) - {"POSTGRES_PASSWORD", "APP_DB_PASSWORD"}
+    assert not missing, f"docker-compose.yml does not pass {sorted(missing)} to the app containers"
+    for name in ("WEBHOOK_ALLOW_HTTP", "WEBHOOK_ALLOW_PRIVATE_HOSTS"):
+        # Production refuses http:// and private receivers unless the user says otherwise.
+        assert shared_env[name] == f"${{{name}:-false}}"
+
+
 def test_env_example_holds_no_real_secret():
     values = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", ENV_EXAMPLE_PATH.read_text(), re.MULTILINE))
     for key in ("SECRET_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD"):
