@@ -23,6 +23,7 @@ from api.errors import Conflict, ErrorSerializer
 from api.fields import BookAccountField, MemberUserField, TenantPkField, in_book
 from api.filters import IdFilter, MappedOrderingFilter, MomentFilter
 from api.permissions import HasScope, RoleMayWrite
+from api.schema import id_parameter, response_example
 from api.viewsets import BookViewSetMixin, TenantViewSet
 from cs_platform.tenancy.access import FORM_ROLES
 from cs_platform.tenancy.models import Role
@@ -30,8 +31,21 @@ from dashboards.selectors import health_as_of
 from metrics.models import HealthBand
 from segments.models import Segment
 
-
 # --- Accounts ------------------------------------------------------------------------------------------
+_ACCOUNT_EXAMPLE = {
+    "name": "Harbor Point Bank", "segment": 1, "tier": "enterprise", "arr": "1200000.00", "currency": "USD",
+    "contract_start": "2025-01-01", "renewal_date": "2026-12-31", "lifecycle_stage": "adoption", "owner_csm": 7,
+    "executive_sponsor": "Dana Whitfield, COO", "jurisdictions": ["US-NY"], "regulators": ["OCC", "FDIC"],
+    "data_standards": ["ISO 20022"],
+}  # fmt: skip
+_ACCOUNT_READ_EXAMPLE = {
+    "id": 42, **_ACCOUNT_EXAMPLE, "segment_code": "bank", "owner_csm_email": "jordan.lee@northwind.example",
+    "created_at": "2025-01-02T09:15:00Z", "updated_at": "2026-11-20T16:40:12Z",
+    "health_score": "58.40", "health_band": "yellow", "health_as_of": "2026-11-23",
+}  # fmt: skip
+
+
+@response_example("account", _ACCOUNT_READ_EXAMPLE)
 class AccountSerializer(serializers.ModelSerializer):
     segment = TenantPkField(Segment, "segment", help_text="Segment id (see /api/v1/segments/).")
     segment_code = serializers.SlugField(read_only=True)  # annotated by selectors.api_account_rows
@@ -86,28 +100,13 @@ class AccountFilter(filters.FilterSet):
         return queryset.filter(h__band__isnull=True) if value == "none" else queryset.filter(h__band=value)
 
 
-_ACCOUNT_EXAMPLE = {
-    "name": "Harbor Point Bank", "segment": 1, "tier": "enterprise", "arr": "1200000.00", "currency": "USD",
-    "contract_start": "2025-01-01", "renewal_date": "2026-12-31", "lifecycle_stage": "adoption", "owner_csm": 7,
-    "executive_sponsor": "Dana Whitfield, COO", "jurisdictions": ["US-NY"], "regulators": ["OCC", "FDIC"],
-    "data_standards": ["ISO 20022"],
-}  # fmt: skip
-_ACCOUNT_READ_EXAMPLE = {
-    "id": 42, **_ACCOUNT_EXAMPLE, "segment_code": "bank", "owner_csm_email": "jordan.lee@northwind.example",
-    "created_at": "2025-01-02T09:15:00Z", "updated_at": "2026-11-20T16:40:12Z",
-    "health_score": "58.40", "health_band": "yellow", "health_as_of": "2026-11-23",
-}  # fmt: skip
 _WRITERS = frozenset({Role.ADMIN, Role.MANAGER, Role.CSM})
 _OWNER_ROLES = frozenset({Role.ADMIN, Role.MANAGER})
 
 
 @extend_schema_view(
-    list=extend_schema(
-        summary="List accounts", examples=[OpenApiExample("account", value=_ACCOUNT_READ_EXAMPLE, response_only=True)]
-    ),
-    retrieve=extend_schema(
-        summary="Get an account", examples=[OpenApiExample("account", value=_ACCOUNT_READ_EXAMPLE, response_only=True)]
-    ),
+    list=extend_schema(summary="List accounts"),
+    retrieve=extend_schema(summary="Get an account"),
     create=extend_schema(
         summary="Create an account",
         examples=[OpenApiExample("account", value=_ACCOUNT_EXAMPLE, request_only=True)],
@@ -125,6 +124,7 @@ _OWNER_ROLES = frozenset({Role.ADMIN, Role.MANAGER})
     ),
     destroy=extend_schema(
         summary="Delete an account created by mistake",
+        parameters=[id_parameter("account_id", 57, "an account created twice")],
         responses={
             204: OpenApiResponse(description="Deleted."),
             409: OpenApiResponse(
@@ -264,6 +264,13 @@ class AccountViewSet(
 
 
 # --- Contacts ------------------------------------------------------------------------------------------
+_CONTACT_EXAMPLE = {
+    "account": 42, "name": "Priya Raman", "email": "priya.raman@harborpoint.example", "phone": "+1 212 555 0142",
+    "title": "Head of Operations", "is_primary": True, "is_executive_sponsor": False,
+}  # fmt: skip
+
+
+@response_example("contact", {"id": 31, **_CONTACT_EXAMPLE})
 class ContactSerializer(serializers.ModelSerializer):
     account = BookAccountField(help_text="Account id; set on creation, a contact does not move.")
 
@@ -289,12 +296,6 @@ class ContactFilter(filters.FilterSet):
         fields: list[str] = []
 
 
-_CONTACT_EXAMPLE = {
-    "account": 12, "name": "Priya Raman", "email": "priya.raman@harborpoint.example", "phone": "+1 212 555 0142",
-    "title": "Head of Operations", "is_primary": True, "is_executive_sponsor": False,
-}  # fmt: skip
-
-
 @extend_schema_view(
     list=extend_schema(summary="List contacts"),
     retrieve=extend_schema(summary="Get a contact"),
@@ -308,7 +309,11 @@ _CONTACT_EXAMPLE = {
         summary="Change a contact",
         examples=[OpenApiExample("title", value={"title": "Chief Operating Officer"}, request_only=True)],
     ),
-    destroy=extend_schema(summary="Remove a contact", responses={204: OpenApiResponse(description="Removed.")}),
+    destroy=extend_schema(
+        summary="Remove a contact",
+        parameters=[id_parameter("contact_id", 31, "a contact who left the bank")],
+        responses={204: OpenApiResponse(description="Removed.")},
+    ),
 )
 class ContactViewSet(
     BookViewSetMixin,
@@ -360,6 +365,15 @@ class ContactViewSet(
 
 
 # --- Touchpoints ---------------------------------------------------------------------------------------
+_TOUCHPOINT_EXAMPLE = {
+    "account": 42, "kind": "qbr", "occurred_at": "2026-11-20T15:00:00Z", "subject": "Q4 business review",
+    "notes": "Renewal terms discussed.", "contact": 31,
+}  # fmt: skip
+
+
+@response_example(
+    "qbr", {"id": 905, **_TOUCHPOINT_EXAMPLE, "author": 7, "author_email": "jordan.lee@northwind.example"}
+)
 class TouchpointSerializer(serializers.ModelSerializer):
     account = BookAccountField(help_text="Account id.")
     contact = TenantPkField(
@@ -394,20 +408,7 @@ class TouchpointFilter(filters.FilterSet):
     retrieve=extend_schema(summary="Get a touchpoint"),
     create=extend_schema(
         summary="Log a touchpoint",
-        examples=[
-            OpenApiExample(
-                "qbr",
-                request_only=True,
-                value={
-                    "account": 12,
-                    "kind": "qbr",
-                    "occurred_at": "2026-11-20T15:00:00Z",
-                    "subject": "Q4 business review",
-                    "notes": "Renewal terms discussed.",
-                    "contact": 31,
-                },
-            )  # fmt: skip
-        ],
+        examples=[OpenApiExample("qbr", value=_TOUCHPOINT_EXAMPLE, request_only=True)],
     ),
 )
 class TouchpointViewSet(

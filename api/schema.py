@@ -1,14 +1,32 @@
-"""OpenAPI description of the API's authentication and error answers. drf-spectacular finds the
-authentication extension once this module is imported (see ApiConfig.ready)."""
+"""OpenAPI description of the API's authentication, error answers and examples. drf-spectacular finds
+the authentication extension once this module is imported (see ApiConfig.ready); ApiAutoSchema is
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"].
+
+Every operation documents (tests/api/test_schema_examples.py keeps it so):
+* its 4xx answers in the one error format (api/errors.py): 401, 403 and 429 always, 400 when it takes a
+  body or query parameters, 404 when its path names an object. ApiAutoSchema adds whichever an operation
+  does not declare itself, each with an example, so a new endpoint gets them without a decorator;
+* a success example, declared next to the view in its app's api.py: a request body example on writes, a
+  response example on reads. A list operation's example may be a list of rows (see `page_example`):
+  ApiAutoSchema shows it as one page of results between `next` and `previous` links of that list."""
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiExample
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema_serializer
 
 from api.errors import ErrorSerializer
 from cs_platform.tenancy import context
+
+# The server in example links (a tenant's deployment answers on its own host).
+EXAMPLE_SERVER = "https://cs.example.com"
+# DRF cursors are opaque base64 positions: "p=486" forward, "r=1&p=487" backward.
+_NEXT_CURSOR, _PREVIOUS_CURSOR = "cD00ODY%3D", "cj0xJnA9NDg3"
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -21,6 +39,29 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "A tenant API token (csp_...), created by a tenant admin under Settings > API tokens.",
         }
+
+
+def page_example(summary: str, *rows: dict[str, Any]) -> OpenApiExample:
+    """A list operation's 200 example: one page holding `rows` (each as the list serializer gives it)."""
+    return OpenApiExample(summary, value=list(rows), response_only=True, status_codes=["200"])
+
+
+def response_example(summary: str, value: dict[str, Any]):
+    """Declares a serializer's response example (a class decorator): every operation answering with
+    the serializer shows it (one row of a page for lists) unless the view gives its own for that
+    response."""
+    return extend_schema_serializer(
+        examples=[OpenApiExample(summary, value=value, response_only=True, status_codes=["200", "201"])]
+    )
+
+
+def id_parameter(name: str, value: int, summary: str) -> OpenApiParameter:
+    """A path id (digits, see TenantViewSetMixin.lookup_value_regex) with an example: for operations such
+    as DELETE that have neither a body to send nor one to read."""
+    return OpenApiParameter(
+        name, OpenApiTypes.STR, OpenApiParameter.PATH, pattern=r"^\d+$",
+        examples=[OpenApiExample(summary, value=str(value))],
+    )  # fmt: skip
 
 
 _ERRORS = {
@@ -40,18 +81,65 @@ _EXAMPLES = {
     "429": {"status": 429, "code": "throttled", "message": "Request was throttled. Expected available in 12 seconds.",
             "errors": [], "retry_after": 12},
 }  # fmt: skip
+# A read with a bad query parameter (a stale cursor here; an unknown filter value or ordering alike).
+_QUERY_400_EXAMPLE = {
+    "status": 400, "code": "invalid", "message": "Invalid cursor: follow the next or previous link.",
+    "errors": [{"field": "cursor", "code": "invalid", "message": "Invalid cursor: follow the next or previous link."}],
+}  # fmt: skip
 
 
 class ApiAutoSchema(AutoSchema):
-    """Documents the common error answers on every operation, in the one error format."""
+    """Documents the common error answers on every operation, in the one error format, and shows list
+    examples as pages of this API's cursor pagination."""
 
-    def _error_codes(self) -> list[str]:
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is not None:
+            self._add_error_responses(operation)
+        return operation
+
+    def _error_codes(self, operation: dict) -> list[str]:
+        places = {parameter["in"] for parameter in operation.get("parameters", [])}
         codes = ["401", "403", "429"]
-        if self.method in ("POST", "PUT", "PATCH") or self._is_list_view():
-            codes.append("400")  # bodies, and list filters, can be invalid
-        if "{" in self.path:
+        if "requestBody" in operation or "query" in places:
+            codes.append("400")  # bodies, and list filters, ordering and cursors, can be invalid
+        if "path" in places:
             codes.append("404")
         return codes
+
+    def _error_example(self, code: str, operation: dict) -> dict:
+        if code == "400" and "requestBody" not in operation:
+            return _QUERY_400_EXAMPLE
+        if code == "404":
+            # The message of Django's get_object_or_404, as api.errors answers it.
+            try:
+                model = self.view.get_queryset().model._meta.object_name
+            except Exception:  # a view without a model queryset
+                return _EXAMPLES[code]
+            return {**_EXAMPLES[code], "message": f"No {model} matches the given query."}
+        return _EXAMPLES[code]
+
+    def _add_error_responses(self, operation: dict) -> None:
+        responses = operation["responses"]
+        for code in self._error_codes(operation):
+            if code in responses:
+                continue
+            description, _ = _ERRORS[code]
+            response = self._get_response_for_code(ErrorSerializer, code)
+            response["description"] = description
+            if code == "429":
+                response["headers"] = {
+                    "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}
+                }
+            responses[code] = response
+        # Every 4xx in the error format shows an example, also those a view declares without one.
+        for code, response in responses.items():
+            if code in _EXAMPLES:
+                example = self._error_example(code, operation)
+                for media in response.get("content", {}).values():
+                    if not media.get("examples"):
+                        media["examples"] = {example["code"]: {"value": copy.deepcopy(example)}}
+        operation["responses"] = dict(sorted(responses.items()))
 
     def _get_filter_parameters(self):
         # drf-spectacular's django-filter support builds `Model._default_manager.none()`, which the
@@ -60,22 +148,42 @@ class ApiAutoSchema(AutoSchema):
         with context.system_scope():
             return super()._get_filter_parameters()
 
-    def _get_response_bodies(self, direction="response"):
-        responses = super()._get_response_bodies(direction)
-        for code in self._error_codes():
-            if code in responses:
-                continue
-            description, _ = _ERRORS[code]
-            response = self._get_response_for_code(ErrorSerializer, code)
-            response["description"] = description
-            example = OpenApiExample(
-                _EXAMPLES[code]["code"], value=_EXAMPLES[code], response_only=True, status_codes=[code]
-            )
-            for media in response.get("content", {}).values():
-                media.setdefault("examples", {})[_EXAMPLES[code]["code"]] = {"value": example.value}
-            if code == "429":
-                response["headers"] = {
-                    "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}
-                }
-            responses[code] = response
-        return responses
+    def _get_paginator(self):
+        # DRF's cursor pagination documents its links with a placeholder URL (with a stray quote): show
+        # this list's own path instead, in the page schema and so in every page example.
+        paginator = super()._get_paginator()
+        if paginator is None or not hasattr(paginator, "cursor_query_param"):
+            return paginator
+        base = paginator.get_paginated_response_schema
+        url = f"{EXAMPLE_SERVER}{self.path}?{paginator.cursor_query_param}="
+
+        def paginated_response_schema(schema):
+            page = base(schema)
+            links = page.get("properties", {})
+            if "next" in links and "previous" in links:
+                links["next"]["example"] = url + _NEXT_CURSOR
+                links["previous"]["example"] = url + _PREVIOUS_CURSOR
+            return page
+
+        paginator.get_paginated_response_schema = paginated_response_schema
+        return paginator
+
+    def _get_examples(self, serializer, direction, media_type, status_code=None, extras=None):
+        examples = super()._get_examples(serializer, direction, media_type, status_code, extras)
+        if not examples and direction == "response":
+            # drf-spectacular reads a serializer's own examples (response_example) only when the view
+            # declares none at all, so a create with a request example would show no 201 example. Fall
+            # back to the serializer's whenever the view's do not cover this response.
+            # An instance attribute, because extend_schema subclasses this class to add the view's.
+            self.get_examples = list
+            try:
+                examples = super()._get_examples(serializer, direction, media_type, status_code, extras)
+            finally:
+                del self.get_examples
+        for example in examples.values():
+            # page_example: the page built around a list of rows holds the rows themselves.
+            page = example.get("value")
+            if isinstance(page, dict) and isinstance(page.get("results"), list) and len(page["results"]) == 1:
+                if isinstance(page["results"][0], list):
+                    page["results"] = copy.deepcopy(page["results"][0])
+        return examples

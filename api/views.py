@@ -21,6 +21,7 @@ from api import selectors
 from api.forms import ApiTokenForm, scope_groups
 from api.models import ApiToken
 from api.permissions import HasScope
+from api.schema import response_example
 from api.services import api_token_create, api_token_revoke
 from cs_platform.tenancy.access import require_roles
 from cs_platform.tenancy.models import Role
@@ -29,6 +30,13 @@ from cs_platform.tenancy.models import Role
 _PLAINTEXT_KEY = "api_token_plaintext"
 
 
+@response_example(
+    "a reporting integration",
+    {
+        "tenant": "northwind", "user": "ops-admin@northwind.example", "role": "admin", "auth": "token",
+        "scopes": ["accounts:read", "measurements:write"], "accounts": 486, "time_zone": "America/New_York",
+    },
+)  # fmt: skip
 class MeSerializer(serializers.Serializer):
     tenant = serializers.SlugField(help_text="The tenant the credentials belong to.")
     user = serializers.EmailField(help_text="The token's creator, or the logged-in user.")

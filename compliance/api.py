@@ -17,6 +17,7 @@ from rest_framework import mixins, serializers
 
 from api.fields import BookAccountField, MemberUserField, TenantPkField, display_name, in_book
 from api.filters import IdFilter
+from api.schema import EXAMPLE_SERVER, response_example
 from api.viewsets import BookViewSetMixin, TenantViewSet
 from compliance import selectors
 from compliance.models import (
@@ -35,6 +36,39 @@ from compliance.services import audit_result_record, obligation_create
 WRITE_FORM = "evidence"
 
 # --- Serializers -----------------------------------------------------------------------------------------
+
+# The response examples tell one story: Harbor Point Bank (account 42) owes a SOC 2 Type II report
+# (obligation 17, requirement 3), filed the 2026 report in October, and failed the 2026-11-20 audit with two
+# open findings, so the nightly of 2026-11-23 shows the obligation, and the account, as failed.
+_OBLIGATION_REQUEST = {"account": 42, "requirement": 3, "due_date": "2027-03-31", "owner": 9}
+_OBLIGATION_READ_EXAMPLE = {
+    "id": 17, **_OBLIGATION_REQUEST, "account_name": "Harbor Point Bank",
+    "requirement": {"id": 3, "code": "SOC2-T2", "title": "SOC 2 Type II report", "evidence_validity_days": 365,
+                    "framework": {"id": 7, "code": "soc2", "name": "SOC 2"}},
+    "status": "failed", "status_computed_at": "2026-11-23T02:10:00Z", "owner_name": "Marcus Okafor",
+    "latest_audit": {"id": 64, "audited_on": "2026-11-20", "outcome": "failed", "open_findings": 2},
+    "evidence": {"count": 1, "latest_valid_until": "2027-09-30"},
+}  # fmt: skip
+# What adding it answered: nothing filed or audited yet, status not computed until the nightly.
+_OBLIGATION_CREATED_EXAMPLE = {
+    **_OBLIGATION_READ_EXAMPLE, "status": "not_started", "status_computed_at": None, "latest_audit": None,
+    "evidence": {"count": 0, "latest_valid_until": None},
+}  # fmt: skip
+_EVIDENCE_EXAMPLE = {
+    "id": 233, "obligation": 17, "account": 42, "name": "harbor-point-soc2-type2-2026.pdf",
+    "sha256": "9f2c4e7a1b8d3f60c5e2a9147d6b0e8f3a5c7d9e1f2b4a6c8d0e2f4a6b8c0d2e", "size_bytes": 1843200,
+    "content_type": "application/pdf", "valid_from": "2026-10-01", "valid_until": "2027-09-30", "uploaded_by": 9,
+    "uploaded_by_name": "Marcus Okafor", "uploaded_at": "2026-10-06T13:22:41Z",
+    "download_url": f"{EXAMPLE_SERVER}/compliance/evidence/233/download/",
+}  # fmt: skip
+_AUDIT_REQUEST = {
+    "obligation": 17, "audited_on": "2026-11-20", "outcome": "failed", "open_findings": 2,
+    "auditor": "Northbridge Assurance", "notes": "Access reviews not evidenced for Q3.",
+}  # fmt: skip
+_STATUS_EXAMPLE = {
+    "id": 5120, "account": 42, "account_name": "Harbor Point Bank", "date": "2026-11-23", "status": "failed",
+    "counts": {"compliant": 6, "expiring": 1, "failed": 1},
+}  # fmt: skip
 
 
 class FrameworkRefSerializer(serializers.ModelSerializer):
@@ -65,6 +99,7 @@ class EvidenceSummarySerializer(serializers.Serializer):
     )
 
 
+@response_example("SOC 2 audit failed", _OBLIGATION_READ_EXAMPLE)
 class ObligationSerializer(serializers.ModelSerializer):
     account_name = serializers.CharField(source="account.name", read_only=True)
     requirement = RequirementRefSerializer(read_only=True)
@@ -107,6 +142,7 @@ class ObligationCreateSerializer(serializers.Serializer):
     owner = MemberUserField(required=False, allow_null=True, default=None, help_text="An active member's user id.")
 
 
+@response_example("SOC 2 report", _EVIDENCE_EXAMPLE)
 class EvidenceSerializer(serializers.ModelSerializer):
     account = serializers.IntegerField(source="obligation.account_id", read_only=True)
     name = serializers.CharField(source="filename", read_only=True)
@@ -134,6 +170,7 @@ class EvidenceSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(url) if request is not None else url
 
 
+@response_example("failed with findings", {"id": 64, **_AUDIT_REQUEST, "account": 42})
 class AuditResultSerializer(serializers.ModelSerializer):
     account = serializers.IntegerField(source="obligation.account_id", read_only=True)
 
@@ -152,6 +189,7 @@ class AuditResultCreateSerializer(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+@response_example("failed", _STATUS_EXAMPLE)
 class ComplianceStatusSerializer(serializers.ModelSerializer):
     account_name = serializers.CharField(source="account.name", read_only=True)
     date = serializers.DateField(source="snapshot_date", read_only=True)
@@ -243,15 +281,11 @@ class ComplianceViewSetMixin(BookViewSetMixin):
     scope_family = "compliance"
 
 
-_OBLIGATION_EXAMPLE = OpenApiExample(
-    "SOC 2 report due", value={"account": 42, "requirement": 3, "due_date": "2027-03-31", "owner": 9}, request_only=True
+_OBLIGATION_EXAMPLE = OpenApiExample("SOC 2 report due", value=_OBLIGATION_REQUEST, request_only=True)
+_OBLIGATION_CREATED = OpenApiExample(
+    "SOC 2 report due", value=_OBLIGATION_CREATED_EXAMPLE, response_only=True, status_codes=["201"]
 )
-_AUDIT_EXAMPLE = OpenApiExample(
-    "Failed with findings",
-    value={"obligation": 17, "audited_on": "2026-11-20", "outcome": "failed", "open_findings": 2,
-           "auditor": "Northbridge Assurance", "notes": "Access reviews not evidenced for Q3."},
-    request_only=True,
-)  # fmt: skip
+_AUDIT_EXAMPLE = OpenApiExample("Failed with findings", value=_AUDIT_REQUEST, request_only=True)
 
 
 @extend_schema_view(
@@ -263,7 +297,7 @@ _AUDIT_EXAMPLE = OpenApiExample(
         "Sessions: admins, managers, CSMs and compliance officers. Tokens: compliance:write.",
         request=ObligationCreateSerializer,
         responses={201: ObligationSerializer},
-        examples=[_OBLIGATION_EXAMPLE],
+        examples=[_OBLIGATION_EXAMPLE, _OBLIGATION_CREATED],
     ),
 )
 class ObligationViewSet(ComplianceViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):

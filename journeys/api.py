@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from api.fields import BookAccountField, MemberUserField, TenantPkField, display_name, in_book
 from api.filters import IdFilter
+from api.schema import response_example
 from api.viewsets import BookViewSetMixin, TenantViewSet, action_body, tenant_today
 from journeys import selectors
 from journeys.models import (
@@ -34,6 +35,86 @@ from journeys.services import account_journey_start, decision_create, decision_r
 
 # --- Serializers -----------------------------------------------------------------------------------------
 
+# The response examples tell one story: Harbor Point Bank (account 42) started the reference Financial
+# Services Customer Journey (template 1) on 2026-11-02 and, on 2026-11-23, is three weeks into its
+# Compliance Assessment phase (days 0-45) with one activity done and a settlement-format blocker open.
+_ASSESSMENT = {"id": 1, "order": 1, "name": "Compliance Assessment"}
+_INTEGRATION = {"id": 2, "order": 2, "name": "Integration and Implementation"}
+_OPTIMIZATION = {"id": 3, "order": 3, "name": "Performance Optimization"}
+_JOURNEY_EXAMPLE = {
+    "id": 12, "account": 42, "account_name": "Harbor Point Bank", "template": 1,
+    "template_name": "Financial Services Customer Journey", "started_on": "2026-11-02", "status": "on_track",
+    "status_reason": "", "status_computed_on": "2026-11-23", "current_phase": _ASSESSMENT, "completed_on": None,
+    "onboarding_days": None, "time_to_value_days": None, "activities": {"total": 12, "done": 1, "overdue": 0},
+}  # fmt: skip
+
+
+def _phase_example(phase: dict, objective: str, days: tuple[int, int], dates: tuple[str, str], rows: list) -> dict:
+    """One phase of the journey detail; `rows` are (id, text, status) and every template activity is due on
+    the phase's end date."""
+    activities = [
+        {"id": pk, "text": text, "status": status, "due_on": dates[1],
+         "completed_on": "2026-11-20" if status == "done" else None, "overdue": False}
+        for pk, text, status in rows
+    ]  # fmt: skip
+    return {**phase, "objective": objective, "start_day": days[0], "end_day": days[1], "starts_on": dates[0],
+            "ends_on": dates[1], "is_current": phase is _ASSESSMENT, "activities": activities}  # fmt: skip
+
+
+_JOURNEY_DETAIL_EXAMPLE = {**_JOURNEY_EXAMPLE, "phases": [
+    _phase_example(_ASSESSMENT, "Ensure regulatory compliance and risk assessment completion", (0, 45),
+                   ("2026-11-02", "2026-12-17"), [
+        (301, "Regulatory compliance assessment and gap analysis", "done"),
+        (302, "Risk assessment and mitigation planning", "in_progress"),
+        (303, "Security audit and data protection evaluation", "not_started"),
+        (304, "Regulatory approval and authorization process", "not_started"),
+    ]),
+    _phase_example(_INTEGRATION, "Integrate with financial systems and optimize workflows", (45, 120),
+                   ("2026-12-17", "2027-03-02"), [
+        (305, "Financial system integration and testing", "not_started"),
+        (306, "Workflow optimization and process improvement", "not_started"),
+        (307, "Staff training on financial features and compliance requirements", "not_started"),
+        (308, "Customer communication and support setup", "not_started"),
+    ]),
+    _phase_example(_OPTIMIZATION, "Demonstrate financial performance improvements and ROI", (120, 240),
+                   ("2027-03-02", "2027-06-30"), [
+        (309, "Financial performance tracking and analysis", "not_started"),
+        (310, "ROI measurement and value demonstration", "not_started"),
+        (311, "Risk mitigation effectiveness evaluation", "not_started"),
+        (312, "Success story development and documentation", "not_started"),
+    ]),
+]}  # fmt: skip
+# What starting it answered on 2026-11-02: every activity not started, status not computed until the nightly.
+_JOURNEY_STARTED_EXAMPLE = {
+    **_JOURNEY_DETAIL_EXAMPLE, "status_computed_on": None, "activities": {"total": 12, "done": 0, "overdue": 0},
+    "phases": [
+        {**phase, "activities": [{**row, "status": "not_started", "completed_on": None} for row in phase["activities"]]}
+        for phase in _JOURNEY_DETAIL_EXAMPLE["phases"]
+    ],
+}  # fmt: skip
+# The activity in progress (the list and detail rows); completing it answers _ACTIVITY_DONE_EXAMPLE.
+_ACTIVITY_EXAMPLE = {
+    "id": 302, "journey": 12, "account": 42, "account_name": "Harbor Point Bank", "phase": _ASSESSMENT,
+    "text": "Risk assessment and mitigation planning", "status": "in_progress", "due_on": "2026-12-17",
+    "completed_on": None, "overdue": False,
+}  # fmt: skip
+_ACTIVITY_DONE_EXAMPLE = {**_ACTIVITY_EXAMPLE, "status": "done", "completed_on": "2026-11-22"}
+_DECISION_REQUEST = {
+    "account": 42, "journey": 12, "kind": "blocker", "title": "Choose the settlement file format",
+    "description": "The bank's treasury team has not chosen between CSV and ISO 20022 pain.001 for payouts.",
+    "owner": 7, "due_date": "2026-12-01", "fallback": "Keep the current CSV format",
+    "customer_impact": "Payout files stay manual until the format is chosen.",
+}  # fmt: skip
+_DECISION_READ_EXAMPLE = {
+    "id": 88, **_DECISION_REQUEST, "account_name": "Harbor Point Bank", "owner_name": "Jordan Lee",
+    "status": "open", "resolution": "", "resolved_at": None, "escalated_at": None, "escalated_to": None,
+    "created_at": "2026-11-20T15:00:00Z", "overdue": False,
+}  # fmt: skip
+_DECISION_RESOLVED_EXAMPLE = {
+    **_DECISION_READ_EXAMPLE, "status": "resolved", "resolution": "ISO 20022 pain.001 from January.",
+    "resolved_at": "2026-11-23T14:30:00Z",
+}  # fmt: skip
+
 
 class PhaseRefSerializer(serializers.ModelSerializer):
     class Meta:
@@ -47,6 +128,7 @@ class ActivitiesSummarySerializer(serializers.Serializer):
     overdue = serializers.IntegerField(help_text="Not done and due before the tenant's today.")
 
 
+@response_example("onboarding journey", _JOURNEY_EXAMPLE)
 class AccountJourneySerializer(serializers.ModelSerializer):
     account_name = serializers.CharField(source="account.name", read_only=True)
     template_name = serializers.CharField(source="template.name", read_only=True)
@@ -94,6 +176,7 @@ class JourneyPhaseSerializer(serializers.Serializer):
     activities = PhaseActivityRowSerializer(many=True)
 
 
+@response_example("onboarding journey", _JOURNEY_DETAIL_EXAMPLE)
 class AccountJourneyDetailSerializer(AccountJourneySerializer):
     phases = JourneyPhaseSerializer(source="phase_rows", many=True, read_only=True)
 
@@ -108,6 +191,7 @@ class JourneyStartSerializer(serializers.Serializer):
     started_on = serializers.DateField()
 
 
+@response_example("activity in progress", _ACTIVITY_EXAMPLE)
 class JourneyActivitySerializer(serializers.ModelSerializer):
     account = serializers.IntegerField(source="journey.account_id", read_only=True)
     account_name = serializers.CharField(source="journey.account.name", read_only=True)
@@ -132,6 +216,7 @@ class ActivityCompleteSerializer(serializers.Serializer):
     )
 
 
+@response_example("open blocker", _DECISION_READ_EXAMPLE)
 class DecisionSerializer(serializers.ModelSerializer):
     account_name = serializers.CharField(source="account.name", read_only=True)
     owner_name = serializers.SerializerMethodField()
@@ -256,7 +341,12 @@ _START_EXAMPLE = OpenApiExample(
         "and CSMs. Tokens: journeys:write.",
         request=JourneyStartSerializer,
         responses={201: AccountJourneyDetailSerializer},
-        examples=[_START_EXAMPLE],
+        examples=[
+            _START_EXAMPLE,
+            OpenApiExample(
+                "Start the onboarding journey", value=_JOURNEY_STARTED_EXAMPLE, response_only=True, status_codes=["201"]
+            ),
+        ],
     ),
 )
 class AccountJourneyViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
@@ -322,7 +412,10 @@ class JourneyActivityViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins
         "future). Sessions: admins, managers and CSMs. Tokens: journeys:write.",
         request=ActivityCompleteSerializer,
         responses={200: JourneyActivitySerializer},
-        examples=[_COMPLETE_EXAMPLE],
+        examples=[
+            _COMPLETE_EXAMPLE,
+            OpenApiExample("Done yesterday", value=_ACTIVITY_DONE_EXAMPLE, response_only=True, status_codes=["200"]),
+        ],
     )
     @action(detail=True, methods=["post"], url_path="complete")
     def complete(self, request, activity_id=None):
@@ -333,14 +426,7 @@ class JourneyActivityViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins
         return Response(self.get_serializer(activity).data)
 
 
-_DECISION_EXAMPLE = OpenApiExample(
-    "A blocker with a fallback",
-    value={
-        "account": 42, "kind": "blocker", "title": "Choose the settlement file format", "owner": 7,
-        "due_date": "2026-12-01", "fallback": "Keep the current CSV format",
-    },
-    request_only=True,
-)  # fmt: skip
+_DECISION_EXAMPLE = OpenApiExample("A blocker with a fallback", value=_DECISION_REQUEST, request_only=True)
 _RESOLVE_EXAMPLE = OpenApiExample(
     "Decided", value={"resolution": "ISO 20022 pain.001 from January.", "apply_fallback": False}, request_only=True
 )
@@ -383,7 +469,10 @@ class DecisionViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins.Retrie
         "executives, managers and CSMs. Tokens: journeys:write.",
         request=DecisionResolveSerializer,
         responses={200: DecisionSerializer},
-        examples=[_RESOLVE_EXAMPLE],
+        examples=[
+            _RESOLVE_EXAMPLE,
+            OpenApiExample("Decided", value=_DECISION_RESOLVED_EXAMPLE, response_only=True, status_codes=["200"]),
+        ],
     )
     @action(detail=True, methods=["post"], url_path="resolve")
     def resolve(self, request, decision_id=None):

@@ -49,6 +49,7 @@ from api.idempotency import (
 )
 from api.models import ApiToken
 from api.permissions import BOOK_WRITERS, HasScope, RoleMayWrite
+from api.schema import response_example
 from api.viewsets import TenantViewSet, TenantViewSetMixin, action_body
 from cs_platform.tenancy.access import FORM_ROLES
 from metrics import selectors, services
@@ -80,6 +81,16 @@ def _not_future(day, today) -> None:
 
 
 # --- Measurements ---------------------------------------------------------------------------------------------
+# KPI 2 is the reference KPI risk_reduction of segment 1 "bank" (seed 000: 25-35% operational risk
+# reduction), the segment of account 42; see segments/api.py for the KPI as the API shows it.
+_MEASUREMENT_EXAMPLE = {"account": 42, "kpi": 2, "measured_on": "2026-11-20", "value": "28.5000"}
+_MEASUREMENT_READ_EXAMPLE = {
+    "id": 8876, **_MEASUREMENT_EXAMPLE, "kpi_code": "risk_reduction", "source": "api",
+    "recorded_at": "2026-11-20T11:29:40Z",
+}  # fmt: skip
+
+
+@response_example("A daily value", _MEASUREMENT_READ_EXAMPLE)
 class KpiMeasurementSerializer(serializers.ModelSerializer):
     account = BookAccountField(help_text="Id of an account of the caller's book.")
     kpi = TenantPkField(KpiDefinition, "KPI", help_text="Id of a KPI of the account's segment.")
@@ -112,9 +123,6 @@ class MeasurementFilter(django_filters.FilterSet):
     class Meta:
         model = KpiMeasurement
         fields: list[str] = []
-
-
-_MEASUREMENT_EXAMPLE = {"account": 42, "kpi": 7, "measured_on": "2026-11-20", "value": "99.9500"}
 
 
 @extend_schema_view(
@@ -155,6 +163,14 @@ class KpiMeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mi
 
 
 # --- Surveys ----------------------------------------------------------------------------------------------------
+# Contact 311 is one of account 42's contacts.
+_SURVEY_EXAMPLE = {
+    "account": 42, "contact": 311, "survey_type": "nps", "score": 9, "responded_on": "2026-11-20",
+    "comment": "The wire cut-over went smoothly.",
+}  # fmt: skip
+
+
+@response_example("An NPS response", {"id": 5120, **_SURVEY_EXAMPLE})
 class SurveyResponseSerializer(serializers.ModelSerializer):
     account = BookAccountField(help_text="Id of an account of the caller's book.")
     contact = TenantPkField(
@@ -193,13 +209,7 @@ class SurveyFilter(django_filters.FilterSet):
         summary="Record a survey response",
         description="The score must be in the survey type's scale; the day may not be in the future (tenant's time "
         "zone); the contact, if given, must belong to the account.",
-        examples=[
-            OpenApiExample(
-                "An NPS response",
-                value={"account": 42, "survey_type": "nps", "score": 9, "responded_on": "2026-11-20", "comment": ""},
-                request_only=True,
-            )
-        ],
+        examples=[OpenApiExample("An NPS response", value=_SURVEY_EXAMPLE, request_only=True)],
     ),
 )
 class SurveyResponseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TenantViewSet):
@@ -229,6 +239,15 @@ class SurveyResponseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mi
 
 
 # --- Incidents --------------------------------------------------------------------------------------------------
+_INCIDENT_EXAMPLE = {
+    "account": 42, "title": "Payment file rejected", "severity": "sev2", "escalated": False,
+    "external_ref": "JIRA-1234",
+}  # fmt: skip
+_INCIDENT_READ_EXAMPLE = {"id": 3318, **_INCIDENT_EXAMPLE, "opened_at": "2026-11-20T08:00:00Z", "resolved_at": None}
+_RESOLVED_AT = "2026-11-20T11:30:00Z"
+
+
+@response_example("An open incident", _INCIDENT_READ_EXAMPLE)
 class IncidentSerializer(serializers.ModelSerializer):
     account = BookAccountField(help_text="Id of an account of the caller's book.")
     severity = serializers.ChoiceField(choices=Severity.choices)
@@ -260,20 +279,21 @@ class IncidentFilter(django_filters.FilterSet):
     list=_list_schema(IncidentSerializer),
     create=extend_schema(
         summary="Open an incident",
-        examples=[
-            OpenApiExample(
-                "A major incident",
-                value={"account": 42, "title": "Payment file rejected", "severity": "sev2", "escalated": False,
-                       "external_ref": "JIRA-1234"},
-                request_only=True,
-            )
-        ],
+        examples=[OpenApiExample("A major incident", value=_INCIDENT_EXAMPLE, request_only=True)],
     ),
     resolve=extend_schema(
         summary="Resolve an incident",
         request=IncidentResolveSerializer,
         responses=IncidentSerializer,
-        examples=[OpenApiExample("Resolved now", value={}, request_only=True)],
+        examples=[
+            OpenApiExample("Resolved now", value={}, request_only=True),
+            OpenApiExample("Resolved at a given time", value={"resolved_at": _RESOLVED_AT}, request_only=True),
+            # The serializer's example is an open incident; a resolve answers it resolved.
+            OpenApiExample(
+                "Resolved", value={**_INCIDENT_READ_EXAMPLE, "resolved_at": _RESOLVED_AT},
+                response_only=True, status_codes=["200"],
+            ),
+        ],
     ),
 )  # fmt: skip
 class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TenantViewSet):
@@ -371,15 +391,30 @@ _HEALTH_EXAMPLE = OpenApiExample(
     value={
         "id": 90311, "account": 42, "account_name": "Harbor Point Bank", "date": "2026-11-23", "score": "58.40",
         "band": "yellow", "change_7d": "-6.10", "change_30d": "-11.80", "computed_at": "2026-11-23T02:04:51Z",
+        # Two of the components, as metrics.scoring.describe gives them (numbers unrounded, as stored).
         "components": [
-            {"measure": "kpi_attainment", "label": "KPI attainment", "rule": "share of KPIs on target, 0-100",
-             "weight": 30.0, "effective_weight": 30.0, "raw": 50.0, "score": 50.0, "contribution": 15.0,
-             "band": "red", "missing": False, "display": "2 of 4 KPIs on target",
-             "facts": {"on_target": 2, "reporting": 4},
-             "kpis": [{"name": "Compliance audit pass rate", "actual": "96.0", "target": "100%", "met": False}]},
-            {"measure": "nps", "label": "NPS (90 days)", "rule": "-100..100 mapped to 0-100", "weight": 20.0,
-             "effective_weight": 20.0, "raw": 31.0, "score": 65.5, "contribution": 13.1, "band": "yellow",
-             "missing": False, "display": "NPS 31 from 13 responses", "facts": {"responses": 13}, "kpis": []},
+            {"measure": "kpi_attainment", "label": "KPI attainment",
+             "rule": "mean of per-KPI scores: 100 if met, -4 per 1 % short", "weight": 30.0,
+             "effective_weight": 30.0, "raw": 25.0, "score": 81.34883720930232, "contribution": 24.404651162790696,
+             "band": "green", "missing": False, "display": "1 of 4 targets met",
+             "facts": {"met": 1, "of": 4, "kpis": [
+                 {"kpi": "compliance_audit_success", "value": 96.0, "met": False, "score": 84.0},
+                 {"kpi": "customer_trust", "value": 4.1, "met": False, "score": 81.39534883720928},
+                 {"kpi": "operational_efficiency", "value": 18.0, "met": False, "score": 60.0},
+                 {"kpi": "risk_reduction", "value": 27.5, "met": True, "score": 100.0}]},
+             "kpis": [
+                 {"kpi": "compliance_audit_success", "value": 96.0, "met": False, "score": 84.0,
+                  "name": "Compliance audit success rate"},
+                 {"kpi": "customer_trust", "value": 4.1, "met": False, "score": 81.39534883720928,
+                  "name": "Customer trust scores"},
+                 {"kpi": "operational_efficiency", "value": 18.0, "met": False, "score": 60.0,
+                  "name": "Operational efficiency gains"},
+                 {"kpi": "risk_reduction", "value": 27.5, "met": True, "score": 100.0,
+                  "name": "Risk reduction achievement"}]},
+            {"measure": "nps", "label": "NPS", "rule": "(NPS + 100) / 2 over 180 days", "weight": 20.0,
+             "effective_weight": 20.0, "raw": 30.76923076923077, "score": 65.38461538461539,
+             "contribution": 13.076923076923077, "band": "yellow", "missing": False,
+             "display": "NPS +31 (13 responses)", "facts": {"n": 13}, "kpis": []},
         ],
     },
 )  # fmt: skip
@@ -632,7 +667,7 @@ class _BulkIngestView(TenantViewSetMixin, APIView):
     request=BulkMeasurementsSerializer,
     example_rows=[
         _MEASUREMENT_EXAMPLE,
-        {"account": 42, "kpi_code": "uptime", "measured_on": "2026-11-19", "value": 99.7},
+        {"account": 42, "kpi_code": "operational_efficiency", "measured_on": "2026-11-19", "value": "24.2500"},
     ],
 )
 class MeasurementsBulkView(_BulkIngestView):

@@ -10,14 +10,46 @@ from rest_framework import mixins, permissions, serializers
 from api.fields import TenantPkField
 from api.filters import IdFilter, MappedOrderingFilter
 from api.permissions import HasScope, RoleMayWrite
+from api.schema import response_example
 from api.viewsets import TenantViewSet
 from cs_platform.tenancy.models import Role
-from segments import selectors, services
+from segments import reference, selectors, services
 from segments.models import Comparator, Direction, KpiDefinition, Segment
 
 _ADMINS = frozenset({Role.ADMIN})
 
 
+# --- Examples ----------------------------------------------------------------------------------------------
+# Segment 1 "bank" and its KPIs 1-4 as reference_data_load stores them for a tenant. They are built from
+# segments.reference (checked against seed 000 by tests/segments/test_reference_data.py), so the examples
+# keep the seed's wording and bands; the decimals are strings in the serializers' decimal places.
+_BANK = reference.SEGMENTS[0]
+
+
+def _decimal(value, places: int) -> str | None:
+    return None if value is None else f"{value:.{places}f}"
+
+
+_BANK_KPIS = [
+    {
+        "id": order + 1, "code": kpi.code, "name": kpi.name, "description": "", "target_text": kpi.target_text,
+        "unit": kpi.unit, "direction": kpi.direction, "comparator": kpi.comparator,
+        "target_low": _decimal(kpi.target_low, 4), "target_high": _decimal(kpi.target_high, 4),
+        "weight": _decimal(kpi.weight, 2), "is_reference": True, "sort_order": order,
+    }
+    for order, kpi in enumerate(_BANK.kpis)
+]  # fmt: skip
+_SEGMENT_READ_EXAMPLE = {
+    "id": 1, "code": _BANK.code, "name": _BANK.name, "description": "",
+    "characteristics": list(_BANK.characteristics),
+    "success_factors": [{"name": name, "description": text} for name, text in _BANK.success_factors],
+    "sort_order": 0, "kpis": _BANK_KPIS,
+}  # fmt: skip
+# risk_reduction, the bank's "25-35% operational risk reduction" band.
+_KPI_READ_EXAMPLE = {**_BANK_KPIS[1], "segment": 1, "segment_code": _BANK.code}
+
+
+@response_example("bank KPI", _KPI_READ_EXAMPLE)
 class KpiDefinitionSerializer(serializers.ModelSerializer):
     segment = TenantPkField(Segment, "segment", help_text="Segment id; set on creation, a KPI does not move.")
     segment_code = serializers.SlugField(source="segment.code", read_only=True)
@@ -50,6 +82,7 @@ class SuccessFactorSerializer(serializers.Serializer):
     description = serializers.CharField(allow_blank=True, required=False, default="")
 
 
+@response_example("bank", _SEGMENT_READ_EXAMPLE)
 class SegmentSerializer(serializers.ModelSerializer):
     characteristics = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
     success_factors = SuccessFactorSerializer(many=True, required=False)
@@ -92,21 +125,24 @@ class KpiFilter(filters.FilterSet):
         fields: list[str] = []
 
 
+_SEGMENT_PATCH = {
+    "description": "Retail and commercial banks.",
+    "characteristics": ["Basel III capital rules"],
+    "success_factors": [{"name": "Regulatory Compliance", "description": "Clean exams."}],
+}
+
+
 @extend_schema_view(
     list=extend_schema(summary="List segments"),
     retrieve=extend_schema(summary="Get a segment"),
     partial_update=extend_schema(
         summary="Change a segment's description",
         examples=[
+            OpenApiExample("describe", request_only=True, value=_SEGMENT_PATCH),
+            # The segment as changed, rather than the serializer's example of it as loaded.
             OpenApiExample(
-                "describe",
-                request_only=True,
-                value={
-                    "description": "Retail and commercial banks.",
-                    "characteristics": ["Basel III capital rules"],
-                    "success_factors": [{"name": "Regulatory Compliance", "description": "Clean exams."}],
-                },
-            )  # fmt: skip
+                "described", response_only=True, status_codes=["200"], value={**_SEGMENT_READ_EXAMPLE, **_SEGMENT_PATCH}
+            ),
         ],
     ),
 )
@@ -146,6 +182,12 @@ _KPI_EXAMPLE = {
     "target_text": "At least 95 %", "unit": "%", "direction": "higher", "comparator": "gte", "target_low": "95",
     "target_high": None, "weight": "20", "sort_order": 10,
 }  # fmt: skip
+# The created KPI is the tenant's own (is_reference false), not the reference KPI of the serializer's example.
+_KPI_CREATED_EXAMPLE = {
+    "id": 31, **_KPI_EXAMPLE, "segment_code": "bank", "target_low": "95.0000", "weight": "20.00",
+    "is_reference": False,
+}  # fmt: skip
+_KPI_PATCH = {"target_low": "30", "target_high": "40", "target_text": "30-40% operational risk reduction"}
 
 
 @extend_schema_view(
@@ -153,16 +195,21 @@ _KPI_EXAMPLE = {
     retrieve=extend_schema(summary="Get a KPI definition"),
     create=extend_schema(
         summary="Add a tenant KPI to a segment",
-        examples=[OpenApiExample("kpi", value=_KPI_EXAMPLE, request_only=True)],
+        examples=[
+            OpenApiExample("kpi", value=_KPI_EXAMPLE, request_only=True),
+            OpenApiExample("created", value=_KPI_CREATED_EXAMPLE, response_only=True, status_codes=["201"]),
+        ],
     ),
     partial_update=extend_schema(
         summary="Change a KPI's target band, wording or weight",
         examples=[
+            OpenApiExample("target", request_only=True, value=_KPI_PATCH),
             OpenApiExample(
-                "target",
-                request_only=True,
-                value={"comparator": "between", "target_low": "25", "target_high": "35", "target_text": "25-35 %"},
-            )  # fmt: skip
+                "retargeted",
+                response_only=True,
+                status_codes=["200"],
+                value={**_KPI_READ_EXAMPLE, **_KPI_PATCH, "target_low": "30.0000", "target_high": "40.0000"},
+            ),
         ],
     ),
 )

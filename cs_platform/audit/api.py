@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -28,8 +29,9 @@ from rest_framework.response import Response
 from api.errors import ErrorSerializer, error_body
 from api.filters import IdFilter, MomentFilter
 from api.models import ApiToken
+from api.schema import response_example
 from api.viewsets import ReadOnlyTenantViewSet
-from cs_platform.audit.chain import canonical, event_payload
+from cs_platform.audit.chain import canonical, compute_hash, event_payload
 from cs_platform.audit.models import AuditEvent
 from cs_platform.audit.selectors import audit_events, audit_events_in_batches
 from cs_platform.tenancy.access import role_of
@@ -110,6 +112,53 @@ def _filter_parameters() -> list[OpenApiParameter]:
     ]
 
 
+# --- Examples ----------------------------------------------------------------------------------------------
+# Two consecutive events of tenant 3 (northwind): CSM 7 records a KPI value for account 42 (KPI 2,
+# risk_reduction), then resolves its incident 3318, as metrics.services records them (before/after are
+# model_snapshot's). Their hashes are computed here as audit_record computes them, and the second's
+# prev_hash is the first's hash, so the examples verify by the export's rule.
+_TENANT_ID, _ACTOR_ID, _ACTOR_LABEL = 3, 7, "jordan.lee@northwind.example"
+_INCIDENT = {
+    "id": 3318, "tenant_id": _TENANT_ID, "account_id": 42, "title": "Payment file rejected", "severity": "sev2",
+    "opened_at": "2026-11-20T08:00:00Z", "resolved_at": None, "escalated": False, "external_ref": "JIRA-1234",
+}  # fmt: skip
+_EXAMPLE_EVENTS = [
+    {
+        "id": 60232, "seq": 1841, "action": "kpi_measurement.create", "object_type": "metrics.kpimeasurement",
+        "object_id": "8876", "before": None,
+        "after": {"id": 8876, "tenant_id": _TENANT_ID, "account_id": 42, "kpi_id": 2, "measured_on": "2026-11-20",
+                  "value": "28.5000", "source": "api", "recorded_at": "2026-11-20T11:29:40Z"},
+        "created_at": datetime.datetime(2026, 11, 20, 11, 29, 40, 120518, tzinfo=datetime.UTC),
+    },
+    {
+        "id": 60233, "seq": 1842, "action": "incident.resolve", "object_type": "metrics.incident", "object_id": "3318",
+        "before": _INCIDENT, "after": {**_INCIDENT, "resolved_at": "2026-11-20T11:30:00Z"},
+        "created_at": datetime.datetime(2026, 11, 20, 11, 30, 2, 418305, tzinfo=datetime.UTC),
+    },
+]  # fmt: skip
+
+
+def _chained(events: list[dict[str, Any]], prev_hash: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(list/retrieve row, export row) of each example event, hashed and chained from prev_hash."""
+    chained = []
+    for event in events:
+        payload = event_payload(
+            tenant_id=_TENANT_ID, seq=event["seq"], actor_id=_ACTOR_ID, actor_label=_ACTOR_LABEL,
+            action=event["action"], object_type=event["object_type"], object_id=event["object_id"],
+            before=event["before"], after=event["after"], created_at=event["created_at"], prev_hash=prev_hash,
+        )  # fmt: skip
+        export_row = {**payload, "hash": compute_hash(payload)}
+        # The serializer's fields are the export's, with the row id in place of the tenant.
+        api_row = {"id": event["id"], **{field: export_row[field] for field in EXPORT_FIELDS if field != "tenant"}}
+        chained.append((api_row, export_row))
+        prev_hash = export_row["hash"]
+    return chained
+
+
+# The hash of event 1840, which the first example event follows.
+_EXAMPLE_CHAIN = _chained(_EXAMPLE_EVENTS, "9b74c9897bac770ffc029102a200c5de1d1b3e1a4e8d9c4b7f0e6a2d5c3b1f08")
+
+
 @extend_schema_field(OpenApiTypes.DATETIME)
 class CanonicalDateTimeField(serializers.Field):
     """The time exactly as the hash covers it (UTC, microseconds, +00:00), not DRF's local-time form."""
@@ -118,6 +167,7 @@ class CanonicalDateTimeField(serializers.Field):
         return value.astimezone(datetime.UTC).isoformat(timespec="microseconds")
 
 
+@response_example("an incident resolved", _EXAMPLE_CHAIN[1][0])
 class AuditEventSerializer(serializers.ModelSerializer):
     actor = serializers.IntegerField(
         source="actor_id", allow_null=True, read_only=True, help_text="The acting user's id; null for the system."
@@ -220,6 +270,38 @@ def _json_stream(rows: Iterable[dict[str, Any]], header: dict[str, Any]) -> Iter
     yield f'],"count":{count}}}'
 
 
+def _json_header(tenant_slug: str, exported_at: datetime.datetime, filters: dict[str, str]) -> dict[str, Any]:
+    """The JSON export's fields before `events` (shared with its example, which must not drift from it)."""
+    return {
+        "tenant_slug": tenant_slug,
+        "exported_at": exported_at.astimezone(datetime.UTC).isoformat(timespec="microseconds"),
+        "filters": filters,
+        "verification": (
+            "hash = lowercase hex SHA-256 of the UTF-8 canonical JSON (sorted keys, separators ',' and "
+            "':', non-ASCII unescaped) of the event without 'hash'; each prev_hash equals the previous "
+            "event's hash and seq increases by 1; seq 1 has prev_hash of 64 zeros; a window export "
+            "verifies from its first event's prev_hash. Full rule: /api/docs/, audit-events export."
+        ),
+    }
+
+
+# The export examples are written by the export's own writers, so their columns and layout are the real ones.
+_EXPORT_ROWS = [export_row for _, export_row in _EXAMPLE_CHAIN]
+_EXPORT_EXAMPLES = [
+    OpenApiExample(
+        "events 1841-1842 (seq_after=1840)", value="".join(_csv_stream(_EXPORT_ROWS)), media_type="text/csv",
+        response_only=True, status_codes=["200"],
+    ),
+    OpenApiExample(
+        "events 1841-1842 (seq_after=1840)",
+        value=json.loads("".join(_json_stream(_EXPORT_ROWS, _json_header(
+            "northwind", datetime.datetime(2026, 11, 23, 9, 12, 5, 331907, tzinfo=datetime.UTC), {"seq_after": "1840"}
+        )))),
+        media_type="application/json", response_only=True, status_codes=["200"],
+    ),
+]  # fmt: skip
+
+
 @extend_schema_view(
     list=extend_schema(summary="List audit events (ascending seq; follow next to sync forward)"),
     retrieve=extend_schema(
@@ -277,6 +359,7 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
             ),
             *_filter_parameters(),
         ],
+        examples=_EXPORT_EXAMPLES,
         responses={
             400: OpenApiResponse(ErrorSerializer, description="format missing or unknown, or a filter is not valid."),
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV file, one row per event."),
@@ -305,17 +388,9 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
         if file_format == "csv":
             stream, content_type = _csv_stream(rows), "text/csv; charset=utf-8"
         else:
-            header = {
-                "tenant_slug": tenant.slug,
-                "exported_at": now.astimezone(datetime.UTC).isoformat(timespec="microseconds"),
-                "filters": {k: v for k, v in request.query_params.items() if k in AuditEventFilter.base_filters},
-                "verification": (
-                    "hash = lowercase hex SHA-256 of the UTF-8 canonical JSON (sorted keys, separators ',' and "
-                    "':', non-ASCII unescaped) of the event without 'hash'; each prev_hash equals the previous "
-                    "event's hash and seq increases by 1; seq 1 has prev_hash of 64 zeros; a window export "
-                    "verifies from its first event's prev_hash. Full rule: /api/docs/, audit-events export."
-                ),
-            }
+            header = _json_header(
+                tenant.slug, now, {k: v for k, v in request.query_params.items() if k in AuditEventFilter.base_filters}
+            )
             stream, content_type = _json_stream(rows, header), "application/json"
         response = StreamingHttpResponse(_in_chunks(stream), content_type=content_type)
         filename = f"audit-{tenant.slug}-{now.astimezone(datetime.UTC):%Y-%m-%d}.{file_format}"
