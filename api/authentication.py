@@ -12,6 +12,7 @@ from rest_framework import authentication, exceptions
 
 from api import selectors
 from api.services import api_token_touch, hash_token
+from api.throttling import failed_auth_record, failed_auth_wait
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 
@@ -25,19 +26,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None  # not ours: session authentication may still apply
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Invalid token.")
-        try:
-            plaintext = header[1].decode()
-        except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Invalid token.") from None
-        if not _FORMAT.match(plaintext):
-            raise exceptions.AuthenticationFailed("Invalid token.")
-        key_hash = hash_token(plaintext)
-        token, membership = selectors.api_token_by_hash(key_hash)
-        # The lookup is by hash already; the constant-time compare keeps it so if the lookup changes.
-        if token is None or not hmac.compare_digest(token.key_hash, key_hash):
-            raise exceptions.AuthenticationFailed("Invalid token.")
+        token, membership = self._lookup(request, header)
         if token.revoked_at is not None:
             raise exceptions.AuthenticationFailed("Token revoked.")
         now = timezone.now()
@@ -66,6 +55,32 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         django_request.memberships = [membership]
         api_token_touch(token=token, now=now)
         return token.created_by, token
+
+    def _lookup(self, request, header: list[bytes]):
+        """The token the header names and its creator's membership. An unknown or malformed token is
+        counted against the client address (api.throttling) and refused: 401, or 429 with Retry-After once
+        the address has used up its budget of failures. A known token is never refused for its address's
+        failures, so a misconfigured client cannot lock out a working integration behind the same proxy."""
+        plaintext = None
+        if len(header) == 2:
+            try:
+                plaintext = header[1].decode()
+            except UnicodeDecodeError:
+                pass
+        token = membership = None
+        if plaintext is not None and _FORMAT.match(plaintext):
+            key_hash = hash_token(plaintext)
+            token, membership = selectors.api_token_by_hash(key_hash)
+            # The lookup is by hash already; the constant-time compare keeps it so if the lookup changes.
+            if token is not None and not hmac.compare_digest(token.key_hash, key_hash):
+                token = None
+        if token is None:
+            wait = failed_auth_wait(request)
+            if wait is not None:
+                raise exceptions.Throttled(wait, detail="Too many invalid tokens from this address.")
+            failed_auth_record(request)
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        return token, membership
 
     def authenticate_header(self, request):
         return self.keyword

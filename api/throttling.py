@@ -3,8 +3,11 @@ import, as DRF's own classes do) so they can be configured per deployment and ch
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
-from rest_framework.throttling import SimpleRateThrottle
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from api.models import ApiToken
 
@@ -42,3 +45,44 @@ class UserRateThrottle(_SettingsRateThrottle):
         if request.user and request.user.is_authenticated:
             return f"throttle:user:{request.user.pk}"
         return None
+
+
+# --- Failed token authentications per client address ------------------------------------------------------
+# The throttles above run after authentication, so they never see a request whose token is unknown: that
+# one is answered 401 at once, and a client could try tokens without limit or be told nothing when a
+# broken retry loop floods us. These count unknown or malformed bearer tokens per client address
+# (REST_FRAMEWORK NUM_PROXIES decides which X-Forwarded-For entry that is, as for DRF's own throttles) in
+# fixed windows; past the window's budget, the address's unknown tokens get 429 with Retry-After.
+
+
+def _failed_auth_window(request) -> tuple[str, int, float] | None:
+    rate = settings.API_THROTTLE_RATES.get("failed_auth")
+    if not rate:
+        return None
+    count, duration = SimpleRateThrottle.parse_rate(None, rate)
+    now = time.time()
+    window = int(now // duration)
+    key = f"throttle:failed-auth:{BaseThrottle().get_ident(request)}:{window}"
+    return key, count, duration - (now - window * duration)
+
+
+def failed_auth_wait(request) -> float | None:
+    """Seconds this client address must wait before its next bearer attempt, or None if it may try."""
+    window = _failed_auth_window(request)
+    if window is None:
+        return None
+    key, count, remaining = window
+    return remaining if (cache.get(key) or 0) >= count else None
+
+
+def failed_auth_record(request) -> None:
+    window = _failed_auth_window(request)
+    if window is None:
+        return
+    key, _, remaining = window
+    # add() then incr(): atomic in Redis, so concurrent failures all count.
+    cache.add(key, 0, timeout=int(remaining) + 1)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.add(key, 1, timeout=int(remaining) + 1)

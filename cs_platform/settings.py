@@ -316,12 +316,21 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle", "api.throttling.UserRateThrottle"],
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
+    # Proxies in front of the app whose X-Forwarded-For entries are trusted for the client address (per
+    # address throttling). DRF's default (None) trusts the whole header, which any client can forge.
+    "NUM_PROXIES": _setting("API_NUM_PROXIES", _int, 0),
 }
-# Requests per token and per user (a user's tokens and browser session share the user budget).
+# Requests per token and per user (a user's tokens and browser session share the user budget), and
+# unknown or malformed bearer tokens per client address (api.throttling: token guessing, lookup floods).
 API_THROTTLE_RATES = {
     "token": _setting("API_THROTTLE_TOKEN_RATE", _rate, "1200/min"),
     "user": _setting("API_THROTTLE_USER_RATE", _rate, "2400/min"),
+    "failed_auth": _setting("API_THROTTLE_FAILED_AUTH_RATE", _rate, "30/min"),
 }
+if REST_FRAMEWORK["NUM_PROXIES"] < 0:
+    raise ImproperlyConfigured(
+        f"Setting API_NUM_PROXIES={REST_FRAMEWORK['NUM_PROXIES']} is not valid: must be 0 or more"
+    )
 API_PAGE_SIZE = _setting("API_PAGE_SIZE", _int, 50)
 API_MAX_PAGE_SIZE = _setting("API_MAX_PAGE_SIZE", _int, 500)
 if not 1 <= API_PAGE_SIZE <= API_MAX_PAGE_SIZE:

@@ -105,6 +105,14 @@ def tenant_committed(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
+def _failed_token_budget(settings):
+    # Failed bearer authentications are counted per client address in the shared cache, and every test
+    # client is 127.0.0.1: the suite's many invalid-token tests would use up the production budget
+    # (30/min) and turn each other's 401s into 429s. test_api_conventions.py tests the budget itself.
+    settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "failed_auth": "100000/min"}
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # The production hasher is deliberately slow; tests create dozens of users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

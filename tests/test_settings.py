@@ -45,6 +45,7 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         ("NIGHTLY_WORKERS", "0", "Setting NIGHTLY_WORKERS=0 is not valid: must be 1-64"),
         ("NIGHTLY_CHUNK_SIZE", "0", "Setting NIGHTLY_CHUNK_SIZE=0 is not valid: must be positive"),
         ("EVIDENCE_MAX_BYTES", "0", "Setting EVIDENCE_MAX_BYTES=0 is not valid: must be positive"),
+        ("API_NUM_PROXIES", "-1", "Setting API_NUM_PROXIES=-1 is not valid: must be 0 or more"),
         ("SCORECARD_RETRY_MAX_SECONDS", "30", "SCORECARD_RETRY_MAX_SECONDS=30.0 is below SCORECARD_RETRY_BASE"),
     ],
 )

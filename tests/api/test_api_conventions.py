@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.test import override_settings
 
 from cs_platform.tenancy.models import Role
-from tests.api.helpers import bearer
+from tests.api.helpers import authorization, bearer
 
 ME = "/api/v1/me/"
 
@@ -126,6 +126,40 @@ def test_a_users_tokens_and_session_share_the_user_budget(client, tenant_a):
     # Another user's budget is untouched.
     client.force_login(tenant_a.user(Role.CSM))
     assert client.get(ME).status_code == 200
+
+
+@pytest.mark.django_db
+@override_settings(API_THROTTLE_RATES={"token": "100/min", "user": "100/min", "failed_auth": "3/min"})
+def test_an_address_sending_unknown_tokens_gets_429_but_known_tokens_still_work(client, tenant_a):
+    unknown = {"HTTP_AUTHORIZATION": "Bearer csp_0badc0de_" + "x" * 32}
+    malformed = {"HTTP_AUTHORIZATION": "Bearer not-a-token"}
+    codes = [client.get(ME, **headers).status_code for headers in (unknown, malformed, unknown)]
+    assert codes == [401, 401, 401]  # malformed headers count too
+    response = client.get(ME, **unknown)
+    assert response.status_code == 429
+    _is_error(response.json(), 429, "throttled")
+    assert "invalid tokens" in response.json()["message"]
+    assert 1 <= int(response["Retry-After"]) <= 60
+    # With no proxy configured (API_NUM_PROXIES=0), a forged X-Forwarded-For buys no fresh budget.
+    assert client.get(ME, HTTP_X_FORWARDED_FOR="10.9.9.9", **unknown).status_code == 429
+    # A working integration behind the same address is not locked out by a broken one.
+    assert client.get(ME, **bearer(tenant_a, "accounts:read")).status_code == 200
+    # Another address has its own budget.
+    assert client.get(ME, REMOTE_ADDR="10.20.30.40", **unknown).status_code == 401
+
+
+@pytest.mark.django_db
+@override_settings(API_THROTTLE_RATES={"token": "100/min", "user": "100/min", "failed_auth": "2/min"})
+def test_revoked_and_expired_tokens_do_not_use_the_failure_budget(client, tenant_a):
+    # They are real credentials a client once held (the 401 says why); only guesses and typos count.
+    from api.services import api_token_create, api_token_revoke
+
+    admin = tenant_a.user(Role.ADMIN)
+    token, plaintext = api_token_create(tenant=tenant_a.tenant, name="Old", scopes=["accounts:read"], actor=admin)
+    api_token_revoke(tenant=tenant_a.tenant, token=token, actor=admin)
+    responses = [client.get(ME, **authorization(plaintext)) for _ in range(4)]
+    assert [r.status_code for r in responses] == [401] * 4
+    assert responses[-1].json()["message"] == "Token revoked."
 
 
 @pytest.mark.django_db
