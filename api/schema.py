@@ -65,21 +65,27 @@ def id_parameter(name: str, value: int, summary: str) -> OpenApiParameter:
 
 
 _ERRORS = {
-    "400": ("The request is not valid; `errors` names each bad field (and row, for bulk requests).", "invalid"),
-    "401": ("No credentials, or the token is malformed, unknown, revoked or expired.", "not_authenticated"),
-    "403": ("The token lacks the scope, or the user's role may not do this.", "permission_denied"),
-    "404": ("No such object in the caller's tenant and book (other tenants' objects are never revealed).", "not_found"),
-    "429": ("Too many requests for this token or user; retry after `Retry-After` seconds.", "throttled"),
+    "400": "The request is not valid; `errors` names each bad field (and row, for bulk requests).",
+    "401": "No credentials, or the token is malformed, unknown, revoked or expired.",
+    "403": "The token lacks the scope, or the user's role may not do this.",
+    "404": "No such object in the caller's tenant and book (other tenants' objects are never revealed).",
+    "429": "Too many requests for this token or user; retry after `Retry-After` seconds.",
 }
+# Each code's examples by name: the bodies api.errors really answers (tests/api/test_schema_examples.py).
 _EXAMPLES = {
-    "400": {"status": 400, "code": "invalid", "message": "The request is not valid: see errors.",
-            "errors": [{"field": "value", "code": "invalid", "message": "A valid number is required."}]},
-    "401": {"status": 401, "code": "authentication_failed", "message": "Token expired.", "errors": []},
-    "403": {"status": 403, "code": "permission_denied",
-            "message": "This token lacks the scope for this request.", "errors": []},
-    "404": {"status": 404, "code": "not_found", "message": "No Account matches the given query.", "errors": []},
-    "429": {"status": 429, "code": "throttled", "message": "Request was throttled. Expected available in 12 seconds.",
-            "errors": [], "retry_after": 12},
+    "400": {"invalid": {"status": 400, "code": "invalid", "message": "The request is not valid: see errors.",
+            "errors": [{"field": "value", "code": "invalid", "message": "A valid number is required."}]}},
+    "401": {
+        "no_credentials": {"status": 401, "code": "not_authenticated",
+                           "message": "Authentication credentials were not provided.", "errors": []},
+        "token_expired": {"status": 401, "code": "authentication_failed", "message": "Token expired.", "errors": []},
+    },
+    "403": {"permission_denied": {"status": 403, "code": "permission_denied",
+            "message": "This token lacks the scope for this request.", "errors": []}},
+    "404": {"not_found": {"status": 404, "code": "not_found", "message": "No Account matches the given query.",
+            "errors": []}},
+    "429": {"throttled": {"status": 429, "code": "throttled",
+            "message": "Request was throttled. Expected available in 12 seconds.", "errors": [], "retry_after": 12}},
 }  # fmt: skip
 # A read with a bad query parameter (a stale cursor here; an unknown filter value or ordering alike).
 _QUERY_400_EXAMPLE = {
@@ -107,16 +113,16 @@ class ApiAutoSchema(AutoSchema):
             codes.append("404")
         return codes
 
-    def _error_example(self, code: str, operation: dict) -> dict:
+    def _error_examples(self, code: str, operation: dict) -> dict[str, dict]:
         if code == "400" and "requestBody" not in operation:
-            return _QUERY_400_EXAMPLE
+            return {"invalid": _QUERY_400_EXAMPLE}
         if code == "404":
             # The message of Django's get_object_or_404, as api.errors answers it.
             try:
                 model = self.view.get_queryset().model._meta.object_name
             except Exception:  # a view without a model queryset
                 return _EXAMPLES[code]
-            return {**_EXAMPLES[code], "message": f"No {model} matches the given query."}
+            return {"not_found": {**_EXAMPLES[code]["not_found"], "message": f"No {model} matches the given query."}}
         return _EXAMPLES[code]
 
     def _add_error_responses(self, operation: dict) -> None:
@@ -124,9 +130,8 @@ class ApiAutoSchema(AutoSchema):
         for code in self._error_codes(operation):
             if code in responses:
                 continue
-            description, _ = _ERRORS[code]
             response = self._get_response_for_code(ErrorSerializer, code)
-            response["description"] = description
+            response["description"] = _ERRORS[code]
             if code == "429":
                 response["headers"] = {
                     "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}
@@ -135,10 +140,10 @@ class ApiAutoSchema(AutoSchema):
         # Every 4xx in the error format shows an example, also those a view declares without one.
         for code, response in responses.items():
             if code in _EXAMPLES:
-                example = self._error_example(code, operation)
+                examples = self._error_examples(code, operation)
                 for media in response.get("content", {}).values():
                     if not media.get("examples"):
-                        media["examples"] = {example["code"]: {"value": copy.deepcopy(example)}}
+                        media["examples"] = {name: {"value": copy.deepcopy(value)} for name, value in examples.items()}
         operation["responses"] = dict(sorted(responses.items()))
 
     def _get_filter_parameters(self):

@@ -275,3 +275,51 @@ def test_the_error_component_is_the_exception_handlers_body(schema):
     error = _component(schema, ERROR)
     assert set(error["required"]) == set(error_body(400, "invalid", "x"))
     assert error["properties"]["errors"]["items"]["$ref"] == "#/components/schemas/ErrorItem"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "url"),
+    [
+        ("/api/v1/accounts/{account_id}/", "/api/v1/accounts/999999999/"),
+        ("/api/v1/decisions/{decision_id}/", "/api/v1/decisions/999999999/"),
+    ],
+)
+def test_the_404_examples_are_the_answers_the_api_gives(schema, client, tenant_a, path, url):
+    from tests.api.helpers import bearer
+
+    media = schema["paths"][path]["get"]["responses"]["404"]["content"]["application/json"]
+    (example,) = _examples(media).values()
+    response = client.get(url, **bearer(tenant_a, "accounts:read", "journeys:read"))
+    assert response.status_code == 404
+    assert response.json() == example
+
+
+@pytest.mark.django_db
+def test_the_401_examples_are_the_answers_without_credentials_and_with_an_expired_token(schema, client, tenant_a):
+    from django.utils import timezone
+
+    from api.models import ApiToken
+    from cs_platform.tenancy import context
+    from tests.api.helpers import bearer
+
+    media = schema["paths"]["/api/v1/accounts/"]["get"]["responses"]["401"]["content"]["application/json"]
+    examples = _examples(media)
+    assert client.get("/api/v1/accounts/").json() == examples["no_credentials"]
+    headers = bearer(tenant_a, "accounts:read")
+    with context.tenant_context(tenant_a.tenant):
+        ApiToken.objects.update(expires_at=timezone.now() - datetime.timedelta(minutes=1))
+    response = client.get("/api/v1/accounts/", **headers)
+    assert response.status_code == 401
+    assert response.json() == examples["token_expired"]
+
+
+@pytest.mark.django_db
+def test_the_403_example_is_the_answer_to_a_token_without_the_scope(schema, client, tenant_a):
+    from tests.api.helpers import bearer
+
+    media = schema["paths"]["/api/v1/accounts/"]["get"]["responses"]["403"]["content"]["application/json"]
+    (example,) = _examples(media).values()
+    response = client.get("/api/v1/accounts/", **bearer(tenant_a, "metrics:read"))
+    assert response.status_code == 403
+    assert response.json() == example
