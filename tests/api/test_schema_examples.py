@@ -315,11 +315,14 @@ def test_the_401_examples_are_the_answers_without_credentials_and_with_an_expire
 
 
 @pytest.mark.django_db
-def test_the_403_example_is_the_answer_to_a_token_without_the_scope(schema, client, tenant_a):
-    from tests.api.helpers import bearer
+def test_the_403_examples_are_the_answers_to_a_token_without_the_scope_and_a_viewer_writing(schema, client, tenant_a):
+    from cs_platform.tenancy.models import Role
+    from tests.api.helpers import api_post, bearer
 
-    media = schema["paths"]["/api/v1/accounts/"]["get"]["responses"]["403"]["content"]["application/json"]
-    (example,) = _examples(media).values()
-    response = client.get("/api/v1/accounts/", **bearer(tenant_a, "metrics:read"))
-    assert response.status_code == 403
-    assert response.json() == example
+    media = schema["paths"]["/api/v1/accounts/"]["post"]["responses"]["403"]["content"]["application/json"]
+    examples = _examples(media)
+    response = api_post(client, "/api/v1/accounts/", {"name": "x"}, bearer(tenant_a, "metrics:write"))
+    assert (response.status_code, response.json()) == (403, examples["token_scope"])
+    client.force_login(tenant_a.user(Role.VIEWER))
+    response = api_post(client, "/api/v1/accounts/", {"name": "x"})
+    assert (response.status_code, response.json()) == (403, examples["session_role"])
