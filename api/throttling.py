@@ -59,7 +59,7 @@ def _failed_auth_window(request) -> tuple[str, int, float] | None:
     rate = settings.API_THROTTLE_RATES.get("failed_auth")
     if not rate:
         return None
-    count, duration = SimpleRateThrottle.parse_rate(None, rate)
+    count, duration = _SettingsRateThrottle().parse_rate(rate)  # DRF's parser, as the throttles above use
     now = time.time()
     window = int(now // duration)
     key = f"throttle:failed-auth:{BaseThrottle().get_ident(request)}:{window}"
