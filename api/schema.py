@@ -6,9 +6,10 @@ Every operation documents (tests/api/test_schema_examples.py keeps it so):
 * its 4xx answers in the one error format (api/errors.py): 401, 403 and 429 always, 400 when it takes a
   body or query parameters, 404 when its path names an object. ApiAutoSchema adds whichever an operation
   does not declare itself, each with an example, so a new endpoint gets them without a decorator;
-* a success example, declared next to the view in its app's api.py: a request body example on writes, a
-  response example on reads. A list operation's example may be a list of rows (see `page_example`):
-  ApiAutoSchema shows it as one page of results between `next` and `previous` links of that list."""
+* a success example, declared in its app's api.py: a request body example on writes (on the view), and
+  the serializer's response example (`response_example`), which every operation answering with that
+  serializer shows; a list shows it as one row of a page between `next` and `previous` links of that
+  list (ApiAutoSchema._get_paginator)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,6 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "A tenant API token (csp_...), created by a tenant admin under Settings > API tokens.",
         }
-
-
-def page_example(summary: str, *rows: dict[str, Any]) -> OpenApiExample:
-    """A list operation's 200 example: one page holding `rows` (each as the list serializer gives it)."""
-    return OpenApiExample(summary, value=list(rows), response_only=True, status_codes=["200"])
 
 
 def response_example(summary: str, value: dict[str, Any]):
@@ -189,10 +185,4 @@ class ApiAutoSchema(AutoSchema):
                 examples = super()._get_examples(serializer, direction, media_type, status_code, extras)
             finally:
                 del self.get_examples
-        for example in examples.values():
-            # page_example: the page built around a list of rows holds the rows themselves.
-            page = example.get("value")
-            if isinstance(page, dict) and isinstance(page.get("results"), list) and len(page["results"]) == 1:
-                if isinstance(page["results"][0], list):
-                    page["results"] = copy.deepcopy(page["results"][0])
         return examples
