@@ -209,6 +209,43 @@ def test_the_same_urls_work_for_the_owning_tenant(client, tenant_b):
 
 
 @pytest.mark.django_db
+def test_a_token_with_every_scope_gets_404_for_other_tenants_objects_by_every_method(client, tenant_a, tenant_b):
+    """The integrations' side of the matrix: a tenant A token holding every scope, on each object URL of
+    the API filled with tenant B's ids, for every method the route serves (reads, writes, deletes and
+    actions alike; a body naming nothing of B's). Only a 404 says nothing about B's objects."""
+    from api.models import ALL_SCOPES
+    from tests.api.helpers import bearer
+
+    headers = bearer(tenant_a, *ALL_SCOPES)
+    checked = 0
+    for name, pattern in _all_patterns():
+        kwargs = _kwargs_of(pattern)
+        if not kwargs:
+            continue
+        url = reverse(name, kwargs={k: OBJECT_KWARGS[k](tenant_b) for k in kwargs})
+        if not url.startswith("/api/"):
+            continue
+        methods = [m for m in ("get", "put", "patch", "delete", "post") if m in _methods_of(pattern)]
+        assert methods, f"{name}: no method found"
+        for method in methods:
+            response = getattr(client, method)(url, {}, content_type="application/json", **headers)
+            assert response.status_code == 404, f"tenant A's token: {method.upper()} {url} -> {response.status_code}"
+            checked += 1
+    assert checked >= 25, checked  # 27 (method, URL) pairs when written
+
+
+def _methods_of(pattern: URLPattern) -> set[str]:
+    """The HTTP methods a DRF route serves (its viewset's action map, or an APIView's handlers)."""
+    callback = pattern.callback
+    view_class = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
+    served = set(
+        getattr(callback, "actions", None)
+        or [m for m in ("get", "put", "patch", "delete", "post") if hasattr(view_class, m)]
+    )
+    return served & set(view_class.http_method_names)
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("role", Role.values)
 def test_tenant_users_never_reach_the_django_admin(client, tenant_a, tenant_b, role):
     account_b = factories.AccountFactory(tenant=tenant_b.tenant)
