@@ -35,6 +35,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
+    bench_database,
+    drop_temporary_defaults,
     heading,
     open_database,
     p95,
@@ -43,11 +45,12 @@ from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
     say,
     setup_django,
     start,
+    temporary_defaults,
     vacuum_analyze,
     write_dataset,
 )
 
-BENCH_DB = "cs_platform_bench_api"
+BENCH_DB = bench_database("cs_platform_bench_api")
 BULK_TARGET_S = 2.0
 LIST_TARGET_MS = 50  # median of a 100-row page of accounts
 SOURCE = "bench-api"
@@ -90,7 +93,7 @@ def build(owner, *, accounts: int, day: datetime.date) -> dict:
     statement), an API token for the admin, and one health snapshot per account for `day`."""
     from cs_platform.tenancy import context
     from segments.models import Segment
-    from tests.perf.bench_dashboards import GENERATE_SQL, create_tenant_and_users, temporary_defaults
+    from tests.perf.bench_dashboards import GENERATE_SQL, create_tenant_and_users
 
     tenant, users = create_tenant_and_users(name="API Bench", slug="api-bench")
     with context.tenant_context(tenant):
@@ -100,10 +103,9 @@ def build(owner, *, accounts: int, day: datetime.date) -> dict:
     params = {"t": tenant.pk, "d": day, "n": accounts, "segments": segments, "csms": users["csm"]}
     with owner.cursor() as cursor:
         cursor.execute("SET LOCAL session_replication_role = replica")
-        filled = temporary_defaults(cursor)
+        filled = temporary_defaults(cursor, [(label, statement)])
         cursor.execute(statement, params)
-        for table, column in filled:
-            cursor.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" DROP DEFAULT')
+        drop_temporary_defaults(cursor, filled)
     owner.commit()
     snapshots(owner, tenant_id=tenant.pk, day=day)
     return {"tenant_id": tenant.pk, "admin_id": users["admin"][0], "accounts": accounts}

@@ -36,6 +36,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
+    bench_database,
+    drop_temporary_defaults,
     heading,
     open_database,
     p95,
@@ -44,11 +46,12 @@ from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
     say,
     setup_django,
     start,
+    temporary_defaults,
     vacuum_analyze,
     write_dataset,
 )
 
-BENCH_DB = "cs_platform_bench_dash"
+BENCH_DB = bench_database("cs_platform_bench_dash")
 TARGET_MS = 150.0
 # Pages the target names (DESIGN.md); the others are measured too but only reported.
 TARGET_PAGES = ("home-csm", "home-exec", "segment", "account-exec", "account-csm")
@@ -449,33 +452,6 @@ DATA_TABLES = (
 )  # fmt: skip
 
 
-_EMPTY_BY_TYPE = {"character varying": "''", "text": "''", "integer": "0", "bigint": "0", "smallint": "0",
-                  "numeric": "0", "double precision": "0", "boolean": "false", "jsonb": "'{}'",
-                  "date": "current_date", "timestamp with time zone": "now()"}  # fmt: skip
-
-
-def temporary_defaults(cursor) -> list[tuple[str, str]]:
-    """Columns added to the models since this script was written (NOT NULL, no database default, not
-    in the INSERTs above: Django's blank CharFields, for instance) get an empty default for the
-    generator's transaction only, so the generator keeps working while the schema grows."""
-    written: dict[str, set[str]] = {}
-    for _, statement in GENERATE_SQL:
-        for table, columns in re.findall(r"INSERT INTO (\w+)\s*\(([^)]*)\)", statement):
-            written.setdefault(table, set()).update(c.strip() for c in columns.split(","))
-    cursor.execute(
-        "SELECT table_name, column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'public' AND table_name = ANY(%s) AND is_nullable = 'NO' AND column_default IS NULL "
-        "AND is_identity = 'NO'",
-        [list(written)],
-    )
-    filled = []
-    for table, column, data_type in cursor.fetchall():
-        if column not in written[table] and data_type in _EMPTY_BY_TYPE:
-            cursor.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" SET DEFAULT {_EMPTY_BY_TYPE[data_type]}')
-            filled.append((table, column))
-    return filled
-
-
 def generate(owner, *, tenant, users: dict[str, list[int]], accounts: int, day: datetime.date, seed: int) -> None:
     """Write the tenant's accounts and a year of data with set-based SQL as the owner (a superuser:
     RLS does not apply, and the per-row foreign-key triggers are skipped; the data is consistent by
@@ -502,7 +478,7 @@ def generate(owner, *, tenant, users: dict[str, list[int]], accounts: int, day: 
         cursor.execute("SET LOCAL TIME ZONE 'UTC'")
         cursor.execute("SELECT setseed(%s)", [(seed % 1000) / 1000.0])
         cursor.execute("SET LOCAL session_replication_role = replica")
-        filled = temporary_defaults(cursor)
+        filled = temporary_defaults(cursor, GENERATE_SQL)
         if filled:
             row("  new NOT NULL columns given empty values", str(len(filled)),
                 ", ".join(f"{table}.{column}" for table, column in filled))  # fmt: skip
@@ -513,8 +489,7 @@ def generate(owner, *, tenant, users: dict[str, list[int]], accounts: int, day: 
             count = cursor.rowcount if cursor.rowcount and cursor.rowcount > 0 and ";" not in statement else 0
             row(f"  {label}", f"{count:,}" if count else "", f"{time.perf_counter() - step:.1f} s")
         cursor.execute("DROP TABLE bench_acc, bench_kpi, bench_segreq")
-        for table, column in filled:
-            cursor.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" DROP DEFAULT')
+        drop_temporary_defaults(cursor, filled)
     owner.commit()
 
 

@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
+    bench_database,
     heading,
     open_database,
     p95,
@@ -50,7 +51,7 @@ from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
     write_dataset,
 )
 
-BENCH_DB = "cs_platform_bench_scorecards"
+BENCH_DB = bench_database("cs_platform_bench_scorecards")
 TARGET_SECONDS = 60.0
 
 

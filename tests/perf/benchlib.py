@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +25,16 @@ DEFAULT_ENV = {
     "DATABASE_URL": "postgres://cs_app_test@127.0.0.1:5432/cs_platform",
     "DATABASE_OWNER_URL": "postgres://postgres@127.0.0.1:5432/cs_platform",
 }
+
+
+def bench_database(name: str) -> str:
+    """A benchmark's database name, plus BENCH_DATABASE_SUFFIX when set: the suite's smoke run of the
+    scripts (tests/test_benchmarks_run.py) uses its own small databases and leaves a developer's big
+    datasets alone."""
+    suffix = os.environ.get("BENCH_DATABASE_SUFFIX", "")
+    if suffix and not re.fullmatch(r"_[a-z0-9_]{1,20}", suffix):
+        sys.exit(f"BENCH_DATABASE_SUFFIX={suffix!r}: expected an underscore and up to 20 of a-z, 0-9, _")
+    return name + suffix
 
 
 def _with_database(url: str, name: str) -> str:
@@ -176,3 +187,36 @@ def heading(title: str) -> None:
 
 def row(label: str, value: str, note: str = "") -> None:
     say(f"  {label:<46} {value:>14}  {note}".rstrip())
+
+
+_EMPTY_BY_TYPE = {"character varying": "''", "text": "''", "integer": "0", "bigint": "0", "smallint": "0",
+                  "numeric": "0", "double precision": "0", "boolean": "false", "jsonb": "'{}'",
+                  "date": "current_date", "timestamp with time zone": "now()"}  # fmt: skip
+
+
+def temporary_defaults(cursor, statements) -> list[tuple[str, str]]:
+    """Columns added to the models since a generator was written (NOT NULL, no database default, not
+    in its INSERTs, the (label, SQL) pairs `statements`: Django's blank CharFields, for instance) get an
+    empty default, so the generator keeps working while the schema grows. The caller drops them again
+    (drop_temporary_defaults) before committing."""
+    written: dict[str, set[str]] = {}
+    for _, statement in statements:
+        for table, columns in re.findall(r"INSERT INTO (\w+)\s*\(([^)]*)\)", statement):
+            written.setdefault(table, set()).update(c.strip() for c in columns.split(","))
+    cursor.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name = ANY(%s) AND is_nullable = 'NO' AND column_default IS NULL "
+        "AND is_identity = 'NO'",
+        [list(written)],
+    )
+    filled = []
+    for table, column, data_type in cursor.fetchall():
+        if column not in written[table] and data_type in _EMPTY_BY_TYPE:
+            cursor.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" SET DEFAULT {_EMPTY_BY_TYPE[data_type]}')
+            filled.append((table, column))
+    return filled
+
+
+def drop_temporary_defaults(cursor, filled: list[tuple[str, str]]) -> None:
+    for table, column in filled:
+        cursor.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" DROP DEFAULT')
