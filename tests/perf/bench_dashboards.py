@@ -76,6 +76,9 @@ PAGES = {
         PageSpec("portfolio", "portfolio, executive", "executive", "/portfolio/"),
         PageSpec("accounts", "account list, executive", "executive", "/accounts/"),
         PageSpec("compliance", "compliance, compliance officer", "compliance", "/compliance/"),
+        # The default view (open), every decision of the tenant counted per view: ~16,000 at 10,000 accounts.
+        PageSpec("decisions", "decisions, executive", "executive", "/decisions/"),
+        PageSpec("decisions-csm", "decisions, CSM (their book)", "csm", "/decisions/?status=overdue"),
     )
 }
 
