@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.db.models import (
     Case,
+    CharField,
     Count,
     Exists,
     F,
@@ -39,6 +40,7 @@ from compliance.models import (
     Obligation,
     ObligationStatus,
 )
+from compliance.status import EXPIRING_WITHIN_DAYS
 from segments.models import Segment
 
 AUDIT_WINDOW_DAYS = 365
@@ -219,6 +221,38 @@ def expiring_obligations(
     for pk, valid_until, _ in top:
         rows[pk].evidence_valid_until = valid_until
     return [rows[pk] for pk, _, _ in top], top[0][2]
+
+
+def obligations_on(book: QuerySet[Account], *, day: datetime.date) -> QuerySet[Obligation]:
+    """The book's obligations with `status_on`, the status compliance.status.obligation_status gives
+    them on `day` from the audits and evidence on record (the nightly run's inputs for that day, as
+    compliance.services reads them), and `valid_until_on`, the latest validity of their evidence in force
+    by then. Obligation.status keeps the latest nightly run's day only; this answers for an earlier day
+    (a past week's scorecard). The CASE follows obligation_status rule by rule, in its order, and
+    tests/compliance/test_status_on.py holds the two to each other."""
+    audits = AuditResult.objects.filter(obligation=OuterRef("pk"), audited_on__lte=day).order_by("-audited_on", "-pk")
+    evidence = Evidence.objects.filter(obligation=OuterRef("pk"), valid_from__lte=day).order_by("-valid_until")
+    horizon = day + datetime.timedelta(days=EXPIRING_WITHIN_DAYS)
+    return (
+        Obligation.objects.filter(account__in=book)
+        .annotate(
+            audit_outcome_on=Subquery(audits.values("outcome")[:1]),
+            audit_findings_on=Subquery(audits.values("open_findings")[:1]),
+            valid_until_on=Subquery(evidence.values("valid_until")[:1]),
+        )
+        .annotate(
+            status_on=Case(
+                When(audit_outcome_on=AuditOutcome.FAILED, audit_findings_on__gt=0, then=Value("failed")),
+                When(valid_until_on__gte=day, valid_until_on__lte=horizon, then=Value("expiring")),
+                When(valid_until_on__gt=horizon, then=Value("compliant")),
+                # Evidence that has lapsed by `day` (so ever evidenced), or a due date passed without any.
+                When(valid_until_on__isnull=False, then=Value("overdue")),
+                When(due_date__lt=day, then=Value("overdue")),
+                default=Value("not_started"),
+                output_field=CharField(),
+            )
+        )
+    )
 
 
 def failed_audits(

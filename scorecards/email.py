@@ -156,13 +156,6 @@ def _figures(scorecard: Scorecard, images: dict[str, bytes]) -> dict:
         "monday": scorecard.week.monday.isoformat(),
         "sunday": scorecard.week.sunday.isoformat(),
         "links": scorecard.links,
-        "statuses_note": (
-            f"Overdue and expiring obligations are as of {scorecard.statuses_on.isoformat()} (an obligation's "
-            f"status is kept for the current day only); failed audits are those up to "
-            f"{scorecard.figures_day.isoformat()}."
-            if scorecard.statuses_on != scorecard.figures_day
-            else ""
-        ),
         "segments": segments,
         "totals": [{"label": BAND_LABELS[b], "style": BAND_CELL[b], "n": str(totals[b])} for b in BAND_KEYS],
         "bands_cid": bands_cid,

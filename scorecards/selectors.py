@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, DecimalField, Max, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, Max, OuterRef, Q, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -182,10 +182,9 @@ class Scorecard:
     overdue_obligations: Counted
     expiring_evidence: Counted
     links: dict[str, str]
-    figures_day: datetime.date  # the day windows count from (as_of, or the week's Sunday without a run)
-    # The tenant's date when the obligations' statuses were read: a status is kept for the current day
-    # only, so a past week's email (or a late retry) shows today's overdue and expiring obligations.
-    statuses_on: datetime.date
+    # The day windows count from (as_of, or the week's Sunday without a run); obligations' statuses are
+    # those of that day too (or of today, while the figures' day is still ahead).
+    figures_day: datetime.date
 
     @property
     def compliance_exceptions(self) -> tuple[ComplianceException, ...]:
@@ -316,11 +315,24 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
     decisions = _open_decisions(book, as_of=as_of, today=today, zone=zone, link=link)
     closed = _closed_decisions(book, today=today, zone=zone, link=link)
     failed, failed_total = compliance.failed_audits(book, day=today, limit=EXCEPTIONS_SHOWN)  # 2 queries (1 if none)
-    expiring, expiring_total = compliance.expiring_obligations(book, day=today, limit=EXCEPTIONS_SHOWN)  # likewise
-    overdue = _overdue_obligations(book, link=link)  # queries: the first overdue obligations, their count
+    local_today = timezone.now().astimezone(zone).date()
+    if as_of == local_today:
+        # Today's nightly run stored the statuses: the compliance dashboard's, read from there.
+        expiring, expiring_total = compliance.expiring_obligations(book, day=today, limit=EXCEPTIONS_SHOWN)  # 2
+        overdue = _overdue_obligations(book, link=link)  # queries: the first overdue obligations, their count
+    else:
+        # An obligation keeps the latest run's status only: an earlier week's (or a run not yet made today)
+        # is worked out for its day from the audits and evidence on record. Two queries each, as above.
+        on_day = compliance.obligations_on(book, day=min(today, local_today))
+        expiring, expiring_total = _first_of(on_day.filter(status_on="expiring"), ("valid_until_on", "pk"))
+        for o in expiring:
+            o.evidence_valid_until = o.valid_until_on
+        rows, total = _first_of(on_day.filter(status_on="overdue"), ("due_date", "pk"))
+        overdue = Counted(
+            tuple(_obligation_exception(o, "overdue", o.due_date, "past its due date", link) for o in rows), total
+        )
 
     compliance_link = link("compliance_dashboard")
-    statuses_on = timezone.now().astimezone(zone).date()
     return Scorecard(
         tenant=tenant,
         user=user,
@@ -370,7 +382,6 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
             "compliance": compliance_link,
         },
         figures_day=today,
-        statuses_on=statuses_on,
     )
 
 
@@ -487,6 +498,19 @@ def _overdue_obligations(book, *, link: SiteLinks) -> Counted:
         tuple(_obligation_exception(o, "overdue", o.due_date, "past its due date", link) for o in rows),
         total,
     )
+
+
+def _first_of(obligations, order: tuple[str, ...]) -> tuple[list, int]:
+    """The first EXCEPTIONS_SHOWN of `obligations` (annotated by compliance.obligations_on) in `order`,
+    with account and requirement, and how many there are: two queries, the ids and a window count first
+    (as compliance.expiring_obligations does: joining before the LIMIT would join every row)."""
+    top = list(obligations.annotate(n=Window(Count("id"))).order_by(*order).values_list("pk", "n")[:EXCEPTIONS_SHOWN])
+    if not top:
+        return [], 0
+    # The rows again with their day's annotations, for the ids only.
+    by_pk = obligations.filter(pk__in=[pk for pk, _ in top]).select_related("account", "requirement__framework")
+    rows = {o.pk: o for o in by_pk}
+    return [rows[pk] for pk, _ in top], top[0][1]
 
 
 def _obligation_exception(o, kind: str, day: datetime.date, detail: str, link: SiteLinks) -> ComplianceException:

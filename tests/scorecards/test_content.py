@@ -301,15 +301,26 @@ def test_a_tenant_without_any_nightly_run_still_gets_a_readable_scorecard(tenant
     assert "No nightly health run has happened yet" in rendered.html
 
 
-def test_a_past_weeks_email_says_its_obligation_statuses_are_todays(tenant_a):
-    build_book(tenant_a, 6, prefix="Harbor")  # overdue and expiring obligations, nightly runs today and a week ago
-    current = render_scorecard(_scorecard(tenant_a, Role.EXECUTIVE), unsubscribe_url=None)
-    assert "are as of" not in current.text and "are as of" not in current.html  # the figures are today's
+def test_a_past_weeks_email_shows_the_obligations_as_they_stood_that_week(tenant_a):
+    # build_book: obligations i = 0, 3, 6 fall due 5 days ago (stored status today: overdue); i = 1, 4, 7
+    # hold evidence valid until 12 + i days from today (expiring); audits 3 days ago failed for i = 0, 4, 8.
+    build_book(tenant_a, 9, prefix="Harbor")
+    current = _scorecard(tenant_a, Role.EXECUTIVE)
+    assert current.overdue_obligations.total == 3 and current.expiring_evidence.total == 3
     past_week = weekly_scorecard(
         user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE], week=WEEK.previous()
     )
-    assert past_week.figures_day == WEEK_AGO and past_week.statuses_on == TODAY
-    past = render_scorecard(past_week, unsubscribe_url=None)
-    note = f"Overdue and expiring obligations are as of {TODAY.isoformat()}"
-    assert note in past.text and note in past.html
-    assert f"failed audits are those up to {WEEK_AGO.isoformat()}" in past.text
+    assert past_week.figures_day == WEEK_AGO
+    # A week ago none was due yet and the audits had not happened; the evidence was already within 30
+    # days of expiry (19 + i days): expiring, the rest not started.
+    assert past_week.overdue_obligations.total == 0
+    assert past_week.expiring_evidence.total == 3
+    expiring = {e.account: e.day for e in past_week.expiring_evidence.items}
+    assert expiring == {f"Harbor 000{i}": TODAY + datetime.timedelta(days=12 + i) for i in (1, 4, 7)}
+    assert [e.day for e in past_week.expiring_evidence.items] == sorted(expiring.values())  # soonest first
+    # Each as compliance.selectors.obligations_on judges that day (held to the nightly rule elsewhere).
+    with context.tenant_context(tenant_a.tenant):
+        on_day = compliance_selectors.obligations_on(visible_accounts(tenant_a.user(Role.EXECUTIVE)), day=WEEK_AGO)
+        assert on_day.filter(status_on="expiring").count() == 3 and not on_day.filter(status_on="overdue")
+    text = render_scorecard(past_week, unsubscribe_url=None).text
+    assert "0 overdue obligations, 3 with evidence expiring within 30 days" in text
