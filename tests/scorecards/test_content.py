@@ -256,19 +256,32 @@ SCORECARD_QUERIES = {
 }
 
 
-def _count(world, role) -> int:
+def _count(world, role, week=WEEK) -> int:
     from cs_platform.tenancy.models import Membership
 
     user = world.user(role)
     with context.tenant_context(world.tenant):  # as a worker loads it: the tenant not yet read
         membership = Membership.objects.get(pk=world.memberships[role].pk)
     with CaptureQueriesContext(connection) as captured:
-        card = weekly_scorecard(user=user, membership=membership, week=WEEK)
+        card = weekly_scorecard(user=user, membership=membership, week=week)
     render_scorecard(card, unsubscribe_url=None)  # rendering reads plain data: no query (asserted below)
     with CaptureQueriesContext(connection) as rendering:
         render_scorecard(card, unsubscribe_url=None)
     assert len(rendering) == 0
     return len(captured)
+
+
+def test_a_past_weeks_query_count_does_not_grow_with_accounts(tenant_a, tenant_b):
+    # 1 the tenant, 2 the as-of date (a week ago), 3 its segment snapshots, 4 those of seven days earlier
+    # (none in build_book), 5-11 so the live aggregate for that day, 12 every mover's bands (none: no
+    # snapshots that day, so no 13th for their accounts), 13 the first renewals at risk, 14 their count and
+    # ARR, 15-16 open decisions, 17-18 decisions closed in the week, 19 failed audits (none up to a week
+    # ago), 20 the first obligations expiring on that day (worked out in SQL) with their total, 21 their
+    # rows, 22 the first overdue ones with their total (none).
+    build_book(tenant_a, 3, prefix="Small")
+    build_book(tenant_b, 30, prefix="Large")
+    counts = [_count(world, Role.EXECUTIVE, week=WEEK.previous()) for world in (tenant_a, tenant_b)]
+    assert counts == [22, 22]
 
 
 @pytest.mark.parametrize("role", list(SCORECARD_QUERIES))
