@@ -31,6 +31,7 @@ from compliance.models import (
     Requirement,
 )
 from compliance.services import audit_result_record, obligation_create
+from segments import reference
 
 # The compliance form of the pages (evidence upload); obligations and audit results follow its roles.
 WRITE_FORM = "evidence"
@@ -40,11 +41,13 @@ WRITE_FORM = "evidence"
 # The response examples tell one story: Harbor Point Bank (account 42) owes a SOC 2 Type II report
 # (obligation 17, requirement 3), filed the 2026 report in October, and failed the 2026-11-20 audit with two
 # open findings, so the nightly of 2026-11-23 shows the obligation, and the account, as failed.
+# The framework and requirement are seed 000's (segments.reference).
+_SOC2 = next(f for f in reference.FRAMEWORKS if f.code == "soc2")
 _OBLIGATION_REQUEST = {"account": 42, "requirement": 3, "due_date": "2027-03-31", "owner": 9}
 _OBLIGATION_READ_EXAMPLE = {
     "id": 17, **_OBLIGATION_REQUEST, "account_name": "Harbor Point Bank",
-    "requirement": {"id": 3, "code": "SOC2-T2", "title": "SOC 2 Type II report", "evidence_validity_days": 365,
-                    "framework": {"id": 7, "code": "soc2", "name": "SOC 2"}},
+    "requirement": {"id": 3, "code": _SOC2.requirements[0][0], "title": _SOC2.requirements[0][1],
+                    "evidence_validity_days": 365, "framework": {"id": 7, "code": _SOC2.code, "name": _SOC2.name}},
     "status": "failed", "status_computed_at": "2026-11-23T02:10:00Z", "owner_name": "Marcus Okafor",
     "latest_audit": {"id": 64, "audited_on": "2026-11-20", "outcome": "failed", "open_findings": 2},
     "evidence": {"count": 1, "latest_valid_until": "2027-09-30"},

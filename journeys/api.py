@@ -7,6 +7,8 @@ forms let their role post (cs_platform.tenancy.access.FORM_ROLES); tokens are ju
 
 from __future__ import annotations
 
+import datetime
+
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -32,58 +34,46 @@ from journeys.models import (
     Phase,
 )
 from journeys.services import account_journey_start, decision_create, decision_resolve, journey_activity_complete
+from segments import reference
 
 # --- Serializers -----------------------------------------------------------------------------------------
 
 # The response examples tell one story: Harbor Point Bank (account 42) started the reference Financial
 # Services Customer Journey (template 1) on 2026-11-02 and, on 2026-11-23, is three weeks into its
 # Compliance Assessment phase (days 0-45) with one activity done and a settlement-format blocker open.
-_ASSESSMENT = {"id": 1, "order": 1, "name": "Compliance Assessment"}
-_INTEGRATION = {"id": 2, "order": 2, "name": "Integration and Implementation"}
-_OPTIMIZATION = {"id": 3, "order": 3, "name": "Performance Optimization"}
+# Phases, objectives and activities are seed 000's (segments.reference), so the example cannot drift.
+_PHASE_REFS = [{"id": i, "order": i, "name": phase.name} for i, phase in enumerate(reference.PHASES, 1)]
+_ASSESSMENT = _PHASE_REFS[0]
 _JOURNEY_EXAMPLE = {
     "id": 12, "account": 42, "account_name": "Harbor Point Bank", "template": 1,
-    "template_name": "Financial Services Customer Journey", "started_on": "2026-11-02", "status": "on_track",
+    "template_name": reference.JOURNEY_NAME, "started_on": "2026-11-02", "status": "on_track",
     "status_reason": "", "status_computed_on": "2026-11-23", "current_phase": _ASSESSMENT, "completed_on": None,
     "onboarding_days": None, "time_to_value_days": None, "activities": {"total": 12, "done": 1, "overdue": 0},
 }  # fmt: skip
+_STARTED_ON = datetime.date(2026, 11, 2)
+# The first two activities of the first phase: done, then in progress (the rest not started).
+_PROGRESS = {301: "done", 302: "in_progress"}
 
 
-def _phase_example(phase: dict, objective: str, days: tuple[int, int], dates: tuple[str, str], rows: list) -> dict:
-    """One phase of the journey detail; `rows` are (id, text, status) and every template activity is due on
-    the phase's end date."""
-    activities = [
-        {"id": pk, "text": text, "status": status, "due_on": dates[1],
-         "completed_on": "2026-11-20" if status == "done" else None, "overdue": False}
-        for pk, text, status in rows
-    ]  # fmt: skip
-    return {**phase, "objective": objective, "start_day": days[0], "end_day": days[1], "starts_on": dates[0],
-            "ends_on": dates[1], "is_current": phase is _ASSESSMENT, "activities": activities}  # fmt: skip
+def _phase_example(number: int, phase) -> dict:
+    """Phase `number` (1-based) of the journey detail: its dates from the start day, every template
+    activity due on the phase's end date, ids 301 onwards in template order."""
+    starts_on = (_STARTED_ON + datetime.timedelta(days=phase.start_day)).isoformat()
+    ends_on = (_STARTED_ON + datetime.timedelta(days=phase.end_day)).isoformat()
+    first_id = 301 + sum(len(p.activities) for p in reference.PHASES[: number - 1])
+    activities = []
+    for pk, text in enumerate(phase.activities, first_id):
+        status = _PROGRESS.get(pk, "not_started")
+        activities.append({"id": pk, "text": text, "status": status, "due_on": ends_on,
+                           "completed_on": "2026-11-20" if status == "done" else None, "overdue": False})  # fmt: skip
+    return {**_PHASE_REFS[number - 1], "objective": phase.objective, "start_day": phase.start_day,
+            "end_day": phase.end_day, "starts_on": starts_on, "ends_on": ends_on, "is_current": number == 1,
+            "activities": activities}  # fmt: skip
 
 
-_JOURNEY_DETAIL_EXAMPLE = {**_JOURNEY_EXAMPLE, "phases": [
-    _phase_example(_ASSESSMENT, "Ensure regulatory compliance and risk assessment completion", (0, 45),
-                   ("2026-11-02", "2026-12-17"), [
-        (301, "Regulatory compliance assessment and gap analysis", "done"),
-        (302, "Risk assessment and mitigation planning", "in_progress"),
-        (303, "Security audit and data protection evaluation", "not_started"),
-        (304, "Regulatory approval and authorization process", "not_started"),
-    ]),
-    _phase_example(_INTEGRATION, "Integrate with financial systems and optimize workflows", (45, 120),
-                   ("2026-12-17", "2027-03-02"), [
-        (305, "Financial system integration and testing", "not_started"),
-        (306, "Workflow optimization and process improvement", "not_started"),
-        (307, "Staff training on financial features and compliance requirements", "not_started"),
-        (308, "Customer communication and support setup", "not_started"),
-    ]),
-    _phase_example(_OPTIMIZATION, "Demonstrate financial performance improvements and ROI", (120, 240),
-                   ("2027-03-02", "2027-06-30"), [
-        (309, "Financial performance tracking and analysis", "not_started"),
-        (310, "ROI measurement and value demonstration", "not_started"),
-        (311, "Risk mitigation effectiveness evaluation", "not_started"),
-        (312, "Success story development and documentation", "not_started"),
-    ]),
-]}  # fmt: skip
+_JOURNEY_DETAIL_EXAMPLE = {
+    **_JOURNEY_EXAMPLE, "phases": [_phase_example(n, phase) for n, phase in enumerate(reference.PHASES, 1)]
+}  # fmt: skip
 # What starting it answered on 2026-11-02: every activity not started, status not computed until the nightly.
 _JOURNEY_STARTED_EXAMPLE = {
     **_JOURNEY_DETAIL_EXAMPLE, "status_computed_on": None, "activities": {"total": 12, "done": 0, "overdue": 0},
@@ -95,7 +85,8 @@ _JOURNEY_STARTED_EXAMPLE = {
 # The activity in progress (the list and detail rows); completing it answers _ACTIVITY_DONE_EXAMPLE.
 _ACTIVITY_EXAMPLE = {
     "id": 302, "journey": 12, "account": 42, "account_name": "Harbor Point Bank", "phase": _ASSESSMENT,
-    "text": "Risk assessment and mitigation planning", "status": "in_progress", "due_on": "2026-12-17",
+    "text": reference.PHASES[0].activities[1], "status": "in_progress",
+    "due_on": _JOURNEY_DETAIL_EXAMPLE["phases"][0]["ends_on"],
     "completed_on": None, "overdue": False,
 }  # fmt: skip
 _ACTIVITY_DONE_EXAMPLE = {**_ACTIVITY_EXAMPLE, "status": "done", "completed_on": "2026-11-22"}
