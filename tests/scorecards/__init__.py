@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 
 from django.utils import timezone
 
@@ -108,3 +109,26 @@ def build_book(world, n: int, *, prefix: str, owner_role: str = "csm", segment: 
         for day in (WEEK_AGO, TODAY):
             segment_snapshots_compute(tenant=tenant, day=day)
     return accounts
+
+
+def dashboard_figures(world, role) -> SimpleNamespace:
+    """What the dashboards' own selectors give `role`'s member of `world` for TODAY (and a week earlier),
+    written out independently of the scorecard under test: the figures its email must repeat."""
+    from accounts.selectors import visible_accounts
+    from compliance import selectors as compliance
+    from cs_platform.tenancy import context
+    from dashboards import selectors as dash
+
+    user, membership = world.user(role), world.memberships[role]
+    with context.tenant_context(world.tenant):
+        visible = visible_accounts(user, membership)
+        at_risk = dash.account_rows(visible, as_of=TODAY).filter(h__band__in=["red", "yellow"])
+        failed, failed_total = compliance.failed_audits(visible, day=TODAY)
+        expiring, expiring_total = compliance.expiring_obligations(visible, day=TODAY)
+        return SimpleNamespace(
+            summaries=dash.portfolio_summaries(visible, membership, as_of=TODAY, today=TODAY),
+            earlier=dash.portfolio_summaries(visible, membership, as_of=WEEK_AGO, today=WEEK_AGO),
+            movers=dash.band_movers(visible, as_of=TODAY, limit=100),
+            renewals=dash.renewals_due(at_risk, today=TODAY, limit=100),
+            failed=failed, failed_total=failed_total, expiring=expiring, expiring_total=expiring_total,
+        )  # fmt: skip

@@ -23,7 +23,7 @@ from scorecards.email import render_scorecard
 from scorecards.selectors import weekly_scorecard
 from scorecards.weeks import IsoWeek
 from tests import factories
-from tests.scorecards import TODAY, WEEK, WEEK_AGO, build_book
+from tests.scorecards import TODAY, WEEK, WEEK_AGO, build_book, dashboard_figures
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("send_day_is_today")]
 
@@ -36,19 +36,14 @@ def test_figures_equal_the_dashboards_selectors_for_the_same_day_and_user(client
     accounts = build_book(tenant_a, 9, prefix="Harbor")
     insurer = factories.segment_of(tenant_a.tenant, "insurer")
     factories.AccountFactory(tenant=tenant_a.tenant, name="Lakeside Mutual", segment=insurer)
-    user, membership = tenant_a.user(Role.EXECUTIVE), tenant_a.memberships[Role.EXECUTIVE]
+    user = tenant_a.user(Role.EXECUTIVE)
     card = _scorecard(tenant_a, Role.EXECUTIVE)
 
     assert card.as_of == TODAY and card.before == WEEK_AGO and not card.stale and card.whole_tenant
-    with context.tenant_context(tenant_a.tenant):
-        visible = visible_accounts(user, membership)
-        now = dash.portfolio_summaries(visible, membership, as_of=TODAY, today=TODAY)
-        before = dash.portfolio_summaries(visible, membership, as_of=WEEK_AGO, today=WEEK_AGO)
-        movers = dash.band_movers(visible, as_of=TODAY, limit=100)
-        rows = dash.account_rows(visible, as_of=TODAY).filter(h__band__in=["red", "yellow"])
-        renewals = dash.renewals_due(rows, today=TODAY, limit=100)
-        failed, failed_total = compliance_selectors.failed_audits(visible, day=TODAY)
-        expiring, expiring_total = compliance_selectors.expiring_obligations(visible, day=TODAY)
+    expected = dashboard_figures(tenant_a, Role.EXECUTIVE)
+    now, before, movers, renewals = expected.summaries, expected.earlier, expected.movers, expected.renewals
+    failed, failed_total = expected.failed, expected.failed_total
+    expiring, expiring_total = expected.expiring, expected.expiring_total
     # Segment sections: the very SegmentSummary objects the portfolio page shows, in its order.
     assert [section.summary for section in card.segments] == now
     assert [s.code for s in now] == ["bank", "insurer", "wealth", "fintech"]

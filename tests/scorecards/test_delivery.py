@@ -486,15 +486,12 @@ def test_the_received_text_carries_the_dashboards_figures_for_the_week(tenant_a,
     for the same user and day (written out here, not taken from the scorecard being tested). The
     executive's figures come from the nightly segment snapshots, the manager's (a team) from the live
     aggregate: both paths are compared."""
-    from accounts.selectors import visible_accounts
-    from compliance import selectors as compliance_selectors
-    from dashboards import selectors as dash
-    from tests.scorecards import TODAY, WEEK_AGO, build_book
+    from tests.scorecards import build_book, dashboard_figures
 
     # No owner: not the manager's team's. Before build_book, whose nightly segment snapshots count it.
     factories.AccountFactory(tenant=tenant_a.tenant, name="Outside The Team Bank")
     build_book(tenant_a, 9, prefix="Harbor")
-    user, membership = tenant_a.user(role), tenant_a.memberships[role]
+    user = tenant_a.user(role)
     if role == Role.MANAGER:
         services.scorecard_subscription_update(tenant=tenant_a.tenant, user=user, enabled=True, segment_ids=[],
                                                actor=user)  # fmt: skip
@@ -502,17 +499,11 @@ def test_the_received_text_carries_the_dashboards_figures_for_the_week(tenant_a,
     assert outcomes == {DeliveryStatus.SENT}
     (received,) = smtp.collector.to(user.email)
     text = received.message.get_body(("plain",)).get_content()
-    with context.tenant_context(tenant_a.tenant):
-        visible = visible_accounts(user, membership)
-        summaries = dash.portfolio_summaries(visible, membership, as_of=TODAY, today=TODAY)
-        earlier = dash.portfolio_summaries(visible, membership, as_of=WEEK_AGO, today=WEEK_AGO)
-        movers = dash.band_movers(visible, as_of=TODAY, limit=100)
-        at_risk = dash.account_rows(visible, as_of=TODAY).filter(h__band__in=["red", "yellow"])
-        renewals = dash.renewals_due(at_risk, today=TODAY, limit=100)
-        _, failed_total = compliance_selectors.failed_audits(visible, day=TODAY)
-        _, expiring_total = compliance_selectors.expiring_obligations(visible, day=TODAY)
-    bank = next(s for s in summaries if s.code == "bank")
-    bank_before = next(s for s in earlier if s.code == "bank")
+    expected = dashboard_figures(tenant_a, role)
+    movers, renewals = expected.movers, expected.renewals
+    failed_total, expiring_total = expected.failed_total, expected.expiring_total
+    bank = next(s for s in expected.summaries if s.code == "bank")
+    bank_before = next(s for s in expected.earlier if s.code == "bank")
     assert bank.accounts == (10 if role == Role.EXECUTIVE else 9)  # the unowned bank is outside the team
     section = text.split(f"== {bank.name} ==")[1].split("\n== ")[0]
     assert f"Accounts {bank.accounts} " in section
