@@ -246,6 +246,7 @@ def weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_ids
 
 def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_ids: list[int] | None) -> Scorecard:
     from compliance import selectors as compliance
+    from compliance.models import Obligation, ObligationStatus
 
     tenant = membership.tenant  # query: the tenant (its name heads the email)
     link = SiteLinks(tenant.slug)
@@ -319,7 +320,11 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
     if as_of == local_today:
         # Today's nightly run stored the statuses: the compliance dashboard's, read from there.
         expiring, expiring_total = compliance.expiring_obligations(book, day=today, limit=EXCEPTIONS_SHOWN)  # 2
-        overdue = _overdue_obligations(book, link=link)  # queries: the first overdue obligations, their count
+        # queries: the first overdue obligations with their total, their rows (the dashboard's "overdue"
+        # count of its headline and matrix; it has no list selector of its own)
+        overdue_rows, overdue_total = _first_of(
+            Obligation.objects.filter(account__in=book, status=ObligationStatus.OVERDUE), ("due_date", "pk")
+        )
     else:
         # An obligation keeps the latest run's status only: an earlier week's (or a run not yet made today)
         # is worked out for its day from the audits and evidence on record. Two queries each, as above.
@@ -327,10 +332,11 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
         expiring, expiring_total = _first_of(on_day.filter(status_on="expiring"), ("valid_until_on", "pk"))
         for o in expiring:
             o.evidence_valid_until = o.valid_until_on
-        rows, total = _first_of(on_day.filter(status_on="overdue"), ("due_date", "pk"))
-        overdue = Counted(
-            tuple(_obligation_exception(o, "overdue", o.due_date, "past its due date", link) for o in rows), total
-        )
+        overdue_rows, overdue_total = _first_of(on_day.filter(status_on="overdue"), ("due_date", "pk"))
+    overdue = Counted(
+        tuple(_obligation_exception(o, "overdue", o.due_date, "past its due date", link) for o in overdue_rows),
+        overdue_total,
+    )
 
     compliance_link = link("compliance_dashboard")
     return Scorecard(
@@ -483,31 +489,14 @@ def _impact_fallback(arr: Decimal, band: str | None) -> str:
     return f"Not stated: account ARR {arr:,.0f}, health {band or 'not scored'}"
 
 
-def _overdue_obligations(book, *, link: SiteLinks) -> Counted:
-    """Obligations of the book whose (nightly) status is overdue, oldest due first, with account and
-    requirement (one query), and how many (one query). The compliance dashboard shows them as the
-    "overdue" count of its headline and matrix; it has no list selector of its own."""
-    from compliance.models import Obligation, ObligationStatus
-
-    overdue = Obligation.objects.filter(account__in=book, status=ObligationStatus.OVERDUE)
-    rows = list(
-        overdue.select_related("account", "requirement__framework").order_by("due_date", "pk")[:EXCEPTIONS_SHOWN]
-    )
-    total = overdue.count() if rows else 0
-    return Counted(
-        tuple(_obligation_exception(o, "overdue", o.due_date, "past its due date", link) for o in rows),
-        total,
-    )
-
-
 def _first_of(obligations, order: tuple[str, ...]) -> tuple[list, int]:
-    """The first EXCEPTIONS_SHOWN of `obligations` (annotated by compliance.obligations_on) in `order`,
+    """The first EXCEPTIONS_SHOWN of `obligations` in `order` (fields or obligations_on's annotations),
     with account and requirement, and how many there are: two queries, the ids and a window count first
     (as compliance.expiring_obligations does: joining before the LIMIT would join every row)."""
     top = list(obligations.annotate(n=Window(Count("id"))).order_by(*order).values_list("pk", "n")[:EXCEPTIONS_SHOWN])
     if not top:
         return [], 0
-    # The rows again with their day's annotations, for the ids only.
+    # The rows again (with any annotations), for those ids only.
     by_pk = obligations.filter(pk__in=[pk for pk, _ in top]).select_related("account", "requirement__framework")
     rows = {o.pk: o for o in by_pk}
     return [rows[pk] for pk, _ in top], top[0][1]

@@ -241,7 +241,7 @@ SCORECARD_QUERIES = {
     # and ARR, 9 the first open decisions (with the account's band), 10 their count, 11 the first
     # decisions closed in the week, 12 their count, 13 the first failed audits and their total, 14 those
     # audits' rows, 15 the first expiring obligations and their total, 16 those obligations' rows, 17 the
-    # first overdue obligations, 18 their count
+    # first overdue obligations and their total, 18 their rows
     Role.EXECUTIVE: 18,
     # 1 the tenant, 2-3 the team tree (two levels), 4 the team's account ids, 5 the as-of date, 6-12 the
     # live segment aggregate of as_of (segments, accounts by segment and band, surveys, audits, KPI
