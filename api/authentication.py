@@ -12,7 +12,7 @@ from rest_framework import authentication, exceptions
 
 from api import selectors
 from api.services import api_token_touch, hash_token
-from api.throttling import failed_auth_record, failed_auth_wait
+from api.throttling import failed_auth_record
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 
@@ -75,10 +75,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             if token is not None and not hmac.compare_digest(token.key_hash, key_hash):
                 token = None
         if token is None:
-            wait = failed_auth_wait(request)
+            wait = failed_auth_record(request)
             if wait is not None:
                 raise exceptions.Throttled(wait, detail="Too many invalid tokens from this address.")
-            failed_auth_record(request)
             raise exceptions.AuthenticationFailed("Invalid token.")
         return token, membership
 

@@ -55,34 +55,22 @@ class UserRateThrottle(_SettingsRateThrottle):
 # fixed windows; past the window's budget, the address's unknown tokens get 429 with Retry-After.
 
 
-def _failed_auth_window(request) -> tuple[str, int, float] | None:
+def failed_auth_record(request) -> float | None:
+    """Count one unknown or malformed token from this client address; the seconds until its window ends
+    once the address has gone past the window's budget, else None."""
     rate = settings.API_THROTTLE_RATES.get("failed_auth")
     if not rate:
         return None
-    count, duration = _SettingsRateThrottle().parse_rate(rate)  # DRF's parser, as the throttles above use
+    budget, duration = _SettingsRateThrottle().parse_rate(rate)  # DRF's parser, as the throttles above use
     now = time.time()
     window = int(now // duration)
+    remaining = duration - (now - window * duration)
     key = f"throttle:failed-auth:{BaseThrottle().get_ident(request)}:{window}"
-    return key, count, duration - (now - window * duration)
-
-
-def failed_auth_wait(request) -> float | None:
-    """Seconds this client address must wait before its next bearer attempt, or None if it may try."""
-    window = _failed_auth_window(request)
-    if window is None:
-        return None
-    key, count, remaining = window
-    return remaining if (cache.get(key) or 0) >= count else None
-
-
-def failed_auth_record(request) -> None:
-    window = _failed_auth_window(request)
-    if window is None:
-        return
-    key, _, remaining = window
     # add() then incr(): atomic in Redis, so concurrent failures all count.
     cache.add(key, 0, timeout=int(remaining) + 1)
     try:
-        cache.incr(key)
+        failures = cache.incr(key)
     except ValueError:  # expired between add() and incr()
         cache.add(key, 1, timeout=int(remaining) + 1)
+        failures = 1
+    return remaining if failures > budget else None
