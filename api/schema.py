@@ -65,7 +65,7 @@ _ERRORS = {
     "401": "No credentials, or the token is malformed, unknown, revoked or expired.",
     "403": "The token lacks the scope, or the user's role may not do this.",
     "404": "No such object in the caller's tenant and book (other tenants' objects are never revealed).",
-    "429": "Too many requests for this token or user; retry after `Retry-After` seconds.",
+    "429": "Too many requests for this token or user, or unknown tokens from this address; see `Retry-After`.",
 }
 # Each code's examples by name: the bodies api.errors really answers (tests/api/test_schema_examples.py).
 _EXAMPLES = {
