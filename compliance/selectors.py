@@ -24,7 +24,6 @@ from django.db.models import (
     Subquery,
     Value,
     When,
-    Window,
 )
 from django.db.models.functions import Coalesce
 
@@ -41,6 +40,7 @@ from compliance.models import (
     ObligationStatus,
 )
 from compliance.status import EXPIRING_WITHIN_DAYS
+from cs_platform.listing import first_with_total
 from segments.models import Segment
 
 AUDIT_WINDOW_DAYS = 365
@@ -199,28 +199,20 @@ def expiring_obligations(
     book: QuerySet[Account], *, day: datetime.date, limit: int = 50
 ) -> tuple[list[Obligation], int]:
     """Obligations of the book whose status is expiring, with `evidence_valid_until` (the latest
-    validity of evidence in force on `day`), soonest first: (first `limit`, total). Two queries:
-    the first `limit` ids with their date and the total (a window count), read from the obligation
-    and evidence tables alone; then those rows with account, owners and requirement joined (joining
-    before the LIMIT would join every expiring obligation of a big tenant)."""
+    validity of evidence in force on `day`), soonest first: (first `limit`, total). Two queries
+    (listing.first_with_total): the first ids and the total, read from the obligation and evidence
+    tables alone, then those rows with account, owners and requirement joined."""
     latest = (
         Evidence.objects.filter(obligation=OuterRef("pk"), valid_from__lte=day)
         .order_by("-valid_until")
         .values("valid_until")[:1]
     )
-    top = list(
+    expiring = (
         Obligation.objects.filter(account__in=book, status=ObligationStatus.EXPIRING)
-        .annotate(valid_until=Subquery(latest), total=Window(Count("id")))
-        .order_by(F("valid_until").asc(nulls_last=True), "pk")
-        .values_list("pk", "valid_until", "total")[:limit]
+        .annotate(evidence_valid_until=Subquery(latest))
+        .select_related("account", "account__owner_csm", "owner", "requirement__framework")
     )
-    if not top:
-        return [], 0
-    by_pk = Obligation.objects.select_related("account", "account__owner_csm", "owner", "requirement__framework")
-    rows = by_pk.in_bulk([pk for pk, _, _ in top])
-    for pk, valid_until, _ in top:
-        rows[pk].evidence_valid_until = valid_until
-    return [rows[pk] for pk, _, _ in top], top[0][2]
+    return first_with_total(expiring, (F("evidence_valid_until").asc(nulls_last=True), "pk"), limit=limit)
 
 
 def obligations_on(book: QuerySet[Account], *, day: datetime.date) -> QuerySet[Obligation]:
@@ -260,29 +252,23 @@ def failed_audits(
 ) -> tuple[list[AuditResult], int]:
     """The latest failed audit of each obligation of the book in the trailing window, newest first:
     (first `limit`, total). "Latest" is "no later failed audit of the same obligation in the
-    window", portable SQL (no DISTINCT ON) so the SQLite demo runs it too. Two queries, as in
-    expiring_obligations: the first `limit` ids and the total (a window count), then those rows
-    with obligation, account and requirement joined."""
+    window", portable SQL (no DISTINCT ON) so the SQLite demo runs it too. Two queries
+    (listing.first_with_total): the first ids and the total, then those rows with obligation, account
+    and requirement joined."""
     since = day - datetime.timedelta(days=window_days)
     failed = AuditResult.objects.filter(outcome=AuditOutcome.FAILED, audited_on__gt=since, audited_on__lte=day)
     later = failed.filter(obligation=OuterRef("obligation")).filter(
         Q(audited_on__gt=OuterRef("audited_on")) | Q(audited_on=OuterRef("audited_on"), pk__gt=OuterRef("pk"))
     )
-    top = list(
+    latest_failed = (
         failed.filter(obligation__account__in=book)
         .filter(~Exists(later))
-        .annotate(total=Window(Count("id")))
-        .order_by("-audited_on", "-pk")
-        .values_list("pk", "total")[:limit]
+        .select_related("obligation__account", "obligation__requirement__framework")
     )
-    if not top:
-        return [], 0
-    rows = AuditResult.objects.select_related("obligation__account", "obligation__requirement__framework").in_bulk(
-        [pk for pk, _ in top]
-    )
-    for row in rows.values():
+    rows, total = first_with_total(latest_failed, ("-audited_on", "-pk"), limit=limit)
+    for row in rows:
         row.obligation.status_cell = status_cell(row.obligation.status)
-    return [rows[pk] for pk, _ in top], top[0][1]
+    return rows, total
 
 
 def audit_pass_rate_chart(

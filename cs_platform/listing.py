@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
+from django.db.models import Count, QuerySet, Window
 from django.http import QueryDict
 
 DEFAULT_PAGE_SIZE = 50
@@ -68,3 +69,15 @@ def list_params(
 
 def paginate(items, params: ListParams) -> Page:
     return Paginator(items, params.page_size).get_page(params.page)
+
+
+def first_with_total(rows: QuerySet, order: tuple, *, limit: int) -> tuple[list, int]:
+    """The first `limit` of `rows` in `order` (fields, annotations or order expressions; end it with the
+    pk so ties keep their place) and how many `rows` there are, in two queries: the ids with a window
+    count, read without the joins, then those rows with whatever `rows` selects and annotates. Joining
+    before the LIMIT would join every matching row of a big tenant to keep a handful."""
+    top = list(rows.annotate(first_total=Window(Count("pk"))).order_by(*order).values_list("pk", "first_total")[:limit])
+    if not top:
+        return [], 0
+    by_pk = rows.in_bulk([pk for pk, _ in top])
+    return [by_pk[pk] for pk, _ in top], top[0][1]

@@ -16,12 +16,13 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, DecimalField, Max, OuterRef, Q, Subquery, Sum, Value, Window
+from django.db.models import Count, DecimalField, F, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.selectors import visible_accounts
+from cs_platform.listing import first_with_total
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership, Role, Tenant
 from dashboards import selectors as dash
@@ -317,22 +318,29 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
     closed = _closed_decisions(book, today=today, zone=zone, link=link)
     failed, failed_total = compliance.failed_audits(book, day=today, limit=EXCEPTIONS_SHOWN)  # 2 queries (1 if none)
     local_today = timezone.now().astimezone(zone).date()
+    related = ("account", "requirement__framework")  # what an exception line names
     if as_of == local_today:
         # Today's nightly run stored the statuses: the compliance dashboard's, read from there.
         expiring, expiring_total = compliance.expiring_obligations(book, day=today, limit=EXCEPTIONS_SHOWN)  # 2
         # queries: the first overdue obligations with their total, their rows (the dashboard's "overdue"
         # count of its headline and matrix; it has no list selector of its own)
-        overdue_rows, overdue_total = _first_of(
-            Obligation.objects.filter(account__in=book, status=ObligationStatus.OVERDUE), ("due_date", "pk")
+        overdue_rows, overdue_total = first_with_total(
+            Obligation.objects.filter(account__in=book, status=ObligationStatus.OVERDUE).select_related(*related),
+            ("due_date", "pk"),
+            limit=EXCEPTIONS_SHOWN,
         )
     else:
         # An obligation keeps the latest run's status only: an earlier week's (or a run not yet made today)
         # is worked out for its day from the audits and evidence on record. Two queries each, as above.
-        on_day = compliance.obligations_on(book, day=min(today, local_today))
-        expiring, expiring_total = _first_of(on_day.filter(status_on="expiring"), ("valid_until_on", "pk"))
-        for o in expiring:
-            o.evidence_valid_until = o.valid_until_on
-        overdue_rows, overdue_total = _first_of(on_day.filter(status_on="overdue"), ("due_date", "pk"))
+        on_day = compliance.obligations_on(book, day=min(today, local_today)).select_related(*related)
+        expiring, expiring_total = first_with_total(
+            on_day.filter(status_on="expiring").annotate(evidence_valid_until=F("valid_until_on")),
+            ("evidence_valid_until", "pk"),
+            limit=EXCEPTIONS_SHOWN,
+        )
+        overdue_rows, overdue_total = first_with_total(
+            on_day.filter(status_on="overdue"), ("due_date", "pk"), limit=EXCEPTIONS_SHOWN
+        )
     overdue = Counted(
         tuple(_obligation_exception(o, "overdue", o.due_date, "past its due date", link) for o in overdue_rows),
         overdue_total,
@@ -487,19 +495,6 @@ def _closed_decisions(book, *, today: datetime.date, zone, link: SiteLinks) -> C
 
 def _impact_fallback(arr: Decimal, band: str | None) -> str:
     return f"Not stated: account ARR {arr:,.0f}, health {band or 'not scored'}"
-
-
-def _first_of(obligations, order: tuple[str, ...]) -> tuple[list, int]:
-    """The first EXCEPTIONS_SHOWN of `obligations` in `order` (fields or obligations_on's annotations),
-    with account and requirement, and how many there are: two queries, the ids and a window count first
-    (as compliance.expiring_obligations does: joining before the LIMIT would join every row)."""
-    top = list(obligations.annotate(n=Window(Count("id"))).order_by(*order).values_list("pk", "n")[:EXCEPTIONS_SHOWN])
-    if not top:
-        return [], 0
-    # The rows again (with any annotations), for those ids only.
-    by_pk = obligations.filter(pk__in=[pk for pk, _ in top]).select_related("account", "requirement__framework")
-    rows = {o.pk: o for o in by_pk}
-    return [rows[pk] for pk, _ in top], top[0][1]
 
 
 def _obligation_exception(o, kind: str, day: datetime.date, detail: str, link: SiteLinks) -> ComplianceException:
