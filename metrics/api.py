@@ -163,9 +163,9 @@ class KpiMeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mi
 
 
 # --- Surveys ----------------------------------------------------------------------------------------------------
-# Contact 311 is one of account 42's contacts.
+# Contact 31 is Priya Raman of account 42 (the contact example in accounts/api.py).
 _SURVEY_EXAMPLE = {
-    "account": 42, "contact": 311, "survey_type": "nps", "score": 9, "responded_on": "2026-11-20",
+    "account": 42, "contact": 31, "survey_type": "nps", "score": 9, "responded_on": "2026-11-20",
     "comment": "The wire cut-over went smoothly.",
 }  # fmt: skip
 
