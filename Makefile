@@ -10,6 +10,9 @@ PGPORT ?= 5432
 PG_OWNER ?= postgres
 TEST_DB ?= cs_platform
 TEST_APP_ROLE ?= cs_app_test
+# Redis databases of the suite's cache and Celery broker; two checkouts testing at once need their own.
+REDIS_CACHE_DB ?= 15
+REDIS_BROKER_DB ?= 14
 
 # The suite runs as a non-owner, non-BYPASSRLS role so Row-Level Security is really exercised;
 # migrations and test-database creation run as the owner.
@@ -18,7 +21,7 @@ TEST_ENV := DEBUG=false \
 	SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false STATIC_MANIFEST=0 \
 	DATABASE_URL=postgres://$(TEST_APP_ROLE)@$(PGHOST):$(PGPORT)/$(TEST_DB) \
 	DATABASE_OWNER_URL=postgres://$(PG_OWNER)@$(PGHOST):$(PGPORT)/$(TEST_DB) \
-	REDIS_URL=redis://127.0.0.1:6379/15 CELERY_BROKER_URL=redis://127.0.0.1:6379/14 \
+	REDIS_URL=redis://127.0.0.1:6379/$(REDIS_CACHE_DB) CELERY_BROKER_URL=redis://127.0.0.1:6379/$(REDIS_BROKER_DB) \
 	EMAIL_HOST=127.0.0.1 EMAIL_PORT=1025
 
 DEMO_ENV := DEBUG=true
