@@ -22,7 +22,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema_serializer
 
 from api.errors import ErrorSerializer
-from cs_platform.tenancy import context
 
 # The server in example links (a tenant's deployment answers on its own host).
 EXAMPLE_SERVER = "https://cs.example.com"
@@ -145,13 +144,6 @@ class ApiAutoSchema(AutoSchema):
                     if not media.get("examples"):
                         media["examples"] = {name: {"value": copy.deepcopy(value)} for name, value in examples.items()}
         operation["responses"] = dict(sorted(responses.items()))
-
-    def _get_filter_parameters(self):
-        # drf-spectacular's django-filter support builds `Model._default_manager.none()`, which the
-        # tenant manager refuses without a tenant, and schema generation has none. `.none()` reads no
-        # row, so the system scope reveals nothing.
-        with context.system_scope():
-            return super()._get_filter_parameters()
 
     def _get_paginator(self):
         # DRF's cursor pagination documents its links with a placeholder URL (with a stray quote): show

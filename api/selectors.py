@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef
 
 from api.models import ApiToken
-from cs_platform.tenancy import context
+from cs_platform.tenancy import context, system
 from cs_platform.tenancy.models import Membership, Role
 
 
@@ -30,15 +30,24 @@ def api_token_by_hash(key_hash: str) -> tuple[ApiToken | None, Membership | None
     """The token with this hash in any tenant, and its creator's active membership in that tenant (the
     authentication also requires it to be an admin's: the role is on this row, so no further query).
 
-    Cross-tenant by nature: the token is what tells us the tenant, so the lookup runs in the system
-    scope; nothing else is read there. Two queries (token with tenant and creator; membership)."""
-    with context.system_scope():
+    Cross-tenant by nature: the token is what tells us the tenant. On PostgreSQL the SECURITY DEFINER
+    lookup cs_api_token_tenant (api migration 0004) names the tenant holding the hash, and everything
+    else is read inside that tenant under RLS. Three queries (the tenant lookup; token with tenant and
+    creator; membership)."""
+    tenant_id = _tenant_of_token(key_hash)
+    if tenant_id is None:
+        return None, None
+    with context.tenant_context(tenant_id):
         token = ApiToken.objects.select_related("tenant", "created_by").filter(key_hash=key_hash).first()
         if token is None:
             return None, None
         membership = (
-            Membership.objects.select_related("tenant")
-            .filter(tenant_id=token.tenant_id, user_id=token.created_by_id, is_active=True)
-            .first()
+            Membership.objects.select_related("tenant").filter(user_id=token.created_by_id, is_active=True).first()
         )
     return token, membership
+
+
+def _tenant_of_token(key_hash: str) -> int | None:
+    if system.uses_database_lookups():
+        return system.lookup_rows("cs_api_token_tenant", key_hash)[0][0]
+    return ApiToken._plain.filter(key_hash=key_hash).order_by("pk").values_list("tenant_id", flat=True).first()

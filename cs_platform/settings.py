@@ -87,7 +87,7 @@ ALLOWED_HOSTS = _setting("ALLOWED_HOSTS", _list, ["localhost", "127.0.0.1", "[::
 CSRF_TRUSTED_ORIGINS = _setting("CSRF_TRUSTED_ORIGINS", _list, [])
 
 INSTALLED_APPS = [
-    "cs_platform.admin_site.PlatformAdminConfig",
+    "cs_platform.admin_apps.PlatformAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -28,7 +28,7 @@ from cs_platform.tenancy.models import Membership, Role, Tenant
 from dashboards import selectors as dash
 from dashboards.selectors import AT_RISK_BANDS, BANDS, SegmentSummary
 from metrics.models import HealthSnapshot
-from scorecards.models import ScorecardSubscription
+from scorecards.models import ScorecardDelivery, ScorecardSubscription
 from scorecards.weeks import IsoWeek
 
 MOVERS_SHOWN = 10
@@ -621,6 +621,16 @@ def scorecard_waits_for_nightly(
         return False
     zone = zoneinfo.ZoneInfo(tenant.time_zone)
     return (now or timezone.now()).astimezone(zone) < _send_moment(week, zone) + NIGHTLY_WAIT
+
+
+def scorecard_week_state(week: IsoWeek) -> tuple[bool, bool]:
+    """(prepared, nightly_done) of the current tenant's `week`: whether its delivery rows exist, and
+    whether the nightly run of its send day has finished. Two indexed queries."""
+    from metrics.models import NightlyRun, RunStatus
+
+    prepared = ScorecardDelivery.objects.filter(week=str(week)).exists()
+    nightly_done = NightlyRun.objects.filter(status=RunStatus.DONE, run_date=scorecard_send_day(week)).exists()
+    return prepared, nightly_done
 
 
 def scorecard_send_refusal(tenant, week: IsoWeek, *, now: datetime.datetime | None = None) -> str | None:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from cs_platform.audit.services import audit_record, audit_record_many
 from cs_platform.tenancy import context
+from cs_platform.tenancy.models import Tenant
 from scorecards.models import DeliveryStatus, ScorecardDelivery, ScorecardSubscription
 from scorecards.selectors import ScorecardRecipient, recipient_now, scorecard_recipients, subscription_default
 from scorecards.weeks import IsoWeek
@@ -497,32 +498,30 @@ def scorecard_deliveries_sweep(*, now: datetime.datetime | None = None) -> dict[
     their lease as failed (at most once: the email may have left, so it is not re-sent automatically)."""
     now = now or timezone.now()
     cutoff = now - STALE_GRACE
-    with context.system_scope():
-        lost = list(
-            ScorecardDelivery.objects.filter(
-                Q(status=DeliveryStatus.PENDING, created_at__lt=cutoff, next_attempt_at__isnull=True)
-                | Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lt=cutoff)
-            )
-            .order_by("pk")
-            .values_list("tenant_id", "pk")[:_STALE_BATCH]
-        )
-        stuck = list(
-            ScorecardDelivery.objects.filter(status=DeliveryStatus.SENDING, next_attempt_at__lt=now)
-            .order_by("pk")
-            .values_list("tenant_id", "pk")[:_STALE_BATCH]
-        )
     error = STUCK_ERROR
+    lost: list[tuple[int, int]] = []
     failed_stuck = 0
-    by_tenant: dict[int, list[int]] = {}
-    for tenant_id, pk in stuck:
-        by_tenant.setdefault(tenant_id, []).append(pk)
-    for tenant_id, pks in by_tenant.items():
+    # RLS shows the app role one tenant at a time: each tenant's rows are read and closed inside it (two
+    # indexed queries per tenant, every 15 minutes).
+    for tenant_id in Tenant.objects.order_by("pk").values_list("pk", flat=True):
         with transaction.atomic(), context.tenant_context(tenant_id):
+            if len(lost) < _STALE_BATCH:
+                lost += (
+                    ScorecardDelivery.objects.filter(
+                        Q(status=DeliveryStatus.PENDING, created_at__lt=cutoff, next_attempt_at__isnull=True)
+                        | Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lt=cutoff)
+                    )
+                    .order_by("pk")
+                    .values_list("tenant_id", "pk")[: _STALE_BATCH - len(lost)]
+                )
             closed = list(
                 ScorecardDelivery.objects.select_for_update(skip_locked=True)
-                .filter(pk__in=pks, status=DeliveryStatus.SENDING, next_attempt_at__lt=now)
-                .values_list("pk", "user_id", "week", "email", "attempts")
+                .filter(status=DeliveryStatus.SENDING, next_attempt_at__lt=now)
+                .order_by("pk")
+                .values_list("pk", "user_id", "week", "email", "attempts")[:_STALE_BATCH]
             )
+            if not closed:
+                continue
             failed_stuck += len(closed)
             ScorecardDelivery.objects.filter(pk__in=[row[0] for row in closed]).update(
                 status=DeliveryStatus.FAILED, last_error=error, next_attempt_at=None

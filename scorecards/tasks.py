@@ -19,10 +19,8 @@ from django.utils import timezone
 
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Tenant
-from metrics.models import NightlyRun, RunStatus
 from scorecards import selectors as scorecard_selectors
 from scorecards import services
-from scorecards.models import ScorecardDelivery
 from scorecards.weeks import IsoWeek
 
 logger = logging.getLogger(__name__)
@@ -51,33 +49,21 @@ def weekly_dispatch() -> list[int]:
     """For each tenant whose scorecard is due and whose week has no delivery rows yet, queue its
     tenant_week task (fan-out: one tenant's failure never holds up another's). Then the sweep."""
     now = timezone.now()
-    with context.system_scope():
-        tenants = list(Tenant.objects.all())
-        # The weeks already prepared, per tenant; eight days back covers every time zone's current week.
-        prepared = set(
-            ScorecardDelivery.objects.filter(week_start__gte=(now - datetime.timedelta(days=8)).date())
-            .values_list("tenant_id", "week")
-            .distinct()
-        )
-        nightly_done = set(
-            NightlyRun.objects.filter(
-                status=RunStatus.DONE, run_date__gte=(now - datetime.timedelta(days=8)).date()
-            ).values_list("tenant_id", "run_date")
-        )
+    tenants = list(Tenant.objects.all())
     due = {tenant.pk: scorecard_selectors.scorecard_week_due(tenant, now) for tenant in tenants}
-    for tenant in tenants:
-        week = due[tenant.pk]
-        if week is not None and scorecard_selectors.scorecard_waits_for_nightly(
-            tenant, week, now=now,
-            nightly_done=(tenant.pk, scorecard_selectors.scorecard_send_day(week)) in nightly_done,
-        ):  # fmt: skip
-            due[tenant.pk] = None  # the next tick looks again
     marked = cache.get_many([_prepared_mark(pk, str(week)) for pk, week in due.items() if week is not None])
     queued = []
     for tenant in tenants:
         week = due[tenant.pk]
-        if week is None or (tenant.pk, str(week)) in prepared or _prepared_mark(tenant.pk, str(week)) in marked:
+        if week is None or _prepared_mark(tenant.pk, str(week)) in marked:
             continue
+        # Each due tenant's own rows, read inside it (RLS shows one tenant at a time).
+        with context.tenant_context(tenant):
+            prepared, nightly_done = scorecard_selectors.scorecard_week_state(week)
+        if prepared or scorecard_selectors.scorecard_waits_for_nightly(
+            tenant, week, now=now, nightly_done=nightly_done
+        ):
+            continue  # prepared already, or the next tick looks again
         transaction.on_commit(lambda t=tenant.pk, w=str(week): scorecard_tenant_week.delay(t, w))
         queued.append(tenant.pk)
     try:

@@ -49,9 +49,9 @@ def django_db_setup(django_test_environment, django_db_blocker):
 @pytest.fixture(autouse=True)
 def _no_tenant_leaks():
     """Every test starts and ends with no tenant selected."""
-    assert context.current_tenant_id() is None and not context.in_system_scope()
+    assert context.current_tenant_id() is None
     yield
-    assert context.current_tenant_id() is None and not context.in_system_scope()
+    assert context.current_tenant_id() is None
 
 
 @dataclasses.dataclass

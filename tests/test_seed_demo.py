@@ -14,13 +14,15 @@ from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role, Tenant, TenantOwned
 from journeys.models import AccountJourney, Decision, DecisionStatus
 from segments.models import Segment
+from tests.tenants import in_every_tenant
 
 TODAY = "2026-11-23"
 
 
 def _counts() -> dict[str, int]:
-    with context.system_scope():
-        counts = {m._meta.label: m.objects.count() for m in apps.get_models() if issubclass(m, TenantOwned)}
+    models = [m for m in apps.get_models() if issubclass(m, TenantOwned)]
+    per_tenant = in_every_tenant(lambda: {m._meta.label: m.objects.count() for m in models})
+    counts = {m._meta.label: sum(c[m._meta.label] for c in per_tenant) for m in models}
     counts["tenancy.Tenant"] = Tenant.objects.count()
     counts["auth.User"] = apps.get_model("auth", "User").objects.count()
     return counts
@@ -66,15 +68,24 @@ def _fingerprint(seed: int) -> tuple:
     try:
         with transaction.atomic():
             call_command("seed_demo", accounts=12, today=TODAY, seed=seed, allow_without_debug=True)
-            with context.system_scope():
-                Account = apps.get_model("accounts", "Account")
-                KpiMeasurement = apps.get_model("metrics", "KpiMeasurement")
-                captured = (
-                    sorted(Account.objects.values_list("tenant__slug", "name", "arr", "renewal_date", "segment__code")),
+            Account = apps.get_model("accounts", "Account")
+            KpiMeasurement = apps.get_model("metrics", "KpiMeasurement")
+
+            def read():
+                return (
+                    list(Account.objects.values_list("tenant__slug", "name", "arr", "renewal_date", "segment__code")),
                     KpiMeasurement.objects.count(),
-                    KpiMeasurement.objects.aggregate(total=Sum("value"))["total"],
-                    sorted(Obligation.objects.values_list("account__name", "requirement__code", "status")),
+                    KpiMeasurement.objects.aggregate(total=Sum("value"))["total"] or 0,
+                    list(Obligation.objects.values_list("account__name", "requirement__code", "status")),
                 )
+
+            parts = in_every_tenant(read)
+            captured = (
+                sorted(row for part in parts for row in part[0]),
+                sum(part[1] for part in parts),
+                sum(part[2] for part in parts),
+                sorted(row for part in parts for row in part[3]),
+            )
             raise _Rollback
     except _Rollback:
         pass

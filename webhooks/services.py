@@ -40,6 +40,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from cs_platform.audit.services import audit_record
 from cs_platform.tenancy import context
+from cs_platform.tenancy.models import Tenant
 from webhooks import selectors
 from webhooks.models import (
     PING,
@@ -605,22 +606,28 @@ _STALE_BATCH = 5000
 def deliveries_requeue_stale(*, now: datetime.datetime | None = None) -> int:
     """Queue again every delivery whose next attempt is overdue by STALE_GRACE: its message was lost
     (the broker was down when the rows were committed, or a worker died after claiming an attempt).
-    Cross-tenant by nature, so it reads in the system scope (ids only). A message that was merely late
-    does no harm: the attempt number is claimed in the database, so only one of the two sends."""
+    It spans tenants, and the app role sees one tenant at a time under RLS: it reads each tenant's
+    stale ids inside that tenant (one indexed query per tenant, at most _STALE_BATCH rows in all). A
+    message that was merely late does no harm: the attempt number is claimed in the database, so only
+    one of the two sends."""
     from django.db.models import Q
 
     from webhooks.tasks import webhook_deliver
 
     cutoff = (now or timezone.now()) - STALE_GRACE
-    with context.system_scope():
-        stale = list(
-            WebhookDelivery.objects.filter(
-                Q(status=DeliveryStatus.PENDING, created_at__lt=cutoff)
-                | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lt=cutoff)
+    stale: list[tuple[int, int, int]] = []
+    for tenant_id in Tenant.objects.order_by("pk").values_list("pk", flat=True):
+        if len(stale) >= _STALE_BATCH:
+            break
+        with context.tenant_context(tenant_id):
+            stale += (
+                WebhookDelivery.objects.filter(
+                    Q(status=DeliveryStatus.PENDING, created_at__lt=cutoff)
+                    | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lt=cutoff)
+                )
+                .order_by("pk")
+                .values_list("tenant_id", "pk", "attempts")[: _STALE_BATCH - len(stale)]
             )
-            .order_by("pk")
-            .values_list("tenant_id", "pk", "attempts")[:_STALE_BATCH]
-        )
     for tenant_id, delivery_id, attempts in stale:
         webhook_deliver.apply_async((tenant_id, delivery_id, attempts + 1))
     if stale:

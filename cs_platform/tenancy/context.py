@@ -1,7 +1,10 @@
 """The current tenant, held in a context variable so threads, async tasks and Celery stay apart.
 
-Three states: a tenant is set (normal work), the explicit system scope is active (cross-tenant jobs,
-platform admin), or nothing is set, in which case tenant-owned queries fail closed.
+Two states: a tenant is set (normal work), or nothing is set, in which case tenant-owned queries fail
+closed. There is no cross-tenant mode: work that must look across tenants (which tenants a user belongs
+to, which tenant a token names, the nightly fan-out) goes through the named lookups of
+cs_platform.tenancy.system, which on PostgreSQL are SECURITY DEFINER functions the app role may call but
+cannot widen. A session setting the app role could set for itself in SQL is no wall.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ class NoTenantSelected(RuntimeError):
 @dataclass(frozen=True)
 class _Scope:
     tenant_id: int | None
-    system: bool = False
 
 
 _NOTHING = _Scope(tenant_id=None)
@@ -30,16 +32,12 @@ def current_tenant_id() -> int | None:
     return _scope.get().tenant_id
 
 
-def in_system_scope() -> bool:
-    return _scope.get().system
-
-
 def require_tenant_id() -> int:
     tenant_id = current_tenant_id()
     if tenant_id is None:
         raise NoTenantSelected(
-            "No tenant is selected. Wrap the work in tenant_context(tenant) or, for deliberate "
-            "cross-tenant work, system_scope()."
+            "No tenant is selected. Wrap the work in tenant_context(tenant); a deliberate cross-tenant "
+            "read is one of the named lookups in cs_platform.tenancy.system."
         )
     return tenant_id
 
@@ -49,18 +47,6 @@ def tenant_context(tenant) -> Iterator[None]:
     """Run the block as `tenant` (a Tenant or its id)."""
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     token = _scope.set(_Scope(tenant_id=tenant_id))
-    try:
-        yield
-    finally:
-        _scope.reset(token)
-
-
-@contextmanager
-def system_scope() -> Iterator[None]:
-    """The single, greppable escape hatch for cross-tenant work (fan-out, platform admin, lookups of
-    a user's memberships before a tenant is known). Inside it, managers do not filter by tenant and
-    the database session is marked app.system_scope=on for the RLS policies."""
-    token = _scope.set(_Scope(tenant_id=None, system=True))
     try:
         yield
     finally:

@@ -15,12 +15,13 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
     """Default manager of every tenant-owned model.
 
     * a tenant is selected -> only its rows;
-    * inside system_scope() -> every tenant's rows (nightly fan-out, platform admin);
-    * neither -> NoTenantSelected, so a forgotten scope is a loud bug, never a data leak.
+    * none -> NoTenantSelected, so a forgotten scope is a loud bug, never a data leak.
     """
 
     def get_queryset(self):
-        queryset = super().get_queryset()
-        if context.in_system_scope():
-            return queryset
-        return queryset.filter(tenant_id=context.require_tenant_id())
+        return super().get_queryset().filter(tenant_id=context.require_tenant_id())
+
+    def none(self):
+        # An empty queryset reads no row of any tenant, so it needs none selected (schema generation and
+        # DRF's class-level querysets build one at import time).
+        return super().get_queryset().none()

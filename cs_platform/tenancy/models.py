@@ -59,9 +59,7 @@ class TenantOwned(models.Model):
     def save(self, *args, **kwargs):
         current = context.current_tenant_id()
         if self.tenant_id is None:
-            self.tenant_id = context.require_tenant_id() if not context.in_system_scope() else None
-            if self.tenant_id is None:
-                raise context.NoTenantSelected(f"{type(self).__name__} saved in system scope without a tenant.")
+            self.tenant_id = context.require_tenant_id()
         elif current is not None and current != self.tenant_id:
             raise context.NoTenantSelected(
                 f"Refusing to save {type(self).__name__} of tenant {self.tenant_id} while tenant {current} is selected."

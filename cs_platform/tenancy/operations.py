@@ -3,8 +3,13 @@
 For each named model it
   * enables and FORCEs row-level security (FORCE so even the owning role is filtered),
   * creates the policy `tenant_isolation` keyed on current_setting('app.tenant_id', true): a missing
-    setting reads as NULL, so no tenant means no rows; `app.system_scope = 'on'` is the one explicit
-    cross-tenant mode, set only by cs_platform.tenancy.context.system_scope(),
+    setting reads as NULL, so no tenant means no rows. Nothing else opens the table to the app role: it
+    can set app.tenant_id to any tenant in plain SQL, but only ever one at a time, and the application
+    sets it from the authenticated user's membership or token,
+  * creates the read-only policy `system_lookup` for the owning role (the role that runs migrations),
+    so the SECURITY DEFINER lookups below (owned by it) can answer their one cross-tenant question even
+    when the owner is not a superuser (a managed database's "master" role, say); the app role cannot
+    become the owner,
   * adds UNIQUE (tenant_id, id) so other tables can reference (tenant_id, id),
   * turns every FK to another tenant table into a composite FK (tenant_id, x_id) -> (tenant_id, id),
     so the database itself refuses a row that points into another tenant.
@@ -18,10 +23,17 @@ from __future__ import annotations
 from django.db.migrations.operations.base import Operation
 
 POLICY = "tenant_isolation"
-POLICY_EXPR = (
-    "(tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::bigint "
-    "OR current_setting('app.system_scope', true) = 'on')"
-)
+POLICY_EXPR = "(tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::bigint)"
+OWNER_POLICY = "system_lookup"
+
+
+def owner_policy_sql(table: str) -> list[str]:
+    """Statements (re)creating the owner's read-only policy on `table` (quoted): idempotent, so the
+    migration that adds it to existing tables and EnableTenantIsolation on new ones agree."""
+    return [
+        f"DROP POLICY IF EXISTS {OWNER_POLICY} ON {table}",
+        f"CREATE POLICY {OWNER_POLICY} ON {table} FOR SELECT TO CURRENT_USER USING (true)",
+    ]
 
 
 def _is_tenant_model(model) -> bool:
@@ -69,6 +81,8 @@ class EnableTenantIsolation(Operation):
             schema_editor.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
             schema_editor.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
             schema_editor.execute(f"CREATE POLICY {POLICY} ON {table} USING {POLICY_EXPR} WITH CHECK {POLICY_EXPR}")
+            for statement in owner_policy_sql(table):
+                schema_editor.execute(statement)
             key = quote(tenant_key_name(schema_editor, model._meta.db_table))
             schema_editor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {key} UNIQUE (tenant_id, id)")
         for model in models:
@@ -99,7 +113,52 @@ class EnableTenantIsolation(Operation):
         for model in models:
             table = model._meta.db_table
             schema_editor.execute(f"DROP POLICY IF EXISTS {POLICY} ON {quote(table)}")
+            schema_editor.execute(f"DROP POLICY IF EXISTS {OWNER_POLICY} ON {quote(table)}")
             schema_editor.execute(f"ALTER TABLE {quote(table)} NO FORCE ROW LEVEL SECURITY")
             schema_editor.execute(f"ALTER TABLE {quote(table)} DISABLE ROW LEVEL SECURITY")
             key = quote(tenant_key_name(schema_editor, table))
             schema_editor.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT IF EXISTS {key}")
+
+
+class CreateSystemLookup(Operation):
+    """A SECURITY DEFINER SQL function answering one cross-tenant question the app cannot answer under
+    RLS: which tenant a token names, which tenants a user belongs to. It runs as its owner (the role that
+    migrates), reads exactly what its body says and nothing else, takes its search_path from here rather
+    than from the caller, and is executable only by the app role (granted after each migrate,
+    cs_platform.tenancy.roles). On SQLite it does nothing: there is no RLS to answer to there, and
+    cs_platform.tenancy.system reads the same rows through the ORM."""
+
+    reduces_to_sql = True
+    reversible = True
+
+    def __init__(self, name: str, arguments: str, returns: str, body: str):
+        if not name.startswith("cs_") or not name.replace("_", "").isalnum():
+            raise ValueError(f"system lookup names look like cs_some_lookup, not {name!r}")
+        self.name, self.arguments, self.returns, self.body = name, arguments, returns, body
+
+    def deconstruct(self):
+        kwargs = {"name": self.name, "arguments": self.arguments, "returns": self.returns, "body": self.body}
+        return (self.__class__.__qualname__, [], kwargs)
+
+    def state_forwards(self, app_label, state):
+        pass
+
+    def describe(self):
+        return f"SECURITY DEFINER lookup {self.name}({self.arguments})"
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        signature = f"{self.name}({self.arguments})"
+        schema_editor.execute(
+            f"CREATE OR REPLACE FUNCTION {signature} RETURNS {self.returns} LANGUAGE sql STABLE "
+            f"SECURITY DEFINER SET search_path = public, pg_temp AS $lookup$ {self.body} $lookup$",
+            params=None,
+        )
+        # Functions are executable by PUBLIC by default; only the app role is granted it (post_migrate).
+        schema_editor.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC", params=None)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        schema_editor.execute(f"DROP FUNCTION IF EXISTS {self.name}({self.arguments})", params=None)

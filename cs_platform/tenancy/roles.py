@@ -45,7 +45,8 @@ def app_role_name() -> str:
 
 def grant_app_role(connection, role: str) -> bool:
     """Give the app role plain DML on every table, except the append-only audit table which it may
-    only read and insert into. Returns False when there is nothing to do (no such role / same role)."""
+    only read and insert into, and EXECUTE on the SECURITY DEFINER lookups (CreateSystemLookup, which
+    revokes them from PUBLIC). Returns False when there is nothing to do (no such role / same role)."""
     if connection.vendor != "postgresql" or not role or role == connection.settings_dict.get("USER"):
         return False
     with connection.cursor() as cursor:
@@ -65,4 +66,11 @@ def grant_app_role(connection, role: str) -> bool:
                 cursor.execute(
                     sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(sql.Identifier(table), ident)
                 )
+        cursor.execute(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.prosecdef "
+            "AND p.pronamespace = 'public'::regnamespace AND p.proname LIKE %s",
+            ["cs\\_%"],
+        )
+        for (signature,) in cursor.fetchall():
+            cursor.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(signature), ident))
     return True

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from cs_platform.tenancy import context
+from cs_platform.tenancy import context, system
 from cs_platform.tenancy.models import Membership, Tenant
 
 
 def memberships_for_user(user) -> list[Membership]:
     """A user's active memberships across tenants, tenant joined, ordered by tenant name.
 
-    This is the one read that must look across tenants (to find which tenant a request belongs to),
-    hence the explicit system scope. One query."""
-    with context.system_scope():
-        return list(
-            Membership.objects.filter(user=user, is_active=True).select_related("tenant").order_by("tenant__name")
-        )
+    It must look across tenants (it is how a request learns its tenant), so on PostgreSQL it is the
+    SECURITY DEFINER lookup cs_user_memberships (tenancy migration 0002): the app role cannot read other
+    tenants' membership rows itself. One query."""
+    if not system.uses_database_lookups():
+        plain = Membership._plain.filter(user_id=user.pk, is_active=True)
+        return list(plain.select_related("tenant").order_by("tenant__name", "pk"))
+    memberships = []
+    for membership_row, tenant_row in system.lookup_rows("cs_user_memberships", user.pk):
+        membership = system.instance_from_json(Membership, membership_row)
+        membership.tenant = system.instance_from_json(Tenant, tenant_row)
+        memberships.append(membership)
+    return memberships
 
 
 def tenant_by_slug(slug: str) -> Tenant | None:

@@ -361,12 +361,13 @@ def test_the_account_list_costs_the_same_queries_for_2_and_20_rows(client, tenan
     with CaptureQueriesContext(connection) as queries:
         response = client.get(ACCOUNTS, {"page_size": 100}, **auth)
     assert len(response.json()["results"]) == count
-    # 1 token by hash, 2 its creator's membership, 3 the latest nightly snapshot date (MAX),
-    # 4 the page's keys (accounts alone, in index order, LIMIT page_size + 1),
-    # 5 the page's rows by id: accounts + segment + owner + that night's health snapshot, one join each.
-    assert len(queries) == 5, [q["sql"] for q in queries]
+    # 1 the tenant holding the token's hash (the SECURITY DEFINER lookup), 2 the token by hash in that
+    # tenant, 3 its creator's membership, 4 the latest nightly snapshot date (MAX),
+    # 5 the page's keys (accounts alone, in index order, LIMIT page_size + 1),
+    # 6 the page's rows by id: accounts + segment + owner + that night's health snapshot, one join each.
+    assert len(queries) == 6, [q["sql"] for q in queries]
     assert not any("COUNT(" in q["sql"].upper() for q in queries)
-    assert "metrics_healthsnapshot" not in queries[3]["sql"] and "metrics_healthsnapshot" in queries[4]["sql"]
+    assert "metrics_healthsnapshot" not in queries[4]["sql"] and "metrics_healthsnapshot" in queries[5]["sql"]
 
 
 @pytest.mark.django_db
@@ -645,5 +646,6 @@ def test_contact_and_touchpoint_lists_cost_the_same_queries_for_2_and_20_rows(cl
         with CaptureQueriesContext(connection) as queries:
             assert len(client.get(url, {"page_size": 100}, **auth).json()["results"]) == total
         counts.append(len(queries))
-    # token, membership, the page (the book is an IN-subquery; a touchpoint's author is joined).
-    assert counts == [3, 3], counts
+    # the token's tenant (lookup), token, membership, the page (the book is an IN-subquery; a touchpoint's
+    # author is joined).
+    assert counts == [4, 4], counts

@@ -77,8 +77,8 @@ def test_the_segment_list_is_a_fixed_number_of_queries(client, tenant_a):
         for index in range(count):
             Segment.objects.create(tenant=tenant_a.tenant, code=f"extra-{index}", name=f"Extra {index}")
 
-    # token, membership, the segments page, their KPIs (one prefetch).
-    assert _list_query_counts(client, tenant_a, SEGMENTS, 100, add) == [4, 4]
+    # the token's tenant (lookup), token, membership, the segments page, their KPIs (one prefetch).
+    assert _list_query_counts(client, tenant_a, SEGMENTS, 100, add) == [5, 5]
 
 
 @pytest.mark.django_db
@@ -241,5 +241,5 @@ def test_the_kpi_list_is_a_fixed_number_of_queries(client, tenant_a):
                 target_text="-", unit="%", direction="higher", comparator="gte", target_low=1,
             )  # fmt: skip
 
-    # token, membership, the KPIs page with its segment joined.
-    assert _list_query_counts(client, tenant_a, KPIS, 500, add) == [3, 3]
+    # the token's tenant (lookup), token, membership, the KPIs page with its segment joined.
+    assert _list_query_counts(client, tenant_a, KPIS, 500, add) == [4, 4]

@@ -24,6 +24,7 @@ from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from tests import factories
 from tests.api.helpers import authorization
+from tests.tenants import in_every_tenant
 
 ME = "/api/v1/me/"
 
@@ -41,8 +42,7 @@ def _refused(message: str) -> dict:
 
 
 def _row(token_id: int) -> ApiToken:
-    with context.system_scope():
-        return ApiToken.objects.get(pk=token_id)
+    return next(t for t in in_every_tenant(lambda: ApiToken.objects.filter(pk=token_id).first()) if t)
 
 
 # --- hash at rest -------------------------------------------------------------------------------------
@@ -163,9 +163,8 @@ def test_token_selects_its_own_tenant_and_sees_only_its_accounts(client, tenant_
 def test_token_requests_run_in_the_token_tenants_time_zone(client, tenant_a, tenant_b):
     from cs_platform.tenancy.models import Tenant
 
-    with context.system_scope():
-        Tenant.objects.filter(pk=tenant_b.tenant.pk).update(time_zone="Pacific/Auckland")
-        Tenant.objects.filter(pk=tenant_a.tenant.pk).update(time_zone="America/Chicago")
+    Tenant.objects.filter(pk=tenant_b.tenant.pk).update(time_zone="Pacific/Auckland")
+    Tenant.objects.filter(pk=tenant_a.tenant.pk).update(time_zone="America/Chicago")
     _, plaintext_b = _token(tenant_b)
     client.force_login(tenant_a.user(Role.ADMIN))  # a session of A rides along
     assert client.get(ME, **authorization(plaintext_b)).json()["time_zone"] == "Pacific/Auckland"

@@ -128,12 +128,16 @@ def test_tenant_users_never_reach_the_django_admin(client, tenant_a, tenant_b, r
 
 
 @pytest.mark.django_db
-def test_platform_superuser_reaches_the_admin_across_tenants(client, tenant_b):
+def test_platform_superuser_reaches_each_tenant_in_the_admin_once_chosen(client, tenant_a, tenant_b):
     account_b = factories.AccountFactory(tenant=tenant_b.tenant)
     superuser = factories.UserFactory(username="root@platform.test", is_staff=True, is_superuser=True)
     client.force_login(superuser)
     assert client.get("/admin/").status_code == 200
-    response = client.get(f"/admin/accounts/account/{account_b.pk}/change/")
+    url = f"/admin/accounts/account/{account_b.pk}/change/"
+    client.post("/admin/tenant/", {"tenant": tenant_a.tenant.pk})
+    assert client.get(url).status_code == 302  # B's account does not exist inside A
+    client.post("/admin/tenant/", {"tenant": tenant_b.tenant.pk})
+    response = client.get(url)
     assert response.status_code == 200
     assert account_b.name in response.content.decode()
 

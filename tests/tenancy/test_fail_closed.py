@@ -15,7 +15,7 @@ def test_querying_a_tenant_model_without_a_tenant_raises(tenant_a):
 
 
 @pytest.mark.django_db
-def test_tenant_context_filters_and_system_scope_spans_tenants(tenant_a, tenant_b):
+def test_tenant_context_filters_and_there_is_no_cross_tenant_mode(tenant_a, tenant_b):
     factories.AccountFactory(tenant=tenant_a.tenant)
     factories.AccountFactory(tenant=tenant_b.tenant)
     factories.AccountFactory(tenant=tenant_b.tenant)
@@ -23,8 +23,8 @@ def test_tenant_context_filters_and_system_scope_spans_tenants(tenant_a, tenant_
         assert Account.objects.count() == 1
     with context.tenant_context(tenant_b.tenant):
         assert Account.objects.count() == 2
-    with context.system_scope():
-        assert Account.objects.count() == 3
+    # The escape hatch is gone: cross-tenant reads are named lookups (cs_platform.tenancy.system).
+    assert not hasattr(context, "system_scope") and not hasattr(context, "in_system_scope")
 
 
 @pytest.mark.django_db
@@ -45,6 +45,4 @@ def test_context_is_restored_after_nested_scopes(tenant_a, tenant_b):
     with context.tenant_context(tenant_a.tenant):
         with context.tenant_context(tenant_b.tenant):
             assert context.current_tenant_id() == tenant_b.tenant.pk
-        with context.system_scope():
-            assert context.in_system_scope() and context.current_tenant_id() is None
         assert context.current_tenant_id() == tenant_a.tenant.pk

@@ -16,15 +16,15 @@ from django.db.backends.postgresql import base as pg_base
 
 from cs_platform.tenancy import context
 
-_SET = "SELECT set_config('app.tenant_id', %s, true), set_config('app.system_scope', %s, true)"
+_SET = "SELECT set_config('app.tenant_id', %s, true)"
 
 
 _TRANSACTION_CONTROL = ("SAVEPOINT", "ROLLBACK", "RELEASE SAVEPOINT", "COMMIT", "BEGIN")
 
 
-def _scope_values() -> tuple[str, str]:
+def _scope_values() -> tuple[str]:
     tenant_id = context.current_tenant_id()
-    return ("" if tenant_id is None else str(tenant_id), "on" if context.in_system_scope() else "")
+    return ("" if tenant_id is None else str(tenant_id),)
 
 
 class TenantCursorWrapper:
@@ -59,7 +59,7 @@ class TenantCursorWrapper:
             return self._cursor.execute(sql, params)
         if self._wrapper.get_autocommit():
             values = _scope_values()
-            if values == ("", ""):
+            if values == ("",):
                 return self._cursor.execute(sql, params)
             if params is None:
                 # psycopg2 only interpolates when given params; keep literal % signs literal.
@@ -96,7 +96,7 @@ class TenantCursorWrapper:
 
 
 class DatabaseWrapper(pg_base.DatabaseWrapper):
-    _tenant_applied: tuple[str, str] | None = None
+    _tenant_applied: tuple[str] | None = None
 
     def create_cursor(self, name=None):
         return TenantCursorWrapper(super().create_cursor(name), self)
