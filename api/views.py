@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
@@ -23,11 +24,11 @@ from api.models import ApiToken
 from api.permissions import HasScope
 from api.schema import response_example
 from api.services import api_token_create, api_token_revoke
+from cs_platform.single_use import FormKey, form_key_issue, form_key_spend
 from cs_platform.tenancy.access import require_roles
 from cs_platform.tenancy.models import Role
 
-# The plaintext of a just-created token waits here for exactly one render of the list page.
-_PLAINTEXT_KEY = "api_token_plaintext"
+_CREATE_FORM = "api_token.create"  # the purpose its single-use form keys are bound to
 
 
 @response_example(
@@ -72,10 +73,24 @@ class MeView(APIView):
 
 @login_required
 def api_tokens(request):
+    """The token list and the creation form. A new token's plaintext is shown in the answer to the POST
+    that created it, not after a redirect, so it is never stored (the session table kept it before);
+    the form's single-use key makes a reload of that answer create nothing."""
     require_roles(request, {Role.ADMIN})
     form = ApiTokenForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST":
-        if form.is_valid():
+    if request.method == "POST" and form.is_valid():
+        spent = form_key_spend(request, _CREATE_FORM)
+        if spent is FormKey.SPENT:
+            messages.warning(
+                request,
+                "This form had already been sent, so no second token was created. The token it created is "
+                "listed below; its value was shown once and cannot be shown again (revoke it and create "
+                "another if it was not copied).",
+            )
+            return redirect("api_tokens")
+        if spent is FormKey.INVALID:
+            form.add_error(None, "This form had expired or did not come from this page: send it again.")
+        else:
             expires_on = form.cleaned_data["expires_on"]
             expires_at = None
             if expires_on is not None:
@@ -90,17 +105,9 @@ def api_tokens(request):
                 for field, errors in exc.message_dict.items():
                     form.add_error("expires_on" if field == "expires_at" else field, errors)
             else:
-                request.session[_PLAINTEXT_KEY] = {"id": token.pk, "plaintext": plaintext}
                 messages.success(request, f"Token “{token.name}” created. Copy it now: it will not be shown again.")
-                return redirect("api_tokens")
-    created = request.session.pop(_PLAINTEXT_KEY, None)
-    context = {
-        "tokens": selectors.api_tokens_for_admin(),
-        "form": form,
-        "groups": scope_groups(form),
-        "created": created,
-    }
-    return render(request, "api/tokens.html", context, status=400 if form.errors else 200)
+                return _tokens_page(request, ApiTokenForm(), created={"id": token.pk, "plaintext": plaintext})
+    return _tokens_page(request, form, status=400 if form.errors else 200)
 
 
 @login_required
@@ -119,3 +126,17 @@ def api_token_revoke_view(request, token_id: int):
             messages.success(request, f"Token “{token.name}” revoked. Requests using it are now refused.")
             return redirect("api_tokens")
     return render(request, "api/token_revoke.html", {"token": token, "error": error}, status=400 if error else 200)
+
+
+def _tokens_page(request, form: ApiTokenForm, *, created: dict | None = None, status: int = 200):
+    context = {
+        "tokens": selectors.api_tokens_for_admin(),
+        "form": form,
+        "groups": scope_groups(form),
+        "created": created,
+        "form_key": form_key_issue(request, _CREATE_FORM),
+    }
+    response = render(request, "api/tokens.html", context, status=status)
+    if created is not None:
+        add_never_cache_headers(response)  # no browser or proxy cache keeps the one copy of the plaintext
+    return response

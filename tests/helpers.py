@@ -41,6 +41,30 @@ def page_text(response) -> str:
     return html.unescape(response.content.decode())
 
 
+def form_key(client, url: str) -> str:
+    """The single-use key (cs_platform.single_use) of the form on the page at `url`, which a browser
+    sends back with the form."""
+    body = client.get(url).content.decode()
+    return body.split('name="form_key" value="', 1)[1].split('"', 1)[0]
+
+
+def stored_anywhere(secret: str, *responses) -> list[str]:
+    """Where a one-time secret rests after the responses that showed it: every row of django_session,
+    decoded (and raw), and every cookie those responses set (the messages framework may use one).
+    Empty when nowhere."""
+    import json
+
+    from django.contrib.sessions.models import Session
+
+    found = []
+    for row in Session.objects.all():
+        if secret in row.session_data or secret in json.dumps(row.get_decoded(), default=str):
+            found.append(f"django_session {row.session_key}")
+    for response in responses:
+        found += [f"cookie {name}" for name, morsel in response.cookies.items() if secret in morsel.value]
+    return found
+
+
 def field_error(body: str, field: str) -> str:
     """The error shown next to `field` (empty when none)."""
     marker = f'id="id_{field}_error">'

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -24,6 +25,7 @@ import random
 import secrets
 import socket
 import ssl
+import sys
 import time
 import uuid
 from typing import Any
@@ -37,6 +39,8 @@ from django.db import transaction
 from django.utils import timezone
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util.timeout import Timeout
 
 from cs_platform.audit.services import audit_record
 from cs_platform.tenancy import context
@@ -122,68 +126,154 @@ def _check_url_shape(url: str) -> tuple[str, int]:
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
+def _resolve(host: str, port: int) -> list[tuple]:
+    """Every (family, type, proto, canonname, sockaddr) the host resolves to: the one DNS lookup that both
+    the address check and the connection use."""
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+def _blocked_addresses(infos: list[tuple]) -> list[str]:
+    return list(dict.fromkeys(info[4][0] for info in infos if _is_blocked_ip(info[4][0])))
+
+
 def validate_endpoint_url(url: str) -> str:
     """The URL, stripped, if deliveries may go there: https, and every address its host resolves to
     is public (not private, loopback, link-local...). WEBHOOK_ALLOW_HTTP also accepts http://;
     WEBHOOK_ALLOW_PRIVATE_HOSTS skips the address check, and with it the DNS lookup, whose only purpose
-    here is that check. Delivery checks again, on the address actually connected to, since DNS can
-    change after registration."""
+    here is that check. Each delivery resolves and checks again (DNS can change after registration)
+    and connects only to the addresses it checked: see _destination."""
     url = (url or "").strip()
     host, port = _check_url_shape(url)
     if _private_hosts_allowed():
         return url
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = _resolve(host, port)
     except (socket.gaierror, UnicodeError):
         raise ValidationError({"url": f"The host {host} does not resolve."}) from None
-    if any(_is_blocked_ip(info[4][0]) for info in infos):
+    if _blocked_addresses(infos):
         raise ValidationError(
             {"url": f"The host {host} resolves to a private, loopback or link-local address; use a public one."}
         )
     return url
 
 
-def _check_peer(sock: socket.socket) -> None:
-    if _private_hosts_allowed():
-        return
-    peer = sock.getpeername()[0]
-    if _is_blocked_ip(peer):
-        sock.close()
-        raise BlockedAddress(f"Refused to connect to {peer}: a private, loopback or link-local address.")
+class UnresolvedHost(Exception):  # noqa: N818 - reads as what happened
+    """The endpoint's host name does not resolve now; a later attempt may find it again."""
 
 
-class _GuardedHTTPConnection(HTTPConnection):
+@dataclasses.dataclass(frozen=True)
+class _Destination:
+    """Where one delivery may connect: the URL's host and port, and the addresses its single DNS lookup
+    answered, every one of them checked. Connections go to these addresses and nowhere else; the host
+    name stays what the Host header, the TLS server name (SNI) and certificate verification use."""
+
+    host: str
+    port: int
+    addresses: tuple[tuple, ...]  # (family, type, proto, sockaddr)
+
+    def serves(self, host: str, port: int | None) -> bool:
+        return _host_key(host) == _host_key(self.host) and port == self.port
+
+
+def _host_key(host: str) -> str:
+    # urllib3 and urlsplit spell the same host differently: brackets around IPv6, a trailing dot, case.
+    return host.strip("[]").rstrip(".").lower()
+
+
+def _destination(url: str) -> _Destination:
+    """Resolve the URL's host once and check every answer: BlockedAddress, before any connection is
+    opened, if one of them is private, loopback or link-local (unless WEBHOOK_ALLOW_PRIVATE_HOSTS); a
+    mix of public and private answers is refused whole, since any of them could be the one used."""
+    host, port = _check_url_shape(url)
+    try:
+        infos = _resolve(host, port)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnresolvedHost(f"The host {host} does not resolve ({exc}).") from None
+    if not infos:
+        raise UnresolvedHost(f"The host {host} does not resolve (no address).")
+    if not _private_hosts_allowed():
+        blocked = _blocked_addresses(infos)
+        if blocked:
+            named = "" if blocked == [host.strip("[]")] else f" ({host} resolves to it)"
+            raise BlockedAddress(
+                f"Refused to connect to {', '.join(blocked)}{named}: a private, loopback or link-local address."
+            )
+    addresses = tuple(dict.fromkeys((family, kind, proto, sockaddr) for family, kind, proto, _, sockaddr in infos))
+    return _Destination(host=host, port=port, addresses=addresses)
+
+
+class _PinnedConnectionMixin:
+    """A urllib3 connection that opens its socket to the destination's checked addresses instead of
+    resolving its host again (urllib3's own _new_conn would ask DNS a second time, and that answer was
+    never checked). Everything else, the Host header and TLS with its server name and hostname check,
+    still works from self.host, the name in the URL."""
+
+    def __init__(self, *args, destination: _Destination, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.destination = destination
+
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _check_peer(sock)  # the address really connected to, so DNS rebinding cannot slip past
-        return sock
+        if not self.destination.serves(self.host, self.port):
+            # Only the checked host is reachable through this connection class, whatever asks for another.
+            raise BlockedAddress(f"Refused to connect to {self.host}: not the destination that was checked.")
+        error: OSError | None = None
+        for family, kind, proto, sockaddr in self.destination.addresses:
+            sock = socket.socket(family, kind, proto)
+            try:
+                for option in self.socket_options or ():
+                    sock.setsockopt(*option)
+                sock.settimeout(Timeout.resolve_default_timeout(self.timeout))
+                if self.source_address:
+                    sock.bind(self.source_address)
+                sock.connect(sockaddr)
+            except OSError as exc:
+                error = exc
+                sock.close()
+                continue
+            sys.audit("http.client.connect", self, self.host, self.port)
+            return sock
+        # As urllib3 reports them, so requests raises its usual ConnectTimeout / ConnectionError.
+        if isinstance(error, TimeoutError):
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})")
+        raise NewConnectionError(self, f"Failed to establish a new connection: {error}")
 
 
-class _GuardedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _check_peer(sock)
-        return sock
+class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
+    pass
 
 
-class _GuardedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTPConnection
+class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
+    pass
 
 
-class _GuardedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPSConnection
+class _PinnedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _PinnedHTTPConnection
 
 
-class _GuardedAdapter(requests.adapters.HTTPAdapter):
+class _PinnedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _PinnedHTTPSConnection
+
+
+class _PinnedAdapter(requests.adapters.HTTPAdapter):
+    """Every pool of this adapter hands its connections the destination (the pools pass unknown keyword
+    arguments on to the connection class)."""
+
+    def __init__(self, destination: _Destination, **kwargs) -> None:
+        self.destination = destination  # init_poolmanager, called by HTTPAdapter.__init__, reads it
+        super().__init__(**kwargs)
+
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": functools.partial(_PinnedHTTPPool, destination=self.destination),
+            "https": functools.partial(_PinnedHTTPSPool, destination=self.destination),
+        }
 
 
-def _session() -> requests.Session:
+def _session(destination: _Destination) -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # no proxies or .netrc from the environment: we connect ourselves
-    adapter = _GuardedAdapter(max_retries=0)
+    adapter = _PinnedAdapter(destination, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
@@ -486,7 +576,8 @@ def _post(url: str, *, body: str, headers: dict[str, str]) -> tuple[int, str]:
     # Passed explicitly: the session ignores REQUESTS_CA_BUNDLE (trust_env is off), so this setting is
     # the one place that says which CAs we trust. None: requests' default, certifi's store.
     verify = settings.WEBHOOK_CA_BUNDLE or True
-    with _session() as session:
+    destination = _destination(url)  # before any connection: BlockedAddress or UnresolvedHost end here
+    with _session(destination) as session:
         response = session.post(
             url, data=body.encode(), headers=headers, timeout=(timeout, timeout), allow_redirects=False, stream=True,
             verify=verify,
@@ -562,6 +653,8 @@ def delivery_attempt(*, tenant, delivery_id: int, attempt: int) -> AttemptOutcom
             error, final = " ".join(" ".join(m) for m in exc.message_dict.values()), True
         except BlockedAddress as exc:
             error, final = str(exc), True
+        except UnresolvedHost as exc:
+            error = _excerpt(f"Connection failed: {exc}")[:500]  # retried: DNS may answer again
         except SoftTimeLimitExceeded:
             # A receiver dripping its answer byte by byte: the attempt is recorded, and retried.
             error = "The receiver took too long to answer."

@@ -15,8 +15,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
+from cs_platform.single_use import FormKey, form_key_issue, form_key_spend
 from cs_platform.tenancy.access import require_member
 from cs_platform.tenancy.models import Role
 from webhooks import selectors
@@ -30,8 +32,11 @@ from webhooks.services import (
     webhook_ping,
 )
 
-# A just-created or rotated secret waits here for exactly one render of the page that shows it.
-_SECRET_SLOT = "webhook_secret_plaintext"  # noqa: S105 - a session key name
+# A new or rotated signing secret is shown in the answer to the POST that made it and stored nowhere
+# else (it used to wait in the session, i.e. in django_session); single-use form keys, bound to these
+# purposes, make a reload of that answer create or rotate nothing.
+_CREATE_FORM = "webhook.create"
+_ROTATE_FORM = "webhook.rotate:{}"  # per endpoint
 DELIVERIES_PER_PAGE = 25
 
 
@@ -72,47 +77,41 @@ def _help() -> dict:
     return {"timeout": settings.WEBHOOK_TIMEOUT_SECONDS, "max_attempts": settings.WEBHOOK_MAX_ATTEMPTS}
 
 
-def _pop_secret(request, endpoint_id: int | None = None) -> dict | None:
-    """The secret to show once: for the list (any endpoint) or for this endpoint's page only."""
-    held = request.session.get(_SECRET_SLOT)
-    if held is None or (endpoint_id is not None and held.get("id") != endpoint_id):
-        return None
-    return request.session.pop(_SECRET_SLOT)
-
-
 @login_required
 def webhook_list(request):
     _require_admin(request)
     form = WebhookEndpointForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        try:
-            endpoint, secret = webhook_endpoint_create(
-                tenant=request.tenant, url=form.cleaned_data["url"], description=form.cleaned_data["description"],
-                events=form.cleaned_data["events"], actor=request.user,
-            )  # fmt: skip
-        except ValidationError as exc:
-            _form_errors(form, exc)
-        else:
-            request.session[_SECRET_SLOT] = {"id": endpoint.pk, "secret": secret, "url": endpoint.url}
-            messages.success(request, "Webhook created. Copy its signing secret now: it will not be shown again.")
+        spent = form_key_spend(request, _CREATE_FORM)
+        if spent is FormKey.SPENT:
+            messages.warning(
+                request,
+                "This form had already been sent, so no second webhook was created. Its signing secret was "
+                "shown once and cannot be shown again: rotate it from the webhook's page if it was not copied.",
+            )
             return redirect("webhooks")
-    context = {
-        "endpoints": selectors.endpoints_for_admin(),
-        "form": form,
-        "events": event_choices(form),
-        "created": _pop_secret(request),
-        **_help(),
-    }
-    return render(request, "webhooks/list.html", context, status=400 if form.errors else 200)
+        if spent is FormKey.INVALID:
+            form.add_error(None, "This form had expired or did not come from this page: send it again.")
+        else:
+            try:
+                endpoint, secret = webhook_endpoint_create(
+                    tenant=request.tenant, url=form.cleaned_data["url"],
+                    description=form.cleaned_data["description"], events=form.cleaned_data["events"],
+                    actor=request.user,
+                )  # fmt: skip
+            except ValidationError as exc:
+                _form_errors(form, exc)
+            else:
+                messages.success(request, "Webhook created. Copy its signing secret now: it will not be shown again.")
+                created = {"id": endpoint.pk, "secret": secret, "url": endpoint.url}
+                return _list_page(request, WebhookEndpointForm(), created=created)
+    return _list_page(request, form, status=400 if form.errors else 200)
 
 
 @login_required
 def webhook_detail(request, webhook_id: int):
     endpoint = _endpoint(request, webhook_id)
-    form = WebhookEndpointForm(
-        request.POST if request.method == "POST" else None,
-        initial={"url": endpoint.url, "description": endpoint.description},
-    )
+    form = _edit_form(endpoint, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             webhook_endpoint_update(
@@ -125,16 +124,7 @@ def webhook_detail(request, webhook_id: int):
         else:
             messages.success(request, "Webhook saved.")
             return redirect("webhook_detail", webhook_id=endpoint.pk)
-    page = Paginator(selectors.deliveries_of(endpoint), DELIVERIES_PER_PAGE).get_page(request.GET.get("page"))
-    context = {
-        "endpoint": endpoint,
-        "form": form,
-        "events": event_choices(form, endpoint.events),
-        "rotated": _pop_secret(request, endpoint.pk),
-        "page": page,
-        **_help(),
-    }
-    return render(request, "webhooks/detail.html", context, status=400 if form.errors else 200)
+    return _detail_page(request, endpoint, form, status=400 if form.errors else 200)
 
 
 @login_required
@@ -172,10 +162,20 @@ def webhook_enable(request, webhook_id: int):
 @require_POST
 def webhook_rotate_secret(request, webhook_id: int):
     endpoint = _endpoint(request, webhook_id)
+    spent = form_key_spend(request, _ROTATE_FORM.format(endpoint.pk))
+    if spent is FormKey.SPENT:
+        messages.warning(
+            request,
+            "This rotation had already been made, so the secret was not rotated again. The new secret was "
+            "shown once and cannot be shown again: rotate again if it was not copied.",
+        )
+        return redirect("webhook_detail", webhook_id=endpoint.pk)
+    if spent is FormKey.INVALID:
+        messages.error(request, "The signing secret was not rotated: the form had expired. Rotate it again here.")
+        return redirect("webhook_detail", webhook_id=endpoint.pk)
     endpoint, secret = webhook_endpoint_rotate_secret(tenant=request.tenant, endpoint=endpoint, actor=request.user)
-    request.session[_SECRET_SLOT] = {"id": endpoint.pk, "secret": secret, "url": endpoint.url}
     messages.success(request, "New signing secret created. Update your receiver now: the old one no longer signs.")
-    return redirect("webhook_detail", webhook_id=endpoint.pk)
+    return _detail_page(request, endpoint, _edit_form(endpoint), rotated={"id": endpoint.pk, "secret": secret})
 
 
 @login_required
@@ -217,3 +217,43 @@ def delivery_redeliver(request, delivery_id: int):
         return redirect("webhook_delivery", delivery_id=delivery.pk)
     messages.success(request, "Redelivery queued.")
     return redirect("webhook_delivery", delivery_id=again.pk)
+
+
+def _edit_form(endpoint: WebhookEndpoint, data=None) -> WebhookEndpointForm:
+    return WebhookEndpointForm(data, initial={"url": endpoint.url, "description": endpoint.description})
+
+
+def _no_store(response, secret_shown: bool):
+    if secret_shown:
+        add_never_cache_headers(response)  # no browser or proxy cache keeps the one copy of the secret
+    return response
+
+
+def _list_page(request, form: WebhookEndpointForm, *, created: dict | None = None, status: int = 200):
+    context = {
+        "endpoints": selectors.endpoints_for_admin(),
+        "form": form,
+        "events": event_choices(form),
+        "created": created,
+        "form_key": form_key_issue(request, _CREATE_FORM),
+        **_help(),
+    }
+    return _no_store(render(request, "webhooks/list.html", context, status=status), created is not None)
+
+
+def _detail_page(
+    request, endpoint: WebhookEndpoint, form: WebhookEndpointForm, *, rotated: dict | None = None, status: int = 200
+):
+    """The endpoint's page, also the answer to a rotation (at the rotate URL: the template's links and
+    forms name their URLs rather than relying on the current one)."""
+    page = Paginator(selectors.deliveries_of(endpoint), DELIVERIES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "endpoint": endpoint,
+        "form": form,
+        "events": event_choices(form, endpoint.events),
+        "rotated": rotated,
+        "rotate_key": form_key_issue(request, _ROTATE_FORM.format(endpoint.pk)),
+        "page": page,
+        **_help(),
+    }
+    return _no_store(render(request, "webhooks/detail.html", context, status=status), rotated is not None)

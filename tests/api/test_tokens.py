@@ -24,6 +24,7 @@ from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from tests import factories
 from tests.api.helpers import authorization
+from tests.helpers import form_key, page_text, stored_anywhere
 from tests.tenants import in_every_tenant
 
 ME = "/api/v1/me/"
@@ -286,35 +287,72 @@ def test_revoking_twice_is_a_field_error(tenant_a):
 # --- admin pages --------------------------------------------------------------------------------------
 
 
+def _tokens(world) -> list[ApiToken]:
+    with context.tenant_context(world.tenant):
+        return list(ApiToken.objects.all())
+
+
 @pytest.mark.django_db
-def test_admin_creates_a_token_and_sees_it_exactly_once(client, tenant_a):
+def test_admin_creates_a_token_and_sees_it_once_in_the_answer_to_the_post(client, tenant_a):
     client.force_login(tenant_a.user(Role.ADMIN))
-    response = client.post(
-        reverse("api_tokens"),
-        {"name": "Data warehouse", "scopes": ["metrics:read", "audit:read"], "expires_on": ""},
-    )
-    assert response.status_code == 302 and response["Location"] == reverse("api_tokens")
-    with context.tenant_context(tenant_a.tenant):
-        token = ApiToken.objects.get()
+    data = {
+        "name": "Data warehouse", "scopes": ["metrics:read", "audit:read"], "expires_on": "",
+        "form_key": form_key(client, reverse("api_tokens")),
+    }  # fmt: skip
+    response = client.post(reverse("api_tokens"), data)
+    # Answered directly, not redirected: the plaintext exists only in this answer, which no cache keeps.
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+    [token] = _tokens(tenant_a)
     assert (token.name, token.scopes, token.expires_at) == ("Data warehouse", ["metrics:read", "audit:read"], None)
-    first = client.get(reverse("api_tokens")).content.decode()
+    first = response.content.decode()
     plaintext = first.split('id="new-token-value" readonly value="', 1)[1].split('"', 1)[0]
     assert plaintext.startswith(f"csp_{token.prefix}_")
     assert hashlib.sha256(plaintext.encode()).hexdigest() == token.key_hash
-    assert "will not be shown again" in first
+    assert first.count(plaintext) == 1 and "will not be shown again" in first
+    assert stored_anywhere(plaintext, response) == []  # not in django_session, not in a cookie
+
     second = client.get(reverse("api_tokens")).content.decode()
     assert plaintext not in second and "new-token-value" not in second
     assert token.prefix in second
+
+    # A reload of the answer sends the same POST again: no second token, and the first is not shown.
+    again = client.post(reverse("api_tokens"), data, follow=True)
+    assert again.redirect_chain == [(reverse("api_tokens"), 302)]
+    body = page_text(again)
+    assert "no second token was created" in body and plaintext not in body and "new-token-value" not in body
+    assert _tokens(tenant_a) == [token]
+    with context.tenant_context(tenant_a.tenant):
+        assert AuditEvent.objects.filter(action="api_token.create").count() == 1
+    assert stored_anywhere(plaintext, response, again) == []
+
     # The token shown works.
     client.logout()
     assert client.get(ME, **authorization(plaintext)).json()["scopes"] == ["metrics:read", "audit:read"]
 
 
 @pytest.mark.django_db
+def test_a_post_without_the_pages_key_creates_nothing(client, tenant_a, tenant_b):
+    fields = {"name": "Scripted", "scopes": ["accounts:read"]}
+    client.force_login(tenant_b.user(Role.ADMIN))
+    another_users_key = form_key(client, reverse("api_tokens"))
+    client.force_login(tenant_a.user(Role.ADMIN))
+    another_forms_key = form_key(client, reverse("webhooks"))
+    for key in (None, "", "not-a-key", another_users_key, another_forms_key):
+        response = client.post(reverse("api_tokens"), fields if key is None else {**fields, "form_key": key})
+        assert response.status_code == 400, key
+        body = page_text(response)
+        assert "This form had expired or did not come from this page" in body
+        assert 'value="Scripted"' in body  # the input is kept, with a fresh key to send it again
+    assert _tokens(tenant_a) == []
+
+
+@pytest.mark.django_db
 def test_expiry_date_is_kept_through_the_whole_day(client, tenant_a):
     client.force_login(tenant_a.user(Role.ADMIN))
     tomorrow = timezone.localdate() + datetime.timedelta(days=1)
-    client.post(reverse("api_tokens"), {"name": "Short-lived", "scopes": ["health:read"], "expires_on": tomorrow})
+    data = {"name": "Short-lived", "scopes": ["health:read"], "expires_on": tomorrow}
+    client.post(reverse("api_tokens"), {**data, "form_key": form_key(client, reverse("api_tokens"))})
     with context.tenant_context(tenant_a.tenant):
         token = ApiToken.objects.get()
     assert timezone.localtime(token.expires_at).date() == tomorrow
@@ -332,7 +370,7 @@ def test_expiry_date_is_kept_through_the_whole_day(client, tenant_a):
 )
 def test_bad_form_input_is_shown_next_to_the_field_and_stores_nothing(client, tenant_a, data, field, message):
     client.force_login(tenant_a.user(Role.ADMIN))
-    response = client.post(reverse("api_tokens"), data)
+    response = client.post(reverse("api_tokens"), {**data, "form_key": form_key(client, reverse("api_tokens"))})
     assert response.status_code == 400
     body = response.content.decode()
     assert f'id="{field}-error">' in body and message in body

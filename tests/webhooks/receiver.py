@@ -8,7 +8,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import select
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -32,21 +34,25 @@ class Received:
 @dataclasses.dataclass
 class TlsFiles:
     ca: Path  # what a client must trust: the CA's certificate only
-    cert: Path  # the receiver's certificate, for 127.0.0.1 and localhost, signed by the CA
+    cert: Path  # the receiver's certificate, for 127.0.0.1 and localhost unless told, signed by the CA
     key: Path
 
 
-def throwaway_tls(directory: Path) -> TlsFiles:
-    """A CA and a server certificate for 127.0.0.1/localhost, valid one day, made with the openssl CLI
-    in `directory` (a test's tmp_path): no key is ever kept in the repository. A CA rather than one
-    self-signed certificate, because that is what a tenant's internal PKI looks like to the sender."""
+def throwaway_tls(
+    directory: Path, names: tuple[str, ...] = ("localhost",), ips: tuple[str, ...] = ("127.0.0.1",)
+) -> TlsFiles:
+    """A CA and a server certificate for `ips` and DNS `names` (127.0.0.1/localhost by default), valid
+    one day, made with the openssl CLI in `directory` (a test's tmp_path): no key is ever kept in the
+    repository. A CA rather than one self-signed certificate, because that is what a tenant's internal
+    PKI looks like to the sender."""
     openssl = shutil.which("openssl")
     assert openssl, "the openssl command-line tool is needed to make the HTTPS receiver's certificate"
     ca, ca_key = directory / "ca.pem", directory / "ca.key"
     cert, key, csr = directory / "receiver.pem", directory / "receiver.key", directory / "receiver.csr"
     extensions = directory / "receiver.ext"
+    alt_names = ", ".join([*(f"IP:{ip}" for ip in ips), *(f"DNS:{name}" for name in names)])
     extensions.write_text(
-        "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
+        f"subjectAltName = {alt_names}\n"
         "basicConstraints = critical, CA:FALSE\n"
         "keyUsage = critical, digitalSignature\n"
         "extendedKeyUsage = serverAuth\n"
@@ -58,7 +64,7 @@ def throwaway_tls(directory: Path) -> TlsFiles:
         [openssl, "req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "1",
          "-subj", "/CN=cs-platform test CA", "-addext", "basicConstraints=critical,CA:TRUE",
          "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-        [openssl, "req", "-new", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
+        [openssl, "req", "-new", *ec, "-keyout", key, "-out", csr, "-subj", f"/CN={(names or ips)[0]}"],
         [openssl, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial", "1", "-days", "1",
          "-extfile", extensions, "-out", cert],
     ]  # fmt: skip
@@ -76,6 +82,7 @@ class Receiver:
         self.location = location  # for 3xx answers
         self.received: list[Received] = []
         self.tls_failures: list[str] = []  # handshakes that failed: the client refused our certificate
+        self.server_names: list[str | None] = []  # the TLS server name (SNI) of each handshake
         self._lock = threading.Lock()
         receiver = self
 
@@ -114,6 +121,7 @@ class Receiver:
         if tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(tls.cert, tls.key)
+            context.sni_callback = lambda _socket, name, _context: receiver.server_names.append(name)
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -138,3 +146,34 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class Listener:
+    """A bare TCP socket that listens and never answers, to tell whether anything connected to it: the
+    kernel completes a handshake and queues the connection before any accept, so even a client that
+    closed it at once (having checked the peer too late) is counted."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((host, port))
+        self.sock.listen(16)
+        self.sock.setblocking(False)
+
+    @property
+    def port(self) -> int:
+        return self.sock.getsockname()[1]
+
+    def connections(self, wait: float = 0.3) -> int:
+        """Connections made so far, waiting up to `wait` seconds for a first one to arrive."""
+        count = 0
+        while select.select([self.sock], [], [], wait if count == 0 else 0)[0]:
+            connection, _ = self.sock.accept()
+            connection.close()
+            count += 1
+        return count
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.sock.close()

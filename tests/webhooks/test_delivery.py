@@ -165,8 +165,8 @@ def test_a_disabled_endpoint_gets_nothing_from_queued_deliveries(tenant_a, insec
 
 
 def test_delivery_time_check_refuses_a_private_address_even_if_the_url_was_accepted(tenant_a, settings):
-    """DNS can change after registration: the address actually connected to is checked, and a
-    private one ends the delivery at once, before anything is sent."""
+    """DNS can change after registration: each delivery resolves and checks again, and a private
+    address ends the delivery at once, before any connection (tests/webhooks/test_pinning.py)."""
     settings.WEBHOOK_ALLOW_HTTP = False
     settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False
     with Receiver([200]) as receiver:

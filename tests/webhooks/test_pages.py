@@ -16,7 +16,7 @@ from django.utils import timezone
 from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
-from tests.helpers import page_text
+from tests.helpers import form_key, page_text, stored_anywhere
 from tests.webhooks.conftest import make_endpoint
 from webhooks import tasks
 from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -36,31 +36,53 @@ def _actions(world) -> list[str]:
         )
 
 
-def test_admin_creates_a_webhook_and_sees_its_secret_exactly_once(client, tenant_a, insecure):
+def test_admin_creates_a_webhook_and_sees_its_secret_once_in_the_answer_to_the_post(client, tenant_a, insecure):
     client.force_login(tenant_a.user(Role.ADMIN))
     home = page_text(client.get(reverse("home"), follow=True))
     assert reverse("webhooks") in home  # the nav link
-    response = client.post(
-        reverse("webhooks"),
-        {"url": "http://127.0.0.1:9/hook", "description": "Ops", "events": ["health.band_changed"]},
-    )
-    assert response.status_code == 302
+    data = {
+        "url": "http://127.0.0.1:9/hook", "description": "Ops", "events": ["health.band_changed"],
+        "form_key": form_key(client, reverse("webhooks")),
+    }  # fmt: skip
+    response = client.post(reverse("webhooks"), data)
+    # Answered directly, not redirected: the secret exists only in this answer, which no cache keeps.
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     [endpoint] = _endpoints(tenant_a)
-    first = page_text(client.get(reverse("webhooks")))
-    assert endpoint.secret in first and "will not be shown again" in first
+    first = page_text(response)
+    assert first.count(endpoint.secret) == 1 and "will not be shown again" in first
     assert "Webhook-Signature" in first and "HMAC-SHA256" in first  # the scheme is documented
+    assert stored_anywhere(endpoint.secret, response) == []  # not in django_session, not in a cookie
     second = page_text(client.get(reverse("webhooks")))
     assert endpoint.secret not in second and "http://127.0.0.1:9/hook" in second
     detail = page_text(client.get(reverse("webhook_detail", kwargs={"webhook_id": endpoint.pk})))
     assert endpoint.secret not in detail and endpoint.secret_hint in detail
+
+    # A reload of the answer sends the same POST again: no second webhook, and the secret is not shown.
+    again = client.post(reverse("webhooks"), data, follow=True)
+    assert again.redirect_chain == [(reverse("webhooks"), 302)]
+    body = page_text(again)
+    assert "no second webhook was created" in body and endpoint.secret not in body
+    assert _endpoints(tenant_a) == [endpoint]
     assert _actions(tenant_a) == ["webhook_endpoint.create"]
+    assert stored_anywhere(endpoint.secret, response, again) == []
+
+
+def test_a_webhook_post_without_the_pages_key_creates_nothing(client, tenant_a, insecure):
+    client.force_login(tenant_a.user(Role.ADMIN))
+    data = {"url": "http://127.0.0.1:9/hook", "events": ["health.band_changed"]}
+    for extra in ({}, {"form_key": "forged"}, {"form_key": form_key(client, reverse("api_tokens"))}):
+        response = client.post(reverse("webhooks"), {**data, **extra})
+        assert response.status_code == 400
+        assert "This form had expired or did not come from this page" in page_text(response)
+    assert _endpoints(tenant_a) == []
 
 
 def test_a_refused_url_is_shown_next_to_the_field_and_nothing_is_stored(client, tenant_a, settings):
     settings.WEBHOOK_ALLOW_HTTP = False
     settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False
     client.force_login(tenant_a.user(Role.ADMIN))
-    response = client.post(reverse("webhooks"), {"url": "https://10.0.0.8/hook", "events": []})
+    key = form_key(client, reverse("webhooks"))
+    response = client.post(reverse("webhooks"), {"url": "https://10.0.0.8/hook", "events": [], "form_key": key})
     assert response.status_code == 400
     body = page_text(response)
     assert 'id="id_url_error">' in body and "private, loopback or link-local" in body
@@ -118,13 +140,28 @@ def test_disable_enable_rotate_and_ping_from_the_page(client, tenant_a, insecure
         assert not WebhookDelivery.objects.exists()
     assert client.post(reverse("webhook_enable", kwargs=kwargs)).status_code == 302
 
-    response = client.post(reverse("webhook_rotate_secret", kwargs=kwargs))
-    assert response.status_code == 302 and response["Location"] == detail
+    rotate = reverse("webhook_rotate_secret", kwargs=kwargs)
+    rotation = {"form_key": form_key(client, detail)}
+    response = client.post(rotate, rotation)
+    # The endpoint's page, answered at the rotate URL: the secret is in this answer only.
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     [row] = _endpoints(tenant_a)
     assert row.secret != secret
-    page = page_text(client.get(detail))
-    assert row.secret in page and "Your new signing secret" in page
+    page = page_text(response)
+    assert page.count(row.secret) == 1 and "Your new signing secret" in page
+    assert f'<form method="post" action="{detail}" class="card">' in page  # edits still go to the page
+    assert stored_anywhere(row.secret, response) == []
     assert row.secret not in page_text(client.get(detail))  # once
+    # A reload of the answer rotates nothing and shows nothing.
+    again = client.post(rotate, rotation, follow=True)
+    assert again.redirect_chain == [(detail, 302)]
+    assert "not rotated again" in page_text(again) and row.secret not in page_text(again)
+    # Nor does a rotation without the page's key, or with another endpoint's.
+    other, _ = make_endpoint(tenant_a, "http://127.0.0.1:9/other")
+    for data in ({}, {"form_key": form_key(client, reverse("webhook_detail", kwargs={"webhook_id": other.pk}))}):
+        refused = client.post(rotate, data, follow=True)
+        assert refused.redirect_chain == [(detail, 302)] and "was not rotated" in page_text(refused)
+    assert [e.secret for e in _endpoints(tenant_a) if e.pk == endpoint.pk] == [row.secret]
 
     with mock.patch.object(tasks.webhook_deliver, "apply_async") as apply_async:
         with django_capture_on_commit_callbacks(execute=True):
@@ -139,6 +176,7 @@ def test_disable_enable_rotate_and_ping_from_the_page(client, tenant_a, insecure
         "webhook_endpoint.update",
         "webhook_endpoint.update",
         "webhook_endpoint.rotate_secret",
+        "webhook_endpoint.create",  # the other endpoint
         "webhook_endpoint.ping",
     ]
 

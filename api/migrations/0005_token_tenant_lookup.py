@@ -8,7 +8,7 @@ from cs_platform.tenancy.operations import CreateSystemLookup
 
 
 class Migration(migrations.Migration):
-    dependencies = [("api", "0003_idempotency_scoped_to_credential"), ("tenancy", "0002_rls_without_system_scope")]
+    dependencies = [("api", "0004_scrub_session_secrets"), ("tenancy", "0002_rls_without_system_scope")]
     operations = [
         CreateSystemLookup(
             name="cs_api_token_tenant",
