@@ -1,4 +1,4 @@
-"""audit_record(): the one way an audit event is written."""
+"""audit_record(): the one way an audit event is written; the signed checkpoints of the chain."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from cs_platform.audit import signing
 from cs_platform.audit.chain import compute_hash, event_payload
-from cs_platform.audit.models import GENESIS_HASH, AuditEvent
+from cs_platform.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent, CheckpointReason
 from cs_platform.tenancy import context
 
 # Namespace for pg_advisory_xact_lock(namespace, tenant_id): serialises appends per tenant.
 _LOCK_NAMESPACE = 7_402_311
+# The same for a tenant's checkpoints (the hourly and the nightly one may fall together).
+_CHECKPOINT_LOCK_NAMESPACE = 7_402_313
 
 
 def _jsonable(value: Any) -> Any:
@@ -118,3 +121,41 @@ def _append(*, tenant, actor, items: list[dict[str, Any]]) -> list[AuditEvent]:
             rows.append(event)
         AuditEvent.objects.bulk_create(rows, batch_size=2000)
     return rows
+
+
+# --- Signed checkpoints -----------------------------------------------------------------------------------
+
+
+def audit_checkpoint_create(*, tenant, reason: str) -> AuditCheckpoint:
+    """Sign the tenant's chain head (last seq, its hash, now) and append it to the tenant's checkpoint chain.
+
+    Made even when no event was added since the last one: a checkpoint every interval is what lets
+    `verify_audit` see a run of deleted checkpoints as a gap in time. It records no audit event, which would
+    move the head it has just signed; the checkpoint is itself the record (append-only, signed, chained).
+
+    The head read is the latest committed event: an append still in flight is simply covered by the next
+    checkpoint, so the events' own lock is not needed here."""
+    if reason not in CheckpointReason.values:
+        raise ValueError(f"Unknown checkpoint reason {reason!r}")
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    key, public = signing.signing_key()
+    with transaction.atomic(), context.tenant_context(tenant_id):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_CHECKPOINT_LOCK_NAMESPACE, tenant_id])
+        previous = AuditCheckpoint.objects.order_by("-number").first()
+        seq, event_hash = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first() or (0, GENESIS_HASH)
+        checkpoint = AuditCheckpoint(
+            tenant_id=tenant_id,
+            number=previous.number + 1 if previous else 1,
+            seq=seq,
+            event_hash=event_hash,
+            # Microseconds, as the database keeps them: the payload signed now must be the one rebuilt later.
+            created_at=timezone.now(),
+            reason=reason,
+            prev_digest=signing.digest(signing.payload_of(previous)) if previous else signing.GENESIS_DIGEST,
+            key_id=public.key_id,
+        )
+        checkpoint.signature = signing.sign(signing.payload_of(checkpoint), key)
+        checkpoint.save()
+    return checkpoint
