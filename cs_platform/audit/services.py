@@ -1,4 +1,5 @@
-"""audit_record(): the one way an audit event is written; the signed checkpoints of the chain."""
+"""audit_record(): the one way an audit event is written; the signed checkpoints of the chain; the events
+that record reads and exports of the trail itself."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from cs_platform.tenancy import context
 _LOCK_NAMESPACE = 7_402_311
 # The same for a tenant's checkpoints (the hourly and the nightly one may fall together).
 _CHECKPOINT_LOCK_NAMESPACE = 7_402_313
+# Longest text kept of one filter value in an audit.read/audit.export event; query strings are the
+# caller's input, and the event is about what was asked for, not a copy of arbitrary text.
+_FILTER_VALUE_MAX = 200
 
 
 def _jsonable(value: Any) -> Any:
@@ -159,3 +163,65 @@ def audit_checkpoint_create(*, tenant, reason: str) -> AuditCheckpoint:
         checkpoint.signature = signing.sign(signing.payload_of(checkpoint), key)
         checkpoint.save()
     return checkpoint
+
+
+# --- Reads and exports of the trail (issue #15 item 5) ------------------------------------------------------
+
+
+def _bounded(value: Any) -> Any:
+    """A query value as the event keeps it: text cut to _FILTER_VALUE_MAX characters (marked) and without
+    NUL, which PostgreSQL's jsonb refuses (the read must be recorded, whatever was typed)."""
+    text = str(value).replace("\x00", "\ufffd")
+    return text if len(text) <= _FILTER_VALUE_MAX else text[:_FILTER_VALUE_MAX] + "…[cut]"
+
+
+def _reader(via: dict[str, Any] | None) -> dict[str, Any]:
+    return dict(via or {"via": "session"})
+
+
+def audit_trail_read_record(
+    *,
+    tenant,
+    actor,
+    object_type: str,
+    object_id: str | int | None = None,
+    filters: dict[str, Any] | None = None,
+    returned: int | None = None,
+    first_last: tuple[int, int] | None = None,
+    via: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Record that `actor` read the audit trail: a list page (filters, how many rows, the first and last seq
+    of events or number of checkpoints) or one record (object_type/object_id). `via` says how:
+    {"via": "session"} or {"via": "api_token", "token_id": n}.
+
+    Callers record after reading, so the page never contains its own read; the next read shows it."""
+    details: dict[str, Any] = {**_reader(via), "filters": {k: _bounded(v) for k, v in (filters or {}).items()}}
+    if returned is not None:
+        details["returned"] = returned
+    if first_last is not None:
+        details["first"], details["last"] = first_last
+    return audit_record(
+        tenant=tenant, actor=actor, action="audit.read", object_type=object_type, object_id=object_id, after=details
+    )
+
+
+def audit_trail_export_record(
+    *,
+    tenant,
+    actor,
+    file_format: str,
+    filters: dict[str, Any],
+    through_seq: int,
+    through_checkpoint: int,
+    via: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Record an export of the trail before its first byte is sent. The export's range was fixed first
+    (events up to #through_seq, checkpoints up to number through_checkpoint): this event comes after that
+    range, so the file never contains its own export event, and the next export does."""
+    return audit_record(
+        tenant=tenant, actor=actor, action="audit.export", object_type="audit.auditevent",
+        after={
+            **_reader(via), "format": file_format, "filters": {k: _bounded(v) for k, v in filters.items()},
+            "through_seq": through_seq, "through_checkpoint": through_checkpoint,
+        },
+    )  # fmt: skip
