@@ -254,10 +254,10 @@ def reader(request) -> dict[str, Any]:
     return {"via": "session"}
 
 
-def query_of(request, filterset_class) -> dict[str, str]:
-    """The query parameters that shaped the answer (filters, ordering, page size), as the caller sent them;
-    the filterset has already refused bad ones."""
-    known = {*filterset_class.base_filters, "ordering", "page_size"}
+def query_of(request, filterset_class, *, paged: bool = True) -> dict[str, str]:
+    """The query parameters that shaped the answer (filters, and for a page its ordering and size), as the
+    caller sent them; the filterset has already refused bad ones."""
+    known = {*filterset_class.base_filters, *(("ordering", "page_size") if paged else ())}
     return {key: value for key, value in request.query_params.items() if key in known}
 
 
@@ -518,7 +518,7 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
         queryset = self.filter_queryset(self.get_queryset())
         tenant = self.tenant
         now = timezone.now()
-        filters = query_of(request, AuditEventFilter)
+        filters = query_of(request, AuditEventFilter, paged=False)
         through_checkpoint, through_seq = audit_export_bounds()
         audit_trail_export_record(
             tenant=tenant, actor=request.user, file_format=file_format, filters=filters, through_seq=through_seq,
