@@ -535,3 +535,5 @@ CELERY_BEAT_SCHEDULE["audit-checkpoint-dispatch"] = {
     "task": "audit.checkpoint_dispatch",
     "schedule": AUDIT_CHECKPOINT_INTERVAL_MINUTES * 60,
 }
+# A name of its own in the OpenAPI schema ("reason" is a common field name).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["CheckpointReasonEnum"] = "cs_platform.audit.models.CheckpointReason"
