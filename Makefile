@@ -15,9 +15,11 @@ REDIS_CACHE_DB ?= 15
 REDIS_BROKER_DB ?= 14
 
 # The suite runs as a non-owner, non-BYPASSRLS role so Row-Level Security is really exercised;
-# migrations and test-database creation run as the owner.
+# migrations and test-database creation run as the owner. SECRET_KEY and AUDIT_SIGNING_KEY (base64 of
+# SHA-256("cs-platform test-only audit signing key")) are test-only values, never for a deployment.
 TEST_ENV := DEBUG=false \
 	SECRET_KEY=test-only-secret-key-never-used-in-production-0123456789abcdef \
+	AUDIT_SIGNING_KEY=9wdkpBEjPbDIIwy3M4dplUk0OkW53AUZDPn3Qo983bM= \
 	SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false STATIC_MANIFEST=0 \
 	DATABASE_URL=postgres://$(TEST_APP_ROLE)@$(PGHOST):$(PGPORT)/$(TEST_DB) \
 	DATABASE_OWNER_URL=postgres://$(PG_OWNER)@$(PGHOST):$(PGPORT)/$(TEST_DB) \

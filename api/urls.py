@@ -19,6 +19,7 @@ API_MODULES = (
     "journeys.api",
     "compliance.api",
     "cs_platform.audit.api",
+    "cs_platform.audit.api_checkpoints",
 )
 
 router = SimpleRouter()

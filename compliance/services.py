@@ -192,6 +192,18 @@ def evidence_add(
     return evidence
 
 
+def evidence_download_record(*, tenant, evidence: Evidence, actor) -> None:
+    """Record that `actor` downloaded an evidence file, with the checksum of the file served, so the trail
+    shows who took which client compliance document out of the platform, and which version of it."""
+    audit_record(
+        tenant=tenant, actor=actor, action="evidence.download", obj=evidence,
+        after={
+            "evidence_id": evidence.pk, "obligation_id": evidence.obligation_id, "filename": evidence.filename,
+            "checksum_sha256": evidence.checksum_sha256, "size_bytes": evidence.size_bytes,
+        },
+    )  # fmt: skip
+
+
 @transaction.atomic
 def audit_result_record(
     *, tenant, obligation: Obligation, audited_on: datetime.date, outcome: str, open_findings: int = 0,

@@ -16,7 +16,7 @@ from django.urls import reverse
 from compliance import selectors
 from compliance.forms import EvidenceUploadForm
 from compliance.models import STATUS_SEVERITY, ObligationStatus
-from compliance.services import evidence_add, evidence_max_bytes
+from compliance.services import evidence_add, evidence_download_record, evidence_max_bytes
 from cs_platform.listing import PAGE_SIZES, list_params, paginate
 from cs_platform.tenancy.access import can_post, require_form, require_member
 from metrics.nightly import local_today
@@ -145,9 +145,15 @@ def evidence_download(request, evidence_id: int):
         messages.error(request, f"No file is stored for “{evidence.filename}”; only its details were recorded.")
         return redirect(reverse("evidence_upload", kwargs={"obligation_id": evidence.obligation_id}))
     content_type = evidence.content_type or mimetypes.guess_type(evidence.filename)[0] or "application/octet-stream"
-    response = FileResponse(
-        evidence.file.open("rb"), as_attachment=True, filename=evidence.filename, content_type=content_type
-    )
+    handle = evidence.file.open("rb")
+    # Recorded once the file is open, before a byte leaves: a download that could not start is no download,
+    # and a download that could not be recorded does not happen.
+    try:
+        evidence_download_record(tenant=request.tenant, evidence=evidence, actor=request.user)
+    except BaseException:
+        handle.close()
+        raise
+    response = FileResponse(handle, as_attachment=True, filename=evidence.filename, content_type=content_type)
     response["X-Content-Type-Options"] = "nosniff"
     response["X-Checksum-SHA256"] = evidence.checksum_sha256
     # Client compliance files must not linger in shared caches.

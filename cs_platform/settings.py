@@ -461,3 +461,79 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+
+# --- Audit checkpoints (issue #15: signed chain heads, truncation and rewrite detection) -----------------
+# At least every AUDIT_CHECKPOINT_INTERVAL_MINUTES (Celery beat) and at the end of each nightly run, each
+# tenant's audit chain head is signed with an Ed25519 key and stored as an AuditCheckpoint
+# (cs_platform/audit/signing.py). The private key lives here, outside the database, so whoever can rewrite
+# the audit table cannot forge a checkpoint for the rewrite.
+#   AUDIT_SIGNING_KEY         standard base64 of the 32-byte Ed25519 private key; required unless DEBUG.
+#                             `python manage.py audit_signing_key` makes one and prints its public key.
+#   AUDIT_VERIFY_PUBLIC_KEYS  base64 public keys of earlier signing keys, comma-separated: after a rotation,
+#                             checkpoints they signed still verify (and the export publishes them).
+# Without AUDIT_SIGNING_KEY, DEBUG (the demo) signs with a fixed development key whose private half is
+# derived from a string in this file, so anyone can forge its signatures; a system check warns (audit.W001).
+def _audit_development_key() -> str:
+    import base64
+    import hashlib
+
+    return base64.b64encode(hashlib.sha256(b"cs-platform development audit signing key: NOT SECRET").digest()).decode()
+
+
+def _ed25519_raw(value: str, what: str) -> str:
+    """Standard base64 of 32 raw bytes (an Ed25519 private seed or public key), returned stripped."""
+    import base64
+    import binascii
+
+    value = value.strip()
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"expected the standard base64 of a 32-byte Ed25519 {what}, and this is not base64") from None
+    if len(raw) != 32:
+        raise ValueError(f"expected the standard base64 of a 32-byte Ed25519 {what}, got {len(raw)} bytes")
+    return value
+
+
+def _ed25519_public_keys(raw: str) -> list[str]:
+    return [_ed25519_raw(item, "public key") for item in _list(raw)]
+
+
+_AUDIT_KEY_HELP = (
+    "Make one with `DEBUG=true AUDIT_SIGNING_KEY= python manage.py audit_signing_key` (it prints the value to "
+    "set and the public key to give clients), or with "
+    '`python3 -c "import base64, os; print(base64.b64encode(os.urandom(32)).decode())"`.'
+)
+AUDIT_DEVELOPMENT_SIGNING_KEY = _audit_development_key()
+AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "").strip()
+if not AUDIT_SIGNING_KEY:
+    if not DEBUG and os.environ.get("CS_ALLOW_INSECURE_DEFAULTS") != "1":
+        raise ImproperlyConfigured(
+            "AUDIT_SIGNING_KEY is not set. Audit checkpoints are signed with it (Ed25519 private key, standard "
+            "base64 of 32 random bytes, kept outside the database). " + _AUDIT_KEY_HELP
+        )
+    AUDIT_SIGNING_KEY = AUDIT_DEVELOPMENT_SIGNING_KEY
+else:
+    try:
+        AUDIT_SIGNING_KEY = _ed25519_raw(AUDIT_SIGNING_KEY, "private key")
+    except ValueError as exc:
+        # Unlike other settings, the value is not repeated: it is a private key.
+        raise ImproperlyConfigured(f"Setting AUDIT_SIGNING_KEY is not valid: {exc}. {_AUDIT_KEY_HELP}") from None
+    if AUDIT_SIGNING_KEY == AUDIT_DEVELOPMENT_SIGNING_KEY and not DEBUG:
+        raise ImproperlyConfigured(
+            "Setting AUDIT_SIGNING_KEY is the published development key, which anyone can sign with. " + _AUDIT_KEY_HELP
+        )
+AUDIT_VERIFY_PUBLIC_KEYS = _setting("AUDIT_VERIFY_PUBLIC_KEYS", _ed25519_public_keys, [])
+AUDIT_CHECKPOINT_INTERVAL_MINUTES = _setting("AUDIT_CHECKPOINT_INTERVAL_MINUTES", _int, 60)
+if not 1 <= AUDIT_CHECKPOINT_INTERVAL_MINUTES <= 60:
+    raise ImproperlyConfigured(
+        f"Setting AUDIT_CHECKPOINT_INTERVAL_MINUTES={AUDIT_CHECKPOINT_INTERVAL_MINUTES} is not valid: use 1-60 "
+        "(checkpoints are made at least hourly)"
+    )
+CELERY_BEAT_SCHEDULE["audit-checkpoint-dispatch"] = {
+    "task": "audit.checkpoint_dispatch",
+    "schedule": AUDIT_CHECKPOINT_INTERVAL_MINUTES * 60,
+}
+# A name of its own in the OpenAPI schema ("reason" is a common field name).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["CheckpointReasonEnum"] = "cs_platform.audit.models.CheckpointReason"

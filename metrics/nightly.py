@@ -25,6 +25,8 @@ from django.utils import timezone
 
 from accounts.models import Account
 from compliance.services import compliance_status_recompute
+from cs_platform.audit.models import CheckpointReason
+from cs_platform.audit.services import audit_checkpoint_create
 from cs_platform.tenancy import context
 from journeys.services import decisions_escalate, journey_status_recompute
 from metrics.models import NightlyRun, RunStatus
@@ -128,6 +130,9 @@ def finish_run(
     # Expired Idempotency-Key answers are a replay cache, not records (the stored rows and their
     # audit events are); the count lands in this run's summary.
     summary["idempotency_purged"] = idempotency_records_purge(tenant=tenant)
+    # Last of all: sign the chain head with every event this run recorded (status changes, escalations).
+    checkpoint = audit_checkpoint_create(tenant=tenant, reason=CheckpointReason.NIGHTLY)
+    summary["audit_checkpoint"] = {"number": checkpoint.number, "seq": checkpoint.seq}
     summary["seconds"] = round(time.time() - started, 3)
     with context.tenant_context(tenant):
         _this_attempt(day, attempt).update(status=RunStatus.DONE, finished_at=timezone.now(), summary=summary, error="")

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# A real-looking Ed25519 private key (base64 of 32 bytes) for production-mode start-ups; test-only.
+AUDIT_KEY = "dGVzdC1vbmx5LWF1ZGl0LWtleS0zMi1ieXRlcy14eHg="
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -25,6 +27,7 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         "ALLOWED_HOSTS",
         "STATIC_",
         "DJANGO_ALLOW_ASYNC",
+        "AUDIT_",
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     clean.update(env)
@@ -57,6 +60,51 @@ def test_a_malformed_setting_stops_with_a_one_line_message(variable, value, expe
     assert "Traceback" not in result.stderr
 
 
+def test_production_settings_require_an_audit_signing_key_and_say_how_to_make_one():
+    result = _manage("check", DEBUG="false", SECRET_KEY="x" * 60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("Configuration error: AUDIT_SIGNING_KEY is not set.")
+    assert "manage.py audit_signing_key" in result.stderr and "os.urandom(32)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        # The private key is never repeated in the message, unlike other settings' values.
+        ({"AUDIT_SIGNING_KEY": "not-base64!"}, "Setting AUDIT_SIGNING_KEY is not valid: expected the standard base64"),
+        ({"AUDIT_SIGNING_KEY": "c2hvcnQ="}, "Setting AUDIT_SIGNING_KEY is not valid: expected the standard base64 of a "
+         "32-byte Ed25519 private key, got 5 bytes"),
+        ({"AUDIT_SIGNING_KEY": "DEV"}, "Setting AUDIT_SIGNING_KEY is the published development key"),
+        ({"AUDIT_VERIFY_PUBLIC_KEYS": "c2hvcnQ="}, "Setting AUDIT_VERIFY_PUBLIC_KEYS='c2hvcnQ=' is not valid: expected "
+         "the standard base64 of a 32-byte Ed25519 public key, got 5 bytes"),
+        ({"AUDIT_CHECKPOINT_INTERVAL_MINUTES": "61"}, "Setting AUDIT_CHECKPOINT_INTERVAL_MINUTES=61 is not valid: use "
+         "1-60"),
+        ({"AUDIT_CHECKPOINT_INTERVAL_MINUTES": "0"}, "Setting AUDIT_CHECKPOINT_INTERVAL_MINUTES=0 is not valid"),
+    ],
+)  # fmt: skip
+def test_a_malformed_audit_key_setting_stops_start_up(env, expected):
+    if env.get("AUDIT_SIGNING_KEY") == "DEV":
+        env = {"AUDIT_SIGNING_KEY": _development_key()}
+    result = _manage("check", **{"DEBUG": "false", "SECRET_KEY": "x" * 60, "AUDIT_SIGNING_KEY": AUDIT_KEY, **env})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"Configuration error: {expected}"), result.stderr
+    if "not-base64" in str(env):
+        assert "not-base64" not in result.stderr
+
+
+def test_the_demo_signs_with_the_development_key_and_the_checks_say_so():
+    result = _manage("check", DEBUG="true")
+    assert result.returncode == 0, result.stderr
+    assert "(audit.W001) Audit checkpoints are signed with the public development key" in result.stderr + result.stdout
+
+
+def _development_key() -> str:
+    import base64
+    import hashlib
+
+    return base64.b64encode(hashlib.sha256(b"cs-platform development audit signing key: NOT SECRET").digest()).decode()
+
+
 def test_production_settings_require_a_secret_key():
     result = _manage("check", DEBUG="false")
     assert result.returncode == 2
@@ -71,6 +119,7 @@ def test_production_settings_pass_check_deploy(tmp_path):
         "WARNING",
         DEBUG="false",
         SECRET_KEY="k3$Jq9!vRz2#pL8@wX5^mN1&bT7*cY4(hF6)dG0_sA-eU+iO=oP[lK]jH{gF}dS;aZ",
+        AUDIT_SIGNING_KEY=AUDIT_KEY,
         ALLOWED_HOSTS="cs.example.com",
         DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
     )

@@ -1,15 +1,10 @@
 from django.contrib import admin
 
-from cs_platform.audit.models import AuditEvent
+from cs_platform.audit.models import AuditCheckpoint, AuditEvent
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("tenant", "seq", "created_at", "actor_label", "action", "object_type", "object_id")
-    list_filter = ("tenant", "action")
-    search_fields = ("object_id", "actor_label", "action")
-
-    # Read-only: the trail is append-only everywhere, the admin included.
+class _ReadOnly(admin.ModelAdmin):
+    # Read-only: the trail and its checkpoints are append-only everywhere, the admin included.
     def has_add_permission(self, request):
         return False
 
@@ -18,3 +13,16 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(_ReadOnly):
+    list_display = ("tenant", "seq", "created_at", "actor_label", "action", "object_type", "object_id")
+    list_filter = ("tenant", "action")
+    search_fields = ("object_id", "actor_label", "action")
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(_ReadOnly):
+    list_display = ("tenant", "number", "seq", "created_at", "reason", "key_id")
+    list_filter = ("tenant", "reason")

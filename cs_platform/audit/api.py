@@ -1,14 +1,19 @@
 """REST API v1 for the audit trail: a read-only, cursor-paginated list (a client syncs forward by seq),
-one event by id, and a streamed, independently verifiable export as CSV or JSON."""
+one event by id, and a streamed, independently verifiable export as CSV or JSON (with the signed
+checkpoints and public keys in JSON; api_checkpoints.py lists checkpoints for CSV users). Every read and
+export is itself recorded in the trail."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_filters import rest_framework as filters
@@ -31,9 +36,17 @@ from api.filters import IdFilter, MomentFilter
 from api.models import ApiToken
 from api.schema import response_example
 from api.viewsets import ReadOnlyTenantViewSet
+from cs_platform.audit import signing
 from cs_platform.audit.chain import canonical, compute_hash, event_payload
-from cs_platform.audit.models import AuditEvent
-from cs_platform.audit.selectors import audit_events, audit_events_in_batches
+from cs_platform.audit.models import AuditCheckpoint, AuditEvent
+from cs_platform.audit.selectors import (
+    audit_checkpoints,
+    audit_checkpoints_in_batches,
+    audit_events,
+    audit_events_in_batches,
+    audit_export_bounds,
+)
+from cs_platform.audit.services import audit_trail_export_record, audit_trail_read_record
 from cs_platform.tenancy.access import role_of
 from cs_platform.tenancy.models import Role
 
@@ -75,6 +88,26 @@ exactly the fields its hash covers plus `hash`:
 (step 4 starting there instead of 64 zeros); to tie it to a previous export, check that this `prev_hash`
 is the last `hash` you hold. Exports filtered by actor, action or object are not contiguous: every
 event's own hash still verifies (steps 1-3), and step 4 applies wherever two events have consecutive seqs.
+
+**Signed checkpoints** (what recomputed hashes cannot fake). At least hourly and after each nightly run
+the platform signs each tenant's chain head with an Ed25519 key held outside its database. A checkpoint
+(JSON `checkpoints`, or `GET /api/v1/audit-checkpoints/` for CSV users) holds `type, tenant, number, seq,
+event_hash, created_at, reason, prev_digest, key_id` and `signature`.
+
+5. Signed bytes: the checkpoint **without `signature`**, serialised canonically as in step 2. Its digest
+   is the lowercase hex SHA-256 of those bytes.
+6. Key: `key_id` names the public key (lowercase hex SHA-256 of its 32 raw bytes). Use the key your
+   vendor published (the export's `public_keys` carry it too, but a key read from the file you are
+   checking proves only that the file is consistent). `signature` (hex) must verify with it (Ed25519).
+7. Checkpoint chain: `number` rises by 1; each `prev_digest` is the previous checkpoint's digest (64
+   zeros for number 1); `seq` never goes down.
+8. Against the events: the event with the checkpoint's `seq` must have `hash` = `event_hash` (a
+   rewritten chain with recomputed hashes fails here); a checkpoint at the seq just before a window's
+   first event must equal that event's `prev_hash`. In a JSON export without an upper bound (`seq_before`,
+   `created_before`) or a selection (actor, action, object), every checkpoint's `seq` must be at most the
+   last exported seq: a checkpoint beyond it means the newest events were removed.
+
+`scripts/verify_audit_export.py` does all of this for a JSON export (or a CSV export with `--checkpoints`).
 """
 
 
@@ -156,7 +189,36 @@ def _chained(events: list[dict[str, Any]], prev_hash: str) -> list[tuple[dict[st
 
 
 # The hash of event 1840, which the first example event follows.
-_EXAMPLE_CHAIN = _chained(_EXAMPLE_EVENTS, "9b74c9897bac770ffc029102a200c5de1d1b3e1a4e8d9c4b7f0e6a2d5c3b1f08")
+_EXAMPLE_PREV_HASH = "9b74c9897bac770ffc029102a200c5de1d1b3e1a4e8d9c4b7f0e6a2d5c3b1f08"
+_EXAMPLE_CHAIN = _chained(_EXAMPLE_EVENTS, _EXAMPLE_PREV_HASH)
+
+# Two consecutive hourly checkpoints of the same tenant: 26 signed the head at event 1840 (the hash the first
+# example event follows), 27 at event 1842. Signed here with a documentation key (its private half is this
+# seed, so it proves nothing; the examples only show real, verifiable values).
+_EXAMPLE_KEY = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"cs-platform OpenAPI example key").digest())
+_EXAMPLE_PUBLIC_KEY = signing.PublicKey(
+    key_id=signing.key_id_of(_EXAMPLE_KEY.public_key().public_bytes_raw()),
+    public_key=base64.b64encode(_EXAMPLE_KEY.public_key().public_bytes_raw()).decode("ascii"),
+    signing=True,
+)
+
+
+def _example_checkpoints() -> list[dict[str, Any]]:
+    rows, prev_digest = [], "5f0c2b7e9d41a3c86e17b2d04f9a8c3e61d7b5a2c9e04f18b3d6a7c2e5f19b40"  # digest of 25
+    heads = [(26, 1840, _EXAMPLE_PREV_HASH, datetime.datetime(2026, 11, 20, 11, 0, 0, 412907, tzinfo=datetime.UTC))]
+    heads.append((27, 1842, _EXAMPLE_CHAIN[1][1]["hash"], heads[0][3] + datetime.timedelta(hours=1, microseconds=1)))
+    for number, seq, event_hash, created_at in heads:
+        payload = signing.checkpoint_payload(
+            tenant_id=_TENANT_ID, number=number, seq=seq, event_hash=event_hash, created_at=created_at,
+            reason="hourly", prev_digest=prev_digest, key_id=_EXAMPLE_PUBLIC_KEY.key_id,
+        )  # fmt: skip
+        rows.append({**payload, "signature": signing.sign(payload, _EXAMPLE_KEY)})
+        prev_digest = signing.digest(payload)
+    return rows
+
+
+EXAMPLE_CHECKPOINTS = _example_checkpoints()
+EXAMPLE_PUBLIC_KEYS = [_EXAMPLE_PUBLIC_KEY.as_dict()]
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -183,6 +245,26 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "prev_hash", "hash",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+def reader(request) -> dict[str, Any]:
+    """How the trail was read, for its audit.read/audit.export event: which token, or a browser session."""
+    if isinstance(request.auth, ApiToken):
+        return {"via": "api_token", "token_id": request.auth.pk}
+    return {"via": "session"}
+
+
+def query_of(request, filterset_class, *, paged: bool = True) -> dict[str, str]:
+    """The query parameters that shaped the answer (filters, and for a page its ordering and size), as the
+    caller sent them; the filterset has already refused bad ones."""
+    known = {*filterset_class.base_filters, *(("ordering", "page_size") if paged else ())}
+    return {key: value for key, value in request.query_params.items() if key in known}
+
+
+def _cleaned_filters(request) -> dict[str, Any]:
+    """The filters' values as the filterset parsed them (already validated by the list's filtering)."""
+    form = AuditEventFilter(data=request.query_params, queryset=AuditEvent._plain.none()).form
+    return form.cleaned_data if form.is_valid() else {}
 
 
 class CanReadAuditTrail(permissions.BasePermission):
@@ -259,28 +341,50 @@ def _in_chunks(pieces: Iterable[str], size: int = 64 * 1024) -> Iterator[bytes]:
         yield "".join(buffer).encode("utf-8")
 
 
-def _json_stream(rows: Iterable[dict[str, Any]], header: dict[str, Any]) -> Iterator[str]:
-    """One JSON object, written piecewise: `events` comes after the header fields and `count` last, so a
-    download cut short is invalid JSON rather than a shorter trail that still parses."""
+def _json_stream(
+    rows: Iterable[dict[str, Any]],
+    header: dict[str, Any],
+    checkpoints: Iterable[dict[str, Any]] = (),
+    public_keys: list[dict[str, Any]] = (),
+) -> Iterator[str]:
+    """One JSON object, written piecewise: `events`, then the `checkpoints` and the `public_keys` that verify
+    them, come after the header fields and `count` last, so a download cut short is invalid JSON rather than a
+    shorter trail that still parses."""
     yield json.dumps(header, ensure_ascii=False)[:-1] + ',"events":['
     count = 0
     for row in rows:
         yield ("," if count else "") + json.dumps(row, ensure_ascii=False)
         count += 1
-    yield f'],"count":{count}}}'
+    yield '],"checkpoints":['
+    for index, checkpoint in enumerate(checkpoints):
+        yield ("," if index else "") + json.dumps(checkpoint, ensure_ascii=False)
+    yield '],"public_keys":' + json.dumps(list(public_keys)) + f',"count":{count}}}'
 
 
-def _json_header(tenant_slug: str, exported_at: datetime.datetime, filters: dict[str, str]) -> dict[str, Any]:
+def checkpoint_row(checkpoint: AuditCheckpoint) -> dict[str, Any]:
+    """A checkpoint as exported and listed: its signed payload, then its signature."""
+    return {**signing.payload_of(checkpoint), "signature": checkpoint.signature}
+
+
+def _json_header(
+    tenant_slug: str, exported_at: datetime.datetime, filters: dict[str, str], through_seq: int, through_checkpoint: int
+) -> dict[str, Any]:
     """The JSON export's fields before `events` (shared with its example, which must not drift from it)."""
     return {
         "tenant_slug": tenant_slug,
         "exported_at": exported_at.astimezone(datetime.UTC).isoformat(timespec="microseconds"),
         "filters": filters,
+        # The range was fixed before the export's own audit.export event was recorded (the next export has it).
+        "through_seq": through_seq,
+        "through_checkpoint": through_checkpoint,
         "verification": (
             "hash = lowercase hex SHA-256 of the UTF-8 canonical JSON (sorted keys, separators ',' and "
             "':', non-ASCII unescaped) of the event without 'hash'; each prev_hash equals the previous "
             "event's hash and seq increases by 1; seq 1 has prev_hash of 64 zeros; a window export "
-            "verifies from its first event's prev_hash. Full rule: /api/docs/, audit-events export."
+            "verifies from its first event's prev_hash. Each checkpoint's signature (Ed25519, hex) verifies "
+            "over the canonical JSON of the checkpoint without 'signature' with the public key named by "
+            "key_id, and the event at its seq has its event_hash. Full rule: /api/docs/, audit-events export; "
+            "scripts/verify_audit_export.py does it."
         ),
     }
 
@@ -295,8 +399,9 @@ _EXPORT_EXAMPLES = [
     OpenApiExample(
         "events 1841-1842 (seq_after=1840)",
         value=json.loads("".join(_json_stream(_EXPORT_ROWS, _json_header(
-            "northwind", datetime.datetime(2026, 11, 23, 9, 12, 5, 331907, tzinfo=datetime.UTC), {"seq_after": "1840"}
-        )))),
+            "northwind", datetime.datetime(2026, 11, 23, 9, 12, 5, 331907, tzinfo=datetime.UTC), {"seq_after": "1840"},
+            1842, 27,
+        ), EXAMPLE_CHECKPOINTS, EXAMPLE_PUBLIC_KEYS))),
         media_type="application/json", response_only=True, status_codes=["200"],
     ),
 ]  # fmt: skip
@@ -316,7 +421,10 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
     Readers: tokens with the `audit:read` scope, and the tenant's admins and compliance officers when
     signed in (executives, managers, CSMs and viewers get 403). The trail covers the whole tenant, not one
     book. Sync forward by following `next`, or by `seq_after` = the last seq you hold. `created_at` is
-    given exactly as the hash covers it; use the export to verify hashes."""
+    given exactly as the hash covers it; use the export to verify hashes.
+
+    Every answer is itself recorded: an `audit.read` event (the filters, how many events and which seqs,
+    session or token) after the page was read, so a page never holds its own read and the next one does."""
 
     scope_family = "audit"
     serializer_class = AuditEventSerializer
@@ -333,6 +441,24 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
             return AuditEvent._plain.none()
         return audit_events()
 
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        seqs = [row["seq"] for row in response.data["results"]]
+        audit_trail_read_record(
+            tenant=self.tenant, actor=request.user, object_type="audit.auditevent", via=reader(request),
+            filters=query_of(request, AuditEventFilter), returned=len(seqs),
+            first_last=(min(seqs), max(seqs)) if seqs else None,
+        )  # fmt: skip
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        audit_trail_read_record(
+            tenant=self.tenant, actor=request.user, object_type="audit.auditevent", object_id=response.data["id"],
+            via=reader(request), returned=1, first_last=(response.data["seq"], response.data["seq"]),
+        )  # fmt: skip
+        return response
+
     @extend_schema(
         operation_id="audit_events_export",
         summary="Export the audit trail (CSV or JSON), streamed and verifiable",
@@ -341,8 +467,15 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
             "(`Content-Disposition: attachment; filename=audit-<tenant slug>-<UTC date>.<csv|json>`), streamed "
             "in constant memory however long it is. Takes the same filters as the list; no pagination and no "
             "`ordering`.\n\n"
-            "`format=json` answers one object: `tenant_slug`, `exported_at`, `filters`, `verification` (this "
-            "rule, in short), then `events` (the rows) and finally `count`; a cut-off download is not valid JSON. "
+            "The range is fixed when the request arrives: events up to the head at that moment (`through_seq`) "
+            "and checkpoints up to the newest then (`through_checkpoint`). Then the export is recorded as an "
+            "`audit.export` event (format, filters, that range, session or token) before the first byte is sent, "
+            "so a file never holds its own export event and the next export does.\n\n"
+            "`format=json` answers one object: `tenant_slug`, `exported_at`, `filters`, `through_seq`, "
+            "`through_checkpoint`, `verification` (this rule, in short), then `events` (the rows), `checkpoints` "
+            "(the signed checkpoints up to `through_checkpoint`; with `seq_after`, those at or after that seq), "
+            "`public_keys` (`key_id`, `algorithm`, `public_key` as base64 of the 32 raw bytes, `signing`) and "
+            "finally `count` (of events); a cut-off download is not valid JSON. "
             "`format=csv` answers a header row `" + ",".join(EXPORT_FIELDS) + "` and one row per event, "
             "`before`/`after` as compact JSON text. Values are verbatim (no spreadsheet formula escaping), "
             "because the hash covers them: import the file, do not open it by double-click.\n\n" + VERIFICATION_RULE
@@ -353,7 +486,7 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
                 OpenApiTypes.STR,
                 OpenApiParameter.QUERY,
                 required=True,
-                enum=list(EXPORT_FORMATS),
+                enum=[*EXPORT_FORMATS],
                 description="The file format. (On this path `format` names the file; it is not DRF's renderer "
                 "override.)",
             ),
@@ -364,7 +497,8 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
             400: OpenApiResponse(ErrorSerializer, description="format missing or unknown, or a filter is not valid."),
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV file, one row per event."),
             (200, "application/json"): OpenApiResponse(
-                OpenApiTypes.OBJECT, description="JSON object with `events` (see the verification rule)."
+                OpenApiTypes.OBJECT,
+                description="JSON object with `events`, `checkpoints` and `public_keys` (see the verification rule).",
             ),
         },
     )
@@ -384,14 +518,31 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
         queryset = self.filter_queryset(self.get_queryset())
         tenant = self.tenant
         now = timezone.now()
-        rows = _export_rows(audit_events_in_batches(queryset, tenant_id=tenant.pk, batch_size=EXPORT_BATCH_SIZE))
+        filters = query_of(request, AuditEventFilter, paged=False)
+        through_checkpoint, through_seq = audit_export_bounds()
+        audit_trail_export_record(
+            tenant=tenant, actor=request.user, file_format=file_format, filters=filters, through_seq=through_seq,
+            through_checkpoint=through_checkpoint, via=reader(request),
+        )  # fmt: skip
+        events = queryset.filter(seq__lte=through_seq)
+        rows = _export_rows(audit_events_in_batches(events, tenant_id=tenant.pk, batch_size=EXPORT_BATCH_SIZE))
         if file_format == "csv":
             stream, content_type = _csv_stream(rows), "text/csv; charset=utf-8"
         else:
-            header = _json_header(
-                tenant.slug, now, {k: v for k, v in request.query_params.items() if k in AuditEventFilter.base_filters}
+            header = _json_header(tenant.slug, now, filters, through_seq, through_checkpoint)
+            checkpoints = audit_checkpoints().filter(number__lte=through_checkpoint)
+            seq_after = _cleaned_filters(request).get("seq_after")
+            if seq_after is not None:
+                # Those that vouch for an exported event or for the hash the first one follows.
+                checkpoints = checkpoints.filter(seq__gte=seq_after)
+            checkpoint_rows = (
+                checkpoint_row(checkpoint)
+                for checkpoint in audit_checkpoints_in_batches(
+                    checkpoints, tenant_id=tenant.pk, batch_size=EXPORT_BATCH_SIZE
+                )
             )
-            stream, content_type = _json_stream(rows, header), "application/json"
+            public_keys = [key.as_dict() for key in signing.public_keys()]
+            stream, content_type = _json_stream(rows, header, checkpoint_rows, public_keys), "application/json"
         response = StreamingHttpResponse(_in_chunks(stream), content_type=content_type)
         filename = f"audit-{tenant.slug}-{now.astimezone(datetime.UTC):%Y-%m-%d}.{file_format}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'

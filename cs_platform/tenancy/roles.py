@@ -10,7 +10,7 @@ from django.db import connections
 from psycopg2 import sql
 
 _CREDENTIAL_KEYS = ("USER", "PASSWORD", "HOST", "PORT", "OPTIONS")
-APPEND_ONLY_TABLES = ("audit_auditevent",)
+APPEND_ONLY_TABLES = ("audit_auditevent", "audit_auditcheckpoint")
 
 
 def owner_differs(alias: str = "default") -> bool:
@@ -44,9 +44,10 @@ def app_role_name() -> str:
 
 
 def grant_app_role(connection, role: str) -> bool:
-    """Give the app role plain DML on every table, except the append-only audit table which it may
-    only read and insert into, and EXECUTE on the SECURITY DEFINER lookups (CreateSystemLookup, which
-    revokes them from PUBLIC). Returns False when there is nothing to do (no such role / same role)."""
+    """Give the app role plain DML on every table, except the append-only audit tables (events and
+    their signed checkpoints), which it may only read and insert into, and EXECUTE on the SECURITY
+    DEFINER lookups (CreateSystemLookup, which revokes them from PUBLIC). Returns False when there is
+    nothing to do (no such role / same role)."""
     if connection.vendor != "postgresql" or not role or role == connection.settings_dict.get("USER"):
         return False
     with connection.cursor() as cursor:

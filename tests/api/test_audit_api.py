@@ -142,8 +142,8 @@ def _export_events(client, file_format: str, query: dict | None = None, **header
 def test_list_gives_every_field_in_seq_order_matching_the_database(client, tenant_a):
     _real_writes(tenant_a)
     client.force_login(tenant_a.user(Role.COMPLIANCE))
+    stored = _db_events(tenant_a)  # before the read: the list records its own audit.read after the page
     items = _get_all(client, LIST)
-    stored = _db_events(tenant_a)
     assert [item["seq"] for item in items] == [event.seq for event in stored] == list(range(1, len(stored) + 1))
     first, event = items[0], stored[0]
     assert set(first) == {
@@ -166,9 +166,13 @@ def test_cursor_pages_walk_forward_by_seq_and_ordering_can_reverse(client, tenan
     client.force_login(tenant_a.user(Role.ADMIN))
     total = len(_db_events(tenant_a))
     paged = _get_all(client, f"{LIST}?page_size=2")
-    assert [item["seq"] for item in paged] == list(range(1, total + 1))
+    # Each page's audit.read event is appended after that page, so the walk also meets the reads of the pages
+    # before the last: no event is skipped or repeated, and it ends.
+    assert [item["seq"] for item in paged] == list(range(1, len(paged) + 1))
+    assert len(paged) > total and {item["action"] for item in paged[total:]} == {"audit.read"}
+    head = len(_db_events(tenant_a))
     newest_first = client.get(f"{LIST}?ordering=-seq&page_size=3").json()["results"]
-    assert [item["seq"] for item in newest_first] == [total, total - 1, total - 2]
+    assert [item["seq"] for item in newest_first] == [head, head - 1, head - 2]
 
 
 @pytest.mark.django_db
@@ -194,7 +198,8 @@ def test_filters(client, tenant_a):
     assert seqs(actor=csm.pk) == expected(lambda e: e.actor_id == csm.pk) != []
     assert seqs(actor_label=csm.email.upper()) == seqs(actor=csm.pk)  # the email, case-insensitive
     assert seqs(seq_after=2, seq_before=5) == [3, 4]
-    assert seqs(seq_after=len(stored)) == []  # nothing new since the last seq a client holds
+    head = _db_events(tenant_a)[-1].seq  # the reads above were recorded after `stored`
+    assert seqs(seq_after=head) == []  # nothing new since the last seq a client holds
     # created_after is inclusive, created_before exclusive: [third, sixth) holds the 3rd to 5th events.
     third, sixth = stored[2].created_at, stored[5].created_at
     assert stored[1].created_at < third < stored[3].created_at  # distinct times, so the window is exact
@@ -242,12 +247,15 @@ def test_list_query_count_does_not_grow_with_the_rows(client, tenant_a):
 
     # Session: django_session, auth_user, tenancy_membership (tenant middleware), then ONE SELECT of
     # audit_auditevent for the page. Nothing per row: actor is the FK id, before/after are columns.
+    # Then the read's own audit.read event (audit_record): SAVEPOINT (the test's transaction; BEGIN in
+    # production), the per-tenant pg_advisory_xact_lock, the chain head's SELECT, the INSERT, RELEASE.
     (few, shown_few), (many, shown_many) = queries_for(2), queries_for(18)
-    assert shown_few < shown_many and few == many == 4
+    assert shown_few < shown_many and few == many == 4 + 5
     client.logout()
-    # Token: the token's tenant (SECURITY DEFINER lookup), api_apitoken, tenancy_membership, the page's SELECT.
+    # Token: the token's tenant (SECURITY DEFINER lookup), api_apitoken, tenancy_membership, the page's
+    # SELECT; then the same five for the audit.read event.
     (few, shown_few), (many, shown_many) = queries_for(2, **token), queries_for(18, **token)
-    assert shown_few < shown_many and few == many == 4
+    assert shown_few < shown_many and few == many == 4 + 5
 
 
 @pytest.mark.django_db
@@ -324,8 +332,8 @@ def test_export_verifies_from_the_documented_rule_alone(client, tenant_a, tenant
     _real_writes(tenant_b)  # another tenant's chain interleaves in the table
     _real_writes(tenant_a)
     client.force_login(tenant_a.user(Role.COMPLIANCE))
+    stored = _db_events(tenant_a)  # the export holds the trail up to its request, not its own audit.export
     events = _export_events(client, file_format)
-    stored = _db_events(tenant_a)
 
     assert [event["seq"] for event in events] == list(range(1, len(stored) + 1))
     assert all(set(event) == HASHED_FIELDS | {"hash"} for event in events)
@@ -419,17 +427,16 @@ def test_export_streams_in_batches_without_losing_or_repeating_events(client, te
         events=[{"action": "check", "object_type": "check", "object_id": i} for i in range(9 - already)],
     )  # fmt: skip
     client.force_login(tenant_a.user(Role.ADMIN))
-    for total in (9, 10):  # a multiple of the batch size, and one more
-        if total == 10:
-            audit_record(tenant=tenant_a.tenant, actor=None, action="check", object_type="check", object_id=9)
-        for file_format in ("json", "csv"):
-            events = _export_events(client, file_format)
-            assert [event["seq"] for event in events] == list(range(1, total + 1))
-            verify_segment(events, GENESIS)
+    # Each export fixes its range, then records its audit.export event after it: back to back, they hold 9
+    # events (a multiple of the batch size), then 10 (one more: the first export's event), then 11.
+    for total, file_format in ((9, "json"), (10, "csv"), (11, "json"), (12, "csv")):
+        events = _export_events(client, file_format)
+        assert [event["seq"] for event in events] == list(range(1, total + 1))
+        verify_segment(events, GENESIS)
     with CaptureQueriesContext(connection) as captured:
-        _export(client, "json")
-    batches = [q for q in captured if 'FROM "audit_auditevent"' in q["sql"]]
-    assert len(batches) == 4  # 3 + 3 + 3 + 1 rows: one query per batch, not one per row
+        _export(client, "json")  # 13 events
+    batches = [q for q in captured if 'FROM "audit_auditevent"' in q["sql"] and "LIMIT 3" in q["sql"]]
+    assert len(batches) == 5  # 3 + 3 + 3 + 3 + 1 rows: one query per batch, not one per row
 
 
 @pytest.mark.django_db

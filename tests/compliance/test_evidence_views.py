@@ -390,3 +390,40 @@ def test_the_audit_event_is_in_the_tenants_chain(tenant_a, obligation, media):
     with context.tenant_context(tenant_a.tenant):
         event = AuditEvent.objects.get(action="evidence.add", object_id=str(evidence.pk))
     assert event.after["content_type"] == "text/csv" and event.after["size_bytes"] == 8
+
+
+@pytest.mark.django_db
+def test_each_download_is_an_audit_event_naming_the_evidence_and_its_checksum(client, tenant_a, obligation, media):
+    client.force_login(tenant_a.user(Role.COMPLIANCE))
+    _post(client, obligation, "SOC 2 report.pdf", PDF)
+    [evidence] = _evidence(tenant_a.tenant)
+    csm = tenant_a.user(Role.CSM)
+    client.force_login(csm)
+    before = event_count(tenant_a.tenant)
+    for _ in range(2):  # every download, not the first one only
+        response = client.get(reverse("evidence_download", args=[evidence.pk]))
+        assert b"".join(response.streaming_content) == PDF
+    assert event_count(tenant_a.tenant) == before + 2
+    event = last_event(tenant_a.tenant)
+    assert (event.action, event.object_type, event.object_id) == (
+        "evidence.download",
+        "compliance.evidence",
+        str(evidence.pk),
+    )
+    assert (event.actor_id, event.actor_label) == (csm.pk, csm.username)
+    assert event.after == {
+        "evidence_id": evidence.pk, "obligation_id": obligation.pk, "filename": "SOC 2 report.pdf",
+        "checksum_sha256": hashlib.sha256(PDF).hexdigest(), "size_bytes": len(PDF),
+    }  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_no_file_sent_means_no_download_event(client, tenant_a, tenant_b, obligation, media):
+    without_file = factories.EvidenceFactory(tenant=tenant_a.tenant, obligation=obligation, filename="soc2.pdf")
+    theirs = factories.EvidenceFactory(tenant=tenant_b.tenant)
+    counts = event_count(tenant_a.tenant), event_count(tenant_b.tenant)
+    client.get(reverse("evidence_download", args=[without_file.pk]))  # anonymous: sent to log in
+    client.force_login(tenant_a.user(Role.COMPLIANCE))
+    assert client.get(reverse("evidence_download", args=[without_file.pk])).status_code == 302
+    assert client.get(reverse("evidence_download", args=[theirs.pk])).status_code == 404
+    assert (event_count(tenant_a.tenant), event_count(tenant_b.tenant)) == counts
