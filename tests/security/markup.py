@@ -12,6 +12,7 @@ import dataclasses
 import json
 import re
 from html.parser import HTMLParser
+from urllib.parse import parse_qsl
 
 # Attributes whose value the browser loads or navigates to as a URL.
 URL_ATTRIBUTES = frozenset(
@@ -56,6 +57,8 @@ class Document:
     text: list[str] = dataclasses.field(default_factory=list)  # decoded text nodes, outside <script>/<style>
     attribute_values: list[str] = dataclasses.field(default_factory=list)  # decoded
     frames: list[Document] = dataclasses.field(default_factory=list)  # <iframe srcdoc> documents
+    # Names the page itself sends back in a query string: fields of its GET forms, keys of its "?..." links.
+    query_names: set[str] = dataclasses.field(default_factory=set)
     _elements: list[tuple[str, list[str]]] = dataclasses.field(default_factory=list)  # (tag, its text chunks)
 
     def texts_of(self, tag: str) -> list[str]:
@@ -92,6 +95,7 @@ class _Reader(HTMLParser):
         self.document = Document()
         self._open: list[tuple[str, list[str]]] = []
         self._raw: tuple[str, dict[str, str], list[str]] | None = None  # inside <script> or <style>
+        self._form_methods: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {name: value or "" for name, value in attrs}
@@ -112,6 +116,14 @@ class _Reader(HTMLParser):
                 doc.script_urls.append((tag, name, value))
         if tag == "iframe" and "srcdoc" in values:
             doc.frames.append(parse_html(values["srcdoc"]))
+        if tag == "form":
+            self._form_methods.append(values.get("method", "get").lower())
+        elif tag in ("input", "select", "textarea") and values.get("name") and self._form_methods[-1:] == ["get"]:
+            doc.query_names.add(values["name"])
+        if tag == "a" and values.get("href", "").startswith("?"):
+            doc.query_names.update(
+                key for key, _ in parse_qsl(values["href"][1:].split("#")[0], keep_blank_values=True)
+            )
         if tag in ("script", "style"):
             self._raw = (tag, values, [])
         elif tag not in VOID:
@@ -125,6 +137,8 @@ class _Reader(HTMLParser):
             self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self._form_methods:
+            self._form_methods.pop()
         if self._raw is not None and tag == self._raw[0]:
             name, attrs, chunks = self._raw
             if name == "script":
