@@ -77,3 +77,61 @@ def test_the_preview_runs_no_payload_and_frames_the_email_under_its_own_policy(l
 
     assert not dialogs, f"script ran: {dialogs}"
     assert not [text for text in console if "Content Security Policy" in text], console
+
+
+# Plotly draws labels from a pseudo-HTML subset of its own (<b>, <a href>...): the names it is given must
+# still come out as text, and no link it draws may run script.
+CHART_PAYLOAD = '<img src=x onerror=alert(1)><a href="javascript:alert(2)">open</a>'
+# After the page's scripts ran: any element with an inline handler or a javascript: URL, as name=value.
+DOM_HANDLERS = """() => Array.from(document.querySelectorAll('*')).flatMap(element =>
+    Array.from(element.attributes)
+        .filter(a => a.name.startsWith('on') || /^[\\s\\u0000-\\u001f]*javascript:/i.test(a.value))
+        .map(a => element.tagName + ' ' + a.name + '=' + a.value))"""
+
+
+@pytest.fixture
+def hostile_chart_names(django_db_setup, django_db_blocker):
+    from compliance.services import audit_result_record, obligation_create
+    from cs_platform.tenancy import context
+    from segments.models import KpiDefinition
+    from segments.services import kpi_definition_update, segment_update
+
+    today = timezone.localdate()
+    with django_db_blocker.unblock():
+        tenant = factories.TenantFactory(slug="browser-xss-charts", name="Browser XSS Charts")
+        admin = factories.UserFactory(username="admin@browser-xss-charts.test")
+        factories.MembershipFactory(tenant=tenant, user=admin, role=Role.ADMIN)
+        bank = segment_update(tenant=tenant, segment=factories.segment_of(tenant), name=CHART_PAYLOAD, actor=admin)
+        with context.tenant_context(tenant):
+            kpi = KpiDefinition.objects.filter(segment=bank).order_by("sort_order").first()
+        kpi_definition_update(tenant=tenant, kpi=kpi, name=CHART_PAYLOAD, actor=admin)
+        account = factories.AccountFactory(tenant=tenant, segment=bank)
+        obligation = obligation_create(
+            tenant=tenant, account=account, requirement=factories.requirement_of(tenant),
+            due_date=today + datetime.timedelta(days=30), actor=admin,
+        )  # fmt: skip
+        # An audit this year, so the compliance dashboard charts the segment's pass rate.
+        audit_result_record(tenant=tenant, obligation=obligation, audited_on=today, outcome="passed", actor=admin)
+    yield tenant, admin, bank
+    with django_db_blocker.unblock():
+        from django.db import connections
+
+        connections.close_all()
+        purge_tenant(tenant.pk, [admin.pk])
+
+
+def test_charts_draw_typed_names_as_text(live_url, page, hostile_chart_names):
+    tenant, admin, bank = hostile_chart_names
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    log_in(page, live_url, admin.username, factories.TEST_PASSWORD)
+    for path, chart in (
+        (f"/portfolio/segments/{bank.pk}/", "#kpi-attainment-chart"),
+        ("/compliance/", "#pass-rate-chart"),
+    ):
+        page.goto(live_url + path)
+        page.wait_for_selector(f"{chart} svg text")  # Plotly drew
+        page.wait_for_timeout(300)
+        assert "<img src=x" in page.locator(chart).inner_text(), path  # the typed name, as text
+        assert not page.evaluate(DOM_HANDLERS), (path, page.evaluate(DOM_HANDLERS))
+    assert not dialogs, f"script ran: {dialogs}"
