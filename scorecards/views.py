@@ -22,7 +22,7 @@ from cs_platform.tenancy.access import require_member
 from cs_platform.tenancy.models import Role, Tenant
 from scorecards import selectors as scorecard_selectors
 from scorecards import services
-from scorecards.email import render_scorecard
+from scorecards.email import RenderedScorecard, render_scorecard
 from scorecards.forms import ScorecardPreferencesForm
 from scorecards.selectors import weekly_scorecard
 from scorecards.tokens import InvalidUnsubscribeToken, read_unsubscribe_token, unsubscribe_url
@@ -103,10 +103,10 @@ def _preview_week(request) -> IsoWeek:
     return IsoWeek.of(timezone.localdate())  # the middleware put us in the tenant's time zone
 
 
-def _member_email(request, membership, week: IsoWeek):
-    """This week's email for the logged-in member, exactly as the weekly job would build it for them:
-    their role's book (weekly_scorecard builds on visible_accounts) and their segment choice. Returns
-    (rendered email, enabled, explicit)."""
+def _member_email(request, membership, week: IsoWeek) -> tuple[RenderedScorecard, bool, bool]:
+    """The week's email for the logged-in member, exactly as the weekly job would build it for them:
+    their role's book (weekly_scorecard builds on visible_accounts) and their segment choice; with whether
+    they receive it and whether that was their own choice."""
     enabled, segment_ids, explicit = scorecard_selectors.scorecard_subscription_state(
         tenant=request.tenant, user=request.user, role=membership.role
     )
