@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
     Case,
@@ -367,7 +368,10 @@ def _kpi_figures(
     window, and accounts whose latest value meets the target (the same rule as
     metrics.scoring.kpi_met, in SQL). (2) Per KPI and day of the last 90 days: measurements and their
     sum, which the caller folds into 30-day means (a handful of rows per KPI, whatever the accounts)."""
-    visible, params = _visible_sql(accounts, segment_id)
+    try:
+        visible, params = _visible_sql(accounts, segment_id)
+    except EmptyResultSet:
+        return {}, {}  # an empty book (a CSM with no account yet) compiles to no SQL: nothing to read
     tenant_id = context.require_tenant_id()
     since = as_of - datetime.timedelta(days=KPI_WINDOW_DAYS)
     window = "m.tenant_id = %s AND m.measured_on > %s AND m.measured_on <= %s AND m.account_id IN"
@@ -642,7 +646,10 @@ def band_movers(
     since = as_of - datetime.timedelta(days=7)
     if segment_id is not None:
         accounts = accounts.filter(segment_id=segment_id)
-    visible, params = accounts.order_by().values("pk").query.sql_with_params()
+    try:
+        visible, params = accounts.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return {"items": [], "total": 0, "since": since}  # an empty book compiles to no SQL: nobody moved
     tenant_id = context.require_tenant_id()
     sql = f"""
         SELECT a.id, a.name, n.band, n.total, b.band, b.total

@@ -30,12 +30,27 @@ DAY_LABELS = {"failed_audit": "audited", "overdue": "due", "expiring": "evidence
 KIND_LABELS = {"failed_audit": "Failed audit", "overdue": "Overdue obligation", "expiring": "Evidence expiring"}
 
 
+def _unsafe(text: str) -> str:
+    """`text` as a plain str, without the template engine's "already escaped" mark.
+
+    render_to_string returns a SafeString whatever the template's autoescape setting, and Django's
+    SafeString.__str__ returns itself, hence str.__str__. email.txt renders with autoescape off (a text
+    email must read as typed, "&" not "&amp;"), so its output holds names exactly as people typed them;
+    left marked safe, every HTML page that printed it would skip escaping (the preview once did)."""
+    return str.__str__(text)
+
+
 @dataclasses.dataclass(frozen=True)
 class RenderedScorecard:
-    subject: str
-    text: str
-    html: str
+    subject: str  # plain text, unescaped: escape it wherever it is shown in HTML
+    text: str  # plain text, unescaped: likewise
+    html: str  # the HTML body, escaped by its template
     images: dict[str, bytes]  # Content-ID (without angle brackets) -> PNG
+
+    def __post_init__(self) -> None:
+        # Whoever builds one, the text parts can never arrive in a template marked as safe HTML.
+        object.__setattr__(self, "subject", _unsafe(self.subject))
+        object.__setattr__(self, "text", _unsafe(self.text))
 
 
 def _number(value, places: int = 1) -> str:

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -21,7 +22,7 @@ from cs_platform.tenancy.access import require_member
 from cs_platform.tenancy.models import Role, Tenant
 from scorecards import selectors as scorecard_selectors
 from scorecards import services
-from scorecards.email import render_scorecard
+from scorecards.email import RenderedScorecard, render_scorecard
 from scorecards.forms import ScorecardPreferencesForm
 from scorecards.selectors import weekly_scorecard
 from scorecards.tokens import InvalidUnsubscribeToken, read_unsubscribe_token, unsubscribe_url
@@ -102,30 +103,71 @@ def _preview_week(request) -> IsoWeek:
     return IsoWeek.of(timezone.localdate())  # the middleware put us in the tenant's time zone
 
 
-@login_required
-def scorecard_preview(request):
-    """This week's email for the logged-in member, exactly as the weekly job would build it for them:
-    their role's book (weekly_scorecard builds on visible_accounts) and their segment choice."""
-    membership = require_member(request)
-    try:
-        week = _preview_week(request)
-    except ValueError as exc:
-        return render(request, "scorecards/preview.html", {"error": str(exc)}, status=400)
+def _member_email(request, membership, week: IsoWeek) -> tuple[RenderedScorecard, bool, bool]:
+    """The week's email for the logged-in member, exactly as the weekly job would build it for them:
+    their role's book (weekly_scorecard builds on visible_accounts) and their segment choice; with whether
+    they receive it and whether that was their own choice."""
     enabled, segment_ids, explicit = scorecard_selectors.scorecard_subscription_state(
         tenant=request.tenant, user=request.user, role=membership.role
     )
     scorecard = weekly_scorecard(user=request.user, membership=membership, week=week, segment_ids=segment_ids or None)
     rendered = render_scorecard(scorecard, unsubscribe_url=unsubscribe_url(request.tenant, request.user))
+    return rendered, enabled, explicit
+
+
+@login_required
+def scorecard_preview(request):
+    """The preview page: subject, the plain-text version, and the HTML version in a sandboxed frame that
+    loads scorecard_preview_email (the same member, the same ?week=)."""
+    membership = require_member(request)
+    try:
+        week = _preview_week(request)
+    except ValueError as exc:
+        return render(request, "scorecards/preview.html", {"error": str(exc)}, status=400)
+    rendered, enabled, explicit = _member_email(request, membership, week)
     context_data = {
         "week": week,
         "previous_week": week.previous(),
         "rendered": rendered,
-        "html": _links_open_outside(inline_images(rendered.html, rendered.images)),
         "enabled": enabled,
         "explicit": explicit,
         "next_send": scorecard_selectors.next_scorecard_send(request.tenant),
     }
     return render(request, "scorecards/preview.html", context_data)
+
+
+# The email's HTML as a document of its own. Its policy is the email's, not the site's: inline styles and
+# data: images (the charts), nothing else loads, no script runs (sandbox without allow-scripts, and no
+# script-src), no form posts, and only this site may frame it. A srcdoc frame would inherit the page's
+# strict policy instead, which forbids the inline styles the email needs.
+PREVIEW_EMAIL_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox"
+)
+
+
+def _email_document(response: HttpResponse) -> HttpResponse:
+    response["Content-Security-Policy"] = PREVIEW_EMAIL_CSP
+    response["Cache-Control"] = "no-store"  # the member's figures
+    response["Referrer-Policy"] = "no-referrer"  # the email's links open outside: they learn nothing of this URL
+    return response
+
+
+@xframe_options_sameorigin
+@login_required
+def scorecard_preview_email(request):
+    """The HTML version of the member's own email for ?week= (default this week), with its cid: images
+    inlined, served as its own document for the preview page's frame. Only ever the logged-in member's
+    email: no parameter names another member."""
+    membership = require_member(request)
+    try:
+        week = _preview_week(request)
+    except ValueError as exc:
+        # Plain text: the message quotes what was typed in ?week=.
+        return _email_document(HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8"))
+    rendered, _, _ = _member_email(request, membership, week)
+    html = _links_open_outside(inline_images(rendered.html, rendered.images))
+    return _email_document(HttpResponse(html, content_type="text/html; charset=utf-8"))
 
 
 # --- Unsubscribe (no login) -------------------------------------------------------------------------

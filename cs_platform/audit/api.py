@@ -47,6 +47,7 @@ from cs_platform.audit.selectors import (
     audit_export_bounds,
 )
 from cs_platform.audit.services import audit_trail_export_record, audit_trail_read_record
+from cs_platform.spreadsheet import spreadsheet_safe
 from cs_platform.tenancy.access import role_of
 from cs_platform.tenancy.models import Role
 
@@ -73,8 +74,11 @@ exactly the fields its hash covers plus `hash`:
    `object_id` (possibly empty), `created_at`, `prev_hash` are strings, taken verbatim (`created_at` is
    already canonical: UTC, microseconds, `+00:00`, e.g. `2026-11-23T17:19:28.123456+00:00`); `before` and
    `after` are JSON values (objects or `null`).
-   From CSV: `tenant`, `seq` -> integers; empty `actor` -> `null`, else integer; `before`/`after` are JSON
-   text -> parse them; every other column is the string as written.
+   From CSV: first, a cell that starts with `'` had one `'` added in front so that spreadsheets read it as
+   text, not as a formula (cells starting with `=`, `+`, `-`, `@`, tab, carriage return or NUL, and
+   cells starting with `'` itself): remove that one leading `'`. Then `tenant`, `seq` -> integers; empty
+   `actor` -> `null`, else integer; `before`/`after` are JSON text -> parse them; every other column is
+   the string as written.
 2. Serialise the payload canonically: keys sorted, no whitespace (`,` and `:` separators), non-ASCII
    characters as literal UTF-8 (not `\\u` escapes), numbers as in the export; in Python
    `json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`.
@@ -323,8 +327,8 @@ def _csv_stream(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
             elif value is None:
                 value = ""  # actor of system events
             cells.append(value)
-        # Verbatim values (no spreadsheet formula escaping): the hash covers them exactly.
-        yield writer.writerow(cells)
+        # A cell a spreadsheet would run as a formula gets a leading ' (the verification rule removes it).
+        yield writer.writerow([spreadsheet_safe(cell) for cell in cells])
 
 
 def _in_chunks(pieces: Iterable[str], size: int = 64 * 1024) -> Iterator[bytes]:
@@ -477,8 +481,10 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
             "`public_keys` (`key_id`, `algorithm`, `public_key` as base64 of the 32 raw bytes, `signing`) and "
             "finally `count` (of events); a cut-off download is not valid JSON. "
             "`format=csv` answers a header row `" + ",".join(EXPORT_FIELDS) + "` and one row per event, "
-            "`before`/`after` as compact JSON text. Values are verbatim (no spreadsheet formula escaping), "
-            "because the hash covers them: import the file, do not open it by double-click.\n\n" + VERIFICATION_RULE
+            "`before`/`after` as compact JSON text. A cell a spreadsheet would run as a formula (starting with "
+            "`=`, `+`, `-`, `@`, tab, carriage return or NUL), and a cell starting with `'`, is written with one "
+            "`'` in front (OWASP's neutralisation); remove it before hashing, as step 1 says. JSON values are "
+            "verbatim.\n\n" + VERIFICATION_RULE
         ),
         parameters=[
             OpenApiParameter(

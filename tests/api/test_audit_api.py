@@ -63,9 +63,11 @@ def verify_segment(events: list[dict], start_prev_hash: str) -> int:
 
 
 def events_from_csv(text: str) -> list[dict]:
-    """CSV cells back to the payload's JSON types, as the documentation says."""
+    """CSV cells back to the payload's JSON types, as the documentation says: first drop the one ' the
+    export puts in front of a cell a spreadsheet would read as a formula (or that starts with ')."""
     events = []
-    for row in csv.DictReader(io.StringIO(text, newline="")):
+    for raw in csv.DictReader(io.StringIO(text, newline="")):
+        row = {key: value[1:] if value.startswith("'") else value for key, value in raw.items()}
         row["tenant"], row["seq"] = int(row["tenant"]), int(row["seq"])
         row["actor"] = int(row["actor"]) if row["actor"] else None
         row["before"], row["after"] = json.loads(row["before"]), json.loads(row["after"])
@@ -381,6 +383,51 @@ def test_tampering_with_an_export_fails_verification(client, tenant_a, file_form
     tamper(events)
     with pytest.raises(ChainBroken):
         verify_segment(events, GENESIS)
+
+
+# Texts a spreadsheet would run as formulas (OWASP, ASVS 5.0 1.2.10), and one starting with the mark itself.
+FORMULAS = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(1+1)", "\tTAB", "\rCR", "'quoted", '=HYPERLINK("x")']
+
+
+@pytest.mark.django_db
+def test_csv_cells_a_spreadsheet_would_run_are_neutralised_and_still_verify(client, tenant_a):
+    from django.contrib.auth import get_user_model
+
+    # A username may start with - (and + or @): Django's validator allows [\w.@+-].
+    lead = get_user_model().objects.create_user(username="-2+3@alpha.test", password="x" * 20)
+    for text in FORMULAS:
+        audit_record(
+            tenant=tenant_a.tenant, actor=lead, action=text, object_type=text, object_id=text, after={"v": text}
+        )
+    client.force_login(tenant_a.user(Role.COMPLIANCE))
+    _, text = _export(client, "csv")
+    rows = list(csv.reader(io.StringIO(text, newline="")))[1:]
+    cells = [cell for row in rows for cell in row]
+    # No cell starts with a formula trigger: each of those got one ' in front, and so did the ' cell.
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r", "\0")]
+    for value in FORMULAS:
+        assert cells.count("'" + value) == 3, value  # action, object_type and object_id of its event
+    assert cells.count("'-2+3@alpha.test") == len(FORMULAS)  # the actor_label column
+    # Cells nothing could run are untouched (JSON text, hashes, times).
+    assert all(row[9].startswith("{") and len(row[11]) == 64 for row in rows)
+
+    # The documented rule undoes the mark: the CSV verifies and equals the verbatim JSON export.
+    from_csv, from_json = events_from_csv(text), _export_events(client, "json")
+    # The JSON export came later: it also holds the CSV export's own audit.export event, after the rest.
+    assert from_csv == from_json[:-1] and from_json[-1]["action"] == "audit.export"
+    assert verify_segment(from_csv, GENESIS) == len(rows)
+    assert [event["action"] for event in from_csv[-len(FORMULAS) :]] == FORMULAS
+
+
+def test_spreadsheet_safe_marks_only_what_a_spreadsheet_would_run():
+    from cs_platform.spreadsheet import spreadsheet_safe
+
+    for value in FORMULAS:
+        assert spreadsheet_safe(value) == "'" + value
+    for value in ("plain", "", " =1+1", "1-2", "a=b", '{"k": 1}'):
+        assert spreadsheet_safe(value) == value
+    for value in (None, -5, 3.5):
+        assert spreadsheet_safe(value) == value  # numbers are written as numbers
 
 
 @pytest.mark.django_db

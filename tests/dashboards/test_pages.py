@@ -251,6 +251,19 @@ def test_a_csms_scorecard_aggregates_only_their_book(client, tenant_a):
     assert csm.bands["red"] == 1 and executive.bands["red"] == 2
 
 
+def test_a_csm_with_no_account_yet_sees_an_empty_portfolio_after_a_nightly_run(client, tenant_a):
+    # An empty book compiles to no SQL at all; the KPI figures' hand-written queries once embedded it
+    # and answered 500 (the scorecard preview too) as soon as the tenant had a nightly run.
+    others = factories.AccountFactory(tenant=tenant_a.tenant, name="Someone Else's Bank")
+    _snapshot(tenant_a.tenant, others, "red", "12")
+    with context.tenant_context(tenant_a.tenant):
+        bank = Segment.objects.get(code="bank")
+    for name, kwargs in (("portfolio", {}), ("segment_scorecard", {"segment_id": bank.pk})):
+        response = _get(client, tenant_a.user(Role.CSM), name, **kwargs)
+        assert response.status_code == 200, name
+    assert response.context["summary"].accounts == 0
+
+
 def test_portfolio_lists_every_segment_with_band_trend_points(client, tenant_a):
     _book(tenant_a, 4)
     response = _get(client, tenant_a.user(Role.EXECUTIVE), "portfolio")

@@ -174,16 +174,20 @@ def test_preview_shows_this_weeks_email_for_an_executive(client, tenant_a):
     assert text == expected.text
     assert account.name in text and str(week) in text
 
-    # The HTML version in a sandboxed iframe, every cid: image inlined as a data: URI.
-    frame = re.search(r'<iframe [^>]*sandbox="[^"]*"[^>]*srcdoc="([^"]*)"', body)
+    # The HTML version in a sandboxed iframe that loads it as a document of its own, every cid: image
+    # inlined as a data: URI.
+    frame = re.search(r'<iframe [^>]*sandbox="allow-popups allow-popups-to-escape-sandbox"[^>]*src="([^"]*)"', body)
     assert frame, "the email is not shown in a sandboxed iframe"
-    srcdoc = html.unescape(frame[1])
-    assert "cid:" not in body
+    assert html.unescape(frame[1]) == f"{reverse('scorecard_preview_email')}?week={week}"
+    document = client.get(html.unescape(frame[1]))
+    assert document.status_code == 200 and document["Content-Type"] == "text/html; charset=utf-8"
+    email_html = document.content.decode()
+    assert "cid:" not in body and "cid:" not in email_html
     assert expected.images, "the week's email has charts"
     for png in expected.images.values():
-        assert "data:image/png;base64," + base64.b64encode(png).decode() in srcdoc
-    assert account.name in srcdoc
-    assert '<base target="_blank">' in srcdoc  # the email's links open outside the sandbox
+        assert "data:image/png;base64," + base64.b64encode(png).decode() in email_html
+    assert account.name in email_html
+    assert '<base target="_blank">' in email_html  # the email's links open outside the sandbox
     assert html.escape(expected.subject) in body
 
 
@@ -248,3 +252,71 @@ def test_preview_needs_a_login_and_a_membership(client):
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
     client.force_login(factories.UserFactory(username="nobody@example.test"))
     assert client.get(reverse("scorecard_preview")).status_code == 404
+
+
+# --- The email document the preview frames -----------------------------------------------------------
+EMAIL_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox"
+)
+
+
+def _as_framed(rendered) -> str:
+    """The email's HTML as the preview frame must show it, worked out here independently of the view:
+    each cid: image as a data: URI, and a <base target="_blank"> first in <head>."""
+    document = rendered.html
+    for content_id, png in rendered.images.items():
+        document = document.replace(f"cid:{content_id}", "data:image/png;base64," + base64.b64encode(png).decode())
+    assert document.count("<head>") == 1
+    return document.replace("<head>", '<head><base target="_blank">')
+
+
+def test_the_framed_email_is_a_document_of_its_own_under_the_emails_policy(client, tenant_a):
+    _, week = _week_with_figures(tenant_a)
+    log_in_as(client, tenant_a, Role.EXECUTIVE)
+    response = client.get(reverse("scorecard_preview_email"))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    assert response["Content-Security-Policy"] == EMAIL_POLICY
+    assert response["X-Frame-Options"] == "SAMEORIGIN"  # the site's DENY would blank the preview
+    assert response["Cache-Control"] == "no-store"
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert response.content.decode() == _as_framed(_expected_email(tenant_a, Role.EXECUTIVE, week))
+
+
+def test_the_framed_email_follows_the_week_parameter(client, tenant_a):
+    log_in_as(client, tenant_a, Role.VIEWER)
+    previous = IsoWeek.of(timezone.localdate()).previous()
+    response = client.get(reverse("scorecard_preview_email"), {"week": str(previous)})
+    assert response.status_code == 200
+    assert response.content.decode() == _as_framed(_expected_email(tenant_a, Role.VIEWER, previous))
+    # The preview page frames the week it shows.
+    page = client.get(reverse("scorecard_preview"), {"week": str(previous)}).content.decode()
+    assert f'src="{reverse("scorecard_preview_email")}?week={previous}"' in page
+
+    for bad in ("2026-W99", "<script>alert(1)</script>"):
+        refused = client.get(reverse("scorecard_preview_email"), {"week": bad})
+        assert refused.status_code == 400
+        # Plain text under the same policy: what was typed in ?week= is never parsed as HTML.
+        assert refused["Content-Type"] == "text/plain; charset=utf-8"
+        assert refused["Content-Security-Policy"] == EMAIL_POLICY
+    assert "has no week 99" in client.get(reverse("scorecard_preview_email"), {"week": "2026-W99"}).content.decode()
+
+
+def test_the_framed_email_is_only_ever_the_members_own(client, tenant_a):
+    account, week = _week_with_figures(tenant_a)  # not in the CSM's book
+    log_in_as(client, tenant_a, Role.CSM)
+    executive = tenant_a.user(Role.EXECUTIVE)
+    # No parameter names another member: an executive's id in the query changes nothing.
+    response = client.get(reverse("scorecard_preview_email"), {"user": executive.pk, "user_id": executive.pk})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body == _as_framed(_expected_email(tenant_a, Role.CSM, week))
+    assert account.name not in body and "your accounts" in body
+
+
+def test_the_framed_email_needs_a_login_and_a_membership(client):
+    response = client.get(reverse("scorecard_preview_email"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    client.force_login(factories.UserFactory(username="nobody@example.test"))
+    assert client.get(reverse("scorecard_preview_email")).status_code == 404
