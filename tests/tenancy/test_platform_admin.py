@@ -180,3 +180,18 @@ def test_the_admin_change_and_its_event_commit_together(client, operator, tenant
         client.post(url, data)
     with context.tenant_context(tenant_b.tenant):
         assert Contact.objects.get(pk=contact.pk).title == "COO"
+
+
+def test_reading_the_trail_in_the_admin_is_itself_recorded(client, operator, tenant_b):
+    from cs_platform.audit.services import audit_record
+
+    event = audit_record(tenant=tenant_b.tenant, actor=None, action="check", object_type="check", object_id=1)
+    _work_in(client, tenant_b)
+    assert client.get("/admin/audit/auditevent/", {"action__exact": "check"}).status_code == 200
+    assert client.get(f"/admin/audit/auditevent/{event.pk}/change/").status_code == 200
+    reads = _admin_events(tenant_b, "audit.read")
+    assert [(e.object_type, e.object_id, e.actor_id, e.after["via"]) for e in reads] == [
+        ("audit.auditevent", "", operator.pk, "platform_admin"),
+        ("audit.auditevent", str(event.pk), operator.pk, "platform_admin"),
+    ]
+    assert reads[0].after["filters"] == {"action__exact": "check"}
