@@ -23,6 +23,7 @@ from api.models import ApiToken
 from api.permissions import HasScope
 from api.schema import response_example
 from api.services import api_token_create, api_token_revoke
+from cs_platform.identity.reauth import require_recent_auth
 from cs_platform.tenancy.access import require_roles
 from cs_platform.tenancy.models import Role
 
@@ -75,6 +76,7 @@ def api_tokens(request):
     require_roles(request, {Role.ADMIN})
     form = ApiTokenForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
+        require_recent_auth(request)  # a new token is a new credential: "sudo mode" first
         if form.is_valid():
             expires_on = form.cleaned_data["expires_on"]
             expires_at = None

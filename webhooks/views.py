@@ -17,6 +17,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from cs_platform.identity.reauth import require_recent_auth
 from cs_platform.tenancy.access import require_member
 from cs_platform.tenancy.models import Role
 from webhooks import selectors
@@ -83,6 +84,8 @@ def _pop_secret(request, endpoint_id: int | None = None) -> dict | None:
 @login_required
 def webhook_list(request):
     _require_admin(request)
+    if request.method == "POST":
+        require_recent_auth(request)  # a new endpoint comes with a new signing secret
     form = WebhookEndpointForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -172,6 +175,7 @@ def webhook_enable(request, webhook_id: int):
 @require_POST
 def webhook_rotate_secret(request, webhook_id: int):
     endpoint = _endpoint(request, webhook_id)
+    require_recent_auth(request)
     endpoint, secret = webhook_endpoint_rotate_secret(tenant=request.tenant, endpoint=endpoint, actor=request.user)
     request.session[_SECRET_SLOT] = {"id": endpoint.pk, "secret": secret, "url": endpoint.url}
     messages.success(request, "New signing secret created. Update your receiver now: the old one no longer signs.")

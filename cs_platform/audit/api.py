@@ -34,6 +34,7 @@ from api.viewsets import ReadOnlyTenantViewSet
 from cs_platform.audit.chain import canonical, compute_hash, event_payload
 from cs_platform.audit.models import AuditEvent
 from cs_platform.audit.selectors import audit_events, audit_events_in_batches
+from cs_platform.identity.reauth import require_recent_auth
 from cs_platform.tenancy.access import role_of
 from cs_platform.tenancy.models import Role
 
@@ -373,6 +374,7 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
         content_negotiation_class=ExportContentNegotiation,
     )  # fmt: skip
     def export(self, request):
+        require_recent_auth(request)  # a browser session re-authenticates first; a token is its own credential
         file_format = request.query_params.get("format", "")
         if file_format not in EXPORT_FORMATS:
             message = f"Choose format={' or format='.join(EXPORT_FORMATS)}."
