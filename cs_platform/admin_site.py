@@ -16,7 +16,9 @@ class PlatformAdminSite(admin.AdminSite):
     site_title = "CS Platform admin"
 
     def has_permission(self, request):
-        return request.user.is_active and request.user.is_superuser
+        # A superuser session must also have passed MFA (django-otp's OTPMiddleware marks it verified).
+        user = request.user
+        return user.is_active and user.is_superuser and getattr(user, "is_verified", lambda: False)()
 
     def admin_view(self, view, cacheable=False):
         inner = super().admin_view(view, cacheable)
