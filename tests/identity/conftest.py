@@ -25,6 +25,14 @@ def code_for(device, offset_steps: int = 0) -> str:
     return f"{totp.token():0{device.digits}d}"
 
 
+def next_code(device) -> str:
+    """A code the device will accept now: this time step's, or the next one's if this step was spent
+    (it may be, by an enrolment or a login a moment ago in the same test)."""
+    device.refresh_from_db()
+    now_step = int((time.time() - device.t0) // device.step)
+    return code_for(device, 1 if device.last_t >= now_step else 0)
+
+
 def auth_events(world, action: str | None = None, user=None) -> list[AuditEvent]:
     """The tenant's auth.* events, oldest first (optionally one action, about one user)."""
     with context.tenant_context(world.tenant):
