@@ -217,7 +217,9 @@ def password_reset_request_view(request):
         by_address = within_budget("password-reset-ip", ip or "unknown", settings.PASSWORD_RESET_RATE)
         by_email = within_budget("password-reset-email", email.lower(), settings.PASSWORD_RESET_RATE)
         if not (by_address and by_email):
-            return render(request, "identity/password_reset_request.html", {"form": form, "throttled": True}, status=429)
+            return render(
+                request, "identity/password_reset_request.html", {"form": form, "throttled": True}, status=429
+            )
         services.password_reset_request(email=email, ip=ip)
         return redirect("password_reset_sent")
     status = 400 if form.errors else 200
@@ -263,7 +265,9 @@ class PasswordResetConfirm(PasswordResetConfirmView):
 def password_change_view(request):
     form = PasswordChangeForm(request.user, request.POST if request.method == "POST" else None, request=request)
     if request.method == "POST" and form.is_valid():
-        services.password_change(user=request.user, password=form.cleaned_data["new_password1"], ip=client_address(request))
+        services.password_change(
+            user=request.user, password=form.cleaned_data["new_password1"], ip=client_address(request)
+        )
         update_session_auth_hash(request, request.user)  # this session stays; the others end
         messages.success(request, "Your password was changed. Your other sessions have been logged out.")
         return redirect("account_security")
@@ -307,6 +311,9 @@ def mfa_enroll(request):
     recent re-authentication). The recovery codes are shown once, in this POST's answer."""
     user = request.user
     replacing = selectors.has_mfa(user)
+    if replacing and not user.is_verified():
+        # This page is open to sessions that still owe the MFA step (to enrol); replacing an app is not.
+        return redirect("login_verify")
     if replacing and request.method == "POST":
         require_recent_auth(request)
     device = services.mfa_enrollment_start(user=user)
@@ -370,7 +377,9 @@ def mfa_remove(request):
 def security_settings(request):
     require_roles(request, SECURITY_SETTINGS_ROLES)
     tenant = request.tenant
-    form = MfaPolicyForm(request.POST if request.method == "POST" else None, initial={"roles": tenant.mfa_required_roles})
+    form = MfaPolicyForm(
+        request.POST if request.method == "POST" else None, initial={"roles": tenant.mfa_required_roles}
+    )
     if request.method == "POST":
         require_recent_auth(request)
         if form.is_valid():

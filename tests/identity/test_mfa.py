@@ -36,7 +36,10 @@ def _enrol_through_the_page(client):
 
 
 def _codes_in(response) -> list[str]:
-    return [c.replace(" ", "") for c in re.findall(r"<li><code>([a-z2-7]{4} [a-z2-7]{4})</code></li>", response.content.decode())]
+    return [
+        c.replace(" ", "")
+        for c in re.findall(r"<li><code>([a-z2-7]{4} [a-z2-7]{4})</code></li>", response.content.decode())
+    ]
 
 
 def test_enrolment_shows_a_qr_code_and_the_secret_and_then_the_recovery_codes_once(client, tenant_a):
@@ -98,7 +101,9 @@ def test_removing_mfa_needs_reauthentication(client, tenant_a):
     assert TOTPDevice.objects.filter(user=user).exists()
     _reauthenticate(client, device)
     assert client.post(reverse("mfa_remove")).status_code == 302
-    assert not TOTPDevice.objects.filter(user=user).exists() and not StaticToken.objects.filter(device__user=user).exists()
+    assert (
+        not TOTPDevice.objects.filter(user=user).exists() and not StaticToken.objects.filter(device__user=user).exists()
+    )
     assert len(auth_events(tenant_a, "auth.mfa_removed", user)) == 1
     assert "Set up an authenticator app" in client.get(reverse("account_security")).content.decode()
 
@@ -163,7 +168,9 @@ def test_a_required_member_with_an_authenticator_enters_a_code_to_continue(clien
     services.mfa_enrollment_confirm(user=user, device=device, code=code_for(device), ip=None)
     tenant_mfa_policy_set(tenant=tenant_a.tenant, roles=[Role.ADMIN], actor=user)
     client.force_login(user)  # a session that skipped the code step
-    assert client.get(reverse("api_tokens"))["Location"] == reverse("login_verify") + "?next=%2Fsettings%2Fapi-tokens%2F"
+    assert (
+        client.get(reverse("api_tokens"))["Location"] == reverse("login_verify") + "?next=%2Fsettings%2Fapi-tokens%2F"
+    )
     response = client.post(reverse("login_verify") + "?next=%2Fsettings%2Fapi-tokens%2F", {"code": code_for(device, 1)})
     assert response.status_code == 302 and response["Location"] == "/settings/api-tokens/"
     assert client.get(reverse("api_tokens")).status_code == 200
@@ -206,7 +213,10 @@ def test_a_superuser_logs_into_the_admin_with_password_and_code(client, settings
     start = client.get("/admin/")
     login_page = client.get(start["Location"])  # /admin/login/ sends to our login, keeping where to go
     assert login_page.status_code == 302 and login_page["Location"] == "/login/?next=%2Fadmin%2F"
-    step = client.post("/login/?next=%2Fadmin%2F", {"username": superuser.username, "password": factories.TEST_PASSWORD, "next": "/admin/"})
+    step = client.post(
+        "/login/?next=%2Fadmin%2F",
+        {"username": superuser.username, "password": factories.TEST_PASSWORD, "next": "/admin/"},
+    )
     assert step["Location"] == reverse("login_verify")
     assert client.get("/admin/").status_code == 302  # not yet
     done = client.post(reverse("login_verify"), {"code": code_for(device, 1)})
@@ -238,7 +248,9 @@ def test_tenant_admins_choose_the_roles_that_must_use_mfa(client, tenant_a):
     assert len(queries.captured_queries) == 4, [q["sql"] for q in queries.captured_queries]
     body = page.content.decode()
     assert page.status_code == 200 and 'name="roles" value="csm"' in body
-    assert re.search(r"Customer success manager</label></th>\s*<td class=\"num\">1</td>\s*<td class=\"num\">1</td>", body)
+    assert re.search(
+        r"Customer success manager</label></th>\s*<td class=\"num\">1</td>\s*<td class=\"num\">1</td>", body
+    )
 
     response = client.post(reverse("security_settings"), {"roles": [Role.COMPLIANCE, Role.EXECUTIVE]})
     assert response.status_code == 302 and response["Location"] == reverse("security_settings")
@@ -293,3 +305,14 @@ def _age_reauth(client) -> None:
 def _reauthenticate(client, device) -> None:
     response = client.post(reverse("reauth"), {"password": factories.TEST_PASSWORD, "code": code_for(device, 1)})
     assert response.status_code == 302, response.content.decode()
+
+
+def test_a_session_that_owes_the_code_cannot_replace_the_authenticator(client, tenant_a):
+    # The enrolment page is open before the MFA step (to enrol); with an app already, it is not.
+    user = tenant_a.user(Role.CSM)
+    device = services.mfa_enrollment_start(user=user)
+    services.mfa_enrollment_confirm(user=user, device=device, code=code_for(device), ip=None)
+    client.force_login(user)
+    for response in (client.get(reverse("mfa_enroll")), client.post(reverse("mfa_enroll"), {"code": "123456"})):
+        assert response.status_code == 302 and response["Location"] == reverse("login_verify")
+    assert TOTPDevice.objects.filter(user=user).count() == 1
