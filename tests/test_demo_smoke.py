@@ -31,13 +31,14 @@ import base64
 from django_otp.oath import TOTP
 from cs_platform import demo
 admin = Client()
-admin.post("/login/?next=/admin/", {"username": "platform@example.com", "password": "demo-pass-2026", "next": "/admin/"})
+credentials = {"username": "platform@example.com", "password": "demo-pass-2026"}
+admin.post("/login/?next=/admin/", {**credentials, "next": "/admin/"})
 code = f"{TOTP(base64.b32decode(demo.DEMO_TOTP_SECRET)).token():06d}"
 verified = admin.post("/login/verify/", {"code": code})
 print("ADMIN", verified.status_code, verified.get("Location"), admin.get("/admin/").status_code)
 # ...or with a published recovery code instead of the app.
 spare = Client()
-spare.post("/login/", {"username": "platform@example.com", "password": "demo-pass-2026"})
+spare.post("/login/", credentials)
 spare.post("/login/verify/", {"code": "demo-code-02"})
 print("RECOVERY", spare.get("/admin/").status_code)
 """

@@ -29,7 +29,9 @@ class CodeForm(forms.Form):
 
 
 class ReauthForm(forms.Form):
-    password = forms.CharField(label="Password", max_length=PASSWORD_MAX_LENGTH, strip=False, widget=forms.PasswordInput)
+    password = forms.CharField(
+        label="Password", max_length=PASSWORD_MAX_LENGTH, strip=False, widget=forms.PasswordInput
+    )
     code = forms.CharField(label="Code", max_length=32, required=False, strip=True)
 
     def __init__(self, *args, needs_code: bool, **kwargs):

@@ -90,9 +90,7 @@ def login_lockout_record(*, request, username: str, ip: str | None) -> LoginLock
         return None
     level = selectors.recent_lockout_count(username=username, ip=ip, now=now) + 1
     wait = lockout.step_for(level)
-    row = LoginLockout.objects.create(
-        username=username, ip_address=ip, level=level, started_at=now, until=now + wait
-    )
+    row = LoginLockout.objects.create(username=username, ip_address=ip, level=level, started_at=now, until=now + wait)
     lockout.remember_cool_off(request, wait)
     # axes gave the attempt rows an expiry from the cool-off known before this lockout; stretch them, or
     # axes would clean the rows away (and lift the lockout) after the shorter, previous step.
@@ -169,7 +167,10 @@ def password_reset_link(user) -> str:
     until the password (or the last login) changes, so using it once spends it."""
     path = reverse(
         "password_reset_confirm",
-        kwargs={"uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": default_token_generator.make_token(user)},
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
     )
     return f"{settings.SITE_URL}{path}"
 
@@ -199,7 +200,6 @@ def password_reset_complete(*, user, password: str, ip: str | None) -> None:
     _set_password(user, password)
     AxesProxyHandler.reset_attempts(username=user.get_username())
     auth_event_record(user=user, action="auth.password_reset_completed", actor=user, ip=ip)
-
 
 
 # --- MFA: TOTP authenticator apps and recovery codes (django-otp) ----------------------------------------
@@ -325,4 +325,6 @@ def mfa_fixed_credentials_install(*, user, totp_key_hex: str, recovery_codes: li
         user=user, name="Recovery codes", confirmed=True
     )
     held = set(static.token_set.values_list("token", flat=True))
-    StaticToken.objects.bulk_create(StaticToken(device=static, token=code) for code in recovery_codes if code not in held)
+    StaticToken.objects.bulk_create(
+        StaticToken(device=static, token=code) for code in recovery_codes if code not in held
+    )

@@ -70,7 +70,9 @@ def tenant_mfa_policy_set(*, tenant: Tenant, roles: list[str], actor) -> Tenant:
     without a device is sent to enrol, one with a device to the code step."""
     unknown = sorted({str(role) for role in roles} - set(Role.values))
     if unknown:
-        raise ValidationError({"roles": f"Unknown roles {', '.join(unknown)}; expected some of {', '.join(Role.values)}."})
+        raise ValidationError(
+            {"roles": f"Unknown roles {', '.join(unknown)}; expected some of {', '.join(Role.values)}."}
+        )
     chosen = [role for role in Role.values if role in set(roles)]  # the roles' own order, no duplicates
     before = {"mfa_required_roles": list(tenant.mfa_required_roles or [])}
     if before["mfa_required_roles"] == chosen:

@@ -79,7 +79,16 @@ def test_a_person_sets_up_mfa_and_then_logs_in_with_a_code(live_url, page, peopl
 
 def test_the_platform_superuser_reaches_the_admin_after_password_and_code(live_url, page, people):
     page.goto(live_url + "/admin/")
-    assert page.url.startswith(live_url + "/login/?next=/admin/") or page.url.startswith(live_url + "/login/?next=%2Fadmin%2F")
-    log_in(page, live_url, people["root"].username, factories.TEST_PASSWORD, totp_device=people["root_device"], next_path="/admin/")
+    assert page.url.startswith(live_url + "/login/?next=/admin/") or page.url.startswith(
+        live_url + "/login/?next=%2Fadmin%2F"
+    )
+    log_in(
+        page,
+        live_url,
+        people["root"].username,
+        factories.TEST_PASSWORD,
+        totp_device=people["root_device"],
+        next_path="/admin/",
+    )
     assert page.url == live_url + "/admin/"
     assert "platform administration" in page.inner_text("body")

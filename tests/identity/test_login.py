@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _login(client, user, password=factories.TEST_PASSWORD, **extra):
-    return client.post(reverse("login"), {"username": user.username, "password": password, **extra}, REMOTE_ADDR="10.2.0.1")
+    return client.post(
+        reverse("login"), {"username": user.username, "password": password, **extra}, REMOTE_ADDR="10.2.0.1"
+    )
 
 
 def _enrolled(user):
@@ -37,8 +39,16 @@ def test_login_and_logout_are_audit_events_of_each_of_the_users_tenants(client, 
     assert client.post(reverse("logout"), REMOTE_ADDR="10.2.0.1").status_code == 302
     for world in (tenant_a, tenant_b):
         login, logout = auth_events(world, user=consultant)
-        assert (login.action, login.actor_id, login.after) == ("auth.login", consultant.pk, {"ip": "10.2.0.1", "method": "password"})
-        assert (logout.action, logout.actor_id, logout.after) == ("auth.logout", consultant.pk, {"ip": "10.2.0.1", "reason": "logout"})
+        assert (login.action, login.actor_id, login.after) == (
+            "auth.login",
+            consultant.pk,
+            {"ip": "10.2.0.1", "method": "password"},
+        )
+        assert (logout.action, logout.actor_id, logout.after) == (
+            "auth.logout",
+            consultant.pk,
+            {"ip": "10.2.0.1", "reason": "logout"},
+        )
 
 
 def test_a_person_with_an_authenticator_logs_in_in_two_steps(client, tenant_a, settings):
@@ -107,7 +117,10 @@ def test_the_code_step_expires(client, tenant_a):
     device, _ = _enrolled(user)
     _login(client, user)
     session = client.session
-    session[sessions.PENDING] = {**session[sessions.PENDING], "at": sessions.now() - settings.MFA_LOGIN_STEP_SECONDS - 1}
+    session[sessions.PENDING] = {
+        **session[sessions.PENDING],
+        "at": sessions.now() - settings.MFA_LOGIN_STEP_SECONDS - 1,
+    }
     session.save()
     response = client.post(reverse("login_verify"), {"code": code_for(device)})
     assert response.status_code == 302 and response["Location"] == reverse("login")

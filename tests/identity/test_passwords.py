@@ -9,7 +9,6 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.urls import reverse
 from django.utils.encoding import force_bytes
@@ -136,7 +135,9 @@ class _ClockedGenerator(PasswordResetTokenGenerator):
 
 def _link_made_seconds_ago(user, seconds: int) -> str:
     token = _ClockedGenerator(seconds).make_token(user)
-    return reverse("password_reset_confirm", kwargs={"uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": token})
+    return reverse(
+        "password_reset_confirm", kwargs={"uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": token}
+    )
 
 
 @pytest.mark.parametrize(("age", "works"), [(3600 - 60, True), (3600 + 1, False)])
@@ -187,7 +188,9 @@ def test_a_completed_reset_lifts_the_accounts_lockout_but_not_mfa(client, tenant
     device = services.mfa_enrollment_start(user=user)
     services.mfa_enrollment_confirm(user=user, device=device, code=code_for(device), ip=None)
     for _ in range(settings.AXES_FAILURE_LIMIT):
-        client.post(reverse("login"), {"username": user.username, "password": "wrong-wrong-wrong"}, REMOTE_ADDR="10.3.1.1")
+        client.post(
+            reverse("login"), {"username": user.username, "password": "wrong-wrong-wrong"}, REMOTE_ADDR="10.3.1.1"
+        )
     link = _link_made_seconds_ago(user, 5)
     form_page = client.get(link)
     client.post(form_page["Location"], {"new_password1": NEW, "new_password2": NEW})

@@ -176,6 +176,10 @@ def test_the_admin_mixin_asks_for_re_authentication_before_any_change(tenant_a):
     request = RequestFactory().post("/admin/tenancy/membership/1/change/", {"role": "admin"})
     request.session = {sessions.REAUTH_AT: sessions.now() - settings.REAUTH_SECONDS - 1}
     request.user = factories.UserFactory(username="root@platform.test", is_superuser=True, is_staff=True)
-    for view, args in ((model_admin.changeform_view, ("1",)), (model_admin.delete_view, ("1",)), (model_admin.changelist_view, ())):
+    for view, args in (
+        (model_admin.changeform_view, ("1",)),
+        (model_admin.delete_view, ("1",)),
+        (model_admin.changelist_view, ()),
+    ):
         with pytest.raises(ReauthRequired):
             view(request, *args)
