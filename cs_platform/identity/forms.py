@@ -7,6 +7,7 @@ from django import forms
 from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
 
+from cs_platform.identity.lockout import USERNAME_ATTR
 from cs_platform.tenancy.models import Role
 
 PASSWORD_MAX_LENGTH = 4096  # far above any passphrase; keeps hashing cost bounded
@@ -56,6 +57,8 @@ class PasswordChangeForm(SetPasswordForm):
 
     def clean_old_password(self):
         old = self.cleaned_data["old_password"]
+        if self.request is not None:
+            setattr(self.request, USERNAME_ATTR, self.user.get_username())  # for the lockout's length
         checked = authenticate(self.request, username=self.user.get_username(), password=old)
         if checked is None or checked.pk != self.user.pk:
             raise forms.ValidationError("Your current password is not right.", code="password_incorrect")
