@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
+from django.core.validators import MaxLengthValidator
 
 from cs_platform.identity.lockout import USERNAME_ATTR
 from cs_platform.tenancy.models import Role
@@ -13,13 +14,22 @@ from cs_platform.tenancy.models import Role
 PASSWORD_MAX_LENGTH = 4096  # far above any passphrase; keeps hashing cost bounded
 
 
+def _bound(field: forms.CharField, limit: int) -> None:
+    """Cap a field Django's auth forms build unbounded (or whose max_length they set after the field
+    was made, so no validator checks it): an over-long username would reach axes' 255-character
+    column and fail as a 500."""
+    field.max_length = limit
+    field.widget.attrs["maxlength"] = limit
+    field.validators.append(MaxLengthValidator(limit))
+
+
 class LoginForm(AuthenticationForm):
     """Django's form (authenticate() through django-axes, the same error for a wrong name or password)."""
 
     def __init__(self, request=None, *args, **kwargs):
         super().__init__(request, *args, **kwargs)
-        self.fields["password"].max_length = PASSWORD_MAX_LENGTH
-        self.fields["password"].widget.attrs["maxlength"] = PASSWORD_MAX_LENGTH
+        _bound(self.fields["username"], self.username_field.max_length or 150)
+        _bound(self.fields["password"], PASSWORD_MAX_LENGTH)
 
 
 class CodeForm(forms.Form):
@@ -53,7 +63,7 @@ class PasswordChangeForm(SetPasswordForm):
         super().__init__(user, *args, **kwargs)
         self.request = request
         for name in ("new_password1", "new_password2"):
-            self.fields[name].max_length = PASSWORD_MAX_LENGTH
+            _bound(self.fields[name], PASSWORD_MAX_LENGTH)
 
     def clean_old_password(self):
         old = self.cleaned_data["old_password"]
@@ -69,7 +79,7 @@ class BoundedSetPasswordForm(SetPasswordForm):
     def __init__(self, user, *args, **kwargs):
         super().__init__(user, *args, **kwargs)
         for name in ("new_password1", "new_password2"):
-            self.fields[name].max_length = PASSWORD_MAX_LENGTH
+            _bound(self.fields[name], PASSWORD_MAX_LENGTH)
 
 
 class PasswordResetRequestForm(forms.Form):

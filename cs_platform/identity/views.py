@@ -78,7 +78,9 @@ def login_view(request):
     if request.method == "POST":
         typed = (request.POST.get("username") or "")[:255]
         # Asked before the attempt, so the audit trail can tell a refused attempt from the one that locked.
-        was_locked = bool(typed) and not AxesProxyHandler.is_allowed(request, {"username": typed})
+        # (A name with a NUL byte never reaches the database: the form refuses it before authenticate().)
+        askable = bool(typed) and "\x00" not in typed
+        was_locked = askable and not AxesProxyHandler.is_allowed(request, {"username": typed})
         if form.is_valid():
             user = form.get_user()
             if selectors.has_mfa(user):

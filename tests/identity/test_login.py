@@ -159,3 +159,33 @@ def test_logging_in_stamps_the_session_clocks_even_through_force_login(client, t
     session = client.session
     assert session[sessions.AUTH_AT] == session[sessions.SEEN_AT] == session[sessions.REAUTH_AT]
     assert session[sessions.HAS_MFA] is False
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "csm@alpha.test\x00", "password": "x"},
+        {"username": "csm@alpha.test", "password": "x\x00y"},
+        {"username": "a" * 5000, "password": "x"},
+        {"username": "csm@alpha.test", "password": "p" * 5000},
+        {"username": "", "password": ""},
+    ],
+)
+def test_hostile_login_input_is_a_form_error_not_a_500(client, tenant_a, body):
+    response = client.post(reverse("login"), body)
+    assert response.status_code == 200 and "_auth_user_id" not in client.session
+
+
+def test_password_fields_are_bounded_everywhere(client, tenant_a):
+    client.force_login(tenant_a.user(Role.CSM))
+    huge = "p" * 5000
+    body = {"old_password": huge, "new_password1": huge, "new_password2": huge}
+    response = client.post(reverse("password_change"), body)
+    assert response.status_code == 400 and "at most 4096 characters" in response.content.decode()
+
+
+@pytest.mark.parametrize("url", ["login_verify", "reauth", "password_reset"])
+def test_nul_bytes_in_the_other_identity_forms_are_form_errors(client, tenant_a, url):
+    client.force_login(tenant_a.user(Role.CSM))
+    body = {"code": "12\x0034", "password": "a\x00b", "email": "a\x00@example.test"}
+    assert client.post(reverse(url), body).status_code in (302, 400)
