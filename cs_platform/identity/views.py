@@ -56,10 +56,10 @@ def _next_of(request) -> str:
     return safe_next(request, request.POST.get("next") or request.GET.get("next"))
 
 
-def _code_failed(request, user, check: services.CodeCheck, form) -> None:
+def _code_failed(request, user, check: services.CodeCheck, form, reason: str = "invalid_code") -> None:
     """A wrong code counts as a failed login (django-axes: the same lockouts as a wrong password)."""
     user_login_failed.send(sender=__name__, credentials={"username": user.get_username()}, request=request)
-    services.auth_login_failure_record(username=user.get_username(), ip=client_address(request), reason="invalid_code")
+    services.auth_login_failure_record(username=user.get_username(), ip=client_address(request), reason=reason)
     if check.retry_at is not None:
         form.add_error("code", "Too many wrong codes in a row: wait a few seconds, then try again.")
     else:
@@ -135,9 +135,10 @@ def login_verify(request):
     form = CodeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         setattr(request, USERNAME_ATTR, user.get_username())
-        check = services.CodeCheck(device=None)
+        check, reason = services.CodeCheck(device=None), "locked_out"  # a locked account's code is not checked
         if AxesProxyHandler.is_allowed(request, {"username": user.get_username()}):
             check = services.mfa_code_check(user=user, code=form.cleaned_data["code"], ip=client_address(request))
+            reason = "invalid_code"
         if check.device is not None:
             if pending is not None:
                 auth_login(request, user, backend=pending.get("backend"))
@@ -146,7 +147,7 @@ def login_verify(request):
             method = ("password+" if pending is not None else "session+") + check.method
             services.auth_login_record(user=user, ip=client_address(request), method=method)
             return HttpResponseRedirect(next_url)
-        _code_failed(request, user, check, form)
+        _code_failed(request, user, check, form, reason)
         if getattr(request, "axes_locked_out", False):
             request.session.pop(sessions.PENDING, None)
     status = 400 if form.errors else 200

@@ -99,6 +99,8 @@ def test_wrong_codes_count_as_failed_logins_and_lock_the_account(client, tenant_
     # The lockout covers the password step too, and the pending login is gone.
     assert sessions.PENDING not in client.session
     assert _login(client, user).status_code == 429
+    reasons = [e.after["reason"] for e in auth_events(tenant_a, "auth.login_failed", user)]
+    assert reasons == ["invalid_code"] * settings.AXES_FAILURE_LIMIT + ["locked_out"]
 
 
 def test_after_a_wrong_code_the_authenticator_makes_the_next_try_wait(client, tenant_a, settings):
