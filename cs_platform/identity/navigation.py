@@ -32,3 +32,8 @@ def return_path(request) -> str:
     if referer.startswith(origin + "/"):
         return safe_next(request, referer[len(origin) :], request.path)
     return request.path
+
+
+def next_of(request) -> str:
+    """The checked `next` a form posted, or the one in the query string."""
+    return safe_next(request, request.POST.get("next") or request.GET.get("next"))
