@@ -24,6 +24,7 @@ from api.models import ApiToken
 from api.permissions import HasScope
 from api.schema import response_example
 from api.services import api_token_create, api_token_revoke
+from cs_platform.identity.reauth import require_recent_auth
 from cs_platform.single_use import FormKey, form_key_issue, form_key_spend
 from cs_platform.tenancy.access import require_roles
 from cs_platform.tenancy.models import Role
@@ -78,6 +79,8 @@ def api_tokens(request):
     the form's single-use key makes a reload of that answer create nothing."""
     require_roles(request, {Role.ADMIN})
     form = ApiTokenForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        require_recent_auth(request)  # a new token is a new credential: "sudo mode" first
     if request.method == "POST" and form.is_valid():
         spent = form_key_spend(request, _CREATE_FORM)
         if spent is FormKey.SPENT:

@@ -28,6 +28,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
 from cs_platform.audit.services import audit_record, model_snapshot
+from cs_platform.identity.reauth import ReauthForWritesAdminMixin, require_recent_auth
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Tenant
 from cs_platform.tenancy.selectors import memberships_for_user
@@ -72,7 +73,9 @@ def affected_tenant_ids(obj: models.Model) -> list[int]:
     tenant_id = getattr(obj, "tenant_id", None)
     if tenant_id is not None:
         return [tenant_id]
-    user = obj if _is_user(obj) else getattr(obj, "user", None)
+    # A user's own rows (an MFA device) and their rows' rows (a device's recovery codes) are the user's.
+    owner = getattr(obj, "device", None) or obj
+    user = owner if _is_user(owner) else getattr(owner, "user", None)
     if _is_user(user) and user.pk is not None:
         return sorted({m.tenant_id for m in memberships_for_user(user)})
     return []
@@ -98,9 +101,11 @@ def _stored(obj: models.Model) -> models.Model | None:
     return type(obj)._base_manager.filter(pk=obj.pk).first() if obj.pk is not None else None
 
 
-class AuditedModelAdmin(admin.ModelAdmin):
-    """Records every add, change and delete in the audit trail. The admin site mixes it into every
-    ModelAdmin registered on it (PlatformAdminSite.register), third-party ones included."""
+class AuditedModelAdmin(ReauthForWritesAdminMixin, admin.ModelAdmin):
+    """Records every add, change and delete in the audit trail, inline rows included, and asks for a
+    recent re-authentication before any of them (a platform operator's writes change roles, flags and
+    credentials). The admin site mixes it into every ModelAdmin registered on it
+    (PlatformAdminSite.register), third-party ones included."""
 
     def save_model(self, request, obj, form, change):
         stored = _stored(obj) if change else None
@@ -124,8 +129,26 @@ class AuditedModelAdmin(admin.ModelAdmin):
         obj.pk = pk  # the trail names the row that was deleted
         admin_change_record(request=request, obj=obj, action="delete", before=before, after=None)
 
+    def save_formset(self, request, form, formset, change):
+        # Inline rows (a device's recovery codes, say) are saved by the formset, past save_model. Rows
+        # marked for deletion are read first: deleting an instance clears its primary key.
+        doomed = [
+            (f.instance, f.instance.pk, admin_snapshot(f.instance)) for f in formset.deleted_forms if f.instance.pk
+        ]
+        super().save_formset(request, form, formset, change)
+        for obj in formset.new_objects:
+            admin_change_record(request=request, obj=obj, action="add", before=None, after=admin_snapshot(obj))
+        for obj, changed in formset.changed_objects:
+            after = {k: v for k, v in admin_snapshot(obj).items() if k in changed}
+            admin_change_record(request=request, obj=obj, action="change", before=None, after=after)
+        for obj, pk, before in doomed:
+            obj.pk = pk
+            admin_change_record(request=request, obj=obj, action="delete", before=before, after=None)
+
     def user_change_password(self, request, id, form_url=""):
         # Only UserAdmin routes here; its password form saves the user itself, past save_model.
+        if request.method == "POST":
+            require_recent_auth(request)
         response = super().user_change_password(request, id, form_url)
         if request.method == "POST" and response.status_code == 302:
             user = self.get_object(request, unquote(id))
@@ -148,7 +171,9 @@ class PlatformAdminSite(admin.AdminSite):
     index_template = "admin/platform_index.html"
 
     def has_permission(self, request):
-        return request.user.is_active and request.user.is_superuser
+        # A superuser session must also have passed MFA (django-otp's OTPMiddleware marks it verified).
+        user = request.user
+        return user.is_active and user.is_superuser and getattr(user, "is_verified", lambda: False)()
 
     def register(self, model_or_iterable, admin_class=None, **options):
         base = admin_class or admin.ModelAdmin

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import base64
 import calendar
 import functools
 import hashlib
@@ -42,6 +43,7 @@ from accounts.services import account_assign_csm, account_create
 from compliance.models import AuditOutcome, AuditResult, Evidence, Obligation, ObligationStatus, Requirement
 from cs_platform.audit.models import AuditEvent
 from cs_platform.audit.services import audit_record
+from cs_platform.identity.services import mfa_fixed_credentials_install
 from cs_platform.tenancy.context import tenant_context
 from cs_platform.tenancy.models import Membership, Role, Tenant
 from cs_platform.tenancy.services import membership_create, tenant_create
@@ -100,6 +102,10 @@ class DemoTenant:
 
 CONSULTANT = ("consultant@example.com", "Nadia", "Rahman")
 PLATFORM_ADMIN = ("platform@example.com", "Alex", "Morgan")
+# The platform superuser must pass MFA to reach /admin/. Published on purpose, like DEMO_PASSWORD: add
+# this key to an authenticator app (or use a recovery code; re-running seed_demo restores used ones).
+DEMO_TOTP_SECRET = "CSPLATFORMDEMOTOTPSECRETKEY23456"  # noqa: S105 - base32, 20 bytes
+DEMO_RECOVERY_CODES = tuple(f"democode{n:02d}" for n in range(1, 11))
 
 TENANTS: tuple[DemoTenant, ...] = (
     DemoTenant(
@@ -623,6 +629,11 @@ def seed_demo(
         raise ValueError(f"--accounts must be between 1 and {MAX_ACCOUNTS}, got {accounts}.")
     with transaction.atomic():
         platform_admin, _ = user_get_or_create(*PLATFORM_ADMIN, superuser=True)
+        mfa_fixed_credentials_install(
+            user=platform_admin,
+            totp_key_hex=base64.b32decode(DEMO_TOTP_SECRET).hex(),
+            recovery_codes=list(DEMO_RECOVERY_CODES),
+        )
     return [
         seed_tenant(spec, today=today, seed=seed, accounts=accounts, platform_admin=platform_admin) for spec in tenants
     ]
@@ -673,6 +684,11 @@ def format_logins(logins: Sequence[Login]) -> list[str]:
     name_w = max(len(login.name) for login in logins)
     lines = [f"Demo logins (password for all: {DEMO_PASSWORD})", f"{'email':<{email_w}}  {'name':<{name_w}}  access"]
     lines += [f"{login.email:<{email_w}}  {login.name:<{name_w}}  {login.access}" for login in logins]
+    secret = " ".join(DEMO_TOTP_SECRET[i : i + 4] for i in range(0, len(DEMO_TOTP_SECRET), 4))
+    lines.append(
+        f"{PLATFORM_ADMIN[0]} also needs an MFA code: add the key {secret} to an authenticator app, "
+        f"or use a recovery code ({', '.join(code[:4] + '-' + code[4:] for code in DEMO_RECOVERY_CODES[:3])}, ...)."
+    )
     return lines
 
 

@@ -185,12 +185,7 @@ GUARDIAN_RENDER_403 = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-]
+# Password validators, login throttling, MFA and session lifetimes: see the Identity block below.
 
 # --- I18N -----------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -448,6 +443,132 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
 }
+
+# --- Identity: login throttling, passwords, sessions, re-authentication, MFA (issue #15) ------------
+# The cs_platform.identity app owns login, logout, password reset and change, MFA (django-otp), the
+# re-authentication window and session lifetimes. Everything it needs is set here, in one block.
+
+
+def _duration(raw: str) -> int:
+    """Seconds, written as 900 or with a unit: 90s, 15m, 4h, 1d."""
+    value = raw.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    factor = units.get(value[-1:], None)
+    number = value[:-1] if factor else value
+    if not number.isdigit() or int(number) < 1:
+        raise ValueError("expected a positive number of seconds, optionally with a unit (90s, 15m, 4h, 1d)")
+    return int(number) * (factor or 1)
+
+
+def _durations(raw: str) -> list[int]:
+    steps = [_duration(item) for item in _list(raw)]
+    if not steps or steps != sorted(steps):
+        raise ValueError("expected one or more durations that never decrease, e.g. 15m,1h,4h,24h")
+    return steps
+
+
+INSTALLED_APPS += [
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "cs_platform.identity",
+]
+
+
+def _insert_after(anchor: str, *names: str) -> None:
+    index = MIDDLEWARE.index(anchor) + 1
+    MIDDLEWARE[index:index] = names
+
+
+# Messages move up beside authentication: the session-lifetime middleware tells the user why they were
+# logged out. OTPMiddleware marks request.user verified or not; sessions past their lifetime end before
+# the tenant is looked up; the MFA gate needs the memberships the tenant middleware loads. Axes comes
+# last, as its documentation asks: it turns a lockout flagged during the view into the lockout page.
+MIDDLEWARE.remove("django.contrib.messages.middleware.MessageMiddleware")
+_insert_after(
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "cs_platform.identity.middleware.SessionLifetimeMiddleware",
+)
+_insert_after(
+    "cs_platform.tenancy.middleware.TenantMiddleware",
+    "cs_platform.identity.middleware.MfaRequiredMiddleware",
+    "cs_platform.identity.middleware.ReauthMiddleware",
+)
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+# Axes' backend first: it refuses a locked-out account or address before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", *AUTHENTICATION_BACKENDS]
+
+# Login throttling (django-axes, database handler). Failures are counted per username and, separately,
+# per client address (the same address the API's per-address budget uses: API_NUM_PROXIES); either
+# reaching LOGIN_FAILURE_LIMIT locks. A lockout lasts the next of LOGIN_LOCKOUT_STEPS: the first one of
+# a username or address within LOGIN_LOCKOUT_MEMORY_SECONDS lasts the first step, each further one the
+# next step, the last step repeating. Attempts during a lockout are still recorded and restart it.
+LOGIN_FAILURE_LIMIT = _setting("LOGIN_FAILURE_LIMIT", _int, 5)
+LOGIN_LOCKOUT_STEPS = _setting("LOGIN_LOCKOUT_STEPS", _durations, [15 * 60, 3600, 4 * 3600, 24 * 3600])
+LOGIN_LOCKOUT_MEMORY_SECONDS = _setting("LOGIN_LOCKOUT_MEMORY_SECONDS", _duration, 7 * 86400)
+if not 1 <= LOGIN_FAILURE_LIMIT <= 100:
+    raise ImproperlyConfigured(f"Setting LOGIN_FAILURE_LIMIT={LOGIN_FAILURE_LIMIT} is not valid: must be 1-100")
+AXES_ENABLED = True
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_CLIENT_IP_CALLABLE = "cs_platform.identity.client_address.client_address"
+AXES_COOLOFF_TIME = "cs_platform.identity.lockout.cool_off"
+# Each attempt row carries its own expiry, so one user's short cool-off never cleans away the rows
+# that keep another, longer lockout in force (axes otherwise cleans every row by the caller's cool-off).
+AXES_USE_ATTEMPT_EXPIRATION = True
+# Never: a success would wipe the address's failures too, so an attacker could interleave logins to
+# their own account with guesses at someone else's.
+AXES_RESET_ON_SUCCESS = False
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "cs_platform.identity.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+
+# Passwords: at least PASSWORD_MIN_LENGTH (12 or more) characters, not like the user's name or email,
+# not on Django's list of 20,000 common passwords, not all digits.
+PASSWORD_MIN_LENGTH = _setting("PASSWORD_MIN_LENGTH", _int, 12)
+if not 12 <= PASSWORD_MIN_LENGTH <= 128:
+    raise ImproperlyConfigured(f"Setting PASSWORD_MIN_LENGTH={PASSWORD_MIN_LENGTH} is not valid: must be 12-128")
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Password reset links (Django's token generator: they expire, and die once the password changes).
+PASSWORD_RESET_TIMEOUT = _setting("PASSWORD_RESET_TIMEOUT_SECONDS", _duration, 3600)
+# Reset requests per client address and, separately, per email address asked about.
+PASSWORD_RESET_RATE = _setting("PASSWORD_RESET_RATE", _rate, "5/hour")
+
+# Sessions end after SESSION_IDLE_TIMEOUT_SECONDS without a request, and SESSION_MAX_AGE_SECONDS after
+# login whatever the activity. The idle stamp is rewritten at most once a minute, not on every request.
+SESSION_IDLE_TIMEOUT_SECONDS = _setting("SESSION_IDLE_TIMEOUT_SECONDS", _duration, 30 * 60)
+SESSION_MAX_AGE_SECONDS = _setting("SESSION_MAX_AGE_SECONDS", _duration, 12 * 3600)
+if not 120 <= SESSION_IDLE_TIMEOUT_SECONDS <= SESSION_MAX_AGE_SECONDS:
+    raise ImproperlyConfigured(
+        f"Settings SESSION_IDLE_TIMEOUT_SECONDS={SESSION_IDLE_TIMEOUT_SECONDS} (120 or more) and "
+        f"SESSION_MAX_AGE_SECONDS={SESSION_MAX_AGE_SECONDS} (at least the idle timeout) are not valid"
+    )
+SESSION_IDLE_REFRESH_SECONDS = 60
+SESSION_COOKIE_AGE = SESSION_MAX_AGE_SECONDS
+# "Sudo mode": creating API tokens or webhook secrets, changing roles, MFA or security settings, and
+# exporting the audit trail from a browser need a password (and MFA code) entered this recently.
+REAUTH_SECONDS = _setting("REAUTH_SECONDS", _duration, 10 * 60)
+
+# MFA (django-otp): TOTP apps plus single-use recovery codes. The issuer names us in authenticator apps.
+OTP_TOTP_ISSUER = _setting("MFA_TOTP_ISSUER", lambda raw: raw.strip() or "CS Platform", "CS Platform")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# How long the second login step (the code) may follow the first (the password).
+MFA_LOGIN_STEP_SECONDS = 5 * 60
+MFA_RECOVERY_CODE_COUNT = 10
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()

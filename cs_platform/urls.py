@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.urls import include, path
 from django.views.defaults import page_not_found
@@ -14,8 +13,7 @@ def healthz(request):
 
 urlpatterns = [
     path("", dashboard_views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("cs_platform.identity.urls")),
     path("healthz", healthz, name="healthz"),
     path("", include("cs_platform.tenancy.urls")),
     path("", include("dashboards.urls")),

@@ -113,6 +113,13 @@ def _failed_token_budget(settings):
 
 
 @pytest.fixture(autouse=True)
+def _password_reset_budget(settings):
+    # Reset requests are counted per client address in the shared cache, and every test client is
+    # 127.0.0.1; tests/identity/test_passwords.py tests the budget itself with its own addresses.
+    settings.PASSWORD_RESET_RATE = "100000/hour"
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # The production hasher is deliberately slow; tests create dozens of users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -102,3 +102,24 @@ def owned_accounts_bulk(world, owner, accounts: list) -> list:
             for a in created
         )
     return created
+
+
+def force_login_verified(client, user):
+    """client.force_login, plus the MFA step passed, as the code step leaves a session: the user gets a
+    confirmed authenticator app (unless they have one) and the session is verified by it. Platform
+    superusers need this for every page (MFA is mandatory for them), and so do members whose tenant
+    requires MFA for their role. Returns the device (its `bin_key` makes codes, see tests/identity)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from cs_platform.identity import sessions
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Test authenticator", confirmed=True)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session[sessions.HAS_MFA] = True
+    session.save()
+    return device

@@ -15,7 +15,8 @@ from django.test import Client
 from django.test.utils import setup_test_environment
 setup_test_environment()
 client = Client()
-ok = client.login(username="csm1@northwind.example", password="demo-pass-2026")
+login = client.post("/login/", {"username": "csm1@northwind.example", "password": "demo-pass-2026"})
+ok = login.status_code == 302 and "_auth_user_id" in client.session
 response = client.get("/")
 body = response.content.decode()
 print("LOGIN", ok, "STATUS", response.status_code, "ROWS", body.count('href="/accounts/'))
@@ -24,6 +25,22 @@ import re
 first = re.search(r'href="(/accounts/\\d+/)"', body).group(1)
 detail = client.get(first).content.decode()
 print("SCORED", '<table class="data components">' in detail and ("no data" in detail or "targets met" in detail))
+
+# The platform superuser reaches the Django admin with the password and the published TOTP secret.
+import base64
+from django_otp.oath import TOTP
+from cs_platform import demo
+admin = Client()
+credentials = {"username": "platform@example.com", "password": "demo-pass-2026"}
+admin.post("/login/?next=/admin/", {**credentials, "next": "/admin/"})
+code = f"{TOTP(base64.b32decode(demo.DEMO_TOTP_SECRET)).token():06d}"
+verified = admin.post("/login/verify/", {"code": code})
+print("ADMIN", verified.status_code, verified.get("Location"), admin.get("/admin/").status_code)
+# ...or with a published recovery code instead of the app.
+spare = Client()
+spare.post("/login/", credentials)
+spare.post("/login/verify/", {"code": "demo-code-02"})
+print("RECOVERY", spare.get("/admin/").status_code)
 """
 
 
@@ -39,7 +56,8 @@ def test_demo_path_on_sqlite(tmp_path):
         return result.stdout
 
     manage("migrate", "--noinput", "-v", "0")
-    manage("seed_demo")
+    seeded = manage("seed_demo")
+    assert "add the key CSPL ATFO RMDE MOTO TPSE CRET KEY2 3456 to an authenticator app" in seeded
     again = manage("seed_demo")
     assert "already seeded" in again
     scored = manage("recompute", "--all")  # as `make demo` does: the demo opens with scores
@@ -50,4 +68,6 @@ def test_demo_path_on_sqlite(tmp_path):
     assert rows > 0  # the CSM sees their book
     assert "TENANT True" in out
     assert "SCORED True" in out  # the account page explains the score
+    assert "ADMIN 302 /admin/ 200" in out  # README's demo superuser: password, then the TOTP code
+    assert "RECOVERY 200" in out
     manage("verify_audit", "--tenant", "northwind")

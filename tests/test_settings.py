@@ -50,6 +50,16 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         ("EVIDENCE_MAX_BYTES", "0", "Setting EVIDENCE_MAX_BYTES=0 is not valid: must be positive"),
         ("API_NUM_PROXIES", "-1", "Setting API_NUM_PROXIES=-1 is not valid: must be 0 or more"),
         ("SCORECARD_RETRY_MAX_SECONDS", "30", "SCORECARD_RETRY_MAX_SECONDS=30.0 is below SCORECARD_RETRY_BASE"),
+        ("LOGIN_FAILURE_LIMIT", "0", "Setting LOGIN_FAILURE_LIMIT=0 is not valid: must be 1-100"),
+        ("LOGIN_LOCKOUT_STEPS", "1h,15m", "Setting LOGIN_LOCKOUT_STEPS='1h,15m' is not valid: expected one or more"),
+        ("LOGIN_LOCKOUT_STEPS", "soon", "Setting LOGIN_LOCKOUT_STEPS='soon' is not valid"),
+        ("LOGIN_LOCKOUT_MEMORY_SECONDS", "-5", "Setting LOGIN_LOCKOUT_MEMORY_SECONDS='-5' is not valid"),
+        ("PASSWORD_MIN_LENGTH", "8", "Setting PASSWORD_MIN_LENGTH=8 is not valid: must be 12-128"),
+        ("PASSWORD_RESET_TIMEOUT_SECONDS", "an hour", "Setting PASSWORD_RESET_TIMEOUT_SECONDS='an hour' is not"),
+        ("PASSWORD_RESET_RATE", "lots", "Setting PASSWORD_RESET_RATE='lots' is not valid"),
+        ("SESSION_IDLE_TIMEOUT_SECONDS", "30", "Settings SESSION_IDLE_TIMEOUT_SECONDS=30 (120 or more)"),
+        ("SESSION_MAX_AGE_SECONDS", "10m", "Settings SESSION_IDLE_TIMEOUT_SECONDS=1800 (120 or more) and SESSION_MAX"),
+        ("REAUTH_SECONDS", "ten", "Setting REAUTH_SECONDS='ten' is not valid"),
     ],
 )
 def test_a_malformed_setting_stops_with_a_one_line_message(variable, value, expected):

@@ -112,10 +112,16 @@ OBJECT_KWARGS = {
     "delivery_id": _delivery_of,
 }
 # Reachable without logging in.
-PUBLIC = {"login", "logout", "healthz", "api_schema", "api_docs", "api_redoc", "scorecard_unsubscribe"}
+PUBLIC = {
+    "login", "logout", "healthz", "api_schema", "api_docs", "api_redoc", "scorecard_unsubscribe",
+    # Identity (tests/identity): the code step, password reset, and the admin's login (a redirect to ours).
+    "login_verify", "password_reset", "password_reset_sent", "password_reset_done", "password_reset_confirm",
+    "admin_login",
+}  # fmt: skip
 # URLs whose keyword argument is a signed token (the credential itself), not an object id: a token names
-# its tenant and cannot be forged for another one; tests/scorecards/test_subscriptions.py covers them.
-TOKEN_URLS = {"scorecard_unsubscribe"}
+# its tenant and cannot be forged for another one; tests/scorecards/test_subscriptions.py covers them,
+# and tests/identity/test_password_reset.py the password reset link.
+TOKEN_URLS = {"scorecard_unsubscribe", "password_reset_confirm"}
 # Namespaces tested on their own (the Django admin is for platform superusers only, see below).
 SEPARATELY_TESTED_NAMESPACES = {"admin"}
 

@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
+from cs_platform.identity.reauth import require_recent_auth
 from cs_platform.single_use import FormKey, form_key_issue, form_key_spend
 from cs_platform.tenancy.access import require_member
 from cs_platform.tenancy.models import Role
@@ -80,6 +81,8 @@ def _help() -> dict:
 @login_required
 def webhook_list(request):
     _require_admin(request)
+    if request.method == "POST":
+        require_recent_auth(request)  # a new endpoint comes with a new signing secret
     form = WebhookEndpointForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         spent = form_key_spend(request, _CREATE_FORM)
@@ -162,6 +165,7 @@ def webhook_enable(request, webhook_id: int):
 @require_POST
 def webhook_rotate_secret(request, webhook_id: int):
     endpoint = _endpoint(request, webhook_id)
+    require_recent_auth(request)  # the new secret is a new credential: "sudo mode" first
     spent = form_key_spend(request, _ROTATE_FORM.format(endpoint.pk))
     if spent is FormKey.SPENT:
         messages.warning(

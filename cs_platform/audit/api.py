@@ -47,6 +47,7 @@ from cs_platform.audit.selectors import (
     audit_export_bounds,
 )
 from cs_platform.audit.services import audit_trail_export_record, audit_trail_read_record
+from cs_platform.identity.reauth import require_recent_auth
 from cs_platform.spreadsheet import spreadsheet_safe
 from cs_platform.tenancy.access import role_of
 from cs_platform.tenancy.models import Role
@@ -513,6 +514,7 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
         content_negotiation_class=ExportContentNegotiation,
     )  # fmt: skip
     def export(self, request):
+        require_recent_auth(request)  # a browser session re-authenticates first; a token is its own credential
         file_format = request.query_params.get("format", "")
         if file_format not in EXPORT_FORMATS:
             message = f"Choose format={' or format='.join(EXPORT_FORMATS)}."

@@ -21,6 +21,8 @@ FORM_ROLES: dict[str, frozenset[str]] = {
 }
 # Roles that see every account and every figure of the tenant: they land on the portfolio.
 PORTFOLIO_ROLES = frozenset({Role.ADMIN, Role.EXECUTIVE, Role.VIEWER})
+# Who changes the tenant's security settings (which roles must use MFA).
+SECURITY_SETTINGS_ROLES = frozenset({Role.ADMIN})
 
 
 def role_of(request) -> str | None:
@@ -59,3 +61,12 @@ def require_form(request, form: str) -> Membership:
     if membership.role not in FORM_ROLES[form]:
         raise PermissionDenied(f"Your role ({membership.get_role_display()}) cannot do this.")
     return membership
+
+
+def mfa_required(user, memberships) -> bool:
+    """Whether this person must pass the MFA step before reaching any page: every platform superuser,
+    and anyone with an active membership whose role their tenant requires MFA for (memberships_for_user's
+    list, tenants joined, so the check costs no query)."""
+    if getattr(user, "is_superuser", False):
+        return True
+    return any(m.is_active and m.role in (m.tenant.mfa_required_roles or ()) for m in memberships)

@@ -62,3 +62,25 @@ def membership_set_manager(
             after=model_snapshot(membership),
         )
     return membership
+
+
+@transaction.atomic
+def tenant_mfa_policy_set(*, tenant: Tenant, roles: list[str], actor) -> Tenant:
+    """Choose the roles whose members must use MFA. Takes effect on each member's next request: a member
+    without a device is sent to enrol, one with a device to the code step."""
+    unknown = sorted({str(role) for role in roles} - set(Role.values))
+    if unknown:
+        raise ValidationError(
+            {"roles": f"Unknown roles {', '.join(unknown)}; expected some of {', '.join(Role.values)}."}
+        )
+    chosen = [role for role in Role.values if role in set(roles)]  # the roles' own order, no duplicates
+    before = {"mfa_required_roles": list(tenant.mfa_required_roles or [])}
+    if before["mfa_required_roles"] == chosen:
+        return tenant
+    tenant.mfa_required_roles = chosen
+    tenant.save(update_fields=["mfa_required_roles"])
+    audit_record(
+        tenant=tenant, actor=actor, action="tenant.mfa_policy_set", obj=tenant, before=before,
+        after={"mfa_required_roles": chosen},
+    )  # fmt: skip
+    return tenant

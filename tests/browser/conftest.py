@@ -27,6 +27,16 @@ def live_url(django_db_setup, django_db_blocker):
             yield f"http://127.0.0.1:{thread.port}"
         finally:
             thread.terminate()
+            # Every browser test logs in from 127.0.0.1 and these rows are committed: one test's failed
+            # logins must not add up to a lockout of the address in a later test.
+            from axes.models import AccessAttempt
+            from django.db import connections
+
+            from cs_platform.identity.models import LoginLockout
+
+            AccessAttempt.objects.all().delete()
+            LoginLockout.objects.all().delete()
+            connections.close_all()  # as the data fixtures do: no connection may outlive the test database
 
 
 @pytest.fixture(scope="session")
@@ -59,12 +69,19 @@ def page(browser):
     assert not failed, f"requests left the machine: {failed}"
 
 
-def log_in(page, live_url: str, username: str, password: str) -> None:
+def log_in(page, live_url: str, username: str, password: str, totp_device=None, next_path: str = "") -> None:
     """Through the login form, as a person would; ends on the role's landing page (home, or the
-    compliance dashboard for compliance officers)."""
-    page.goto(live_url + "/login/")
+    compliance dashboard for compliance officers), or `next_path`. A person with an authenticator app
+    (`totp_device`, a django-otp TOTPDevice) then types its current code in the second step."""
+    page.goto(live_url + "/login/" + (f"?next={next_path}" if next_path else ""))
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
+    if totp_device is not None:
+        from tests.identity.conftest import next_code
+
+        page.wait_for_url(live_url + "/login/verify/")
+        page.fill("#id_code", next_code(totp_device))
+        page.click("form[action='/login/verify/'] button[type=submit]")
     page.wait_for_url(lambda url: url.startswith(live_url) and "/login/" not in url)
     page.wait_for_load_state()

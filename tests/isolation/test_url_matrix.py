@@ -10,6 +10,7 @@ from django.urls import URLPattern, reverse
 
 from cs_platform.tenancy.models import Role
 from tests import factories
+from tests.helpers import force_login_verified
 from tests.urlwalk import OBJECT_KWARGS, PUBLIC
 from tests.urlwalk import all_patterns as _all_patterns
 from tests.urlwalk import kwargs_of as _kwargs_of
@@ -131,7 +132,7 @@ def test_tenant_users_never_reach_the_django_admin(client, tenant_a, tenant_b, r
 def test_platform_superuser_reaches_each_tenant_in_the_admin_once_chosen(client, tenant_a, tenant_b):
     account_b = factories.AccountFactory(tenant=tenant_b.tenant)
     superuser = factories.UserFactory(username="root@platform.test", is_staff=True, is_superuser=True)
-    client.force_login(superuser)
+    force_login_verified(client, superuser)  # the admin needs a session that passed MFA
     assert client.get("/admin/").status_code == 200
     url = f"/admin/accounts/account/{account_b.pk}/change/"
     client.post("/admin/tenant/", {"tenant": tenant_a.tenant.pk})

@@ -24,6 +24,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import models
 from django.utils import timezone
+from django.utils.http import urlsafe_base64_encode
 
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
@@ -80,6 +81,7 @@ TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
 EXEMPT: dict[tuple[str, str], str] = {
     ("tenancy.Tenant", "slug"): "lower-case letters, digits and hyphens (validated)",
     ("tenancy.Tenant", "time_zone"): "an IANA zone name (validated)",
+    ("tenancy.Tenant", "mfa_required_roles"): "codes of Role (validated)",
     ("auth.User", "password"): "a password hash",
     ("audit.AuditEvent", "actor_label"): "the actor's username, filled through auth.User.username",
     ("audit.AuditEvent", "action"): "a code the services choose",
@@ -401,6 +403,10 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
         content_type="application/json", HTTP_IDEMPOTENCY_KEY=values_for(type_of("api.IdempotencyRecord"))["key"],
     )  # fmt: skip
     assert bulk.status_code == 201, bulk.content
+    # A stranger's failed logins under a hostile name lock that name out: the lockout keeps it as typed.
+    stranger, typed = Client(), hostile_text(150, 1)  # the login form takes a username's length
+    for _ in range(settings.LOGIN_FAILURE_LIMIT):
+        stranger.post("/login/", {"username": typed, "password": "x"})
 
     week = IsoWeek.of(today)
     for role in ROLES_WALKED:
@@ -429,6 +435,9 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
         "touchpoint_id": touchpoint.pk, "kpi_id": kpi.pk, "measurement_id": measurement.pk, "survey_id": survey.pk,
         "incident_id": incident.pk, "journey_id": journey.pk, "event_id": event.pk, "webhook_id": endpoint.pk,
         "delivery_id": answered.pk, "token": unsubscribe_url(tenant, users[Role.EXECUTIVE]).rstrip("/").split("/")[-1],
+        # The password reset link's user; its token (the unsubscribe one above) is not a reset token, so the
+        # page walked is the "link no longer valid" answer.
+        "uidb64": urlsafe_base64_encode(str(users[Role.CSM].pk).encode()),
     }  # fmt: skip
     objects = {"account": account, "decision": decision, "closed": closed, "week": week, "recipients": recipients}
     return HostileWorld(tenant=tenant, users=users, url_kwargs=url_kwargs, objects=objects)
