@@ -214,11 +214,13 @@ class Watcher:
         if "csp" in (request.failure or "").lower() and request.url in self.left_the_machine:
             self.left_the_machine.remove(request.url)
 
-    # One round trip: let queued violation events and the page's first timers run, then hand over (and
-    # empty) the events, and say whether plotly drew a chart. The browser reports an inline event
-    # handler only when its event fires, so the document is also searched for on...= attributes and
-    # javascript: links, which the policy would refuse the moment someone used them.
-    COLLECT = """() => new Promise((done) => requestAnimationFrame(() => setTimeout(() => {
+    # Hands over (and empties) the violation events, and says how many plotly charts are drawn. The
+    # browser reports an inline event handler only when its event fires, so the document is also
+    # searched for on...= attributes and javascript: links, which the policy would refuse the moment
+    # someone used them. Synchronous on purpose: in a document sandboxed without allow-scripts (the
+    # policy of an email's HTML, say) no timer or animation frame ever runs, so a promise waiting for
+    # one would never settle.
+    COLLECT = """() => {
         const violations = (window.__cspViolations || []).splice(0);
         const URL_ATTRIBUTES = new Set(["href", "src", "action", "formaction", "xlink:href", "data"]);
         for (const element of document.querySelectorAll("*")) {
@@ -232,17 +234,17 @@ class Watcher:
                 }
             }
         }
-        done({violations, charts: document.querySelectorAll(".js-plotly-plot .main-svg").length});
-    }, 30)))"""
+        return {violations, charts: document.querySelectorAll(".js-plotly-plot .main-svg").length};
+    }"""
 
     def settle(self) -> int:
-        """Collect the page's violations, after waiting for what it fetches once loaded (the docs pages
-        fetch the schema, then render it); returns the number of plotly charts drawn."""
-        seen = self.page.evaluate(self.COLLECT)
+        """Collect the page's violations, after letting queued violation events and the page's first
+        timers run and waiting for what it fetches once loaded (the docs pages fetch the schema, then
+        render it); returns the number of plotly charts drawn."""
+        self.page.wait_for_timeout(50)
         if self.pending:
             self.page.wait_for_load_state("networkidle")
-            later = self.page.evaluate(self.COLLECT)
-            seen = {"violations": seen["violations"] + later["violations"], "charts": later["charts"]}
+        seen = self.page.evaluate(self.COLLECT)
         for violation in seen["violations"]:
             self._add(violation["directive"], violation["blocked"], f"event at {violation['source']}")
         return seen["charts"]
