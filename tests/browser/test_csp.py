@@ -343,7 +343,7 @@ def test_every_page_for_every_role_runs_without_a_policy_violation(browser, live
                 statuses[(role, name)] = watcher.visit(f"{role} {name} {url}", url)
         finally:
             context.close()
-    assert len(pages) >= 20, pages  # 26 when written
+    assert len(pages) >= 20, pages  # 30 when written
     _check(watchers, KNOWN_VIOLATIONS)
     # The walk really saw the pages and their charts, not a wall of 404s and login redirects: the admin
     # reaches every page, the other roles the ones their role shows (30 pages when written: 11 for a
@@ -379,10 +379,8 @@ def test_the_pages_scripts_work_under_the_policy(browser, live_url, csp_world):
                 "beforeend", '<input id="probe" readonly value="csp_secret_value" data-select-on-focus>')"""
         )
         page.focus("#probe")
-        assert page.evaluate("() => [document.activeElement.selectionStart, document.activeElement.selectionEnd]") == [
-            0,
-            len("csp_secret_value"),
-        ]
+        selected = page.evaluate("() => [document.activeElement.selectionStart, document.activeElement.selectionEnd]")
+        assert selected == [0, len("csp_secret_value")]
 
         # plotly's modebar: "Download plot as a PNG" draws the chart's SVG into an <img> from a blob: URL.
         page.hover("#band-trend-chart")
