@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "guardian",
     "cs_platform.tenancy",
     "cs_platform.audit",
@@ -115,6 +116,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise, so static files keep their long cache lifetime and go without these headers.
+    "csp.middleware.CSPMiddleware",
+    "cs_platform.security_headers.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -286,6 +290,7 @@ SECURE_HSTS_SECONDS = _setting("SECURE_HSTS_SECONDS", _int, 0 if DEBUG else 3153
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _setting("SECURE_HSTS_INCLUDE_SUBDOMAINS", _bool, not DEBUG)
 SECURE_HSTS_PRELOAD = _setting("SECURE_HSTS_PRELOAD", _bool, not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Full URLs only to ourselves, nothing to other sites: our URLs name accounts and carry ?q= searches.
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if _setting("SECURE_PROXY_SSL_HEADER", _bool, False):
@@ -569,6 +574,53 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # How long the second login step (the code) may follow the first (the password).
 MFA_LOGIN_STEP_SECONDS = 5 * 60
 MFA_RECOVERY_CODE_COUNT = 10
+
+# --- Browser security headers (issue #15 item 2) ------------------------------------------------
+# Content-Security-Policy on every response (django-csp). Scripts and styles come only from our own
+# static files; the nonce is added to the header on the pages that use it (a page that never reads
+# request.csp_nonce gets none). 'self' covers fonts, fetches, frames and workers; the API docs pages
+# widen their own policy where a vendored library truly needs it (api/docs.py).
+# img-src: data: for the icons Swagger UI's stylesheet inlines; blob: for plotly's "Download plot as
+# a PNG", which draws the chart's SVG into an <img> from a blob: URL (tests/browser/test_csp.py).
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+
+def _report_uri(raw: str) -> str:
+    value = raw.strip()
+    if value and not (value.startswith(("https://", "/")) and not any(c in value for c in " ;,\t\n")):
+        raise ValueError("expected an https:// URL or a path starting with /, without spaces, ';' or ','")
+    return value
+
+
+# Where browsers report violations (optional; django-csp's own CSP_* names must not be settings here).
+_csp_report_uri = _setting("CSP_REPORT_URI", _report_uri, "")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:", "blob:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        **({"report-uri": [_csp_report_uri]} if _csp_report_uri else {}),
+    },
+}
+# Referrer-Policy stays SECURE_REFERRER_POLICY = "same-origin" (Security, above).
+# Permissions-Policy (cs_platform.security_headers): powerful browser features the product never
+# uses are off for our pages and anything they embed. Only names Chromium knows: an unknown one is
+# an error in the console.
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer", "autoplay", "browsing-topics", "camera", "clipboard-read", "display-capture",
+        "encrypted-media", "geolocation", "gyroscope", "hid", "identity-credentials-get", "idle-detection",
+        "local-fonts", "magnetometer", "microphone", "midi", "otp-credentials", "payment",
+        "publickey-credentials-create", "publickey-credentials-get", "screen-wake-lock", "serial",
+        "storage-access", "usb", "window-management", "xr-spatial-tracking",
+    )
+)  # fmt: skip
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()

@@ -43,4 +43,19 @@ def purge_tenant(tenant_id: int, user_ids: list[int] = ()) -> None:
             cursor.execute(f'DELETE FROM "{table}" WHERE tenant_id = %s', [tenant_id])  # noqa: S608
         cursor.execute("DELETE FROM tenancy_tenant WHERE id = %s", [tenant_id])
         if user_ids:
-            cursor.execute("DELETE FROM auth_user WHERE id = ANY(%s)", [list(user_ids)])
+            ids = [list(user_ids)]
+            # Their own rows outside any tenant (MFA devices and a device's recovery codes, login records,
+            # permissions): with the triggers off, nothing would cascade.
+            cursor.execute(
+                "DELETE FROM otp_static_statictoken WHERE device_id IN "
+                "(SELECT id FROM otp_static_staticdevice WHERE user_id = ANY(%s))",
+                ids,
+            )
+            cursor.execute(
+                "SELECT c.table_name FROM information_schema.columns c JOIN information_schema.tables t "
+                "USING (table_schema, table_name) WHERE c.table_schema = 'public' AND c.column_name = 'user_id' "
+                "AND t.table_type = 'BASE TABLE'"
+            )
+            for (table,) in cursor.fetchall():
+                cursor.execute(f'DELETE FROM "{table}" WHERE user_id = ANY(%s)', ids)  # noqa: S608
+            cursor.execute("DELETE FROM auth_user WHERE id = ANY(%s)", ids)

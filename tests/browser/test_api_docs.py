@@ -92,7 +92,7 @@ def test_redoc_renders_the_operations_from_local_files(docs_page, live_url):
     assert "/api/v1/audit-events/export/" in text
     assert any("/static/drf_spectacular_sidecar/redoc/" in url for url in traffic.requested)
     assert traffic.left_the_server(live_url) == []
-    # Redoc's sidebar logo is hard-wired to cdn.redoc.ly; the page's CSP (api/urls.py) stops it.
+    # Redoc's sidebar logo is hard-wired to cdn.redoc.ly; the site's CSP (cs_platform/settings.py) stops it.
     assert all(_origin(url) == "https://cdn.redoc.ly" for url in traffic.blocked_by_csp)
     assert not any("fonts.googleapis.com" in url for url in traffic.requested)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
