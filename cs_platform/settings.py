@@ -461,3 +461,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Bounded input (issue #15 item 8) -------------------------------------------------------------
+# NUL in a query parameter, form field or cookie is a 400 before the session is looked up
+# (cs_platform.bad_requests); the API reads JSON with a depth limit and refuses NUL and lone surrogates
+# (api.parsers). The bounds themselves (dates 1900-2200, text lengths, JSON depth) are in cs_platform.bounds.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+    "cs_platform.bad_requests.RefuseNulMiddleware",
+)
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["api.parsers.BoundedJSONParser"]
