@@ -23,5 +23,5 @@ class BoundedJSONParser(JSONParser):
             if exc.path is None:
                 raise exceptions.ParseError(exc.message) from None
             raise exceptions.ValidationError({exc.path: [ErrorDetail(exc.message, code=exc.code)]}) from None
-        except ValueError as exc:  # not JSON, or not in the declared encoding (UnicodeDecodeError)
+        except (ValueError, LookupError) as exc:  # not JSON, not in the declared charset, or no text charset
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None

@@ -33,24 +33,41 @@ def _nul_key(values: QueryDict | dict) -> str | None:
     return None
 
 
+def _decodes_text(encoding: str) -> bool:
+    try:
+        str(b"a=1", encoding, "replace")  # as Django's QueryDict decodes
+    except (LookupError, ValueError):
+        return False
+    return True
+
+
 class RefuseNulMiddleware:
-    """Refuses NUL in query parameters, urlencoded and multipart form fields (names and values; upload
-    file names are cleaned by Django's parser), and cookies. Placed before the session middleware: the
-    session cookie is a database key."""
+    """Refuses NUL in query parameters, cookies and the urlencoded or multipart form fields of the pages
+    (names and values; upload file names are cleaned by Django's parser), and a Content-Type charset
+    that is not a text encoding. Placed before the session middleware: the session cookie is a database
+    key."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.encoding and not _decodes_text(request.encoding):
+            # Django accepts any codec Python knows as a Content-Type charset, and rot13 or base64 are not
+            # text encodings: reading the query string or form with them raised (500).
+            raise RefusedInput("Content-Type", f"{request.encoding!r} is not a text encoding.", where="header")
         if name := _nul_key(request.COOKIES):
             raise RefusedInput(name, NUL_MESSAGE, code="null_characters_not_allowed", where="cookie")
         if name := _nul_key(request.GET):
             raise RefusedInput(name, NUL_MESSAGE, code="null_characters_not_allowed")
-        # Only form bodies are parsed here (Django leaves request.POST empty for JSON, which the API's
-        # parser checks): the CSRF middleware and the views would parse them anyway.
-        if request.method == "POST" and (name := _nul_key(request.POST)):
-            raise RefusedInput(name, NUL_MESSAGE, code="null_characters_not_allowed", where="field")
         return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> None:
+        # A form body is read exactly when the CSRF middleware reads it: for views that are not
+        # csrf_exempt. The API's views are (it parses JSON only, and its parser refuses NUL): reading a
+        # multipart body here would leave DRF an exhausted stream, an empty body instead of its 415.
+        if request.method == "POST" and not getattr(view_func, "csrf_exempt", False):
+            if name := _nul_key(request.POST):
+                raise RefusedInput(name, NUL_MESSAGE, code="null_characters_not_allowed", where="field")
 
 
 def bad_request_page(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -168,3 +168,20 @@ def test_out_of_range_ids_in_page_urls_are_404(client, tenant_a):
             assert client.get(path).status_code == 404, path
     factories.AccountFactory(tenant=tenant_a.tenant)  # the lists still open afterwards
     assert client.get("/accounts/").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("charset", ["rot13", "base64", "idna"])
+def test_a_charset_that_is_not_a_text_encoding_is_a_400_not_a_decoding_crash(client, tenant_a, charset):
+    """Django takes any codec Python knows as the request's charset; decoding a form or a JSON body with
+    rot13 raised LookupError (500). (With a query string too, Django fails while building the request,
+    before any middleware: see the issue's report.)"""
+    account = owned_account(tenant_a)
+    log_in_as(client, tenant_a, Role.CSM)
+    # generic(): post() would encode the body with the charset itself, and fail the same way.
+    response = client.generic("POST", f"/accounts/{account.pk}/touchpoints/new/", b"kind=call&subject=x",
+                              content_type=f"application/x-www-form-urlencoded; charset={charset}")  # fmt: skip
+    assert response.status_code == 400
+    assert "<code>Content-Type</code> was refused" in page_text(response)
+    api = client.generic("POST", "/api/v1/accounts/", b"{}", content_type=f"application/json; charset={charset}")
+    assert api.status_code == 400 and api.json()["errors"][0]["field"] == "Content-Type"
