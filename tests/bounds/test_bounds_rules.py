@@ -181,3 +181,9 @@ def test_the_bounds_leave_room_for_every_computation_the_product_does():
     assert bounds.MAX_DATE + datetime.timedelta(days=3650) < datetime.date.max
     assert bounds.MIN_DATE - datetime.timedelta(days=3650) > datetime.date.min
     assert timezone.is_aware(bounds.MIN_MOMENT) and timezone.is_aware(bounds.MAX_MOMENT)
+
+
+@pytest.mark.django_db
+def test_recompute_refuses_a_date_outside_the_bounds(tenant_a):
+    with pytest.raises(CommandError, match="from 1900-01-01 to 2200-12-31"):
+        call_command("recompute", "--tenant", tenant_a.tenant.slug, "--date", "0001-01-01")
