@@ -130,9 +130,10 @@ class _Scanner(HTMLParser):
             self._form = None
         elif tag == "select" and self._select is not None and self._form is not None:
             name, options, selected, multiple = self._select
-            if not selected and not multiple:
+            if not selected and not multiple and options:
+                # A real choice when there is one (a required owner), else the empty one ("— none —").
                 selected = [next((o for o in options if o), "")]
-            self._form["fields"].append((name, "multi" if multiple else "choice", [s for s in selected if s], options))
+            self._form["fields"].append((name, "multi" if multiple else "choice", selected, options))
             self._select = None
         elif tag == "textarea" and self._textarea is not None and self._form is not None:
             text = "".join(self._text)
@@ -161,6 +162,6 @@ def scan(page_url: str, html: str, targets: dict[tuple[str, str], Target], *, in
         for name, kind, baseline, options in form["fields"]:
             if name == "csrfmiddlewaretoken":
                 continue
-            if not baseline and kind not in ("checkbox", "multi"):
-                baseline = [next((o for o in options if o), None) or default_value(kind, name)]
+            if not baseline and kind not in ("checkbox", "multi", "choice"):
+                baseline = [default_value(kind, name)]
             target.merge(name, Field(kind, baseline, options))
