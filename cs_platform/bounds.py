@@ -20,7 +20,6 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import ProhibitNullCharactersValidator
 from django.db import models
 from django.utils import timezone
 
@@ -35,13 +34,8 @@ NUL_MESSAGE = "Null characters are not allowed."
 TEXT_MAX_LENGTH = 10_000
 # Lists of short strings a user edits (an account's jurisdictions, regulators, data standards).
 LIST_MAX_ITEMS = 50
-# Whole numbers PostgreSQL stores: the ranges of its integer columns.
-INT_RANGES = {
-    "smallint": (-(2**15), 2**15 - 1),
-    "integer": (-(2**31), 2**31 - 1),
-    "bigint": (-(2**63), 2**63 - 1),
-}
-MAX_ID = INT_RANGES["bigint"][1]
+# Ids are bigint: a larger number names no row (Django's integer fields check their own columns' ranges).
+MAX_ID = 2**63 - 1
 # JSON from outside: the deepest legitimate body is a bulk request ({"rows": [{...}]}), three levels.
 JSON_MAX_DEPTH = 20
 
@@ -56,8 +50,9 @@ def date_error(value: datetime.date) -> str | None:
 def moment_error(value: datetime.datetime) -> str | None:
     # Aware moments compare as instants (Python compares them without building a shifted datetime, so
     # 0001-01-01T00:00+14:00 compares fine although it is year 0 in UTC); naive ones as wall-clock times.
-    low, high = (MIN_MOMENT, MAX_MOMENT) if timezone.is_aware(value) else (MIN_MOMENT.replace(tzinfo=None),
-                                                                           MAX_MOMENT.replace(tzinfo=None))  # fmt: skip
+    low, high = MIN_MOMENT, MAX_MOMENT
+    if timezone.is_naive(value):
+        low, high = low.replace(tzinfo=None), high.replace(tzinfo=None)
     return None if low <= value <= high else MOMENT_MESSAGE
 
 
@@ -69,11 +64,6 @@ def text_error(value: str, max_length: int | None = None) -> str | None:
     return None
 
 
-def int_error(value: int, column: str = "bigint") -> str | None:
-    low, high = INT_RANGES[column]
-    return None if low <= value <= high else f"Enter a whole number from {low:,} to {high:,}."
-
-
 def validate_date(value: datetime.date) -> None:
     """A Django validator (forms, DRF serializer fields and filters accept it as is)."""
     if (message := date_error(value)) is not None:
@@ -83,9 +73,6 @@ def validate_date(value: datetime.date) -> None:
 def validate_moment(value: datetime.datetime) -> None:
     if (message := moment_error(value)) is not None:
         raise ValidationError(message, code="date_out_of_range")
-
-
-validate_no_nul = ProhibitNullCharactersValidator(message=NUL_MESSAGE)
 
 
 def value_error(value: Any) -> tuple[str, str] | None:
