@@ -57,7 +57,7 @@ EXAMPLES_PER_LINKED_PAGE = 12
 # The values that answered 500 before issue #15, by the kind of field they went into.
 KNOWN_BAD = {
     "text": ["\x00", "x" * 20_000],
-    "number": ["1" + "0" * 30, "-99999999999999999999"],
+    "number": ["1" + "0" * 30, "-99999999999999999999", "NaN"],
     "choice": ["\x00", "99999999999999999999"],
     "multi": ["\x00", "99999999999999999999"],
     "checkbox": ["\x00"],
