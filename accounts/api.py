@@ -21,7 +21,7 @@ from accounts import selectors, services
 from accounts.models import Account, Contact, DataStandard, LifecycleStage, Tier, Touchpoint, TouchpointKind
 from api.errors import Conflict, ErrorSerializer
 from api.fields import BookAccountField, MemberUserField, TenantPkField, in_book
-from api.filters import IdFilter, MappedOrderingFilter, MomentFilter
+from api.filters import DayFilter, IdFilter, MappedOrderingFilter, MomentFilter
 from api.permissions import HasScope, RoleMayWrite
 from api.schema import id_parameter, response_example
 from api.viewsets import BookViewSetMixin, TenantViewSet
@@ -84,8 +84,8 @@ class AccountFilter(filters.FilterSet):
         choices=[*HealthBand.choices, ("none", "Not scored")], method="filter_band",
         help_text="Band of the latest nightly health snapshot; none = not scored that night.",
     )  # fmt: skip
-    renewal_before = filters.DateFilter(field_name="renewal_date", lookup_expr="lte", help_text="On or before.")
-    renewal_after = filters.DateFilter(field_name="renewal_date", lookup_expr="gte", help_text="On or after.")
+    renewal_before = DayFilter(field_name="renewal_date", lookup_expr="lte", help_text="On or before.")
+    renewal_after = DayFilter(field_name="renewal_date", lookup_expr="gte", help_text="On or after.")
     name = filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Name contains (any case).")
     updated_after = MomentFilter(
         field_name="updated_at", lookup_expr="gte", help_text="Changed at or after this time (ISO 8601)."

@@ -10,6 +10,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from accounts.models import Contact, TouchpointKind
+from cs_platform import bounds
 from cs_platform.tenancy.models import Membership
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
@@ -36,13 +37,13 @@ class AccountForm(forms.Form):
 
 class TouchpointForm(AccountForm):
     kind = forms.ChoiceField(choices=TouchpointKind.choices)
-    occurred_at = forms.DateTimeField(
+    occurred_at = bounds.DateTimeField(
         label="Occurred at",
         input_formats=[DATETIME_LOCAL, "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
     )
     subject = forms.CharField(max_length=200)
-    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    notes = bounds.text_field()
     contact = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
 
     def __init__(self, *args, contacts: list[Contact], now: datetime.datetime, **kwargs):

@@ -18,6 +18,7 @@ from accounts import selectors
 from accounts.forms import ReassignForm, TouchpointForm, person_label
 from accounts.models import Account
 from accounts.services import account_reassign, touchpoint_log
+from cs_platform import bounds
 from cs_platform.tenancy.access import forms_allowed, require_form
 from metrics.forms import SurveyResponseForm
 from metrics.services import survey_response_record
@@ -66,7 +67,9 @@ def _timeline_cursor(request) -> datetime.datetime | None:
         moment = parse_datetime(raw)
     except ValueError:
         return None  # a mangled link opens the newest page rather than failing
-    if moment is not None and timezone.is_naive(moment):
+    if moment is None or bounds.moment_error(moment):
+        return None
+    if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
     return moment
 

@@ -19,6 +19,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from cs_platform.bad_requests import RefusedInput
+
 _MESSAGES = {
     "invalid": "The request is not valid: see errors.",
     "parse_error": "The request body is not valid JSON.",
@@ -37,7 +39,7 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(
         help_text="invalid, parse_error, not_authenticated, authentication_failed, permission_denied, not_found, "
         "method_not_allowed, unsupported_media_type, throttled, too_many_rows, request_too_large, "
-        "idempotency_conflict..."
+        "idempotency_conflict, bad_request..."
     )
     message = serializers.CharField()
     errors = ErrorItemSerializer(many=True)
@@ -124,6 +126,18 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         response.data["retry_after"] = int(exc.wait) + (exc.wait % 1 > 0)
     return response
+
+
+def json_bad_request(request, exception=None) -> JsonResponse:
+    """A request Django refused before the API saw it (handler400): NUL in a query parameter, a form body
+    over the size limit. Names the parameter when one is at fault."""
+    if isinstance(exception, RefusedInput):
+        item = {"field": exception.field, "code": exception.code, "message": exception.message}
+        body = error_body(400, "invalid", f"The {exception.where} {exception.field!r} was refused: "
+                          f"{exception.message}", [item])  # fmt: skip
+    else:
+        body = error_body(400, "bad_request", "The request could not be read.")
+    return JsonResponse(body, status=400, json_dumps_params={"separators": (",", ":")})
 
 
 def json_not_found(request, exception=None) -> JsonResponse:

@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from accounts.models import Account
 from accounts.selectors import visible_accounts
+from cs_platform import bounds
 from cs_platform.tenancy.models import Membership
 
 
@@ -84,3 +85,17 @@ def in_book(model):
 
 def display_name(user) -> str | None:
     return (user.get_full_name() or user.get_username()) if user is not None else None
+
+
+class DayField(serializers.DateField):
+    """A date in the platform's range (cs_platform.bounds: 1900-01-01 to 2200-12-31): a 400 naming the
+    field, rather than a value whose arithmetic or time-zone shift overflows later."""
+
+    default_validators = [bounds.validate_date]
+
+
+class MomentField(serializers.DateTimeField):
+    """A date and time in the platform's range, as an instant (an offset of +14:00 on 0001-01-01 is 1 BC
+    in UTC, which PostgreSQL stores and Python cannot read back)."""
+
+    default_validators = [bounds.validate_moment]

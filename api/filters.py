@@ -15,6 +15,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions
 from rest_framework.filters import OrderingFilter
 
+from cs_platform import bounds
+
 
 @extend_schema_field(OpenApiTypes.INT)
 class IdFilter(filters.NumberFilter):
@@ -30,7 +32,9 @@ class IdFilter(filters.NumberFilter):
 
 class _UtcDateTimeField(forms.DateTimeField):
     """ISO 8601, converted to UTC: Python accepts offsets up to ±23:59, PostgreSQL only up to ±15:59,
-    and a far-future moment with an offset can overflow the year 9999."""
+    and a far-future moment with an offset can overflow the year 9999. Within the platform's range."""
+
+    default_validators = [bounds.validate_moment]
 
     def to_python(self, value):
         moment = IsoDateTimeField().to_python(value)
@@ -40,6 +44,13 @@ class _UtcDateTimeField(forms.DateTimeField):
             return moment.astimezone(datetime.UTC)
         except OverflowError:
             raise forms.ValidationError("Enter a valid date/time.", code="invalid") from None
+
+
+@extend_schema_field(OpenApiTypes.DATE)
+class DayFilter(filters.DateFilter):
+    """A date (YYYY-MM-DD) within the platform's range (cs_platform.bounds)."""
+
+    field_class = bounds.DateField
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)

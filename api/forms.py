@@ -5,13 +5,14 @@ from __future__ import annotations
 from django import forms
 
 from api.models import ALL_SCOPES, SCOPE_FAMILIES
+from cs_platform import bounds
 
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=100)
     # Unknown values are left for the service to refuse, so the message is the same from every caller.
     scopes = forms.MultipleChoiceField(choices=[(s, s) for s in ALL_SCOPES], required=False)
-    expires_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    expires_on = bounds.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from api.models import ALL_SCOPES, ApiToken
+from cs_platform import bounds
 from cs_platform.audit.services import audit_record
 from cs_platform.tenancy import context
 
@@ -60,6 +61,8 @@ def api_token_create(
         errors["scopes"] = f"Unknown scope(s): {', '.join(unknown)}."
     if expires_at is not None and expires_at <= timezone.now():
         errors["expires_at"] = "The expiry must be in the future."
+    elif expires_at is not None and (message := bounds.moment_error(expires_at)):
+        errors["expires_at"] = message
     if errors:
         raise ValidationError(errors)
     with context.tenant_context(tenant):

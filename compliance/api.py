@@ -15,8 +15,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers
 
-from api.fields import BookAccountField, MemberUserField, TenantPkField, display_name, in_book
-from api.filters import IdFilter
+from api.fields import BookAccountField, DayField, MemberUserField, TenantPkField, display_name, in_book
+from api.filters import DayFilter, IdFilter
 from api.schema import EXAMPLE_SERVER, response_example
 from api.viewsets import BookViewSetMixin, TenantViewSet
 from compliance import selectors
@@ -141,7 +141,7 @@ class ObligationSerializer(serializers.ModelSerializer):
 class ObligationCreateSerializer(serializers.Serializer):
     account = BookAccountField()
     requirement = TenantPkField(Requirement)
-    due_date = serializers.DateField()
+    due_date = DayField()
     owner = MemberUserField(required=False, allow_null=True, default=None, help_text="An active member's user id.")
 
 
@@ -185,7 +185,7 @@ class AuditResultSerializer(serializers.ModelSerializer):
 
 class AuditResultCreateSerializer(serializers.Serializer):
     obligation = TenantPkField(Obligation, "obligation", queryset=in_book(Obligation))
-    audited_on = serializers.DateField()
+    audited_on = DayField()
     outcome = serializers.ChoiceField(choices=AuditOutcome.choices)
     open_findings = serializers.IntegerField(default=0, help_text="A passed audit leaves none.")
     auditor = serializers.CharField(max_length=160, required=False, allow_blank=True, default="")
@@ -214,12 +214,12 @@ class ObligationFilter(filters.FilterSet):
     framework = filters.CharFilter(field_name="requirement__framework__code", label="Framework code, e.g. soc2.")
     requirement = IdFilter(field_name="requirement_id", label="Obligations under this requirement (id).")
     status = filters.ChoiceFilter(choices=ObligationStatus.choices, label="As last computed by the nightly.")
-    due_before = filters.DateFilter(field_name="due_date", lookup_expr="lte", label="Due on or before this date.")
-    due_after = filters.DateFilter(field_name="due_date", lookup_expr="gte", label="Due on or after this date.")
-    expiring_before = filters.DateFilter(
+    due_before = DayFilter(field_name="due_date", lookup_expr="lte", label="Due on or before this date.")
+    due_after = DayFilter(field_name="due_date", lookup_expr="gte", label="Due on or after this date.")
+    expiring_before = DayFilter(
         field_name="evidence_valid_until", lookup_expr="lte", label="Latest evidence valid until this date or earlier."
     )
-    expiring_after = filters.DateFilter(
+    expiring_after = DayFilter(
         field_name="evidence_valid_until", lookup_expr="gte", label="Latest evidence valid until this date or later."
     )
 
@@ -231,9 +231,7 @@ class ObligationFilter(filters.FilterSet):
 class EvidenceFilter(filters.FilterSet):
     obligation = IdFilter(field_name="obligation_id", label="Evidence of this obligation (id).")
     account = IdFilter(field_name="obligation__account_id", label="Evidence of this account's obligations (id).")
-    expiring_before = filters.DateFilter(
-        field_name="valid_until", lookup_expr="lte", label="Valid until this date or earlier."
-    )
+    expiring_before = DayFilter(field_name="valid_until", lookup_expr="lte", label="Valid until this date or earlier.")
     content_type = filters.CharFilter(label="Detected content type, e.g. application/pdf.")
 
     class Meta:
@@ -246,8 +244,8 @@ class AuditResultFilter(filters.FilterSet):
     account = IdFilter(field_name="obligation__account_id", label="Audits of this account's obligations (id).")
     framework = filters.CharFilter(field_name="obligation__requirement__framework__code", label="Framework code.")
     outcome = filters.ChoiceFilter(choices=AuditOutcome.choices)
-    audited_before = filters.DateFilter(field_name="audited_on", lookup_expr="lte")
-    audited_after = filters.DateFilter(field_name="audited_on", lookup_expr="gte")
+    audited_before = DayFilter(field_name="audited_on", lookup_expr="lte")
+    audited_after = DayFilter(field_name="audited_on", lookup_expr="gte")
 
     class Meta:
         model = AuditResult
@@ -257,9 +255,7 @@ class AuditResultFilter(filters.FilterSet):
 class ComplianceStatusFilter(filters.FilterSet):
     account = IdFilter(field_name="account_id", label="This account's snapshots (id).")
     status = filters.ChoiceFilter(choices=ObligationStatus.choices, label="The account's worst obligation status.")
-    date = filters.DateFilter(
-        method="filter_date", label="The snapshot day; the tenant's latest snapshot day if left out."
-    )
+    date = DayFilter(method="filter_date", label="The snapshot day; the tenant's latest snapshot day if left out.")
     framework = filters.CharFilter(
         method="filter_framework",
         label="Accounts with obligations under this framework code (the status stays the account's overall one).",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 
 from compliance.services import EVIDENCE_TYPES
+from cs_platform import bounds
 
 
 class EvidenceUploadForm(forms.Form):
@@ -17,9 +18,9 @@ class EvidenceUploadForm(forms.Form):
         widget=forms.FileInput(attrs={"accept": ",".join(sorted(EVIDENCE_TYPES))}),
         help_text="PDF, PNG, JPEG, Word (.docx), Excel (.xlsx), CSV or plain text.",
     )
-    valid_from = forms.DateField(
+    valid_from = bounds.DateField(
         label="Valid from", required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
     )
-    valid_until = forms.DateField(
+    valid_until = bounds.DateField(
         label="Valid until", required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
     )

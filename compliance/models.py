@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from pathlib import PurePosixPath
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -76,7 +79,13 @@ class Obligation(TenantOwned):
 
 
 def evidence_upload_to(instance, filename: str) -> str:
-    return f"evidence/{instance.tenant_id}/{instance.obligation_id}/{filename}"
+    """Where the file is stored: a random name under its tenant and obligation, with the uploaded name's
+    extension. The name a person gave the file is kept in `filename` (and served back on download); on
+    disk it could be anything a browser sends, up to 255 characters, which with long ids overran the
+    column (a 500 on upload) and would leak into paths and logs."""
+    suffix = PurePosixPath(filename).suffix.lower()
+    suffix = suffix if len(suffix) <= 10 and suffix[1:].isalnum() else ""
+    return f"evidence/{instance.tenant_id}/{instance.obligation_id}/{secrets.token_hex(16)}{suffix}"
 
 
 class Evidence(TenantOwned):

@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import Account
 from compliance.models import AuditOutcome, AuditResult, ComplianceStatusSnapshot, Evidence, Obligation, Requirement
 from compliance.status import obligation_status, worst
+from cs_platform import bounds
 from cs_platform.audit.services import audit_record, audit_record_many, model_snapshot
 from cs_platform.bulk import bulk_update_rows
 from cs_platform.tenancy import context
@@ -29,6 +30,7 @@ MAX_EVIDENCE_BYTES = 50 * 1024 * 1024
 def obligation_create(
     *, tenant, account: Account, requirement: Requirement, due_date: datetime.date, owner=None, actor=None
 ) -> Obligation:
+    bounds.check(due_date=due_date)
     with context.tenant_context(tenant):
         if requirement.segment_id is not None and requirement.segment_id != account.segment_id:
             raise ValidationError({"requirement": f"“{requirement}” applies to another segment than {account.name}'s."})
@@ -169,6 +171,9 @@ def evidence_add(
         errors["valid_until"] = "Enter the date the evidence expires."
     elif valid_from is not None and valid_until < valid_from:
         errors["valid_until"] = "Evidence cannot expire before it becomes valid."
+    for name, day in (("valid_from", valid_from), ("valid_until", valid_until)):
+        if day is not None and (message := bounds.date_error(day)):
+            errors[name] = message
     if errors:
         raise ValidationError(errors)
     checksum, size = _sha256(upload)
@@ -216,10 +221,12 @@ def audit_result_record(
     if outcome == AuditOutcome.PASSED and open_findings:
         raise ValidationError({"open_findings": "A passed audit cannot leave open findings; record it as failed."})
     with context.tenant_context(tenant):
-        result = AuditResult.objects.create(
+        result = AuditResult(
             tenant=tenant, obligation=obligation, audited_on=audited_on, outcome=outcome,
             open_findings=open_findings, auditor=auditor, notes=notes,
         )  # fmt: skip
+        result.full_clean(exclude=["tenant", "obligation"])
+        result.save()
         audit_record(tenant=tenant, actor=actor, action="audit_result.record", obj=result, after=model_snapshot(result))
     return result
 

@@ -710,3 +710,13 @@ CELERY_BEAT_SCHEDULE["audit-checkpoint-dispatch"] = {
 }
 # A name of its own in the OpenAPI schema ("reason" is a common field name).
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["CheckpointReasonEnum"] = "cs_platform.audit.models.CheckpointReason"
+
+# --- Bounded input (issue #15 item 8) -------------------------------------------------------------
+# NUL in a query parameter, form field or cookie is a 400 before the session is looked up
+# (cs_platform.bad_requests); the API reads JSON with a depth limit and refuses NUL and lone surrogates
+# (api.parsers). The bounds themselves (dates 1900-2200, text lengths, JSON depth) are in cs_platform.bounds.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+    "cs_platform.bad_requests.RefuseNulMiddleware",
+)
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["api.parsers.BoundedJSONParser"]

@@ -30,6 +30,18 @@ urlpatterns = [
 ]
 
 
+def handler400(request, exception):
+    """A request refused before a view answered it (cs_platform.bad_requests: NUL in a parameter, a body
+    Django cannot read): the API's error format under /api/, the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        from api.errors import json_bad_request
+
+        return json_bad_request(request, exception)
+    from cs_platform.bad_requests import bad_request_page
+
+    return bad_request_page(request, exception)
+
+
 def handler404(request, exception):
     """API callers get the API's JSON error format; everyone else the HTML page."""
     if request.path.startswith("/api/"):

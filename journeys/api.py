@@ -17,8 +17,8 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from api.fields import BookAccountField, MemberUserField, TenantPkField, display_name, in_book
-from api.filters import IdFilter
+from api.fields import BookAccountField, DayField, MemberUserField, TenantPkField, display_name, in_book
+from api.filters import DayFilter, IdFilter
 from api.schema import response_example
 from api.viewsets import BookViewSetMixin, TenantViewSet, action_body, tenant_today
 from journeys import selectors
@@ -179,7 +179,7 @@ class AccountJourneyDetailSerializer(AccountJourneySerializer):
 class JourneyStartSerializer(serializers.Serializer):
     account = BookAccountField()
     template = TenantPkField(JourneyTemplate)
-    started_on = serializers.DateField()
+    started_on = DayField()
 
 
 @response_example("activity in progress", _ACTIVITY_EXAMPLE)
@@ -202,7 +202,7 @@ class JourneyActivitySerializer(serializers.ModelSerializer):
 
 
 class ActivityCompleteSerializer(serializers.Serializer):
-    completed_on = serializers.DateField(
+    completed_on = DayField(
         required=False, help_text="When the activity was done; the tenant's today if left out. Not in the future."
     )
 
@@ -245,7 +245,7 @@ class DecisionCreateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     owner = MemberUserField(help_text="The one person who decides: a user id of an active member.")
-    due_date = serializers.DateField()
+    due_date = DayField()
     fallback = serializers.CharField(max_length=255, help_text="What happens if nobody decides by the due date.")
     customer_impact = serializers.CharField(
         max_length=255, required=False, allow_blank=True, default="",
@@ -277,8 +277,8 @@ class ActivityFilter(filters.FilterSet):
     account = IdFilter(field_name="journey__account_id", label="Activities of this account (id).")
     journey = IdFilter(field_name="journey_id", label="Activities of this journey (id).")
     status = filters.ChoiceFilter(choices=ActivityStatus.choices)
-    due_before = filters.DateFilter(field_name="due_on", lookup_expr="lte", label="Due on or before this date.")
-    due_after = filters.DateFilter(field_name="due_on", lookup_expr="gte", label="Due on or after this date.")
+    due_before = DayFilter(field_name="due_on", lookup_expr="lte", label="Due on or before this date.")
+    due_after = DayFilter(field_name="due_on", lookup_expr="gte", label="Due on or after this date.")
     overdue = filters.BooleanFilter(method="filter_overdue", label="true: not done and past due (tenant's today).")
 
     class Meta:

@@ -9,6 +9,7 @@ import datetime
 from django import forms
 
 from accounts.forms import AccountForm, person_label
+from cs_platform import bounds
 from cs_platform.tenancy.models import Membership
 from journeys.models import AccountJourney, DecisionKind
 
@@ -16,9 +17,9 @@ from journeys.models import AccountJourney, DecisionKind
 class DecisionForm(AccountForm):
     kind = forms.ChoiceField(choices=DecisionKind.choices)
     title = forms.CharField(max_length=200)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    description = bounds.text_field()
     owner = forms.TypedChoiceField(coerce=int, help_text="One owner, who decides or unblocks.")
-    due_date = forms.DateField(label="Due date", widget=forms.DateInput(attrs={"type": "date"}))
+    due_date = bounds.DateField(label="Due date", widget=forms.DateInput(attrs={"type": "date"}))
     # Not required here: the service says why a fallback is needed, in the domain's words.
     fallback = forms.CharField(
         required=False, max_length=255, help_text="What happens if nobody decides by the due date.",
@@ -47,14 +48,13 @@ class DecisionForm(AccountForm):
 
 
 class DecisionResolveForm(AccountForm):
-    resolution = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3, "required": True}), help_text="What was decided."
-    )
+    # Not required here: the service says what is missing.
+    resolution = bounds.text_field(attrs={"required": True}, help_text="What was decided.")
     apply_fallback = forms.BooleanField(label="Apply the fallback", required=False)
 
 
 class ActivityCompleteForm(AccountForm):
-    completed_on = forms.DateField(label="Completed on", widget=forms.DateInput(attrs={"type": "date"}))
+    completed_on = bounds.DateField(label="Completed on", widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, today: datetime.date, started_on: datetime.date, **kwargs):
         kwargs.setdefault("initial", {"completed_on": today})

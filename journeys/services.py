@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from cs_platform import bounds
 from cs_platform.audit.services import audit_record, audit_record_many, model_snapshot
 from cs_platform.bulk import bulk_update_rows
 from cs_platform.tenancy import context
@@ -32,6 +33,7 @@ def account_journey_start(
 ) -> AccountJourney:
     """Start a journey and derive every activity's due date from the phase it belongs to: an activity
     is due at its phase's end day, counted from the journey start."""
+    bounds.check(started_on=started_on)  # before any due date is counted from it
     with context.tenant_context(tenant):
         if account.tenant_id != tenant.pk or template.tenant_id != tenant.pk:
             raise ValidationError("The account and template must belong to the current tenant.")
@@ -76,6 +78,7 @@ def journey_activity_complete(
     with context.tenant_context(tenant):
         if not isinstance(completed_on, datetime.date):
             raise ValidationError({"completed_on": "A date is required."})
+        bounds.check(completed_on=completed_on)
         if completed_on < activity.journey.started_on:
             raise ValidationError({"completed_on": "An activity cannot be completed before its journey started."})
         from metrics.nightly import local_today  # the tenant's today; nightly imports this module
@@ -147,6 +150,7 @@ def decision_resolve(
             )
         if not resolution.strip():
             raise ValidationError({"resolution": "Say what was decided."})
+        bounds.check_text(resolution=resolution)
         before = model_snapshot(decision)
         decision.status = DecisionStatus.FALLBACK_APPLIED if apply_fallback else DecisionStatus.RESOLVED
         decision.resolution = resolution

@@ -36,8 +36,8 @@ from rest_framework.views import APIView
 from accounts.models import Contact
 from accounts.selectors import visible_accounts
 from api.errors import ErrorSerializer, error_body
-from api.fields import BookAccountField, TenantPkField, in_book
-from api.filters import IdFilter, MomentFilter
+from api.fields import BookAccountField, DayField, MomentField, TenantPkField, in_book
+from api.filters import DayFilter, IdFilter, MomentFilter
 from api.idempotency import (
     HEADER,
     MAX_KEY_LENGTH,
@@ -117,8 +117,8 @@ class MeasurementFilter(django_filters.FilterSet):
     account = IdFilter(field_name="account_id", help_text="Only this account's values.")
     kpi = IdFilter(field_name="kpi_id", help_text="Only this KPI (id).")
     kpi_code = django_filters.CharFilter(field_name="kpi__code", help_text="Only KPIs with this code.")
-    measured_after = django_filters.DateFilter(field_name="measured_on", lookup_expr="gte", help_text="On or after.")
-    measured_before = django_filters.DateFilter(field_name="measured_on", lookup_expr="lte", help_text="On or before.")
+    measured_after = DayFilter(field_name="measured_on", lookup_expr="gte", help_text="On or after.")
+    measured_before = DayFilter(field_name="measured_on", lookup_expr="lte", help_text="On or before.")
 
     class Meta:
         model = KpiMeasurement
@@ -193,10 +193,8 @@ class SurveyResponseSerializer(serializers.ModelSerializer):
 class SurveyFilter(django_filters.FilterSet):
     account = IdFilter(field_name="account_id", help_text="Only this account's responses.")
     survey_type = django_filters.ChoiceFilter(choices=SurveyType.choices)
-    responded_after = django_filters.DateFilter(field_name="responded_on", lookup_expr="gte", help_text="On or after.")
-    responded_before = django_filters.DateFilter(
-        field_name="responded_on", lookup_expr="lte", help_text="On or before."
-    )
+    responded_after = DayFilter(field_name="responded_on", lookup_expr="gte", help_text="On or after.")
+    responded_before = DayFilter(field_name="responded_on", lookup_expr="lte", help_text="On or before.")
 
     class Meta:
         model = SurveyResponse
@@ -251,7 +249,7 @@ _RESOLVED_AT = "2026-11-20T11:30:00Z"
 class IncidentSerializer(serializers.ModelSerializer):
     account = BookAccountField(help_text="Id of an account of the caller's book.")
     severity = serializers.ChoiceField(choices=Severity.choices)
-    opened_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+    opened_at = MomentField(required=False, help_text="Defaults to now.")
 
     class Meta:
         model = Incident
@@ -260,7 +258,7 @@ class IncidentSerializer(serializers.ModelSerializer):
 
 
 class IncidentResolveSerializer(serializers.Serializer):
-    resolved_at = serializers.DateTimeField(required=False, help_text="Defaults to now; not before opened_at.")
+    resolved_at = MomentField(required=False, help_text="Defaults to now; not before opened_at.")
 
 
 class IncidentFilter(django_filters.FilterSet):
@@ -377,8 +375,8 @@ class HealthScoreSerializer(serializers.ModelSerializer):
 class HealthFilter(django_filters.FilterSet):
     account = IdFilter(field_name="account_id", help_text="Only this account's history.")
     band = django_filters.ChoiceFilter(choices=HealthBand.choices)
-    date_after = django_filters.DateFilter(field_name="snapshot_date", lookup_expr="gte", help_text="On or after.")
-    date_before = django_filters.DateFilter(field_name="snapshot_date", lookup_expr="lte", help_text="On or before.")
+    date_after = DayFilter(field_name="snapshot_date", lookup_expr="gte", help_text="On or after.")
+    date_before = DayFilter(field_name="snapshot_date", lookup_expr="lte", help_text="On or before.")
 
     class Meta:
         model = HealthSnapshot
@@ -457,7 +455,7 @@ class MeasurementRowSerializer(serializers.Serializer):
     account = serializers.IntegerField(help_text="Id of an account of the caller's book.")
     kpi = serializers.IntegerField(required=False, help_text="Id of a KPI of the account's segment (or kpi_code).")
     kpi_code = serializers.CharField(required=False, help_text="Code of a KPI of the account's segment (or kpi).")
-    measured_on = serializers.DateField(help_text="Not in the future (tenant's time zone).")
+    measured_on = DayField(help_text="Not in the future (tenant's time zone).")
     value = serializers.DecimalField(max_digits=14, decimal_places=4, help_text="A JSON number or numeric string.")
 
 
@@ -465,7 +463,7 @@ class SurveyRowSerializer(serializers.Serializer):
     account = serializers.IntegerField()
     survey_type = serializers.ChoiceField(choices=SurveyType.choices)
     score = serializers.IntegerField(help_text="NPS 0-10, CSAT 1-5, CES 1-7.")
-    responded_on = serializers.DateField(help_text="Not in the future (tenant's time zone).")
+    responded_on = DayField(help_text="Not in the future (tenant's time zone).")
     contact = serializers.IntegerField(required=False, allow_null=True, help_text="A contact of the account.")
     comment = serializers.CharField(required=False, allow_blank=True)
 
@@ -474,8 +472,8 @@ class IncidentRowSerializer(serializers.Serializer):
     account = serializers.IntegerField()
     title = serializers.CharField(max_length=200)
     severity = serializers.ChoiceField(choices=Severity.choices)
-    opened_at = serializers.DateTimeField(required=False, help_text="Defaults to now; not in the future.")
-    resolved_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Not before opened_at.")
+    opened_at = MomentField(required=False, help_text="Defaults to now; not in the future.")
+    resolved_at = MomentField(required=False, allow_null=True, help_text="Not before opened_at.")
     escalated = serializers.BooleanField(required=False, default=False)
     external_ref = serializers.CharField(required=False, allow_blank=True, max_length=80)
 
@@ -547,8 +545,8 @@ def _bulk_schema(*, entity: str, request: type[serializers.Serializer], example_
             "Every row is validated first; if any is bad, nothing is stored and the 400 "
             "lists every bad field with its row index (the first 1,000; `error_count` says how many in all). One "
             "audit event per request names every stored id and a digest of the values.\n\n"
-            f"`{HEADER}` (optional, at most {MAX_KEY_LENGTH} characters): the first 201 is stored with the rows. "
-            "A retry with the same key and the same body gets that answer again, with the header "
+            f"`{HEADER}` (optional, at most {MAX_KEY_LENGTH} printable characters): the first 201 is stored with the "
+            "rows. A retry with the same key and the same body gets that answer again, with the header "
             f"`{REPLAYED_HEADER}: true`, and stores nothing; the same key with another body is a 422. A 400 is not "
             "stored, so the rows may be fixed and sent again under the same key. Keys are remembered for "
             f"{settings.API_IDEMPOTENCY_HOURS} hours, per credential: a key is the sending token's own (a browser "
@@ -563,7 +561,7 @@ def _bulk_schema(*, entity: str, request: type[serializers.Serializer], example_
                 OpenApiTypes.STR,
                 OpenApiParameter.HEADER,
                 required=False,
-                description=f"A client-chosen key (at most {MAX_KEY_LENGTH} characters) making retries safe.",
+                description=f"A client-chosen key (at most {MAX_KEY_LENGTH} printable characters) making retries safe.",
             )
         ],  # fmt: skip
         responses={
@@ -605,8 +603,9 @@ class _BulkIngestView(TenantViewSetMixin, APIView):
 
     def post(self, request, *args, **kwargs) -> Response:
         key = request.headers.get(HEADER)
-        if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
-            return self._refuse("invalid", f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.", HEADER)
+        # Printable: a control character (NUL above all, which PostgreSQL cannot store) is no one's key.
+        if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
+            return self._refuse("invalid", f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters.", HEADER)
         data = request.data
         rows = data.get("rows") if isinstance(data, dict) else None
         if not isinstance(rows, list):

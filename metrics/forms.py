@@ -9,15 +9,16 @@ from django import forms
 
 from accounts.forms import AccountForm, contact_choices
 from accounts.models import Contact
+from cs_platform import bounds
 from metrics.models import SurveyType
 
 
 class SurveyResponseForm(AccountForm):
     survey_type = forms.ChoiceField(label="Survey", choices=SurveyType.choices)
     score = forms.IntegerField(help_text="NPS 0-10, CSAT 1-5, CES 1-7.")
-    responded_on = forms.DateField(label="Responded on", widget=forms.DateInput(attrs={"type": "date"}))
+    responded_on = bounds.DateField(label="Responded on", widget=forms.DateInput(attrs={"type": "date"}))
     contact = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    comment = bounds.text_field()
 
     def __init__(self, *args, contacts: list[Contact], today: datetime.date, **kwargs):
         kwargs.setdefault("initial", {"survey_type": SurveyType.NPS, "responded_on": today})

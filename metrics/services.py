@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from cs_platform import bounds
 from cs_platform.audit.services import audit_record, audit_record_many, model_snapshot
 from cs_platform.tenancy import context
 from metrics.models import SURVEY_SCALES, HealthSnapshot, Incident, KpiMeasurement, SurveyResponse, SurveyType
@@ -71,6 +72,8 @@ def survey_response_record(
         raise ValidationError({"score": f"A {survey_type.upper()} score must be a whole number from {low} to {high}."})
     if not isinstance(responded_on, datetime.date) or isinstance(responded_on, datetime.datetime):
         raise ValidationError({"responded_on": "A date is required."})
+    bounds.check(responded_on=responded_on)
+    bounds.check_text(comment=comment)
     from metrics.nightly import local_today  # nightly imports this module
 
     # "Today" is the tenant's: a Tokyo team recording this morning's response must not be refused
@@ -111,6 +114,7 @@ def incident_resolve(
 ) -> Incident:
     with context.tenant_context(tenant):
         resolved_at = resolved_at or timezone.now()
+        bounds.check(resolved_at=resolved_at)
         if incident.resolved_at is not None:
             raise ValidationError({"resolved_at": "The incident is already resolved."})
         if resolved_at < incident.opened_at:
@@ -232,7 +236,7 @@ BULK_ERRORS_LISTED = 1000
 _CLOCK_SKEW = datetime.timedelta(minutes=5)
 _MAX_VALUE = Decimal(10) ** 10  # KpiMeasurement.value: 14 digits, 4 after the point
 _QUANTUM = Decimal("0.0001")
-_MAX_ID = 2**63 - 1  # bigint: a larger "id" is a bad row, not a database error
+_MAX_ID = bounds.MAX_ID  # bigint: a larger "id" is a bad row, not a database error
 
 
 class BulkRowsInvalid(Exception):
@@ -286,6 +290,8 @@ class _Checker:
             day = None
         if day is None:
             return self.fail(index, field, "invalid", "A date as YYYY-MM-DD is required.")
+        if message := bounds.date_error(day):
+            return self.fail(index, field, "date_out_of_range", message)
         if day > today:
             return self.fail(index, field, "future", f"The date {day.isoformat()} is in the future.")
         return day
@@ -302,6 +308,10 @@ class _Checker:
             moment = None
         if moment is None:
             return self.fail(index, field, "invalid", "A date and time in ISO 8601 is required.")
+        # Before any shift to another zone: year 1 at +14:00 is year 0 in UTC, which PostgreSQL stores
+        # (as 1 BC) and Python cannot read back, so every later read of the row failed.
+        if message := bounds.moment_error(moment):
+            return self.fail(index, field, "date_out_of_range", message)
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment)
         if moment > now + _CLOCK_SKEW:
@@ -314,6 +324,8 @@ class _Checker:
             return self.fail(index, field, "required", "This field is required.") if required else default
         if not isinstance(value, str):
             return self.fail(index, field, "invalid", "A string is required.")
+        if "\x00" in value:
+            return self.fail(index, field, "null_characters_not_allowed", bounds.NUL_MESSAGE)
         if required and not value.strip():
             return self.fail(index, field, "blank", "This field may not be blank.")
         if max_length is not None and len(value) > max_length:
@@ -571,7 +583,7 @@ def survey_responses_bulk_ingest(
             contact = check.id(index, row, "contact", required=False)
             if contact not in (None, _BAD) and account is not _BAD and contacts.get(contact) != account:
                 check.fail(index, "contact", "does_not_exist", f"No contact {contact} of account {account}.")
-            comment = check.text(index, row, "comment", max_length=None, required=False)
+            comment = check.text(index, row, "comment", max_length=bounds.TEXT_MAX_LENGTH, required=False)
             if index in check.bad:
                 continue
             objects.append(

@@ -6,6 +6,8 @@ import dataclasses
 import datetime
 import re
 
+from cs_platform import bounds
+
 _PATTERN = re.compile(r"^(\d{4})-W(\d{2})$")
 
 
@@ -20,6 +22,9 @@ class IsoWeek:
         if not match:
             raise ValueError(f"{text!r} is not an ISO week such as 2026-W48")
         year, number = int(match[1]), int(match[2])
+        # Weeks next to year 1 or 9999 have no previous or next week to link to, nor a day to count from.
+        if not bounds.MIN_DATE.year <= year <= bounds.MAX_DATE.year:
+            raise ValueError(f"{text!r}: choose a year from {bounds.MIN_DATE.year} to {bounds.MAX_DATE.year}")
         try:
             datetime.date.fromisocalendar(year, number, 1)
         except ValueError:

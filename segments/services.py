@@ -215,6 +215,9 @@ def scorecards_for_scoring(*, tenant) -> dict[int, ScorecardConfig]:
     return configs
 
 
+_CENTS = Decimal("0.01")
+
+
 def _threshold_errors(prefix: str, green_at: Any, red_below: Any) -> dict[str, str]:
     errors: dict[str, str] = {}
     for name, value in (("green_at", green_at), ("red_below", red_below)):
@@ -223,8 +226,13 @@ def _threshold_errors(prefix: str, green_at: Any, red_below: Any) -> dict[str, s
         except (InvalidOperation, ValueError):
             errors[f"{prefix}{name}"] = f"{value!r} is not a number."
             continue
+        if not number.is_finite():  # NaN cannot even be compared with 0 and 100
+            errors[f"{prefix}{name}"] = f"{value!r} is not a finite number."
+            continue
         if not Decimal(0) <= number <= Decimal(100):
             errors[f"{prefix}{name}"] = f"{value} is outside 0-100."
+        elif number != number.quantize(_CENTS):  # the column keeps two decimals: 33.333 would be stored 33.33
+            errors[f"{prefix}{name}"] = f"{value}: use at most 2 decimal places."
     if not errors and Decimal(str(red_below)) > Decimal(str(green_at)):
         errors[f"{prefix}red_below"] = f"The red threshold ({red_below}) is above the green one ({green_at})."
     return errors
@@ -249,8 +257,12 @@ def scorecard_update(
         seen.add(code)
         try:
             weight = Decimal(str(item.get("weight")))
+            if not weight.is_finite():
+                raise InvalidOperation
             if weight < 0:
                 errors[f"measures[{index}].weight"] = "A weight cannot be negative."
+            elif weight != weight.quantize(_CENTS):
+                errors[f"measures[{index}].weight"] = "Use at most 2 decimal places."
             total += weight
         except (InvalidOperation, ValueError):
             errors[f"measures[{index}].weight"] = f"{item.get('weight')!r} is not a number."

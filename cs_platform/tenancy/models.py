@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
+from cs_platform import bounds
 from cs_platform.tenancy import context
 from cs_platform.tenancy.managers import TenantManager
 
@@ -58,6 +59,19 @@ class TenantOwned(models.Model):
     class Meta:
         abstract = True
         base_manager_name = "_plain"
+
+    def clean_fields(self, exclude=None):
+        # Every service that full_cleans a tenant's row gets the platform's bounds (cs_platform.bounds: dates
+        # 1900-2200, no NUL, bounded free text and JSON lists) along with Django's field checks, and after
+        # them: they turn strings such as "2026-01-31" into the field's type first.
+        errors = {}
+        try:
+            super().clean_fields(exclude)
+        except ValidationError as exc:
+            errors = exc.error_dict
+        errors.update(bounds.instance_errors(self, set(exclude or ()) | set(errors)))
+        if errors:
+            raise ValidationError(errors)
 
     def save(self, *args, **kwargs):
         current = context.current_tenant_id()

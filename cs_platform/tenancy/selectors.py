@@ -48,3 +48,38 @@ def team_user_ids(membership: Membership) -> list[int]:
         ids.update(user_id for _, user_id in rows)
     membership._team_user_ids = sorted(ids)
     return membership._team_user_ids
+
+
+def out_of_bounds_dates() -> list[tuple[str, str, int, str]]:
+    """(model label, field, row id, stored value as PostgreSQL prints it) of the current tenant's rows whose
+    date or timestamp lies outside cs_platform.bounds (1900-01-01 to 2200-12-31), for rows stored before
+    those bounds were enforced. The value is read as text: a timestamp outside Python's years 1-9999 (an
+    incident stored as 0001-01-01T00:00:00+14:00 is 1 BC in UTC) cannot be read as a datetime at all. One
+    query per date column of every tenant-owned model."""
+    from django.apps import apps
+    from django.db.models import DateField, DateTimeField, F, Q, TextField
+    from django.db.models.functions import Cast
+
+    from cs_platform import bounds
+    from cs_platform.tenancy.models import TenantOwned
+
+    found = []
+    for model in sorted(apps.get_models(), key=lambda m: m._meta.label):
+        if not issubclass(model, TenantOwned):
+            continue
+        for field in model._meta.concrete_fields:
+            if isinstance(field, DateTimeField):
+                low, high = bounds.MIN_MOMENT, bounds.MAX_MOMENT
+            elif isinstance(field, DateField):
+                low, high = bounds.MIN_DATE, bounds.MAX_DATE
+            else:
+                continue
+            outside = Q(**{f"{field.name}__lt": low}) | Q(**{f"{field.name}__gt": high})
+            rows = (
+                model.objects.filter(outside)
+                .annotate(stored_as=Cast(F(field.name), output_field=TextField()))
+                .order_by("pk")
+                .values_list("pk", "stored_as")
+            )
+            found.extend((model._meta.label, field.name, pk, stored) for pk, stored in rows)
+    return found

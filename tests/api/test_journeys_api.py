@@ -209,7 +209,12 @@ def test_activity_complete_through_the_service_with_its_audit_event(client, tena
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("completed_on", "reason"),
-    [("2999-01-01", "future"), ("2000-01-01", "before its journey started"), ("yesterday", "Date has wrong format")],
+    [
+        ("2199-01-01", "future"),
+        ("2000-01-01", "before its journey started"),
+        ("yesterday", "Date has wrong format"),
+        ("2999-01-01", "from 1900-01-01 to 2200-12-31"),
+    ],
 )
 def test_activity_complete_validation_names_the_field(client, tenant_a, completed_on, reason):
     journey = factories.journey_of(owned_account(tenant_a), started_on=TODAY - datetime.timedelta(days=10))

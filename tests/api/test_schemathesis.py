@@ -4,7 +4,13 @@ The schema is fetched from /api/schema/ through the WSGI application (so it is t
 really serves), then Hypothesis generates requests for each operation from it. Path parameters are
 pinned to real objects of the caller's tenant so that detail, update and action operations reach the
 code behind the 404 as well. Each response must not be a 5xx and must conform to the schema: a
-documented status code, content type, headers and body."""
+documented status code, content type, headers and body.
+
+The tenant is 14 hours ahead of UTC, so generated dates and times are shifted at the edge of every
+conversion; and once every operation has been fuzzed, every read operation is called again and no stored
+date may lie outside the platform's bounds: a value a write stored must not break a later read (issue
+#15: a bulk incident dated 0001-01-01T00:00:00+14:00 was stored and made the incidents list answer 500
+for everyone from then on)."""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connections
-from django.test import override_settings
+from django.test import Client, override_settings
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -28,7 +34,9 @@ from schemathesis.specs.openapi.checks import (
 
 from api.models import ALL_SCOPES
 from api.services import api_token_create
+from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.selectors import out_of_bounds_dates
 from tests import factories
 from tests.committed import purge_tenant
 from tests.conftest import make_world
@@ -52,8 +60,6 @@ def _objects(world) -> dict[str, int]:
     obligation = factories.ObligationFactory(tenant=tenant, account=account)
     journey = factories.journey_of(account)
     factories.HealthSnapshotFactory(tenant=tenant, account=account)
-    from cs_platform.tenancy import context
-
     with context.tenant_context(tenant):
         activity_id = journey.activity_progress.order_by("pk").values_list("pk", flat=True)[0]
     objects = {
@@ -106,6 +112,8 @@ def fuzzed_world(django_db_setup, django_db_blocker):
     request. Purged afterwards by the owner role (the audit table refuses DELETE to the app role)."""
     with django_db_blocker.unblock():
         world = make_world("fuzz", "Fuzz Customer Success")
+        world.tenant.time_zone = "Etc/GMT-14"  # UTC+14 at every date, year 1 included
+        world.tenant.save(update_fields=["time_zone"])
         try:
             yield world
         finally:
@@ -132,6 +140,30 @@ def test_every_operation_conforms_to_the_live_schema(fuzzed_world):
     assert total >= 50, f"only {total} operations in the schema: is an app's api.py not registered?"
     assert ran == total
     assert not failures, "\n\n".join(failures)
+    reads, failed = _read_everything_again(headers, objects)
+    assert reads >= 30, f"only {reads} read operations read again"
+    assert not failed, "reads that fail after the fuzzed writes:\n" + "\n".join(failed)
+    with context.tenant_context(fuzzed_world.tenant):
+        assert not out_of_bounds_dates(), "the API stored dates outside the platform's bounds"
+
+
+def _read_everything_again(headers: dict, objects: dict) -> tuple[int, list[str]]:
+    """Every GET operation once more, with the pinned objects, after all the fuzzed writes were stored:
+    (how many were read, the ones that failed)."""
+    client = Client(raise_request_exception=False)
+    reads, failed = 0, []
+    with override_settings(API_THROTTLE_RATES={"token": "100000/min", "user": "100000/min"}):
+        schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler())
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            if operation.method.upper() != "GET":
+                continue
+            path = re.sub(r"{(\w+)}", lambda m: str(objects[m[1]]), operation.full_path)
+            status = client.get(path, HTTP_AUTHORIZATION=headers["Authorization"]).status_code
+            reads += 1
+            if status >= 500:
+                failed.append(f"GET {path} -> {status}")
+    return reads, failed
 
 
 def _fuzz(headers: dict, objects: dict) -> tuple[int, int, list[str]]:

@@ -83,3 +83,22 @@ def test_duplicate_obligations_and_inconsistent_audits_are_refused(tenant_a):
     with context.tenant_context(tenant_a.tenant):
         counts = status_counts(compliance_book(tenant_a.user(Role.COMPLIANCE)))
     assert counts == {"failed": 0, "overdue": 0, "expiring": 0, "not_started": 1, "compliant": 0}
+
+
+@pytest.mark.django_db
+def test_a_long_file_name_is_kept_as_given_but_stored_under_a_short_random_one(tenant_a, tmp_path, settings):
+    """The name a browser sends can be 255 characters of anything; stored as given it overran the file
+    column once the ids were long (a 500 on upload). It is kept for the download, not used on disk."""
+    settings.MEDIA_ROOT = tmp_path
+    obligation = factories.ObligationFactory(tenant=tenant_a.tenant)
+    name = ("'\"><img src=x onerror=alert(1)> SOC 2 report " * 8)[:240] + ".PDF"  # no slash: a path
+    upload = SimpleUploadedFile(name, b"%PDF-1.4 evidence", content_type="application/pdf")
+    evidence = evidence_add(
+        tenant=tenant_a.tenant, obligation=obligation, upload=upload, valid_from=datetime.date(2026, 1, 1),
+        valid_until=datetime.date(2026, 12, 31), actor=tenant_a.user("compliance"),
+    )  # fmt: skip
+    assert evidence.filename == name
+    stored = evidence.file.name
+    assert stored.startswith(f"evidence/{tenant_a.tenant.pk}/{obligation.pk}/") and stored.endswith(".pdf")
+    assert len(stored) <= 100 and "<" not in stored
+    assert (tmp_path / stored).read_bytes() == b"%PDF-1.4 evidence"

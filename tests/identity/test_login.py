@@ -141,7 +141,6 @@ def test_the_code_step_without_a_password_step_goes_back_to_login(client):
         ("https://evil.example/", "/"),
         ("//evil.example/", "/"),
         ("/\\evil.example", "/"),
-        ("/accounts/\x00", "/"),
         ("javascript:alert(1)", "/"),
     ],
 )
@@ -175,7 +174,14 @@ def test_logging_in_stamps_the_session_clocks_even_through_force_login(client, t
 )
 def test_hostile_login_input_is_a_form_error_not_a_500(client, tenant_a, body):
     response = client.post(reverse("login"), body)
-    assert response.status_code == 200 and "_auth_user_id" not in client.session
+    # A NUL byte never reaches the form: cs_platform.bad_requests answers 400 before any view.
+    expected = 400 if any("\x00" in value for value in body.values()) else 200
+    assert response.status_code == expected and "_auth_user_id" not in client.session
+
+
+def test_a_nul_in_the_next_parameter_is_refused_before_the_login_form(client, tenant_a):
+    response = _login(client, tenant_a.user(Role.CSM), next="/accounts/\x00")
+    assert response.status_code == 400 and "_auth_user_id" not in client.session
 
 
 def test_password_fields_are_bounded_everywhere(client, tenant_a):

@@ -90,6 +90,9 @@ def test_admin_saves_new_weights_and_the_change_is_audited(client, tenant_a):
         ({"nps-weight": "ten"}, "NPS", "'ten' is not a number."),
         ({"csat-green_at": "120"}, "CSAT", "120 is outside 0-100."),
         ({"red_below": "80"}, "red_below", "The red threshold (80) is above the green one (70)."),
+        # NaN passed Decimal() and failed the 0-100 comparison (500); 33.333 was stored as 33.33.
+        ({"csat-green_at": "NaN"}, "CSAT", "'NaN' is not a finite number."),
+        ({"nps-weight": "0.005", "compliance-weight": "24.995"}, "NPS", "Use at most 2 decimal places."),
     ],
 )
 def test_bad_input_names_the_field_and_keeps_nothing(client, tenant_a, overrides, field, message):

@@ -5,6 +5,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from cs_platform import bounds
 from cs_platform.tenancy.models import Tenant
 from metrics import nightly
 
@@ -40,6 +41,8 @@ class Command(BaseCommand):
             day = datetime.date.fromisoformat(date) if date else None
         except ValueError:
             raise CommandError(f"--date {date!r} is not a date in the form YYYY-MM-DD.") from None
+        if day is not None and (message := bounds.date_error(day)):
+            raise CommandError(f"--date {date!r}: {message}")
         if all:
             tenants = list(Tenant.objects.order_by("slug"))
         else:
