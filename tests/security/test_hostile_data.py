@@ -212,6 +212,21 @@ def test_every_scorecard_email_keeps_payloads_as_text(hostile):
         assert account.name in shown and decision.title in shown and EVALUATED not in shown, role
 
 
+def test_the_password_reset_email_keeps_payloads_as_text(hostile, mailoutbox):
+    """The other email the platform sends. Plain text only (no HTML part a client could render), the
+    name the person was given written literally, no template evaluated from it."""
+    from cs_platform.identity.services import password_reset_email_send
+
+    user = hostile.user(Role.CSM)
+    assert password_reset_email_send(user_id=user.pk)
+    [sent] = mailoutbox
+    parsed = email.message_from_bytes(sent.message().as_bytes(), policy=policy.default)
+    assert parsed.get_content_type() == "text/plain" and not getattr(sent, "alternatives", [])
+    text = parsed.get_content()
+    assert user.get_full_name() in text and "&lt;" not in text and EVALUATED not in text
+    assert settings.SECRET_KEY not in text
+
+
 # --- Exports -----------------------------------------------------------------------------------------------
 def test_the_audit_exports_neutralise_formulas_and_still_verify(client, hostile):
     from tests.api.test_audit_api import GENESIS, events_from_csv, verify_segment
