@@ -135,6 +135,9 @@ def incident_resolve(
     *, tenant, incident: Incident, resolved_at: datetime.datetime | None = None, actor=None
 ) -> Incident:
     with context.tenant_context(tenant):
+        # The caller's copy may be stale: lock the row and read it again, so two resolves racing each
+        # other give one resolution (the other is refused) and "before" is what was really replaced.
+        incident.refresh_from_db(from_queryset=Incident.objects.select_for_update())
         resolved_at = resolved_at or timezone.now()
         bounds.check(resolved_at=resolved_at)
         if incident.resolved_at is not None:

@@ -12,15 +12,17 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
+from django.utils import timezone
 
 from accounts.models import Account
 from accounts.services import account_create
 from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy import context
-from metrics.models import KpiMeasurement
-from metrics.services import kpi_measurement_record, kpi_measurements_bulk_ingest
+from metrics.models import Incident, KpiMeasurement
+from metrics.services import incident_open, incident_resolve, kpi_measurement_record, kpi_measurements_bulk_ingest
 from segments.models import KpiDefinition
 from tests import factories
 from tests.concurrency import race
@@ -171,4 +173,27 @@ def test_a_single_record_racing_a_bulk_ingest_is_audited_as_a_replacement(world,
         key = (account.pk, world.kpi.pk, day)
         assert world.stored()[key] == Decimal(42)
         assert world.updates_by(world.second) == {key: (Decimal(FIRST), Decimal(42))}
+        world.assert_audit_intact()
+
+
+def test_two_resolves_of_an_incident_at_once_give_one_resolution(world, django_db_blocker):
+    """Each request read the incident open; the second must not resolve it again over the first (a
+    second event whose "before" says open, and a resolution time silently replaced)."""
+    opened = timezone.now().replace(microsecond=0) - datetime.timedelta(hours=3)
+    with django_db_blocker.unblock():
+        incident = incident_open(tenant=world.tenant, account=world.accounts[0], title="Wires late", severity="sev2",
+                                 opened_at=opened)  # fmt: skip
+        with context.tenant_context(world.tenant):
+            copies = [Incident.objects.get(pk=incident.pk) for _ in range(2)]  # each request's own read: open
+    times = [opened + datetime.timedelta(hours=1), opened + datetime.timedelta(hours=2)]
+
+    def resolve(copy, at, actor):
+        return lambda: incident_resolve(tenant=world.tenant, incident=copy, resolved_at=at, actor=actor)
+
+    with pytest.raises(ValidationError, match="already resolved"):
+        race(world.tenant, resolve(copies[0], times[0], world.first), resolve(copies[1], times[1], world.second),
+             blocker=django_db_blocker)  # fmt: skip
+    with django_db_blocker.unblock(), context.tenant_context(world.tenant):
+        assert Incident.objects.get(pk=incident.pk).resolved_at == times[0]
+        assert AuditEvent.objects.filter(action="incident.resolve").count() == 1
         world.assert_audit_intact()
