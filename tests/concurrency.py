@@ -23,9 +23,11 @@ from typing import Any
 
 from django.db import connections
 
+from cs_platform.audit import services as audit_services
 from tests.committed import owner_connection
 
-AUDIT_LOCK_NAMESPACE = 7_402_311  # cs_platform/audit/services.py: pg_advisory_xact_lock(namespace, tenant_id)
+# pg_advisory_xact_lock(namespace, tenant_id), taken by every audit append; imported to stay in step.
+AUDIT_LOCK_NAMESPACE = audit_services._LOCK_NAMESPACE
 WAIT_SECONDS = 30
 
 
