@@ -73,6 +73,10 @@ def account_update(*, tenant, account: Account, actor=None, **changes: Any) -> A
     if unknown:
         raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
     with context.tenant_context(tenant):
+        # The caller's copy may be stale (read before another edit committed): lock the row and read it
+        # again, so "before" is what this edit replaces and fields it does not change keep the other
+        # edit's values instead of being written back from the stale copy.
+        account.refresh_from_db(from_queryset=Account.objects.select_for_update())
         before = model_snapshot(account)
         previous_owner = account.owner_csm
         for name, value in changes.items():
@@ -194,8 +198,9 @@ def account_delete(*, tenant, account: Account, actor=None) -> None:
     from accounts.selectors import account_history
 
     with context.tenant_context(tenant):
-        # Lock the row so a touchpoint logged meanwhile cannot slip in between the check and the delete.
-        Account.objects.select_for_update().filter(pk=account.pk).first()
+        # Lock the row so a touchpoint logged meanwhile cannot slip in between the check and the delete,
+        # and read it again so the event keeps its last values, not the caller's copy's.
+        account.refresh_from_db(from_queryset=Account.objects.select_for_update())
         history = account_history(account)
         if history:
             raise AccountHasHistory(account, history)
@@ -219,6 +224,8 @@ def contact_update(*, tenant, contact: Contact, actor=None, **changes: Any) -> C
     if unknown:
         raise ValidationError({name: "This field cannot be edited." for name in sorted(unknown)})
     with context.tenant_context(tenant):
+        # As in account_update: "before" from the locked, current row, not the caller's copy.
+        contact.refresh_from_db(from_queryset=Contact.objects.select_for_update())
         before = model_snapshot(contact)
         for name, value in changes.items():
             setattr(contact, name, value)
@@ -236,9 +243,12 @@ def contact_delete(*, tenant, contact: Contact, actor=None) -> None:
     """Remove a contact (a person who left the client). Touchpoints that named them keep their
     record (their contact becomes empty); the audit event keeps the contact's last values."""
     with context.tenant_context(tenant):
-        before = model_snapshot(contact)
+        current = Contact.objects.select_for_update().filter(pk=contact.pk).first()
+        if current is None:
+            return  # a concurrent request deleted it (and recorded the event) first
+        before = model_snapshot(current)
         contact_id = contact.pk
-        contact.delete()
+        current.delete()
         audit_record(
             tenant=tenant, actor=actor, action="contact.delete", object_type="accounts.contact",
             object_id=contact_id, before=before,

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Account
@@ -42,21 +42,43 @@ def kpi_measurement_record(
     actor=None,
 ) -> KpiMeasurement:  # fmt: skip
     """Record (or correct) one account's KPI value for a day; a second value for the same day
-    replaces the first and the audit event keeps both."""
+    replaces the first and the audit event keeps both. Concurrent writers of the same day queue on
+    the row (SELECT ... FOR UPDATE), so "before" is always the value this call replaced."""
     with context.tenant_context(tenant):
         _check_kpi(account, kpi)
         number = _decimal(value, "value")
-        existing = KpiMeasurement.objects.filter(account=account, kpi=kpi, measured_on=measured_on).first()
-        before = model_snapshot(existing) if existing else None
-        measurement = existing or KpiMeasurement(tenant=tenant, account=account, kpi=kpi, measured_on=measured_on)
-        measurement.value = number
-        measurement.source = source
-        measurement.full_clean(exclude=["tenant", "account", "kpi"], validate_unique=False)
-        measurement.save()
+        same_day = KpiMeasurement.objects.filter(account=account, kpi=kpi, measured_on=measured_on)
+        existing = same_day.select_for_update().first()
+        if existing is None:
+            measurement = KpiMeasurement(
+                tenant=tenant, account=account, kpi=kpi, measured_on=measured_on, value=number, source=source
+            )
+            measurement.full_clean(exclude=["tenant", "account", "kpi"], validate_unique=False)
+            try:
+                with transaction.atomic():  # a savepoint: a unique violation leaves the transaction usable
+                    measurement.save(force_insert=True)
+            except IntegrityError:
+                # Another request inserted this day after our read and committed (PostgreSQL made our
+                # INSERT wait for it): lock its row and replace it below, auditing its value as "before".
+                existing = same_day.select_for_update().first()
+                if existing is None:
+                    raise
+            else:
+                audit_record(
+                    tenant=tenant, actor=actor, action="kpi_measurement.create", obj=measurement,
+                    after=model_snapshot(measurement),
+                )  # fmt: skip
+                return measurement
+        # Locked until we commit: nobody can change the row between this snapshot and our write.
+        before = model_snapshot(existing)
+        existing.value, existing.source = number, source
+        existing.full_clean(exclude=["tenant", "account", "kpi"], validate_unique=False)
+        existing.save()
         audit_record(
-            tenant=tenant, actor=actor, action="kpi_measurement.update" if existing else "kpi_measurement.create",
-            obj=measurement, before=before, after=model_snapshot(measurement),
+            tenant=tenant, actor=actor, action="kpi_measurement.update", obj=existing, before=before,
+            after=model_snapshot(existing),
         )  # fmt: skip
+        measurement = existing
     return measurement
 
 
@@ -113,6 +135,9 @@ def incident_resolve(
     *, tenant, incident: Incident, resolved_at: datetime.datetime | None = None, actor=None
 ) -> Incident:
     with context.tenant_context(tenant):
+        # The caller's copy may be stale: lock the row and read it again, so two resolves racing each
+        # other give one resolution (the other is refused) and "before" is what was really replaced.
+        incident.refresh_from_db(from_queryset=Incident.objects.select_for_update())
         resolved_at = resolved_at or timezone.now()
         bounds.check(resolved_at=resolved_at)
         if incident.resolved_at is not None:
@@ -392,8 +417,8 @@ def _digest(lines: list[str]) -> str:
 
 
 def _existing_measurements(tenant, keys: list[_Key]) -> dict[_Key, tuple[int, Decimal, str]]:
-    """{(account, kpi, day): (id, value, source)} of the rows an upsert will replace (the portable path;
-    PostgreSQL reads them in the upsert statement itself)."""
+    """{(account, kpi, day): (id, value, source)} of the rows an upsert will replace (the SQLite demo's
+    path; PostgreSQL locks and reads them in _measurements_upsert_pg)."""
     if not keys:
         return {}
     found = KpiMeasurement.objects.filter(
@@ -410,8 +435,10 @@ def kpi_measurements_bulk_ingest(
     "measured_on": "YYYY-MM-DD", "value": number}. `accounts` is the caller's book (visible_accounts):
     an account outside it is a bad row. A value for an (account, KPI, day) that already has one replaces
     it, as kpi_measurement_record does, and each replaced value gets its own before/after audit event.
-    A constant number of queries: the book's segments, KPIs, the upsert (one statement on PostgreSQL),
-    and the audit append (lock, head, insert).
+    A constant number of queries: the book's segments, KPIs, the upsert (on PostgreSQL one statement
+    for new keys; plus lock-and-read and update when values are replaced), and the audit append
+    (lock, head, insert). Concurrent requests writing the same keys queue on the rows, and each
+    reports and audits exactly the values it replaced, including another request's just committed.
     Returns {"stored", "created", "updated", "sha256", "ids"}; raises BulkRowsInvalid."""
     from metrics.nightly import local_today
 
@@ -501,14 +528,13 @@ def _measurements_upsert(
     tenant, clean: dict[_Key, Decimal], *, source: str
 ) -> tuple[dict[_Key, int], dict[_Key, tuple[int, Decimal, str]]]:
     """Insert or replace the values. Returns ({key: id}, {key: (id, value, source) before} of the replaced
-    rows). On PostgreSQL one statement: INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO UPDATE, with
-    a CTE reading the replaced values first (every part of a WITH statement sees the same snapshot, so
-    `old` holds the values from before the update). Django's bulk_create spent more time building 10,000
-    model instances and compiling 70,000 parameters than PostgreSQL spent storing them."""
+    rows): exactly what this transaction created and what it overwrote, also while other requests write
+    the same keys (see _measurements_upsert_pg)."""
     from django.db import connection
 
     keys = list(clean)
     if connection.vendor != "postgresql":
+        # The SQLite demo runs one process: nothing can write between the read and the write.
         existing = _existing_measurements(tenant, keys)
         objects = [
             KpiMeasurement(tenant=tenant, account_id=a, kpi_id=k, measured_on=d, value=v, source=source)
@@ -519,29 +545,89 @@ def _measurements_upsert(
             update_fields=["value", "source", "recorded_at"],
         )  # fmt: skip
         return {(o.account_id, o.kpi_id, o.measured_on): o.pk for o in objects}, existing
+    return _measurements_upsert_pg(tenant, clean, source=source)
+
+
+# Rounds of insert-then-lock before giving up: a key needs another round only when its row is deleted
+# between our insert attempt and our lock, so a second round is already rare.
+_UPSERT_ROUNDS = 5
+
+
+def _measurements_upsert_pg(
+    tenant, clean: dict[_Key, Decimal], *, source: str
+) -> tuple[dict[_Key, int], dict[_Key, tuple[int, Decimal, str]]]:
+    """The PostgreSQL upsert, safe under concurrent writers of the same keys (READ COMMITTED):
+
+    1. INSERT ... ON CONFLICT DO NOTHING RETURNING: the keys this transaction creates. A key another
+       transaction has inserted but not committed makes the statement wait for that transaction, so
+       after it every other key has a committed row.
+    2. SELECT ... FOR UPDATE of those rows (a new statement, so a new snapshot that sees them): each
+       row's current value, locked until we commit, so nobody can change it between this read and
+       our write. FOR UPDATE returns the latest committed version after waiting for a writer.
+    3. UPDATE of the locked rows to the new values.
+
+    A single INSERT ... ON CONFLICT DO UPDATE with a CTE reading the old values (the previous design)
+    reported a row committed by another request after the statement's snapshot as "created", with no
+    before/after audit event, because the CTE does not see it while ON CONFLICT still overwrites it.
+    Per-key advisory locks were the other option, but 10,000 keys need 10,000 entries in the shared
+    lock table: two concurrent 10,000-row requests exhaust it ("out of shared memory") with the
+    default max_locks_per_transaction; row locks live in the rows themselves.
+    Deadlocks: inserts go in key order and row locks in id order, so two requests with overlapping keys
+    queue rather than wait for each other. A fresh ingest is one statement (step 1), as before."""
+    from django.db import connection
+
+    pending = sorted(clean)
+    id_of: dict[_Key, int] = {}
+    existing: dict[_Key, tuple[int, Decimal, str]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH r AS (SELECT * FROM unnest(%(a)s::bigint[], %(k)s::bigint[], %(d)s::date[], %(v)s::numeric[])"
-            "   AS r(a, k, d, v)),"
-            " old AS (SELECT m.account_id, m.kpi_id, m.measured_on, m.value, m.source FROM metrics_kpimeasurement m"
-            "   JOIN r ON m.account_id = r.a AND m.kpi_id = r.k AND m.measured_on = r.d WHERE m.tenant_id = %(t)s),"
-            " up AS (INSERT INTO metrics_kpimeasurement"
-            "   (tenant_id, account_id, kpi_id, measured_on, value, source, recorded_at)"
-            "   SELECT %(t)s, r.a, r.k, r.d, r.v, %(s)s, now() FROM r"
-            "   ON CONFLICT (tenant_id, account_id, kpi_id, measured_on) DO UPDATE"
-            "   SET value = EXCLUDED.value, source = EXCLUDED.source, recorded_at = EXCLUDED.recorded_at"
-            "   RETURNING id, account_id, kpi_id, measured_on)"
-            " SELECT up.id, up.account_id, up.kpi_id, up.measured_on, old.value, old.source"
-            " FROM up LEFT JOIN old USING (account_id, kpi_id, measured_on)",
-            {"t": tenant.pk, "s": source, "a": _pg_array(k[0] for k in keys), "k": _pg_array(k[1] for k in keys),
-             "d": _pg_array(k[2].isoformat() for k in keys), "v": _pg_array(clean.values())},
-        )  # fmt: skip
-        id_of, existing = {}, {}
-        for pk, a, k, d, before, before_source in cursor.fetchall():
-            id_of[(a, k, d)] = pk
-            if before_source is not None:  # source is NOT NULL: a joined old row
-                existing[(a, k, d)] = (pk, before, before_source)
-        return id_of, existing
+        for _ in range(_UPSERT_ROUNDS):
+            cursor.execute(
+                "INSERT INTO metrics_kpimeasurement"
+                " (tenant_id, account_id, kpi_id, measured_on, value, source, recorded_at)"
+                " SELECT %(t)s, r.a, r.k, r.d, r.v, %(s)s, now()"
+                " FROM unnest(%(a)s::bigint[], %(k)s::bigint[], %(d)s::date[], %(v)s::numeric[]) AS r(a, k, d, v)"
+                " ORDER BY r.a, r.k, r.d"
+                " ON CONFLICT (tenant_id, account_id, kpi_id, measured_on) DO NOTHING"
+                " RETURNING id, account_id, kpi_id, measured_on",
+                {"t": tenant.pk, "s": source, **_key_arrays(pending), "v": _pg_array(clean[key] for key in pending)},
+            )  # fmt: skip
+            for pk, a, k, d in cursor.fetchall():
+                id_of[(a, k, d)] = pk
+            taken = [key for key in pending if key not in id_of]
+            if not taken:
+                break
+            cursor.execute(
+                "SELECT m.id, m.account_id, m.kpi_id, m.measured_on, m.value, m.source FROM metrics_kpimeasurement m"
+                " JOIN unnest(%(a)s::bigint[], %(k)s::bigint[], %(d)s::date[]) AS r(a, k, d)"
+                "   ON m.account_id = r.a AND m.kpi_id = r.k AND m.measured_on = r.d"
+                " WHERE m.tenant_id = %(t)s ORDER BY m.id FOR UPDATE OF m",
+                {"t": tenant.pk, **_key_arrays(taken)},
+            )  # fmt: skip
+            for pk, a, k, d, value, before_source in cursor.fetchall():
+                id_of[(a, k, d)] = pk
+                existing[(a, k, d)] = (pk, value, before_source)
+            # A row deleted after step 1 (its account deleted, say) is inserted in the next round.
+            pending = [key for key in taken if key not in id_of]
+            if not pending:
+                break
+        else:
+            raise RuntimeError(f"{len(pending)} KPI measurements kept changing under the upsert; retry the request.")
+        if existing:
+            replaced = sorted((pk, key) for key, (pk, _, _) in existing.items())
+            cursor.execute(
+                "UPDATE metrics_kpimeasurement m SET value = r.v, source = %(s)s, recorded_at = now()"
+                " FROM unnest(%(i)s::bigint[], %(v)s::numeric[]) AS r(i, v) WHERE m.id = r.i",
+                {"s": source, "i": _pg_array(pk for pk, _ in replaced), "v": _pg_array(clean[k] for _, k in replaced)},
+            )  # fmt: skip
+    return id_of, existing
+
+
+def _key_arrays(keys: list[_Key]) -> dict[str, str]:
+    return {
+        "a": _pg_array(key[0] for key in keys),
+        "k": _pg_array(key[1] for key in keys),
+        "d": _pg_array(key[2].isoformat() for key in keys),
+    }
 
 
 def survey_responses_bulk_ingest(

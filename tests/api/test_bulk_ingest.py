@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -62,7 +63,9 @@ def test_ten_thousand_good_rows_are_stored_with_one_audit_event(client, tenant_a
     body = response.json()
     assert body["stored"] == 10_000 and body["created"] == 10_000 and body["updated"] == 0
     assert _measurements(tenant_a) == 10_000
-    # Set-based: a constant number of queries, not one per row (5 upsert batches of 2,000 included).
+    # Set-based: a constant number of queries, not one per row. On PostgreSQL the rows are one
+    # INSERT ... ON CONFLICT DO NOTHING (all new: nothing to lock or update); the SQLite demo's
+    # bulk_create makes 5 batches of 2,000.
     assert len(captured.captured_queries) < 25
     assert event_count(tenant_a.tenant) == events + 1
     with context.tenant_context(tenant_a.tenant):
@@ -431,6 +434,72 @@ def test_concurrent_duplicates_store_once(tenant_committed, django_db_blocker):
         assert AuditEvent.objects.filter(action="kpi_measurement.update").count() == 0
         assert IdempotencyRecord.objects.count() == 1
     # tenant_committed purges the tenant's rows; the user row goes with the test database.
+
+
+def test_two_tokens_overwriting_the_same_keys_at_once_each_report_and_audit_their_changes(
+    tenant_committed, django_db_blocker
+):
+    """Issue #16 item 1 through HTTP: two integrations (two admins' tokens) send different values for
+    the same (account, KPI, day) keys and the second request reaches the rows while the first has
+    written them but not committed (tests/concurrency.py forces it). The first answers "created", the
+    second "updated" with a before/after event naming the first's value for every key, the stored
+    values are the second's, and the audit chain verifies. Before the fix both answered "created"."""
+    import io
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client
+
+    from accounts.services import account_create
+    from cs_platform.tenancy.services import membership_create
+    from tests.concurrency import race
+
+    keys = 120
+    with django_db_blocker.unblock():
+        admins, tokens = [], []
+        for name in ("first", "second"):
+            admin = get_user_model().objects.create_user(
+                username=f"overwrite-{name}-{tenant_committed.pk}", email=f"overwrite-{name}@committed.test"
+            )
+            membership_create(tenant=tenant_committed, user=admin, role=Role.ADMIN)
+            tokens.append(
+                api_token_create(tenant=tenant_committed, name=name, scopes=["metrics:write"], actor=admin)[1]
+            )
+            admins.append(admin)
+        segment = factories.segment_of(tenant_committed)
+        account = account_create(tenant=tenant_committed, actor=admins[0], name="Overwrite Bank", segment=segment)
+        with context.tenant_context(tenant_committed):
+            kpi = KpiDefinition.objects.filter(segment=segment).order_by("pk").first()
+    days = [(TODAY - datetime.timedelta(days=n)).isoformat() for n in range(keys)]
+
+    def send(token: str, offset: int, idempotency_key: str | None):
+        def call():
+            rows = [{"account": account.pk, "kpi": kpi.pk, "measured_on": d, "value": offset + n}
+                    for n, d in enumerate(days)]  # fmt: skip
+            extra = {"HTTP_IDEMPOTENCY_KEY": idempotency_key} if idempotency_key else {}
+            response = Client().post(
+                MEASUREMENTS, json.dumps({"rows": rows}), content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {token}", **extra,
+            )  # fmt: skip
+            return response.status_code, response.json()
+
+        return call
+
+    (status_1, first), (status_2, second) = race(
+        tenant_committed, send(tokens[0], 1000, None), send(tokens[1], 5000, "overwrite-1"), blocker=django_db_blocker
+    )
+    assert (status_1, status_2) == (201, 201), (first, second)
+    assert (first["created"], first["updated"]) == (keys, 0)
+    assert (second["created"], second["updated"]) == (0, keys)
+    with django_db_blocker.unblock(), context.tenant_context(tenant_committed):
+        stored = dict(KpiMeasurement.objects.values_list("id", "value"))
+        assert sorted(stored.values()) == [5000 + n for n in range(keys)]
+        updates = AuditEvent.objects.filter(action="kpi_measurement.update")
+        found = {(e.actor_id, int(e.object_id), Decimal(e.before["value"]), Decimal(e.after["value"])) for e in updates}
+        assert found == {(admins[1].pk, pk, value - 4000, value) for pk, value in stored.items()}
+        out = io.StringIO()
+        call_command("verify_audit", tenant=tenant_committed.slug, stdout=out)
+        assert "intact" in out.getvalue()
 
 
 @pytest.mark.django_db

@@ -97,11 +97,22 @@ def test_bulk_ingest_upserts_in_constant_queries_and_audits_each_replaced_value(
     ]
     before = event_count(tenant_a.tenant)
     book = _book(tenant_a.tenant)
-    # savepoint, book's segments, KPIs, the upsert, advisory lock, chain head, event insert, release
-    # (+ the tenant setting)
+    # savepoint, book's segments, KPIs, the upsert (INSERT ... ON CONFLICT DO NOTHING: all 500 new, so
+    # nothing to lock or update), the audit append's savepoint, advisory lock, chain head, event insert,
+    # release x2
     with django_assert_max_num_queries(10):
         result = kpi_measurements_bulk_ingest(tenant=tenant_a.tenant, rows=rows, accounts=book)
     assert (result["stored"], result["created"], result["updated"]) == (500, 500, 0)
+    # Replacing all 500: savepoint, book's segments, KPIs, INSERT ... ON CONFLICT DO NOTHING (stores
+    # nothing), SELECT ... FOR UPDATE of the 500 rows (their values, locked), UPDATE of them, the audit
+    # append's savepoint, advisory lock, chain head, the 501 events' insert, release x2
+    with django_assert_max_num_queries(12):
+        result = kpi_measurements_bulk_ingest(
+            tenant=tenant_a.tenant, rows=[{**row, "value": row["value"] + 1} for row in rows], accounts=book
+        )
+    assert (result["stored"], result["created"], result["updated"]) == (500, 0, 500)
+    rows = [{**row, "value": row["value"] + 1} for row in rows]
+    before += 1 + 500
     result = kpi_measurements_bulk_ingest(tenant=tenant_a.tenant, rows=[{**rows[0], "value": 99}], accounts=book)
     assert (result["created"], result["updated"]) == (0, 1)
     with context.tenant_context(tenant_a.tenant):
@@ -111,7 +122,7 @@ def test_bulk_ingest_upserts_in_constant_queries_and_audits_each_replaced_value(
     assert event_count(tenant_a.tenant) == before + 3
     replaced = last_event(tenant_a.tenant)
     assert replaced.action == "kpi_measurement.update"
-    assert (replaced.before["value"], replaced.after["value"]) == ("0.0000", "99")
+    assert (replaced.before["value"], replaced.after["value"]) == ("1.0000", "99")
 
 
 @pytest.mark.django_db
