@@ -252,3 +252,14 @@ def test_with_redis_down_fail_closed_answers_503_with_retry_after(client, tenant
 
     own_redis.start()
     assert [client.get(ME, **headers).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_a_bad_fail_open_setting_fails_loudly():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from cs_platform.settings import _bool, _setting
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("API_THROTTLE_FAIL_OPEN", "sometimes")
+        with pytest.raises(ImproperlyConfigured, match="API_THROTTLE_FAIL_OPEN='sometimes' is not valid"):
+            _setting("API_THROTTLE_FAIL_OPEN", _bool, True)
