@@ -16,8 +16,9 @@ Rates are read from settings.API_THROTTLE_RATES on every request (not at import,
 so they can be configured per deployment and changed in tests.
 
 When the cache cannot be reached, settings.API_THROTTLE_FAIL_OPEN decides: let the request through
-un-throttled (the default; the response carries `X-Throttle-Degraded` and a WARNING is logged at most
-once a minute per process), or refuse it with 503 and Retry-After. Refusing every integration while
+un-throttled (the default; the response carries `X-Throttle-Degraded`, the Prometheus counter
+api_throttle_degraded_requests_total counts it, and a WARNING is logged at most once a minute per
+process), or refuse it with 503 and Retry-After. Refusing every integration while
 Redis restarts is worse than a few minutes of un-throttled traffic."""
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import uuid
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from prometheus_client import Counter
 from redis.exceptions import NoScriptError, RedisError
 from rest_framework import exceptions, status
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
@@ -46,6 +48,13 @@ CACHE_ERRORS = (RedisError, OSError)
 DEGRADED_HEADER = "X-Throttle-Degraded"
 UNAVAILABLE_RETRY_AFTER = 30  # seconds: a fail-closed 503's Retry-After, about a Redis restart
 WARNING_INTERVAL = 60  # seconds between two "throttling degraded" warnings of one process
+# Every degraded request, where the rate-limited warning shows only the first of each minute. On the
+# default registry, so any /metrics exporter of the process (django-prometheus) publishes it.
+DEGRADED_REQUESTS = Counter(
+    "api_throttle_degraded_requests",
+    "API requests whose budgets could not be checked because the cache was unavailable.",
+    ["outcome"],  # allowed (API_THROTTLE_FAIL_OPEN=true) or refused (false)
+)
 
 
 class ThrottlingUnavailable(exceptions.APIException):
@@ -166,6 +175,7 @@ def cache_unavailable(request, error: Exception) -> None:
     log a WARNING, at most one per WARNING_INTERVAL per process so an outage does not flood the logs."""
     global _last_warning, _unlogged
     fail_open = settings.API_THROTTLE_FAIL_OPEN
+    DEGRADED_REQUESTS.labels(outcome="allowed" if fail_open else "refused").inc()
     with _warning_lock:
         _unlogged += 1
         now = time.monotonic()

@@ -197,6 +197,12 @@ def own_redis(settings):
     settings.CACHES = suite_caches  # before other fixtures' teardown clears the cache
 
 
+def _degraded(outcome: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("api_throttle_degraded_requests_total", {"outcome": outcome}) or 0.0
+
+
 def _throttle_warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "api.throttling" and r.levelno == logging.WARNING]
 
@@ -211,6 +217,7 @@ def test_with_redis_down_the_api_fails_open_with_one_warning(client, tenant_a, s
 
     own_redis.stop()
     caplog.set_level(logging.WARNING, logger="api.throttling")
+    counted = _degraded("allowed")
     down = [client.get(ME, **headers) for _ in range(6)]  # over the 3/min budget: nothing counts it
     assert [r.status_code for r in down] == [200] * 6
     assert all(r[DEGRADED_HEADER] == "cache-unavailable" for r in down)
@@ -223,6 +230,8 @@ def test_with_redis_down_the_api_fails_open_with_one_warning(client, tenant_a, s
     warnings = _throttle_warnings(caplog)
     assert len(warnings) == 1, warnings
     assert "cache is unavailable" in warnings[0] and "ConnectionError" in warnings[0] and WARNING_INTERVAL == 60
+    # The metric counts every one: the 6 token requests, the unknown token, the session's request.
+    assert _degraded("allowed") - counted == 8
 
     own_redis.start()  # an empty Redis: the budget starts again, the script is loaded again
     back = [client.get(ME, **headers) for _ in range(4)]
@@ -240,6 +249,7 @@ def test_with_redis_down_fail_closed_answers_503_with_retry_after(client, tenant
 
     own_redis.stop()
     caplog.set_level(logging.WARNING, logger="api.throttling")
+    counted = _degraded("refused")
     for response in (client.get(ME, **headers), client.get(ME, **UNKNOWN)):
         assert response.status_code == 503
         assert response["Content-Type"] == "application/json"
@@ -249,6 +259,7 @@ def test_with_redis_down_fail_closed_answers_503_with_retry_after(client, tenant
         assert body["message"] and body["errors"] == []
     warnings = _throttle_warnings(caplog)
     assert len(warnings) == 1 and "API_THROTTLE_FAIL_OPEN=false" in warnings[0], warnings
+    assert _degraded("refused") - counted == 2
 
     own_redis.start()
     assert [client.get(ME, **headers).status_code for _ in range(4)] == [200, 200, 200, 429]
