@@ -1,20 +1,28 @@
-"""One error format for every 4xx answer of the API:
+"""One error format for every 4xx and 5xx answer of the API:
 
     {"status": 400, "code": "invalid", "message": "...", "errors": [{"field": "arr", "code": "invalid",
      "message": "A valid number is required."}]}
 
 `errors` lists one item per bad field (nested fields joined with dots; `row` is the index of the bad
-row in a bulk request) and is empty when the whole request is refused."""
+row in a bulk request) and is empty when the whole request is refused. 429 and 503 answers also carry
+`retry_after` (seconds, as the Retry-After header).
+
+Server errors take the same format: DRF hands exceptions it does not know back to Django, and Django's
+handler500 (cs_platform.urls) answers /api/ paths with json_server_error, whether the exception came
+from a view or from a middleware (the session or tenant lookup when PostgreSQL is down)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from redis.exceptions import RedisError
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -39,11 +47,13 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(
         help_text="invalid, parse_error, not_authenticated, authentication_failed, permission_denied, not_found, "
         "method_not_allowed, unsupported_media_type, throttled, too_many_rows, request_too_large, "
-        "idempotency_conflict, bad_request..."
+        "idempotency_conflict, bad_request, server_error, service_unavailable, throttling_unavailable..."
     )
     message = serializers.CharField()
     errors = ErrorItemSerializer(many=True)
-    retry_after = serializers.IntegerField(required=False, help_text="429 only: seconds to wait (as Retry-After).")
+    retry_after = serializers.IntegerField(
+        required=False, help_text="429 and 503 only: seconds to wait (as Retry-After)."
+    )
 
 
 class Conflict(exceptions.APIException):
@@ -66,6 +76,11 @@ class RequestTooLarge(exceptions.APIException):
             f"The request body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes. Bulk endpoints "
             f"take at most {settings.API_BULK_MAX_ROWS} rows per request: send the rows in several smaller requests."
         )
+
+
+# Server errors that mean a dependency is down or overloaded, not a bug: 503, worth retrying.
+_UNAVAILABLE = (OperationalError, InterfaceError, RedisError)
+UNAVAILABLE_RETRY_AFTER = 30  # seconds, about a database or Redis restart
 
 
 def error_body(status_code: int, code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict:
@@ -123,8 +138,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         message = str(detail) if isinstance(detail, str) else _MESSAGES.get(code, "The request was refused.")
         errors = []
     response.data = error_body(response.status_code, code, message, errors)
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        response.data["retry_after"] = int(exc.wait) + (exc.wait % 1 > 0)
+    wait = getattr(exc, "wait", None)
+    if wait is not None:
+        response.data["retry_after"] = int(wait) + (wait % 1 > 0)
     return response
 
 
@@ -145,3 +161,18 @@ def json_not_found(request, exception=None) -> JsonResponse:
     return JsonResponse(
         error_body(status.HTTP_404_NOT_FOUND, "not_found", f"No API endpoint at {request.path}."), status=404
     )
+
+
+def json_server_error(request) -> JsonResponse:
+    """handler500 for /api/ paths: an exception no one handled, in a view or a middleware. Touches neither
+    the database nor the cache (either may be what failed). Called inside Django's `except` block, so
+    sys.exc_info() is the exception: a database or Redis connection error is a 503 with Retry-After (a
+    client should retry), anything else a 500 (a bug, logged with its traceback by django.request)."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, _UNAVAILABLE):
+        body = error_body(503, "service_unavailable", "The service is temporarily unavailable: retry later.")
+        body["retry_after"] = UNAVAILABLE_RETRY_AFTER
+        response = JsonResponse(body, status=503)
+        response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+        return response
+    return JsonResponse(error_body(500, "server_error", "The server failed to answer this request."), status=500)

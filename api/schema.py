@@ -4,8 +4,10 @@ REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"].
 
 Every operation documents (tests/api/test_schema_examples.py keeps it so):
 * its 4xx answers in the one error format (api/errors.py): 401, 403 and 429 always, 400 when it takes a
-  body or query parameters, 404 when its path names an object. ApiAutoSchema adds whichever an operation
-  does not declare itself, each with an example, so a new endpoint gets them without a decorator;
+  body or query parameters, 404 when its path names an object; and 503 (database or Redis unreachable,
+  or request budgets uncheckable with API_THROTTLE_FAIL_OPEN=false), in the same format. ApiAutoSchema
+  adds whichever an operation does not declare itself, each with an example, so a new endpoint gets them
+  without a decorator;
 * a success example, declared in its app's api.py: a request body example on writes (on the view), and
   the serializer's response example (`response_example`), which every operation answering with that
   serializer shows; a list shows it as one row of a page between `next` and `previous` links of that
@@ -65,6 +67,8 @@ _ERRORS = {
     "403": "The token lacks the scope, or the user's role may not do this.",
     "404": "No such object in the caller's tenant and book (other tenants' objects are never revealed).",
     "429": "Too many requests for this token or user, or unknown tokens from this address; see `Retry-After`.",
+    "503": "The database or Redis cannot be reached, or (with API_THROTTLE_FAIL_OPEN=false) the request "
+    "budgets cannot be checked; retry after `Retry-After` seconds.",
 }
 # Each code's examples by name: the bodies api.errors really answers (tests/api/test_schema_examples.py).
 _EXAMPLES = {
@@ -85,6 +89,14 @@ _EXAMPLES = {
             "errors": []}},
     "429": {"throttled": {"status": 429, "code": "throttled",
             "message": "Request was throttled. Expected available in 12 seconds.", "errors": [], "retry_after": 12}},
+    "503": {
+        "service_unavailable": {"status": 503, "code": "service_unavailable",
+                                "message": "The service is temporarily unavailable: retry later.", "errors": [],
+                                "retry_after": 30},
+        "throttling_unavailable": {"status": 503, "code": "throttling_unavailable",
+                                   "message": "Request budgets cannot be checked right now, so requests are refused: "
+                                   "retry later.", "errors": [], "retry_after": 30},
+    },
 }  # fmt: skip
 # A read with a bad query parameter (a stale cursor here; an unknown filter value or ordering alike).
 _QUERY_400_EXAMPLE = {
@@ -105,7 +117,7 @@ class ApiAutoSchema(AutoSchema):
 
     def _error_codes(self, operation: dict) -> list[str]:
         places = {parameter["in"] for parameter in operation.get("parameters", [])}
-        codes = ["401", "403", "429"]
+        codes = ["401", "403", "429", "503"]
         if "requestBody" in operation or "query" in places:
             codes.append("400")  # bodies, and list filters, ordering and cursors, can be invalid
         if "path" in places:
@@ -131,12 +143,12 @@ class ApiAutoSchema(AutoSchema):
                 continue
             response = self._get_response_for_code(ErrorSerializer, code)
             response["description"] = _ERRORS[code]
-            if code == "429":
+            if code in ("429", "503"):
                 response["headers"] = {
                     "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}
                 }
             responses[code] = response
-        # Every 4xx in the error format shows an example, also those a view declares without one.
+        # Every 4xx and 503 in the error format shows an example, also those a view declares without one.
         for code, response in responses.items():
             if code in _EXAMPLES:
                 examples = self._error_examples(code, operation)

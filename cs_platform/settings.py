@@ -314,7 +314,8 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "api.filters.MappedOrderingFilter",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle", "api.throttling.UserRateThrottle"],
+    # One class for the token's and the user's budgets, so a request refused by one costs the other nothing.
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiRateThrottle"],
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
     # Proxies in front of the app whose X-Forwarded-For entries are trusted for the client address (per
     # address throttling). DRF's default (None) trusts the whole header, which any client can forge.
@@ -720,3 +721,13 @@ MIDDLEWARE.insert(
     "cs_platform.bad_requests.RefuseNulMiddleware",
 )
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["api.parsers.BoundedJSONParser"]
+
+# --- The API without Redis (issue #16 items 2 and 3) ----------------------------------------------
+# The API's request budgets live in the cache (api.throttling). When it cannot be reached, requests go
+# through un-throttled with a logged warning and an X-Throttle-Degraded header (true, the default), or
+# are refused with 503 and Retry-After (false).
+API_THROTTLE_FAIL_OPEN = _setting("API_THROTTLE_FAIL_OPEN", _bool, True)
+# A Redis that stops answering (host down, network partition) must cost a request a second or two, not
+# hang it: redis-py waits forever by default. A refused connection fails at once either way.
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 1, "socket_timeout": 2})

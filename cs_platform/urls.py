@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
-from django.views.defaults import page_not_found
+from django.views.defaults import page_not_found, server_error
 
 from dashboards import views as dashboard_views
 
@@ -49,3 +49,13 @@ def handler404(request, exception):
 
         return json_not_found(request, exception)
     return page_not_found(request, exception)
+
+
+def handler500(request):
+    """An exception no view or middleware handled: the API's JSON error format under /api/ (a 503 with
+    Retry-After when the database or Redis is down), the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        from api.errors import json_server_error
+
+        return json_server_error(request)
+    return server_error(request)
