@@ -39,13 +39,14 @@ from django.db import connection
 from django.utils import timezone
 
 from api.models import ApiToken, IdempotencyRecord
+from cs_platform import locks
 from cs_platform.tenancy import context
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
-# Namespace for pg_advisory_xact_lock(namespace, hashtext(key)); the audit trail uses 7_402_311.
-_LOCK_NAMESPACE = 7_402_312
+# pg_advisory_xact_lock(namespace, hashtext(key)): a namespace of its own (cs_platform.locks).
+_LOCK_NAMESPACE = locks.API_IDEMPOTENCY
 
 
 class IdempotencyConflict(Exception):

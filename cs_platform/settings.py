@@ -253,8 +253,25 @@ if NIGHTLY_CHUNK_SIZE < 1:
 NIGHTLY_WORKERS = _setting("NIGHTLY_WORKERS", _int, 1)
 if not 1 <= NIGHTLY_WORKERS <= 64:
     raise ImproperlyConfigured(f"Setting NIGHTLY_WORKERS={NIGHTLY_WORKERS} is not valid: must be 1-64")
+# --- Nightly run heartbeat (issue #16 item 4) ---------------------------------------------------------
+# A running attempt stamps NightlyRun.heartbeat_at every NIGHTLY_HEARTBEAT_SECONDS (a background thread
+# with its own connection, plus every step and health chunk). A run whose heartbeat is older than
+# NIGHTLY_STALE_SECONDS is taken for dead (worker killed, machine lost): the watchdog, which beat runs
+# every NIGHTLY_WATCHDOG_SECONDS, marks it failed, alerts the tenant's admins and queues a retry.
+NIGHTLY_HEARTBEAT_SECONDS = _setting("NIGHTLY_HEARTBEAT_SECONDS", float, 30.0)
+NIGHTLY_STALE_SECONDS = _setting("NIGHTLY_STALE_SECONDS", float, 300.0)
+NIGHTLY_WATCHDOG_SECONDS = _setting("NIGHTLY_WATCHDOG_SECONDS", float, 60.0)
+if NIGHTLY_HEARTBEAT_SECONDS <= 0 or NIGHTLY_WATCHDOG_SECONDS <= 0:
+    raise ImproperlyConfigured("NIGHTLY_HEARTBEAT_SECONDS and NIGHTLY_WATCHDOG_SECONDS must be positive")
+if NIGHTLY_STALE_SECONDS < 3 * NIGHTLY_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"NIGHTLY_STALE_SECONDS={NIGHTLY_STALE_SECONDS} must be at least three heartbeats "
+        f"(NIGHTLY_HEARTBEAT_SECONDS={NIGHTLY_HEARTBEAT_SECONDS}), or a busy but live run is taken for dead"
+    )
 CELERY_BEAT_SCHEDULE = {
     "nightly-dispatch": {"task": "metrics.nightly_dispatch", "schedule": 15 * 60},
+    # Runs whose heartbeat stopped: failed, alerted and retried within minutes (issue #16 item 4).
+    "nightly-watchdog": {"task": "metrics.nightly_watchdog", "schedule": NIGHTLY_WATCHDOG_SECONDS},
     # Webhook deliveries whose queued message was lost (broker restart) are sent again.
     "webhooks-requeue-stale": {"task": "webhooks.requeue_stale", "schedule": 5 * 60},
     # Weekly scorecards: tenants whose SCORECARD_WEEKDAY SCORECARD_LOCAL_HOUR has come; also re-queues lost sends.

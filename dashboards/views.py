@@ -14,6 +14,8 @@ from cs_platform.listing import list_params, paginate
 from cs_platform.tenancy.access import PORTFOLIO_ROLES, require_member
 from cs_platform.tenancy.models import Role
 from dashboards import selectors
+from metrics.nightly import MAX_ATTEMPTS
+from metrics.selectors import nightly_run_attention
 
 BOOK_PREVIEW = 25
 
@@ -116,6 +118,10 @@ def _portfolio(request, *, landing: bool):
             "trend_rows": _trend_rows(trend),
             "movers": selectors.band_movers(visible, as_of=as_of),
             "whole_tenant": whole,
+            # Admins are told plainly when the latest nightly run failed or is stuck (one query), so the
+            # figures above are not taken for tonight's.
+            "nightly_alert": nightly_run_attention() if membership.role == Role.ADMIN else None,
+            "max_attempts": MAX_ATTEMPTS,
         },
     )
 

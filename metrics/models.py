@@ -137,7 +137,27 @@ class NightlyRun(TenantOwned):
     finished_at = models.DateTimeField(null=True, blank=True)
     summary = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    # Stamped by the running attempt (settings.NIGHTLY_HEARTBEAT_SECONDS); older than NIGHTLY_STALE_SECONDS
+    # while "running" means its worker died, and the watchdog fails and retries the run.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The attempt whose failure the admins were last alerted to: one alert per failed attempt, not per tick.
+    alerted_attempt = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-run_date"]
         constraints = [models.UniqueConstraint(fields=["tenant", "run_date"], name="nightlyrun_tenant_date_uniq")]
+
+    def last_sign_of_life(self):
+        return self.heartbeat_at or self.started_at
+
+    def is_stale(self, now=None) -> bool:
+        """Running, but no heartbeat for NIGHTLY_STALE_SECONDS: its worker is gone (the watchdog will
+        fail it within NIGHTLY_WATCHDOG_SECONDS; pages show it as stuck until then)."""
+        import datetime
+
+        from django.conf import settings
+
+        if self.status != RunStatus.RUNNING:
+            return False
+        limit = datetime.timedelta(seconds=settings.NIGHTLY_STALE_SECONDS)
+        return (now or timezone.now()) - self.last_sign_of_life() > limit

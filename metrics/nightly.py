@@ -6,12 +6,22 @@ sure two runs of one tenant never overlap; it is released when the connection go
 worker cannot leave it stuck. (For big tenants the lock covers the tenant-wide steps; the health
 chunks that follow are keyed upserts, and only the attempt that started them may close the run.)
 Each run is recorded in NightlyRun, which the tenant's admins see.
+
+Liveness (issue #16 item 4): the running attempt stamps NightlyRun.heartbeat_at at every step and
+health chunk, and a background thread (its own connection) stamps it every NIGHTLY_HEARTBEAT_SECONDS
+while a long step runs. A worker killed with kill -9 stops beating; the watchdog (metrics.tasks,
+every NIGHTLY_WATCHDOG_SECONDS) then finds the heartbeat older than NIGHTLY_STALE_SECONDS, marks the
+run failed (nightly_run_stall, audited), alerts the tenant's admins (nightly_run_alert: an email and
+the `nightly_run.failed` webhook event, once per failed attempt) and queues a retry. A task that gets
+the lock first checks whether the date is already done, or run by a live attempt, and then stops, so
+two colliding tasks never recompute the night twice.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -20,20 +30,27 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Account
 from compliance.services import compliance_status_recompute
+from cs_platform import locks
 from cs_platform.audit.models import CheckpointReason
-from cs_platform.audit.services import audit_checkpoint_create
+from cs_platform.audit.services import audit_checkpoint_create, audit_record
 from cs_platform.tenancy import context
 from journeys.services import decisions_escalate, journey_status_recompute
 from metrics.models import NightlyRun, RunStatus
 from metrics.services import health_snapshots_compute
+from metrics.signals import nightly_run_failed
 
 logger = logging.getLogger(__name__)
-_LOCK_NAMESPACE = 7_402_312
+_LOCK_NAMESPACE = locks.NIGHTLY_TENANT
+# Attempts of one date before the run is left failed for an admin (the watchdog and the dispatch retry
+# until then).
+MAX_ATTEMPTS = 3
+ALERT_SMTP_TIMEOUT_SECONDS = 30
 
 
 class TenantRunLocked(RuntimeError):
@@ -65,11 +82,69 @@ def account_chunks(*, tenant, chunk_size: int) -> list[list[int]]:
 def _run_record(tenant, day: datetime.date) -> NightlyRun:
     with context.tenant_context(tenant):
         run, _ = NightlyRun.objects.get_or_create(tenant=tenant, run_date=day)
-        run.status, run.attempts, run.started_at, run.finished_at, run.error = (
-            RunStatus.RUNNING, run.attempts + 1, timezone.now(), None, "",
+        now = timezone.now()
+        # The summary goes too: a page must not show an earlier attempt's figures as this attempt's.
+        run.status, run.attempts, run.started_at, run.heartbeat_at, run.finished_at, run.error, run.summary = (
+            RunStatus.RUNNING, run.attempts + 1, now, now, None, "", {},
         )  # fmt: skip
         run.save()
     return run
+
+
+def run_in_hand(tenant, day: datetime.date, now: datetime.datetime | None = None) -> str | None:
+    """Why a task that has just taken the tenant lock need not run `day`: "done" (a colliding task
+    finished it while this one waited for the lock), "running" (a live attempt, e.g. a big tenant's
+    chord, still beats), or None (run it). One indexed query."""
+    with context.tenant_context(tenant):
+        run = NightlyRun.objects.filter(run_date=day).first()
+    if run is None:
+        return None
+    if run.status == RunStatus.DONE:
+        return "done"
+    if run.status == RunStatus.RUNNING and not run.is_stale(now):
+        return "running"
+    return None
+
+
+# --- Heartbeat ---------------------------------------------------------------------------------------
+def heartbeat_beat(*, tenant, day: datetime.date, attempt: int | None) -> int:
+    """Stamp the run's heartbeat (only while this attempt's run is running: a run the watchdog already
+    failed stays failed). One UPDATE."""
+    with context.tenant_context(tenant):
+        return _this_attempt(day, attempt).filter(status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+
+
+@contextmanager
+def heartbeat(*, tenant, day: datetime.date, attempt: int | None) -> Iterator[None]:
+    """Keep the run's heartbeat fresh while the block runs: a daemon thread with its own database
+    connection stamps it every NIGHTLY_HEARTBEAT_SECONDS, so a single step that takes longer than
+    NIGHTLY_STALE_SECONDS is not taken for dead. The thread dies with its process, which is the point:
+    kill -9 of the worker stops the beats. A hung (but living) step keeps beating until the task's
+    hard time limit kills the process. On SQLite (the one-process demo) only the step boundaries beat."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    stop = threading.Event()
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.NIGHTLY_HEARTBEAT_SECONDS):
+                try:
+                    heartbeat_beat(tenant=tenant_id, day=day, attempt=attempt)
+                except Exception:  # noqa: BLE001 - a missed beat is retried; the run itself must go on
+                    logger.warning("nightly heartbeat of tenant %s for %s failed", tenant_id, day, exc_info=True)
+                    connections.close_all()  # a broken connection is replaced at the next beat
+        finally:
+            connections.close_all()  # this thread's connection only
+
+    thread = threading.Thread(target=beat, name=f"nightly-heartbeat-{tenant_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 def _on_threads(calls: list[Callable[[], Any]], *, workers: int) -> list[Any]:
@@ -149,10 +224,16 @@ def fail_run(*, tenant, day: datetime.date, exc: BaseException, attempt: int | N
 
 
 def run_tenant(
-    *, tenant, day: datetime.date, chunk_size: int | None = None, workers: int | None = None
+    *,
+    tenant,
+    day: datetime.date,
+    chunk_size: int | None = None,
+    workers: int | None = None,
+    skip_if_in_hand: bool = False,
 ) -> dict[str, Any]:
     """The whole nightly run of one tenant, synchronously (management command, eager demo, small
-    tenants on a worker). Raises TenantRunLocked if another run holds the tenant.
+    tenants on a worker). Raises TenantRunLocked if another run holds the tenant. skip_if_in_hand (the
+    Celery task): once the lock is held, a date already done or run by a live attempt is left alone.
 
     workers: health chunks scored in parallel (PostgreSQL only; default NIGHTLY_WORKERS). Each chunk
     is its own transaction either way, as when the chord runs them on several Celery workers."""
@@ -160,27 +241,145 @@ def run_tenant(
     workers = workers or settings.NIGHTLY_WORKERS
     started = time.time()
     with tenant_lock(tenant.pk):
-        _run_record(tenant, day)
-        try:
-            summary = tenant_wide_steps(tenant=tenant, day=day, parallel=workers > 1)
-            chunks = account_chunks(tenant=tenant, chunk_size=chunk_size)
-            if workers > 1 and len(chunks) > 1 and connection.vendor == "postgresql":
-                # As the Celery chord fans chunks out to workers, for the synchronous command.
-                results = _on_threads(
-                    [partial(health_snapshots_compute, tenant=tenant, day=day, account_ids=ids) for ids in chunks],
-                    workers=workers,
-                )
-            else:
-                results = [health_snapshots_compute(tenant=tenant, day=day, account_ids=ids) for ids in chunks]
-            bands: dict[str, int] = {}
-            for result in results:
-                for band, n in result["bands"].items():
-                    bands[band] = bands.get(band, 0) + n
-            summary["health"] = {"accounts": sum(r["accounts"] for r in results), "bands": bands}
-        except Exception as exc:
-            fail_run(tenant=tenant, day=day, exc=exc)
-            raise
-        return finish_run(tenant=tenant, day=day, summary=summary, started=started)
+        if skip_if_in_hand and (reason := run_in_hand(tenant, day)):
+            logger.info("nightly run of %s for %s not repeated: %s", tenant.slug, day, reason)
+            return {"skipped": reason}
+        attempt = _run_record(tenant, day).attempts
+        # The heartbeat covers every step, the closing ones (segments, webhooks, checkpoint) included; a
+        # failure in any of them marks the run failed instead of leaving it "running".
+        with heartbeat(tenant=tenant, day=day, attempt=attempt):
+            try:
+                summary = tenant_wide_steps(tenant=tenant, day=day, parallel=workers > 1)
+                heartbeat_beat(tenant=tenant, day=day, attempt=attempt)
+                chunks = account_chunks(tenant=tenant, chunk_size=chunk_size)
+                results = _health_chunks(tenant=tenant, day=day, chunks=chunks, workers=workers, attempt=attempt)
+                bands: dict[str, int] = {}
+                for result in results:
+                    for band, n in result["bands"].items():
+                        bands[band] = bands.get(band, 0) + n
+                summary["health"] = {"accounts": sum(r["accounts"] for r in results), "bands": bands}
+                return finish_run(tenant=tenant, day=day, summary=summary, started=started, attempt=attempt)
+            except Exception as exc:
+                fail_run(tenant=tenant, day=day, exc=exc, attempt=attempt)
+                raise
+
+
+def _health_chunks(*, tenant, day: datetime.date, chunks: list[list[int]], workers: int, attempt: int) -> list[dict]:
+    def chunk(ids: list[int]) -> dict:
+        result = health_snapshots_compute(tenant=tenant, day=day, account_ids=ids)
+        heartbeat_beat(tenant=tenant, day=day, attempt=attempt)
+        return result
+
+    if workers > 1 and len(chunks) > 1 and connection.vendor == "postgresql":
+        # As the Celery chord fans chunks out to workers, for the synchronous command.
+        return _on_threads([partial(chunk, ids) for ids in chunks], workers=workers)
+    return [chunk(ids) for ids in chunks]
+
+
+# --- Stuck and failed runs: the watchdog's services ----------------------------------------------------
+def nightly_runs_needing_attention(*, tenant, now: datetime.datetime | None = None) -> tuple[list[int], list[int]]:
+    """(ids of running runs whose heartbeat is older than NIGHTLY_STALE_SECONDS, ids of failed runs of
+    the last day whose failure was not alerted yet). One indexed query."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(seconds=settings.NIGHTLY_STALE_SECONDS)
+    with context.tenant_context(tenant):
+        rows = list(
+            NightlyRun.objects.filter(
+                Q(status=RunStatus.RUNNING)
+                & (Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
+                # Failures before this release (alerted_attempt 0) are not alerted all at once on deploy.
+                | Q(status=RunStatus.FAILED, alerted_attempt__lt=F("attempts"),
+                    finished_at__gte=now - datetime.timedelta(days=1))
+            ).values_list("pk", "status")
+        )  # fmt: skip
+    stalled = [pk for pk, status in rows if status == RunStatus.RUNNING]
+    return stalled, [pk for pk, status in rows if status == RunStatus.FAILED]
+
+
+def nightly_run_stall(*, tenant, run_id: int, now: datetime.datetime | None = None) -> NightlyRun | None:
+    """Mark a running run whose heartbeat stopped as failed, with an error an admin can read, and audit
+    it ("nightly_run.stalled"). Returns the run, or None if it beat, finished or was failed meanwhile
+    (the row is locked, so a late heartbeat or finish and this cannot both win)."""
+    now = now or timezone.now()
+    with transaction.atomic(), context.tenant_context(tenant):
+        run = NightlyRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or not run.is_stale(now):
+            return None
+        since = run.last_sign_of_life()
+        before = {"status": run.status, "attempts": run.attempts, "heartbeat_at": since.isoformat()}
+        run.status, run.finished_at = RunStatus.FAILED, now
+        run.error = (
+            f"Stalled: attempt {run.attempts} stopped sending heartbeats at {since:%Y-%m-%d %H:%M:%S} UTC "
+            f"(none for {int((now - since).total_seconds())} s; the limit is {settings.NIGHTLY_STALE_SECONDS:g} s). "
+            "Its worker was killed or lost."
+        )
+        run.save(update_fields=["status", "finished_at", "error"])
+        audit_record(
+            tenant=tenant, actor=None, action="nightly_run.stalled", obj=run, before=before,
+            after={"status": run.status, "attempts": run.attempts, "run_date": run.run_date.isoformat(),
+                   "error": run.error},
+        )  # fmt: skip
+    logger.error("nightly run of tenant %s for %s stalled: %s", run.tenant_id, run.run_date, run.error)
+    return run
+
+
+def nightly_run_alert(*, tenant, run_id: int) -> bool:
+    """Tell the tenant's admins that a run failed: the `nightly_run.failed` webhook event (the webhooks
+    app listens to metrics.signals.nightly_run_failed) and an email to every active admin. Once per
+    failed attempt: the claim (alerted_attempt := attempts) is one conditional UPDATE, so ticks and
+    duplicate watchdogs alert once. The email goes after the commit; an SMTP failure is logged, not
+    raised (the run's failure is on the runs page and the admins' home regardless)."""
+    with transaction.atomic(), context.tenant_context(tenant):
+        claimed = NightlyRun.objects.filter(
+            pk=run_id, status=RunStatus.FAILED, alerted_attempt__lt=F("attempts")
+        ).update(alerted_attempt=F("attempts"))
+        if not claimed:
+            return False
+        run = NightlyRun.objects.get(pk=run_id)
+        recipients = _admin_emails()
+        audit_record(
+            tenant=tenant, actor=None, action="nightly_run.alert", obj=run,
+            after={"run_date": run.run_date.isoformat(), "attempt": run.attempts, "emails": len(recipients)},
+        )  # fmt: skip
+        nightly_run_failed.send(sender=NightlyRun, tenant=tenant, run=run)
+    _alert_email_send(tenant, run, recipients)
+    return True
+
+
+def _admin_emails() -> list[str]:
+    """The current tenant's active admins' addresses (one query)."""
+    from cs_platform.tenancy.models import Membership, Role
+
+    emails = Membership.objects.filter(role=Role.ADMIN, is_active=True, user__is_active=True).values_list(
+        "user__email", flat=True
+    )
+    return sorted({email for email in emails if email})
+
+
+def _alert_email_send(tenant, run: NightlyRun, recipients: list[str]) -> bool:
+    from django.core.mail import get_connection, send_mail
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+
+    if not recipients:
+        return False
+    values = {
+        "tenant": tenant, "run": run, "max_attempts": MAX_ATTEMPTS, "retried": run.attempts < MAX_ATTEMPTS,
+        "link": f"{settings.SITE_URL}{reverse('nightly_runs')}",
+    }  # fmt: skip
+    subject = " ".join(render_to_string("metrics/email/nightly_failed_subject.txt", values).split())
+    body = render_to_string("metrics/email/nightly_failed.txt", values)
+    try:
+        send_mail(
+            subject, body, settings.DEFAULT_FROM_EMAIL, recipients,
+            connection=get_connection(timeout=ALERT_SMTP_TIMEOUT_SECONDS),
+        )  # fmt: skip
+    except Exception:  # noqa: BLE001 - SMTP down must not crash the watchdog; the page shows the failure
+        logger.warning(
+            "nightly failure alert for tenant %s, %s could not be emailed", tenant.slug, run.run_date, exc_info=True
+        )
+        return False
+    return True
 
 
 def local_run_date(tenant, now: datetime.datetime | None = None) -> datetime.date | None:

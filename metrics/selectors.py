@@ -134,10 +134,36 @@ def health_inputs(
 
 
 def nightly_runs(*, limit: int = 60):
-    """The tenant's recent nightly runs, newest first (one query). For tenant admins."""
+    """The tenant's recent nightly runs, newest first (one query). For tenant admins. Each run carries
+    `stuck`: running, but its heartbeat is older than NIGHTLY_STALE_SECONDS (the watchdog will fail it)."""
+    from django.utils import timezone
+
     from metrics.models import NightlyRun
 
-    return list(NightlyRun.objects.order_by("-run_date")[:limit])
+    now = timezone.now()
+    runs = list(NightlyRun.objects.order_by("-run_date")[:limit])
+    for run in runs:
+        run.stuck = run.is_stale(now)
+    return runs
+
+
+def nightly_run_attention(runs=None):
+    """The tenant's latest nightly run if an admin must see it: failed, or stuck (running without a
+    heartbeat), else None. The pages then say so plainly instead of showing the last completed run's
+    figures as if current. `runs`: nightly_runs() already read (no query), else one query."""
+    from django.utils import timezone
+
+    from metrics.models import NightlyRun, RunStatus
+
+    if runs is not None:
+        latest = runs[0] if runs else None
+    else:
+        latest = NightlyRun.objects.order_by("-run_date").first()
+        if latest is not None:
+            latest.stuck = latest.is_stale(timezone.now())
+    if latest is None or not (latest.status == RunStatus.FAILED or latest.stuck):
+        return None
+    return latest
 
 
 # --- API v1 (issue #5): every query goes through the caller's book -------------------------------------

@@ -16,8 +16,7 @@ from metrics.models import NightlyRun, RunStatus
 
 logger = logging.getLogger(__name__)
 
-STALE_RUN = datetime.timedelta(hours=1)
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = nightly.MAX_ATTEMPTS
 
 
 @shared_task(name="metrics.nightly_dispatch", time_limit=300, soft_time_limit=280)
@@ -35,9 +34,11 @@ def nightly_dispatch() -> list[int]:
         # tenant, every 15 minutes.
         with context.tenant_context(tenant):
             run = NightlyRun.objects.filter(run_date=day).first()
+        # A running run counts as alive while it beats (NIGHTLY_STALE_SECONDS); the watchdog fails and
+        # retries one that stopped beating well before this 15-minute tick comes round.
         if run is not None and (
             run.status == RunStatus.DONE
-            or (run.status == RunStatus.RUNNING and now - run.started_at < STALE_RUN)
+            or (run.status == RunStatus.RUNNING and not run.is_stale(now))
             or (run.status == RunStatus.FAILED and run.attempts >= MAX_ATTEMPTS)
         ):
             continue
@@ -58,9 +59,13 @@ def nightly_dispatch() -> list[int]:
     time_limit=3600,
     soft_time_limit=3500,
 )
-def nightly_tenant(self, tenant_id: int, day_iso: str, chunk_size: int | None = None) -> dict:
+def nightly_tenant(self, tenant_id: int, day_iso: str, chunk_size: int | None = None, force: bool = False) -> dict:
     """One tenant's nightly run. Small tenants run in this task; big ones run the tenant-wide steps
-    here and fan the health scoring out in chunks (a chord that finishes the run)."""
+    here and fan the health scoring out in chunks (a chord that finishes the run).
+
+    Once it holds the tenant lock, a task finds the date already done (a colliding task finished it
+    while this one waited: TenantRunLocked retries) or run by a live attempt, and stops: the night is
+    not recomputed twice. force=True (an operator's deliberate re-run) runs it regardless."""
     from django.conf import settings
 
     day = datetime.date.fromisoformat(day_iso)
@@ -68,18 +73,23 @@ def nightly_tenant(self, tenant_id: int, day_iso: str, chunk_size: int | None = 
     chunk_size = chunk_size or settings.NIGHTLY_CHUNK_SIZE
     chunks = nightly.account_chunks(tenant=tenant, chunk_size=chunk_size)
     if len(chunks) <= 1:
-        return nightly.run_tenant(tenant=tenant, day=day, chunk_size=chunk_size)
+        return nightly.run_tenant(tenant=tenant, day=day, chunk_size=chunk_size, skip_if_in_hand=not force)
     import time
 
     started = time.time()
     with nightly.tenant_lock(tenant.pk):
+        if not force and (reason := nightly.run_in_hand(tenant, day)):
+            logger.info("nightly run of %s for %s not repeated: %s", tenant.slug, day, reason)
+            return {"skipped": reason}
         attempt = nightly._run_record(tenant, day).attempts
         try:
-            summary = nightly.tenant_wide_steps(tenant=tenant, day=day)
+            with nightly.heartbeat(tenant=tenant, day=day, attempt=attempt):
+                summary = nightly.tenant_wide_steps(tenant=tenant, day=day)
+            nightly.heartbeat_beat(tenant=tenant, day=day, attempt=attempt)
         except Exception as exc:
             nightly.fail_run(tenant=tenant, day=day, exc=exc, attempt=attempt)
             raise
-    header = [nightly_health_chunk.s(tenant_id, day_iso, ids[0], ids[-1]) for ids in chunks]
+    header = [nightly_health_chunk.s(tenant_id, day_iso, ids[0], ids[-1], attempt) for ids in chunks]
     finish = nightly_finish.s(tenant_id, day_iso, summary, started, attempt)
     # If a chunk fails for good, the run is marked failed (visible to admins) instead of hanging.
     chord(header)(finish.on_error(nightly_chunks_failed.s(tenant_id, day_iso, attempt)))
@@ -90,14 +100,20 @@ def nightly_tenant(self, tenant_id: int, day_iso: str, chunk_size: int | None = 
     name="metrics.nightly_health_chunk", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=10,
     max_retries=5, time_limit=1800, soft_time_limit=1700,
 )  # fmt: skip
-def nightly_health_chunk(tenant_id: int, day_iso: str, first_id: int, last_id: int) -> dict:
+def nightly_health_chunk(tenant_id: int, day_iso: str, first_id: int, last_id: int, attempt: int | None = None) -> dict:
     from accounts.models import Account
     from metrics.services import health_snapshots_compute
 
     tenant = Tenant.objects.get(pk=tenant_id)
+    day = datetime.date.fromisoformat(day_iso)
     with context.tenant_context(tenant):
         ids = list(Account.objects.filter(pk__gte=first_id, pk__lte=last_id).values_list("pk", flat=True))
-    return health_snapshots_compute(tenant=tenant, day=datetime.date.fromisoformat(day_iso), account_ids=ids)
+    # The run beats at each chunk's start and end, and while it is scored.
+    nightly.heartbeat_beat(tenant=tenant, day=day, attempt=attempt)
+    with nightly.heartbeat(tenant=tenant, day=day, attempt=attempt):
+        result = health_snapshots_compute(tenant=tenant, day=day, account_ids=ids)
+    nightly.heartbeat_beat(tenant=tenant, day=day, attempt=attempt)
+    return result
 
 
 @shared_task(name="metrics.nightly_chunks_failed", time_limit=60, soft_time_limit=50)
@@ -116,6 +132,33 @@ def nightly_finish(
             bands[band] = bands.get(band, 0) + n
     summary["health"] = {"accounts": sum(r["accounts"] for r in results), "bands": bands, "chunks": len(results)}
     tenant = Tenant.objects.get(pk=tenant_id)
-    return nightly.finish_run(
-        tenant=tenant, day=datetime.date.fromisoformat(day_iso), summary=summary, started=started, attempt=attempt
-    )
+    day = datetime.date.fromisoformat(day_iso)
+    with nightly.heartbeat(tenant=tenant, day=day, attempt=attempt):
+        return nightly.finish_run(tenant=tenant, day=day, summary=summary, started=started, attempt=attempt)
+
+
+@shared_task(name="metrics.nightly_watchdog", time_limit=300, soft_time_limit=280)
+def nightly_watchdog() -> dict[str, int]:
+    """Beat runs this every NIGHTLY_WATCHDOG_SECONDS. Per tenant (one indexed query): a running run
+    whose heartbeat is older than NIGHTLY_STALE_SECONDS is marked failed (its worker died) and queued
+    again while attempts remain; every failed run not alerted yet is alerted (email and webhook, once
+    per failed attempt). One tenant's trouble never holds up another's."""
+    now = timezone.now()
+    counts = {"stalled": 0, "retried": 0, "alerted": 0}
+    for tenant in Tenant.objects.all():
+        try:
+            stalled_ids, failed_ids = nightly.nightly_runs_needing_attention(tenant=tenant, now=now)
+            for run_id in stalled_ids:
+                run = nightly.nightly_run_stall(tenant=tenant, run_id=run_id, now=now)
+                if run is None:
+                    continue
+                counts["stalled"] += 1
+                failed_ids.append(run_id)
+                if run.attempts < MAX_ATTEMPTS:
+                    counts["retried"] += 1
+                    transaction.on_commit(lambda t=tenant.pk, d=run.run_date: nightly_tenant.delay(t, d.isoformat()))
+            for run_id in failed_ids:
+                counts["alerted"] += nightly.nightly_run_alert(tenant=tenant, run_id=run_id)
+        except Exception:  # noqa: BLE001 - the next tick tries this tenant again
+            logger.exception("nightly watchdog failed for tenant %s", tenant.pk)
+    return counts

@@ -4,6 +4,7 @@ from django.shortcuts import render
 
 from cs_platform.tenancy.models import Role
 from metrics import selectors
+from metrics.nightly import MAX_ATTEMPTS
 
 
 @login_required
@@ -11,4 +12,9 @@ def nightly_runs(request):
     """Tenant admins see each night's recompute: when, how long, what changed, and why it failed."""
     if request.membership is None or request.membership.role != Role.ADMIN:
         raise Http404("No such page.")
-    return render(request, "metrics/nightly_runs.html", {"runs": selectors.nightly_runs()})
+    runs = selectors.nightly_runs()
+    return render(
+        request,
+        "metrics/nightly_runs.html",
+        {"runs": runs, "nightly_alert": selectors.nightly_run_attention(runs), "max_attempts": MAX_ATTEMPTS},
+    )

@@ -99,6 +99,9 @@ def _due_filter(now: datetime.datetime) -> Q:
     )
 
 
+NOT_DUE = "not-due"
+
+
 def retry_delay(attempt: int) -> float:
     """Seconds to wait after failed attempt `attempt` (1-based): SCORECARD_RETRY_BASE_SECONDS * 2**(attempt-1),
     capped at SCORECARD_RETRY_MAX_SECONDS so a long outage is retried hourly rather than ever more rarely."""
@@ -108,8 +111,13 @@ def retry_delay(attempt: int) -> float:
 @dataclasses.dataclass(frozen=True)
 class SendOutcome:
     delivery_id: int
-    status: str  # the row's status afterwards, or "not-claimed" (someone else has it, or it is not due)
+    # The row's status afterwards; "not-due" (a retrying row whose next attempt is later: the message came
+    # early) or "not-claimed" (sent, failed, skipped or being sent by someone else: the message just ends).
+    status: str
     retry_in: float | None = None
+    # When the next attempt is due: the very value written to the row's next_attempt_at, so the task
+    # queues its next message with this eta and it cannot arrive before the row is due (issue #16 item 7).
+    next_attempt_at: datetime.datetime | None = None
     size: int = 0  # bytes of the message sent
     error: str = ""  # why it was not sent (failed or retrying)
 
@@ -334,6 +342,20 @@ def scorecard_delivery_send(
     now = now or timezone.now()
     with context.tenant_context(tenant):
         if not _claim(delivery_id, now, due_only=due_only):
+            # A message that came before its row is due (clock skew between hosts, a sweep message racing
+            # the scheduled one) says when the row is due, so the task can come back then instead of
+            # leaving the email to the sweep. One query, on this path only.
+            waiting = (
+                ScorecardDelivery.objects.filter(
+                    pk=delivery_id,
+                    status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING],
+                    next_attempt_at__gt=now,
+                )
+                .values_list("next_attempt_at", flat=True)
+                .first()
+            )
+            if due_only and waiting is not None:
+                return SendOutcome(delivery_id=delivery_id, status=NOT_DUE, next_attempt_at=waiting)
             return SendOutcome(delivery_id=delivery_id, status="not-claimed")
         delivery = ScorecardDelivery.objects.get(pk=delivery_id)
     message_id = _message_id(tenant, delivery)
@@ -372,17 +394,21 @@ def scorecard_delivery_send(
             _finish(tenant, delivery, status=DeliveryStatus.FAILED, error=error, audit_action="scorecard_delivery.fail")
             return SendOutcome(delivery_id=delivery_id, status=DeliveryStatus.FAILED, error=error)
         retry_in = retry_delay(delivery.attempts)
+        next_attempt_at = timezone.now() + datetime.timedelta(seconds=retry_in)
         _finish(
             tenant,
             delivery,
             status=DeliveryStatus.RETRYING,
             error=error,
-            next_attempt_at=timezone.now() + datetime.timedelta(seconds=retry_in),
+            next_attempt_at=next_attempt_at,
             audit_action="scorecard_delivery.retry_scheduled",
             extra={"retry_in_seconds": round(retry_in, 1)},
         )
         logger.info("scorecard delivery %s attempt %s failed: %s", delivery_id, delivery.attempts, error)
-        return SendOutcome(delivery_id=delivery_id, status=DeliveryStatus.RETRYING, retry_in=retry_in, error=error)
+        return SendOutcome(
+            delivery_id=delivery_id, status=DeliveryStatus.RETRYING, retry_in=retry_in, error=error,
+            next_attempt_at=next_attempt_at,
+        )  # fmt: skip
     _finish(
         tenant,
         delivery,

@@ -87,14 +87,28 @@ def scorecard_tenant_week(tenant_id: int, week: str) -> dict:
     return {"week": week, "recipients": prepared.recipients, "created": prepared.created}
 
 
+# How many times one message may put itself back because it came before its row was due. Each message
+# has at most one successor, so duplicates never multiply; the bound only stops a clock far off from
+# looping. Past it, the sweep still picks the row up.
+MAX_EARLY_REQUEUES = 3
+
+
 @shared_task(
     name="scorecards.send", acks_late=True, time_limit=SEND_HARD_LIMIT, soft_time_limit=SEND_SOFT_LIMIT,
 )  # fmt: skip
-def scorecard_send(tenant_id: int, delivery_id: int) -> str:
-    """One attempt at one delivery. The next attempt after an SMTP failure is a new message with the
-    backoff as countdown (our schedule, not Celery's retry), and it only sends if it claims the row."""
+def scorecard_send(tenant_id: int, delivery_id: int, early: int = 0) -> str:
+    """One attempt at one delivery. The next attempt after an SMTP failure is a new message (our
+    schedule, not Celery's retry) with eta = the next_attempt_at written to the row, and it only sends
+    if it claims the row. A message that still comes before the row is due (`not-due`) is queued again
+    for that time, at most MAX_EARLY_REQUEUES times, instead of being dropped; one for a row already
+    sent, failed or claimed by another worker just ends."""
     tenant = Tenant.objects.get(pk=tenant_id)
     outcome = services.scorecard_delivery_send(tenant=tenant, delivery_id=delivery_id, views=_VIEWS)
-    if outcome.retry_in is not None:
-        scorecard_send.apply_async((tenant_id, delivery_id), countdown=outcome.retry_in)
+    if outcome.status == services.NOT_DUE:
+        if early < MAX_EARLY_REQUEUES:
+            scorecard_send.apply_async((tenant_id, delivery_id, early + 1), eta=outcome.next_attempt_at)
+        else:
+            logger.warning("scorecard delivery %s: message early %s times; left to the sweep", delivery_id, early)
+    elif outcome.next_attempt_at is not None:
+        scorecard_send.apply_async((tenant_id, delivery_id), eta=outcome.next_attempt_at)
     return outcome.status

@@ -9,3 +9,6 @@ class WebhooksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "webhooks"
     verbose_name = "Webhooks"
+
+    def ready(self) -> None:
+        from webhooks import receivers  # noqa: F401 - connects the nightly_run_failed receiver

@@ -552,11 +552,66 @@ def webhook_events_emit(*, tenant, day: datetime.date) -> dict[str, int]:
     return summary
 
 
+def webhook_event_emit(*, tenant, event_type: str, key: str, data: dict[str, Any]) -> int:
+    """One event, outside the nightly emission (a failed nightly run): a delivery to every active
+    endpoint subscribed to `event_type`, queued after the commit. Idempotent: the event id derives from
+    (tenant, type, key), and an endpoint that already has a delivery of it gets none. Returns the
+    number of deliveries made. Two queries when no endpoint subscribes."""
+    with transaction.atomic(), context.tenant_context(tenant):
+        endpoint_ids = [
+            pk
+            for pk, events in WebhookEndpoint.objects.filter(is_active=True).values_list("pk", "events")
+            if event_type in events
+        ]
+        if not endpoint_ids:
+            return 0
+        event_id = event_id_for(tenant.pk, event_type, key)
+        already = set(
+            WebhookDelivery.objects.filter(
+                endpoint_id__in=endpoint_ids, event_id=event_id, redelivery_of__isnull=True
+            ).values_list("endpoint_id", flat=True)
+        )
+        now = timezone.now()
+        payload = envelope(tenant=tenant, event_type=event_type, event_id=event_id, data=data, now=now)
+        created = WebhookDelivery.objects.bulk_create(
+            WebhookDelivery(
+                tenant=tenant,
+                endpoint_id=endpoint_id,
+                event_type=event_type,
+                event_id=event_id,
+                created_at=now,
+                payload=payload,
+            )  # fmt: skip
+            for endpoint_id in endpoint_ids
+            if endpoint_id not in already
+        )
+        _queue_deliveries(tenant.pk, [row.pk for row in created])
+    return len(created)
+
+
+def nightly_run_failed_data(run) -> dict[str, Any]:
+    """The `nightly_run.failed` event's data: which run, which attempt, why, and whether it is retried."""
+    from metrics.nightly import MAX_ATTEMPTS
+
+    return {
+        "run_date": run.run_date.isoformat(),
+        "attempt": run.attempts,
+        "max_attempts": MAX_ATTEMPTS,
+        "will_retry": run.attempts < MAX_ATTEMPTS,
+        "started_at": run.started_at.isoformat(),
+        "failed_at": run.finished_at.isoformat() if run.finished_at else None,
+        "last_heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
+        "error": run.error[:1000],
+    }
+
+
 # --- One attempt (the Celery task's body) -----------------------------------------------------------
 @dataclasses.dataclass
 class AttemptOutcome:
     status: str  # the delivery's status afterwards, or "skipped" (another run already made this attempt)
     retry_in: float | None = None  # seconds until the next attempt, when one is due
+    # The value written to the row's next_attempt_at: the task queues the next attempt with this eta.
+    next_attempt_at: datetime.datetime | None = None
 
 
 def retry_delay(attempt: int) -> float:
@@ -689,7 +744,7 @@ def delivery_attempt(*, tenant, delivery_id: int, attempt: int) -> AttemptOutcom
         )  # fmt: skip
     if not succeeded:
         logger.info("webhook delivery %s attempt %s: %s", delivery.pk, attempt, error)
-    return AttemptOutcome(status=status, retry_in=retry_in)
+    return AttemptOutcome(status=status, retry_in=retry_in, next_attempt_at=next_attempt_at)
 
 
 STALE_GRACE = datetime.timedelta(minutes=15)

@@ -17,14 +17,16 @@ _TIME_LIMIT = 2 * settings.WEBHOOK_TIMEOUT_SECONDS + 30
     name="webhooks.deliver", acks_late=True, time_limit=_TIME_LIMIT + 10, soft_time_limit=_TIME_LIMIT,
 )  # fmt: skip
 def webhook_deliver(tenant_id: int, delivery_id: int, attempt: int = 1) -> str:
-    """Attempt `attempt` of a delivery. The next attempt is a new message with a countdown rather than
-    a Celery retry, so the schedule is ours (WEBHOOK_RETRY_BASE_SECONDS * 2**(attempt-1), jittered)
-    and a message delivered twice (acks_late after a lost worker) cannot send twice: the attempt
-    number is claimed in the database first."""
+    """Attempt `attempt` of a delivery. The next attempt is a new message rather than a Celery retry,
+    so the schedule is ours (WEBHOOK_RETRY_BASE_SECONDS * 2**(attempt-1), jittered), and its eta is
+    the very next_attempt_at written to the row and shown in the attempt log (not a countdown computed
+    separately). A message delivered twice (acks_late after a lost worker) cannot send twice: the
+    attempt number is claimed in the database first. Unlike a scorecard email, an attempt is claimed
+    by its number, not its due time, so a message that comes early is sent early, never dropped."""
     tenant = Tenant.objects.get(pk=tenant_id)
     outcome = services.delivery_attempt(tenant=tenant, delivery_id=delivery_id, attempt=attempt)
-    if outcome.retry_in is not None:
-        webhook_deliver.apply_async((tenant_id, delivery_id, attempt + 1), countdown=outcome.retry_in)
+    if outcome.next_attempt_at is not None:
+        webhook_deliver.apply_async((tenant_id, delivery_id, attempt + 1), eta=outcome.next_attempt_at)
     return outcome.status
 
 

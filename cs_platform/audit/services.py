@@ -11,15 +11,16 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from cs_platform import locks
 from cs_platform.audit import signing
 from cs_platform.audit.chain import compute_hash, event_payload
 from cs_platform.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent, CheckpointReason
 from cs_platform.tenancy import context
 
 # Namespace for pg_advisory_xact_lock(namespace, tenant_id): serialises appends per tenant.
-_LOCK_NAMESPACE = 7_402_311
+_LOCK_NAMESPACE = locks.AUDIT_APPEND
 # The same for a tenant's checkpoints (the hourly and the nightly one may fall together).
-_CHECKPOINT_LOCK_NAMESPACE = 7_402_313
+_CHECKPOINT_LOCK_NAMESPACE = locks.AUDIT_CHECKPOINT
 # Longest text kept of one filter value in an audit.read/audit.export event; query strings are the
 # caller's input, and the event is about what was asked for, not a copy of arbitrary text.
 _FILTER_VALUE_MAX = 200

@@ -332,6 +332,8 @@ PAGE_QUERIES = {
     # (after the nightly run) 4 as-of date, 5 the segment snapshots of that day, 6 the segment snapshots
     # of the 13 weekly dates (band trend), 7 every mover's bands, 8 the first movers' accounts
     (Role.EXECUTIVE, "home"): 8,
+    # An admin's home is the executive's 4-8 and 9 the latest nightly run (is it failed or stuck?)
+    (Role.ADMIN, "home"): 9,
     # 4 segment, 5 as-of date, 6 its snapshot, 7 its snapshots of the weekly dates, 8 every mover's
     # bands, 9 the first movers' accounts, 10 the 25 most at-risk accounts
     (Role.EXECUTIVE, "segment_scorecard"): 10,

@@ -37,6 +37,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account
+from cs_platform import locks
 from cs_platform.audit.models import AuditEvent
 from cs_platform.celery import app as celery_app
 from cs_platform.tenancy import context
@@ -54,7 +55,7 @@ needs_broker = pytest.mark.skipif(not settings.CELERY_BROKER_URL, reason="no Cel
 
 DAY = datetime.date(2026, 3, 10)
 DAY_ISO = DAY.isoformat()
-LOCK_NAMESPACE = 7_402_312  # pg_advisory_lock(7402312, tenant_id): the per-tenant nightly lock
+LOCK_NAMESPACE = locks.NIGHTLY_TENANT  # pg_advisory_lock(namespace, tenant_id): the per-tenant nightly lock
 VISIBILITY_TIMEOUT = 5  # seconds before a message a dead worker never acknowledged is delivered again
 CHUNK = 50
 WORKER_START_TIMEOUT = 30
@@ -196,7 +197,8 @@ class Workers:
         self.started: list[Worker] = []
         self.broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
-    def start(self) -> Worker:
+    def start(self, env: dict[str, str] | None = None) -> Worker:
+        """`env`: extra settings for this worker (e.g. a short heartbeat), over the test's environment."""
         name = f"w{uuid.uuid4().hex[:10]}@nightly-test"
         log = self.tmp_path / f"{name.split('@')[0]}.log"
         env = {
@@ -204,6 +206,7 @@ class Workers:
             "DATABASE_URL": _worker_database_url(),
             "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         env.pop("DATABASE_OWNER_URL", None)  # the worker is the app role and nothing else
         command = [
@@ -320,8 +323,10 @@ def test_a_worker_run_scores_every_account_once_and_records_the_run(small_tenant
     assert (run.status, run.attempts, run.error) == (RunStatus.DONE, 1, "")
     assert run.finished_at is not None and run.summary == summary
 
-    # The same date again on the worker rewrites the same rows.
-    again = nightly_tenant.apply_async((tenant.pk, DAY_ISO), queue=workers.queue).get(timeout=60)
+    # Queued again as the dispatch would, the done date is left alone (a colliding task stops once it
+    # has the lock); an operator's forced re-run on the worker rewrites the same rows.
+    assert nightly_tenant.apply_async((tenant.pk, DAY_ISO), queue=workers.queue).get(timeout=60) == {"skipped": "done"}
+    again = nightly_tenant.apply_async((tenant.pk, DAY_ISO), {"force": True}, queue=workers.queue).get(timeout=60)
     assert again["health"] == summary["health"]
     with django_db_blocker.unblock():
         with context.tenant_context(tenant):
@@ -414,10 +419,9 @@ def test_a_worker_killed_mid_run_loses_nothing_and_a_rerun_duplicates_nothing(bi
         with context.tenant_context(tenant):
             return HealthSnapshot.objects.filter(snapshot_date=DAY, computed_at__gte=rerun_at).count()
 
-    assert nightly_tenant.apply_async((tenant.pk, DAY_ISO, CHUNK), queue=workers.queue).get(timeout=60) == {
-        "chunks": chunks,
-        "attempt": 2,
-    }
+    assert nightly_tenant.apply_async((tenant.pk, DAY_ISO, CHUNK), {"force": True}, queue=workers.queue).get(
+        timeout=60
+    ) == {"chunks": chunks, "attempt": 2}
     with django_db_blocker.unblock():
         run = _wait_for(
             lambda: (r := _run(tenant)).status == RunStatus.DONE and r.attempts == 2 and _rewritten() == total and r,
@@ -498,8 +502,10 @@ def test_dispatch_queues_each_due_tenant_for_its_local_date(django_capture_on_co
     )  # fmt: skip
     singapore = tenant("d-singapore", "Asia/Singapore", {"run_date": DAY, "status": RunStatus.FAILED, "attempts": 3})
     running = {"run_date": DAY, "status": RunStatus.RUNNING, "attempts": 1}
-    kolkata = tenant("d-kolkata", "Asia/Kolkata", {**running, "started_at": now - datetime.timedelta(minutes=10)})
-    # Its worker died two hours ago: the run is stale.
+    # Started 10 minutes ago and beat a minute ago (NIGHTLY_STALE_SECONDS is 5 minutes): alive.
+    alive = {"started_at": now - datetime.timedelta(minutes=10), "heartbeat_at": now - datetime.timedelta(minutes=1)}
+    kolkata = tenant("d-kolkata", "Asia/Kolkata", {**running, **alive})
+    # Its worker died two hours ago (no heartbeat since): the run is stale.
     dubai = tenant("d-dubai", "Asia/Dubai", {**running, "started_at": now - datetime.timedelta(hours=2)})
     ours = {t.pk for t in (utc, berlin, new_york, tokyo, sydney, singapore, kolkata, dubai)}
 
@@ -525,7 +531,7 @@ def test_dispatch_queues_each_due_tenant_for_its_local_date(django_capture_on_co
     }
     assert queued == {pk for pk, _ in sent}
 
-    # An hour later it is 02:00 in UTC too, and Kolkata's run has been "running" for 70 minutes: stale.
+    # An hour later it is 02:00 in UTC too, and Kolkata's run has not beaten for 61 minutes: stale.
     queued, sent = dispatch(now + datetime.timedelta(hours=1))
     assert sent == {
         (utc.pk, "2026-03-10"),
@@ -621,3 +627,118 @@ def test_recompute_with_workers_scores_each_account_once_like_a_sequential_run(c
         assert failed.status == RunStatus.FAILED and failed.error == "RuntimeError: chunk 3 failed"
     with pytest.raises(CommandError, match="--workers must be between 1 and 64"):
         call_command("recompute", "--tenant", "threads", "--workers", "0")
+
+
+# --- g. A worker killed with kill -9 mid-run: heartbeat expiry, alert, retry (issue #16 item 4) -----------
+HEARTBEAT, STALE = 0.3, 2.0  # seconds: the worker's NIGHTLY_HEARTBEAT_SECONDS and NIGHTLY_STALE_SECONDS
+
+
+@needs_broker
+def test_a_run_whose_worker_is_killed_is_failed_by_heartbeat_expiry_alerted_once_and_retried_to_done(
+    small_tenant, workers, django_db_blocker, settings
+):
+    """The whole worker (main process and pool child) is SIGKILLed while the run waits on a lock the
+    test holds (the audit checkpoint, the run's last step). Its heartbeat thread had kept the run alive
+    while it waited; after the kill the beats stop, and within NIGHTLY_STALE_SECONDS (plus a watchdog
+    tick) the watchdog on a fresh worker marks the run failed, audited as nightly_run.stalled, emails the
+    tenant's admin through a real SMTP server, records the nightly_run.failed webhook delivery, and
+    queues a retry that completes the date. Further ticks alert nobody again."""
+    from tests.scorecards.smtp import SmtpServer
+    from webhooks.models import WebhookDelivery, WebhookEndpoint
+
+    tenant, accounts = small_tenant
+    settings.NIGHTLY_STALE_SECONDS = STALE  # for this process's reads of is_stale
+    admin_email = f"admin-{uuid.uuid4().hex[:8]}@stalled.test"
+    with django_db_blocker.unblock():
+        admin = factories.UserFactory(username=admin_email)
+        with context.tenant_context(tenant):
+            factories.MembershipFactory(tenant=tenant, user=admin, role=Role.ADMIN)
+            # Written around the validating service: nothing here is delivered for real (the host never
+            # resolves); the test checks the event's delivery row.
+            WebhookEndpoint.objects.create(
+                tenant=tenant,
+                url="https://hooks.stalled.invalid/cs",
+                events=["nightly_run.failed"],
+                secret="whsec_t",
+                created_by=admin,
+            )
+    smtp = SmtpServer().start()
+    env = {
+        "NIGHTLY_HEARTBEAT_SECONDS": str(HEARTBEAT), "NIGHTLY_STALE_SECONDS": str(STALE),
+        "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(smtp.port),
+        # The killed worker's unacknowledged message must not come back before the watchdog has acted
+        # (it would then be a retry of its own, which is fine, but not what this test checks).
+        "CELERY_VISIBILITY_TIMEOUT": "600",
+    }  # fmt: skip
+    try:
+        first = workers.start(env)
+        with owner_connection() as holder, holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [locks.AUDIT_CHECKPOINT, tenant.pk])
+            nightly_tenant.apply_async((tenant.pk, DAY_ISO), queue=workers.queue)
+            with django_db_blocker.unblock():
+                # Scored, then stuck on the checkpoint lock; the heartbeat thread keeps stamping meanwhile.
+                _wait_for(
+                    lambda: _snapshot_count(tenant) == len(accounts), timeout=60, what="the health step",
+                    workers=workers,
+                )  # fmt: skip
+                beat = _run(tenant).heartbeat_at
+                _wait_for(
+                    lambda: (r := _run(tenant)).heartbeat_at > beat and r.status == RunStatus.RUNNING,
+                    timeout=10, what="a heartbeat while the step waits", workers=workers,
+                )  # fmt: skip
+                first.kill()
+                killed_at = timezone.now()
+                stuck = _run(tenant)
+            assert (stuck.status, stuck.attempts) == (RunStatus.RUNNING, 1)
+        # The lock is released with the holder's connection; the dead worker's session lock with its backend.
+
+        second = workers.start(env)
+        assert second.process.poll() is None
+
+        def tick():
+            from metrics.tasks import nightly_watchdog
+
+            nightly_watchdog.apply_async(queue=workers.queue).get(timeout=30)
+            return _run(tenant).status != RunStatus.RUNNING
+
+        with django_db_blocker.unblock():
+            _wait_for(tick, timeout=STALE + 20, what="the watchdog to fail the stalled run", workers=workers,
+                      every=0.2)  # fmt: skip
+            failed_at = timezone.now()
+            # Marked failed within the stale time plus one watchdog tick of this test (0.2 s + its run).
+            assert (failed_at - killed_at).total_seconds() < STALE + 5
+            with context.tenant_context(tenant):
+                stalled = list(AuditEvent.objects.filter(action="nightly_run.stalled").values_list("after", flat=True))
+                deliveries = list(
+                    WebhookDelivery.objects.filter(event_type="nightly_run.failed").values_list("payload", flat=True)
+                )
+            assert len(stalled) == 1 and stalled[0]["attempts"] == 1 and "Stalled" in stalled[0]["error"]
+            assert len(deliveries) == 1
+            assert deliveries[0]["data"]["run_date"] == DAY_ISO and deliveries[0]["data"]["attempt"] == 1
+            assert deliveries[0]["data"]["will_retry"] is True
+
+            # The retry the watchdog queued runs the date to the end on the fresh worker.
+            done = _wait_for(
+                lambda: (r := _run(tenant)).status == RunStatus.DONE and r, timeout=60, what="the retry to finish",
+                workers=workers,
+            )  # fmt: skip
+            assert done.attempts == 2 and done.error == "" and done.summary["health"]["accounts"] == len(accounts)
+            assert _duplicates(tenant) == []
+            _wait_for(lambda: smtp.messages, timeout=10, what="the alert email", workers=workers)
+            # More ticks: the failure was alerted once; the done run needs nothing.
+            for _ in range(3):
+                tick()
+            with context.tenant_context(tenant):
+                assert WebhookDelivery.objects.filter(event_type="nightly_run.failed").count() == 1
+                assert AuditEvent.objects.filter(action="nightly_run.alert").count() == 1
+    finally:
+        smtp.stop()
+        for worker in workers.started:
+            worker.stop()  # before the user goes (the fixture stops them again, a no-op)
+        with django_db_blocker.unblock():
+            purge_tenant(tenant.pk, [admin.pk])  # the user too; the fixture purges the (now empty) tenant again
+    [message] = smtp.messages
+    assert message.rcpt_tos == [admin_email]
+    assert f"Nightly recompute of {DAY_ISO} failed (attempt 1 of 3)" in message.message["Subject"]
+    body = message.message.get_content()
+    assert "Stalled: attempt 1 stopped sending heartbeats" in body and "retries it automatically" in body

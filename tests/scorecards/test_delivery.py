@@ -16,7 +16,7 @@ from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from scorecards import selectors as scorecard_selectors
-from scorecards import services
+from scorecards import services, tasks
 from scorecards.models import DeliveryStatus, ScorecardDelivery, ScorecardSubscription
 from tests import factories
 from tests.helpers import page_text
@@ -195,8 +195,9 @@ def test_smtp_down_then_up_retries_with_backoff_and_delivers_exactly_once(tenant
     with mock.patch.object(scorecard_send, "apply_async") as requeue:
         assert scorecard_send.run(world.tenant.pk, delivery_id) == DeliveryStatus.RETRYING
     ended = timezone.now()
-    requeue.assert_called_once_with((world.tenant.pk, delivery_id), countdown=60.0)
     row = _rows(world)[0]
+    # The next message is due exactly when the row is: eta is the very value written to next_attempt_at.
+    requeue.assert_called_once_with((world.tenant.pk, delivery_id), eta=row.next_attempt_at)
     assert row.status == DeliveryStatus.RETRYING and row.attempts == 1
     assert "Connection refused" in row.last_error or "ConnectionRefused" in row.last_error
     due = row.next_attempt_at
@@ -205,9 +206,15 @@ def test_smtp_down_then_up_retries_with_backoff_and_delivers_exactly_once(tenant
 
     server.start()
     try:
-        # A message arriving before the backoff has passed does nothing; the one at the due time sends.
+        # A message arriving before the backoff has passed sends nothing but says when the row is due (the
+        # task then comes back at that time); the one at the due time sends.
         early = services.scorecard_delivery_send(tenant=world.tenant, delivery_id=delivery_id)
-        assert early.status == "not-claimed" and server.messages == []
+        assert early.status == "not-due" and early.next_attempt_at == due and server.messages == []
+        with mock.patch.object(scorecard_send, "apply_async") as requeue:
+            assert scorecard_send.run(world.tenant.pk, delivery_id) == "not-due"
+            assert scorecard_send.run(world.tenant.pk, delivery_id, tasks.MAX_EARLY_REQUEUES) == "not-due"
+        # Put back for the due time, counting the hops; past the bound it ends (the sweep remains).
+        requeue.assert_called_once_with((world.tenant.pk, delivery_id, 1), eta=due)
         later = due + datetime.timedelta(seconds=1)
         assert (
             services.scorecard_delivery_send(tenant=world.tenant, delivery_id=delivery_id, now=later).status == "sent"

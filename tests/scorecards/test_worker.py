@@ -273,3 +273,62 @@ def test_a_real_worker_retries_through_an_smtp_outage_and_delivers_exactly_once(
     assert [m.rcpt_tos for m in server.messages] == [["exec@scorecard-worker.test"]]
     assert done.attempts >= 2 and done.sent_at is not None and done.message_id
     assert server.messages[0].message["Message-ID"] == done.message_id
+
+
+@pytest.mark.skipif(not __import__("django.conf").conf.settings.CELERY_BROKER_URL, reason="no Celery broker")
+def test_a_retry_message_that_comes_early_is_sent_at_its_due_time_not_left_to_the_sweep(
+    committed_exec, django_db_blocker, tmp_path, monkeypatch, settings
+):
+    """Issue #16 item 7: a send message that reaches a real worker before its row's next_attempt_at
+    (the scheduled message lost, and an early one, a sweep's or a duplicate's, or a host clock behind)
+    used to find the row "not-claimed" and end, leaving the email to the sweep up to ~27 minutes late.
+    Now it puts itself back for the row's due time, and the email goes then."""
+    import time
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from tests.metrics.test_celery_worker import worker_pool
+    from tests.scorecards.smtp import SmtpServer, mail_to
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker test runs on PostgreSQL")
+    tenant, user = committed_exec
+    wait = 3.0
+    server = SmtpServer()  # down for the first attempt, made in this process
+    mail_to(settings, server)
+    settings.SCORECARD_RETRY_BASE_SECONDS = wait
+    monkeypatch.setenv("EMAIL_HOST", "127.0.0.1")
+    monkeypatch.setenv("EMAIL_PORT", str(server.port))
+    monkeypatch.setenv("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+
+    def row():
+        with django_db_blocker.unblock(), context.tenant_context(tenant):
+            return ScorecardDelivery.objects.get()
+
+    with worker_pool(tmp_path) as pool:
+        pool.start()
+        with django_db_blocker.unblock():
+            prepared = services.scorecard_deliveries_prepare(tenant=tenant, week=IsoWeek.of(datetime.date.today()))
+            (delivery_id,) = prepared.sendable_ids
+            # Attempt 1 through the service, not the task: SMTP refuses, the row waits `wait` seconds, and no
+            # message is queued for the retry (as if the scheduled message had been lost).
+            first = services.scorecard_delivery_send(tenant=tenant, delivery_id=delivery_id)
+        assert first.status == "retrying" and first.next_attempt_at == row().next_attempt_at
+        due = first.next_attempt_at
+        server.start()
+        try:
+            tasks.scorecard_send.apply_async((tenant.pk, delivery_id), queue=pool.queue)  # early
+            queued_at = timezone.now()
+            assert queued_at < due - datetime.timedelta(seconds=1), "the message must come before the row is due"
+            deadline = time.monotonic() + wait + 20
+            while (sent := row()).status != "sent" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sent.status == "sent", f"{sent.status}: {pool.logs()}"
+            logs = pool.logs()
+        finally:
+            server.stop()
+    # It came early (the worker answered "not-due" and put it back), and went at the due time, not later.
+    assert "'not-due'" in logs
+    assert due <= sent.sent_at < due + datetime.timedelta(seconds=2), (due, sent.sent_at)
+    assert sent.attempts == 2 and [m.rcpt_tos for m in server.messages] == [[user.email]]

@@ -3,11 +3,13 @@ with backoff, giving up, no redirects, connection errors, rotation, and the deli
 
 from __future__ import annotations
 
+import datetime
 import json
 import socket
 from unittest import mock
 
 import pytest
+from django.utils import timezone
 
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
@@ -113,15 +115,20 @@ def test_a_receiver_that_always_fails_ends_failed_after_the_last_attempt(tenant_
     assert [a.number for a in attempts_of(tenant_a.tenant, delivery.pk)] == [1, 2, 3, 4]
 
 
-def test_the_task_queues_the_next_attempt_with_the_backoff_countdown(tenant_a, insecure):
+def test_the_task_queues_the_next_attempt_for_the_rows_due_time(tenant_a, insecure):
     with Receiver([500]) as receiver:
         endpoint, receiver.secret = make_endpoint(tenant_a, receiver.url)
         delivery = _ping(tenant_a, endpoint)
         with mock.patch.object(tasks.webhook_deliver, "apply_async") as apply_async:
+            before = timezone.now()
             assert tasks.webhook_deliver.run(tenant_a.tenant.pk, delivery.pk, 1) == DeliveryStatus.RETRYING
+            after = timezone.now()
     [call] = apply_async.call_args_list
     assert call.args == ((tenant_a.tenant.pk, delivery.pk, 2),)
-    assert 0.2 <= call.kwargs["countdown"] <= 0.22
+    # eta is the very next_attempt_at of the row (and of the attempt log), the backoff after the attempt.
+    due = delivery_of(tenant_a.tenant, delivery.pk).next_attempt_at
+    assert call.kwargs == {"eta": due}
+    assert before + datetime.timedelta(seconds=0.2) <= due <= after + datetime.timedelta(seconds=0.22)
 
 
 def test_redirects_are_not_followed(tenant_a, insecure):
