@@ -22,8 +22,8 @@ AUDIT_CHECKPOINT = 7_402_313
 # the nightly namespace, until issue #16: a key whose hash equalled a tenant id waited for that tenant's
 # nightly run.
 API_IDEMPOTENCY = 7_402_314
-# Reserved for the KPI upsert's key locks (metrics/services.py, issue #16 item 1, another branch): the
-# lead adds `KPI_UPSERT = 7_402_315` here at merge and has metrics/services.py import it.
+# Concurrent KPI upserts (issue #16 item 1) use row locks, not advisory locks: one transaction cannot
+# hold 20,000 advisory locks at the default max_locks_per_transaction.
 
 NAMESPACES: dict[str, int] = {
     "AUDIT_APPEND": AUDIT_APPEND,

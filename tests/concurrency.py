@@ -23,11 +23,11 @@ from typing import Any
 
 from django.db import connections
 
-from cs_platform.audit import services as audit_services
+from cs_platform import locks
 from tests.committed import owner_connection
 
 # pg_advisory_xact_lock(namespace, tenant_id), taken by every audit append; imported to stay in step.
-AUDIT_LOCK_NAMESPACE = audit_services._LOCK_NAMESPACE
+AUDIT_LOCK_NAMESPACE = locks.AUDIT_APPEND
 WAIT_SECONDS = 30
 
 
