@@ -761,6 +761,12 @@ WORKER_METRICS_PORT = _setting("WORKER_METRICS_PORT", _int, 0)
 if not 0 <= WORKER_METRICS_PORT <= 65535:
     raise ImproperlyConfigured(f"Setting WORKER_METRICS_PORT={WORKER_METRICS_PORT} is not valid: use 0-65535")
 PROMETHEUS_EXPORT_MIGRATIONS = False
+# Several processes (gunicorn workers, Celery pool processes): prometheus_client itself reads
+# PROMETHEUS_MULTIPROC_DIR, a directory each process writes its values to (docker-compose: /dev/shm/...,
+# wiped when gunicorn or the worker starts). Unset: each process serves only its own values.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR:
+    os.makedirs(PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
 
 
 def _log_format(raw: str) -> str:

@@ -12,18 +12,18 @@ from celery import shared_task
 logger = logging.getLogger("tests.observability.tasks")
 
 
-@shared_task(name="tests.observability.fail", time_limit=30)
+@shared_task(name="tests.observability.fail", time_limit=30, soft_time_limit=25)
 def fail() -> None:
     raise RuntimeError("this task fails on purpose")
 
 
-@shared_task(name="tests.observability.log_line", time_limit=30)
+@shared_task(name="tests.observability.log_line", time_limit=30, soft_time_limit=25)
 def log_line(text: str) -> str:
     logger.warning("task says %s", text)
     return text
 
 
-@shared_task(name="tests.observability.lose_worker", acks_late=True, time_limit=60)
+@shared_task(name="tests.observability.lose_worker", acks_late=True, time_limit=60, soft_time_limit=55)
 def lose_worker(marker: str) -> str:
     """The first delivery kills its own pool process (as the OOM killer would); the redelivery finishes."""
     path = Path(marker)

@@ -107,3 +107,20 @@ def test_the_scrape_reads_the_database_a_fixed_number_of_times(client, tenant_a,
     # cs_nightly_run_ages() (one row per tenant, whatever their number), then cs_delivery_backlog().
     with django_assert_num_queries(2):
         _metrics(client)
+
+
+@pytest.mark.django_db
+def test_the_operations_lookups_return_aggregates_and_slugs_only(tenant_a, tenant_b):
+    """The SECURITY DEFINER lookups see every tenant: they must answer their one question and nothing
+    more (no names, no payloads, no addresses)."""
+    from django.db import connection
+
+    from monitoring.selectors import delivery_backlog, nightly_run_ages
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM cs_nightly_run_ages()")
+        assert [col.name for col in cursor.description] == ["tenant_id", "slug", "created_at", "last_done"]
+        cursor.execute("SELECT * FROM cs_delivery_backlog()")
+        assert [col.name for col in cursor.description] == ["kind", "status", "waiting", "oldest"]
+    assert {row.slug for row in nightly_run_ages()} >= {"alpha", "bravo"}  # across tenants, none selected
+    assert delivery_backlog() == []
