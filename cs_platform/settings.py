@@ -6,6 +6,7 @@ because a platform holding regulated clients' data must never run on a half-unde
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -786,6 +787,9 @@ from cs_platform.observability.logs import config as _logging_config  # noqa: E4
 LOGGING = _logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True  # only after RequestIdMiddleware validated or replaced it
+# One line per request (request_finished, or request_failed with the traceback); request_started only
+# at LOG_LEVEL=DEBUG (to find requests that never finished).
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
 DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False  # an address is personal data; the proxy's access log has it
 # Keep Django's logging config in the worker (Celery would otherwise replace the root logger's handlers).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -22,3 +22,35 @@ def child_exit(server, worker) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def _structured_formatter():
+    import structlog
+
+    from cs_platform.observability.logs import config
+
+    debug = os.environ.get("DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+    fmt = (os.environ.get("LOG_FORMAT") or ("console" if debug else "json")).strip().lower()
+    spec = dict(config(level=os.environ.get("LOG_LEVEL", "INFO").upper(), fmt=fmt)["formatters"]["structured"])
+    spec.pop("()")
+    return structlog.stdlib.ProcessorFormatter(**spec)
+
+
+try:
+    from gunicorn.glogging import Logger as _GunicornLogger
+except ImportError:  # imported outside gunicorn (tests of this module)
+    _GunicornLogger = object
+
+
+class StructuredLogger(_GunicornLogger):
+    """gunicorn's own lines (boot, worker timeouts and exits) in the app's format (LOG_FORMAT), so a
+    "WORKER TIMEOUT" is a JSON line like every other."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        formatter = _structured_formatter()
+        for handler in self.error_log.handlers:
+            handler.setFormatter(formatter)
+
+
+logger_class = "cs_platform.observability.gunicorn_hooks.StructuredLogger"

@@ -93,8 +93,8 @@ def test_a_failed_request_is_one_error_line_with_the_traceback_inside():
     assert error["event"] == "request_failed" and error["request_id"] == request_id and error["code"] == 500
     assert "Traceback (most recent call last)" in error["exception"]
     assert "RuntimeError: boom: the failing view" in error["exception"]
-    # Everything else the request logged is the one request_started line.
-    assert [line["event"] for line in _for_request(lines, request_id)] == ["request_started", "request_failed"]
+    # And it is the request's only line (request_started is logged at DEBUG only).
+    assert [line["event"] for line in _for_request(lines, request_id)] == ["request_failed"]
 
 
 @pytest.mark.django_db
