@@ -720,12 +720,11 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["api.parsers.BoundedJSONParser"]
 # `monitoring` app (top layer) adds the nightly-run readiness check and the per-tenant / backlog gauges.
 INSTALLED_APPS += ["django_prometheus", "django_structlog", "cs_platform.observability", "monitoring"]
 # django-prometheus times every request by view: its "before" middleware first, its "after" one last.
-# X-Request-ID (cs_platform.observability.logs) is set before django_structlog binds it to the log context.
+# X-Request-ID (cs_platform.observability.logs) is set on every response, before django_structlog binds
+# it to the log context; django_structlog comes after WhiteNoise, so static files add no log lines.
 MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
-MIDDLEWARE[1:1] = [
-    "cs_platform.observability.logs.RequestIdMiddleware",
-    "django_structlog.middlewares.RequestMiddleware",
-]
+MIDDLEWARE.insert(1, "cs_platform.observability.logs.RequestIdMiddleware")
+_insert_after("whitenoise.middleware.WhiteNoiseMiddleware", "django_structlog.middlewares.RequestMiddleware")
 MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
 
 # Readiness (/readyz): fails when the last beat tick (observability.beat_tick, every minute) is older than

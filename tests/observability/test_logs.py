@@ -128,3 +128,10 @@ def test_console_format_is_readable_for_the_demo():
 def test_a_request_id_is_unique_per_request(client):
     ids = {client.get("/healthz")["X-Request-ID"] for _ in range(5)}
     assert len(ids) == 5 and all(uuid.UUID(value) for value in ids)
+
+
+def test_static_files_get_a_request_id_header_but_no_log_line(client):
+    with captured_logs() as logs:
+        response = client.get("/static/css/app.css")
+    assert response.status_code == 200 and UUID.match(response["X-Request-ID"])
+    assert not [line for line in logs.lines() if line["event"].startswith("request_")], logs.text
