@@ -6,6 +6,7 @@ because a platform holding regulated clients' data must never run on a half-unde
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -644,14 +645,7 @@ PERMISSIONS_POLICY = ", ".join(
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"Setting LOG_LEVEL={LOG_LEVEL!r} is not valid: use DEBUG, INFO, WARNING or ERROR")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# LOGGING itself is built in the Observability block below (structured logs, LOG_FORMAT).
 
 
 # --- Audit checkpoints (issue #15: signed chain heads, truncation and rewrite detection) -----------------
@@ -748,3 +742,82 @@ API_THROTTLE_FAIL_OPEN = _setting("API_THROTTLE_FAIL_OPEN", _bool, True)
 # hang it: redis-py waits forever by default. A refused connection fails at once either way.
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 1, "socket_timeout": 2})
+
+
+# --- Observability: health checks, Prometheus metrics, structured logs (issue #16 items 5 and 6) ---------
+# cs_platform.observability (no domain imports) holds liveness, readiness, metrics and logging; the
+# `monitoring` app (top layer) adds the nightly-run readiness check and the per-tenant / backlog gauges.
+INSTALLED_APPS += ["django_prometheus", "django_structlog", "cs_platform.observability", "monitoring"]
+# django-prometheus times every request by view: its "before" middleware first, its "after" one last.
+# X-Request-ID (cs_platform.observability.logs) is set on every response, before django_structlog binds
+# it to the log context; django_structlog comes after WhiteNoise, so static files add no log lines.
+MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
+MIDDLEWARE.insert(1, "cs_platform.observability.logs.RequestIdMiddleware")
+_insert_after("whitenoise.middleware.WhiteNoiseMiddleware", "django_structlog.middlewares.RequestMiddleware")
+MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
+
+# Readiness (/readyz): fails when the last beat tick (observability.beat_tick, every minute) is older than
+# READINESS_BEAT_MAX_AGE_SECONDS, or when any tenant's last finished nightly run is older than
+# READINESS_NIGHTLY_MAX_AGE_HOURS (a run a day at 02:00 local, so 30 leaves 6 h for retries).
+READINESS_BEAT_MAX_AGE_SECONDS = _setting("READINESS_BEAT_MAX_AGE_SECONDS", _int, 300)
+READINESS_NIGHTLY_MAX_AGE_HOURS = _setting("READINESS_NIGHTLY_MAX_AGE_HOURS", _int, 30)
+if READINESS_BEAT_MAX_AGE_SECONDS < 120 or not 25 <= READINESS_NIGHTLY_MAX_AGE_HOURS <= 24 * 14:
+    raise ImproperlyConfigured(
+        f"Settings READINESS_BEAT_MAX_AGE_SECONDS={READINESS_BEAT_MAX_AGE_SECONDS} (120 or more: beat ticks every "
+        f"minute) or READINESS_NIGHTLY_MAX_AGE_HOURS={READINESS_NIGHTLY_MAX_AGE_HOURS} (25-336) are not valid"
+    )
+CELERY_BEAT_SCHEDULE["observability-beat-tick"] = {"task": "observability.beat_tick", "schedule": 60}
+
+
+def _networks(raw: str) -> list[str]:
+    import ipaddress
+
+    items = _list(raw)
+    for item in items:
+        ipaddress.ip_network(item, strict=False)  # raises ValueError for a malformed address or network
+    return items
+
+
+# /metrics (Prometheus text format) answers requests whose direct peer address (REMOTE_ADDR) is in
+# METRICS_ALLOWED_IPS (addresses or CIDR networks; default loopback only) or that carry
+# "Authorization: Bearer <METRICS_TOKEN>" (unset: no token accepted). Everyone else gets 403.
+METRICS_ALLOWED_IPS = _setting("METRICS_ALLOWED_IPS", _networks, ["127.0.0.1/32", "::1/128"])
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
+if METRICS_TOKEN and len(METRICS_TOKEN) < 24:
+    raise ImproperlyConfigured("Setting METRICS_TOKEN is not valid: use 24 or more random characters")
+# A Celery worker serves its own metrics (task durations and failures) on this port; 0 = off.
+WORKER_METRICS_PORT = _setting("WORKER_METRICS_PORT", _int, 0)
+if not 0 <= WORKER_METRICS_PORT <= 65535:
+    raise ImproperlyConfigured(f"Setting WORKER_METRICS_PORT={WORKER_METRICS_PORT} is not valid: use 0-65535")
+PROMETHEUS_EXPORT_MIGRATIONS = False
+# Several processes (gunicorn workers, Celery pool processes): prometheus_client itself reads
+# PROMETHEUS_MULTIPROC_DIR, a directory each process writes its values to (docker-compose: /dev/shm/...,
+# wiped when gunicorn or the worker starts). Unset: each process serves only its own values.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR:
+    os.makedirs(PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
+
+
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"json", "console"}:
+        raise ValueError("expected json or console")
+    return value
+
+
+# Logs: LOG_FORMAT=json (one JSON object per line: the default unless DEBUG) or console (readable, the
+# demo's default). Each line has timestamp, level, event, logger, and from the context request_id (also
+# the X-Request-ID response header; a valid incoming X-Request-ID is kept), user_id, token_prefix,
+# tenant_id / tenant, and in Celery tasks task and task_id (a task queued by a request keeps its request_id).
+LOG_FORMAT = _setting("LOG_FORMAT", _log_format, "console" if DEBUG else "json")
+from cs_platform.observability.logs import config as _logging_config  # noqa: E402
+
+LOGGING = _logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True  # only after RequestIdMiddleware validated or replaced it
+# One line per request (request_finished, or request_failed with the traceback); request_started only
+# at LOG_LEVEL=DEBUG (to find requests that never finished).
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False  # an address is personal data; the proxy's access log has it
+# Keep Django's logging config in the worker (Celery would otherwise replace the root logger's handlers).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -1,20 +1,16 @@
 from django.contrib import admin
-from django.http import HttpResponse
 from django.urls import include, path
 from django.views.defaults import page_not_found, server_error
 
+from cs_platform.observability import views as observability_views
 from dashboards import views as dashboard_views
-
-
-def healthz(request):
-    """Liveness probe for containers; touches no tenant data."""
-    return HttpResponse("ok", content_type="text/plain")
-
 
 urlpatterns = [
     path("", dashboard_views.home, name="home"),
     path("", include("cs_platform.identity.urls")),
-    path("healthz", healthz, name="healthz"),
+    # Liveness (no dependency touched), readiness and Prometheus metrics: cs_platform/observability.
+    path("healthz", observability_views.liveness, name="healthz"),
+    path("", include("cs_platform.observability.urls")),
     path("", include("cs_platform.tenancy.urls")),
     path("", include("dashboards.urls")),
     path("accounts/", include("accounts.urls")),

@@ -392,6 +392,11 @@ def scorecard_delivery_send(
             logger.exception("scorecard delivery %s could not be built", delivery_id)
         if _permanent(exc) or delivery.attempts >= settings.SCORECARD_MAX_ATTEMPTS:
             _finish(tenant, delivery, status=DeliveryStatus.FAILED, error=error, audit_action="scorecard_delivery.fail")
+            # WARNING with tenant and delivery id: an on-call engineer greps the JSON logs for them.
+            logger.warning(
+                "scorecard delivery %s failed for good after attempt %s: %s", delivery_id, delivery.attempts, error,
+                extra={"tenant_id": tenant.pk, "delivery_id": delivery_id, "attempt": delivery.attempts},
+            )  # fmt: skip
             return SendOutcome(delivery_id=delivery_id, status=DeliveryStatus.FAILED, error=error)
         retry_in = retry_delay(delivery.attempts)
         next_attempt_at = timezone.now() + datetime.timedelta(seconds=retry_in)
@@ -404,7 +409,10 @@ def scorecard_delivery_send(
             audit_action="scorecard_delivery.retry_scheduled",
             extra={"retry_in_seconds": round(retry_in, 1)},
         )
-        logger.info("scorecard delivery %s attempt %s failed: %s", delivery_id, delivery.attempts, error)
+        logger.warning(
+            "scorecard delivery %s attempt %s failed: %s", delivery_id, delivery.attempts, error,
+            extra={"tenant_id": tenant.pk, "delivery_id": delivery_id, "attempt": delivery.attempts},
+        )  # fmt: skip
         return SendOutcome(
             delivery_id=delivery_id, status=DeliveryStatus.RETRYING, retry_in=retry_in, error=error,
             next_attempt_at=next_attempt_at,

@@ -217,6 +217,23 @@ def test_web_healthcheck_requests_healthz(services):
     assert "http://localhost:8000/healthz" in test
 
 
+def test_web_healthcheck_is_liveness_not_readiness(services):
+    # Restarting web cannot bring back Redis, PostgreSQL or beat: /readyz is for the load balancer and
+    # monitoring (README "Health checks"); docker's probe of web is the dependency-free /healthz.
+    assert "/readyz" not in " ".join(healthcheck_test(services["web"]))
+
+
+def test_metrics_in_several_processes_use_the_multiprocess_directory(services):
+    web, worker = environment(services["web"]["environment"]), environment(services["worker"]["environment"])
+    assert web["PROMETHEUS_MULTIPROC_DIR"] and worker["PROMETHEUS_MULTIPROC_DIR"]
+    # gunicorn empties the directory at start and forgets dead workers' gauges (the hooks module).
+    tokens = command_tokens(services["web"])
+    assert tokens[tokens.index("--config") + 1] == "python:cs_platform.observability.gunicorn_hooks"
+    assert (ROOT / "cs_platform" / "observability" / "gunicorn_hooks.py").exists()
+    # The worker serves its task metrics on its own port inside the compose network.
+    assert worker["WORKER_METRICS_PORT"] == "9808" and "9808" in [str(p) for p in services["worker"]["expose"]]
+
+
 def test_worker_runs_celery_worker(services):
     tokens = command_tokens(services["worker"])
     assert tokens[:4] == ["celery", "-A", "cs_platform", "worker"]

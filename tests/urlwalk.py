@@ -122,8 +122,10 @@ PUBLIC = {
 # its tenant and cannot be forged for another one; tests/scorecards/test_subscriptions.py covers them,
 # and tests/identity/test_password_reset.py the password reset link.
 TOKEN_URLS = {"scorecard_unsubscribe", "password_reset_confirm"}
-# Namespaces tested on their own (the Django admin is for platform superusers only, see below).
-SEPARATELY_TESTED_NAMESPACES = {"admin"}
+# Namespaces tested on their own (the Django admin is for platform superusers only, see below; the
+# operations endpoints /readyz and /metrics in tests/observability: readiness is 503 in a test database
+# without a beat tick, and /metrics is for Prometheus, not people).
+SEPARATELY_TESTED_NAMESPACES = {"admin", "operations"}
 
 
 def _walk(resolver=None, namespace=None):

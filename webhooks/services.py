@@ -743,7 +743,11 @@ def delivery_attempt(*, tenant, delivery_id: int, attempt: int) -> AttemptOutcom
             response_excerpt=excerpt, delivered_at=now if succeeded else None,
         )  # fmt: skip
     if not succeeded:
-        logger.info("webhook delivery %s attempt %s: %s", delivery.pk, attempt, error)
+        # WARNING with tenant and delivery id: an on-call engineer greps the JSON logs for them.
+        logger.warning(
+            "webhook delivery %s attempt %s failed (%s): %s", delivery.pk, attempt, status, error,
+            extra={"tenant_id": tenant.pk, "delivery_id": delivery.pk, "attempt": attempt},
+        )  # fmt: skip
     return AttemptOutcome(status=status, retry_in=retry_in, next_attempt_at=next_attempt_at)
 
 
