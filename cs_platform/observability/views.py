@@ -35,6 +35,19 @@ class ReadinessView(HealthCheckView):
 
     async def get(self, request, *args, **kwargs):
         named = readiness_checks()
+        # ?checks=database,cache,broker: a load balancer takes web out of rotation only when web itself
+        # cannot serve, while monitoring probes everything (a stale nightly run is an alert, not a reason
+        # to stop serving pages). Unknown names are a 400, so a typo never reads as "all passed".
+        wanted = request.GET.get("checks")
+        if wanted is not None:
+            names = [name.strip() for name in wanted[:200].split(",") if name.strip()]
+            known = [name for name, _check in named]
+            unknown = [name for name in names if name not in known]
+            if not names or unknown or len(wanted) > 200:
+                body = {"error": "unknown_checks", "detail": "checks= takes a comma-separated subset of these names.",
+                        "known": known}  # fmt: skip
+                return JsonResponse(body, status=400)
+            named = [(name, check) for name, check in named if name in names]
         with self.get_executor() as executor:
             results = await asyncio.gather(*(check.get_result(executor) for _name, check in named))
         report = {}

@@ -88,6 +88,21 @@ def test_a_stale_or_missing_beat_tick_is_503(client, settings):
     assert _ready(client)[0] == 200
 
 
+@pytest.mark.django_db
+def test_a_subset_of_checks_leaves_the_others_out_and_unknown_names_are_400(client, settings):
+    # No beat tick recorded: the full probe fails on it, the load balancer's subset does not.
+    assert _ready(client)[1]["failed"] == ["beat"]
+    response = client.get("/readyz", {"checks": "database,cache,broker"})
+    assert response.status_code == 200, response.json()
+    assert response.json()["checks"] == {"database": "ok", "cache": "ok", "broker": "ok"}
+    response = client.get("/readyz", {"checks": "database,beat"})
+    assert (response.status_code, response.json()["failed"]) == (503, ["beat"])
+    for bad in ("database,cahce", "", ",", "x" * 300):
+        response = client.get("/readyz", {"checks": bad})
+        assert response.status_code == 400, bad
+        assert response.json()["error"] == "unknown_checks" and "database" in response.json()["known"]
+
+
 def _nightly(tenant, *, finished_hours_ago: float, days_back: int, status=RunStatus.DONE):
     finished = timezone.now() - datetime.timedelta(hours=finished_hours_ago)
     run_date = timezone.now().date() - datetime.timedelta(days=days_back)  # one run per tenant and date
