@@ -34,17 +34,15 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from prometheus_client import Counter
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 from rest_framework import exceptions, status
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from api.models import ApiToken
+from cs_platform.cache_errors import CACHE_ERRORS
 
 logger = logging.getLogger(__name__)
 
-# What "the cache is unavailable" looks like: redis-py's errors (refused, timed out, reset, read-only
-# replica...) and the socket errors a client may let through. Anything else is a bug and stays a 500.
-CACHE_ERRORS = (RedisError, OSError)
 DEGRADED_HEADER = "X-Throttle-Degraded"
 UNAVAILABLE_RETRY_AFTER = 30  # seconds: a fail-closed 503's Retry-After, about a Redis restart
 WARNING_INTERVAL = 60  # seconds between two "throttling degraded" warnings of one process

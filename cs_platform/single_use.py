@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import datetime
 import enum
+import logging
 import secrets
 
 from django.core import signing
 from django.core.cache import cache
+
+from cs_platform.cache_errors import CACHE_ERRORS
+
+logger = logging.getLogger(__name__)
 
 FIELD = "form_key"
 KEY_MAX_AGE = datetime.timedelta(hours=24)
@@ -37,6 +42,13 @@ class FormKey(enum.Enum):
     FRESH = "fresh"  # spent now by this request: go ahead
     SPENT = "spent"  # already spent by an earlier request (a reload or a double click): create nothing
     INVALID = "invalid"  # missing, malformed, for another user or form, or expired: create nothing
+    # The cache (Redis) is down, so nobody can tell a first send from a resend: create nothing, say so.
+    UNAVAILABLE = "unavailable"
+
+
+UNAVAILABLE_MESSAGE = (
+    "Nothing was created: this form cannot be checked right now (a service is down). Try again in a minute."
+)
 
 
 def form_key_issue(request, purpose: str) -> str:
@@ -55,6 +67,11 @@ def form_key_spend(request, purpose: str) -> FormKey:
         return FormKey.INVALID
     if user_pk != request.user.pk or key_purpose != purpose:
         return FormKey.INVALID
-    if not cache.add(f"{_SALT}:{nonce}", 1, timeout=_SPENT_TIMEOUT):
+    try:
+        added = cache.add(f"{_SALT}:{nonce}", 1, timeout=_SPENT_TIMEOUT)
+    except CACHE_ERRORS:
+        logger.warning("single-use form key not checked: the cache is unavailable", exc_info=True)
+        return FormKey.UNAVAILABLE
+    if not added:
         return FormKey.SPENT
     return FormKey.FRESH

@@ -19,7 +19,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from cs_platform.identity.reauth import require_recent_auth
-from cs_platform.single_use import FormKey, form_key_issue, form_key_spend
+from cs_platform.single_use import UNAVAILABLE_MESSAGE, FormKey, form_key_issue, form_key_spend
 from cs_platform.tenancy.access import require_member
 from cs_platform.tenancy.models import Role
 from webhooks import selectors
@@ -93,7 +93,9 @@ def webhook_list(request):
                 "shown once and cannot be shown again: rotate it from the webhook's page if it was not copied.",
             )
             return redirect("webhooks")
-        if spent is FormKey.INVALID:
+        if spent is FormKey.UNAVAILABLE:
+            form.add_error(None, UNAVAILABLE_MESSAGE)
+        elif spent is FormKey.INVALID:
             form.add_error(None, "This form had expired or did not come from this page: send it again.")
         else:
             try:
@@ -173,6 +175,9 @@ def webhook_rotate_secret(request, webhook_id: int):
             "This rotation had already been made, so the secret was not rotated again. The new secret was "
             "shown once and cannot be shown again: rotate again if it was not copied.",
         )
+        return redirect("webhook_detail", webhook_id=endpoint.pk)
+    if spent is FormKey.UNAVAILABLE:
+        messages.error(request, "The signing secret was not rotated: a service is down. Try again in a minute.")
         return redirect("webhook_detail", webhook_id=endpoint.pk)
     if spent is FormKey.INVALID:
         messages.error(request, "The signing secret was not rotated: the form had expired. Rotate it again here.")

@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings
 from django.test import Client, override_settings
 
-from tests.api.own_redis import free_port
+from tests.outages import free_port
 
 SESSION_COOKIE = {"Cookie": "sessionid=abcdefghijklmnopqrstuvwxyz012345"}
 
@@ -35,17 +35,18 @@ def _is_json_error(response_status: int, content_type: str, body: dict, status: 
 
 
 @pytest.mark.django_db
-@override_settings(ROOT_URLCONF="tests.api.failing_urls")
+@override_settings(ROOT_URLCONF="tests.failing_urls")
 def test_an_unhandled_exception_in_an_api_view_is_a_json_500(caplog):
     response = Client(raise_request_exception=False).get("/api/v1/failing/")
     _is_json_error(response.status_code, response["Content-Type"], response.json(), 500, "server_error")
     assert "a bug" not in response.content.decode()  # nothing of the exception reaches the client
-    # Still logged with its traceback for whoever is on call.
-    assert any(r.name == "django.request" and r.exc_info for r in caplog.records)
+    # Still logged with its traceback for whoever is on call: one request_failed line (structured logs).
+    failed = [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
+    assert [r.name for r in failed] == ["django_structlog.middlewares.request"]
 
 
 @pytest.mark.django_db
-@override_settings(ROOT_URLCONF="tests.api.failing_urls")
+@override_settings(ROOT_URLCONF="tests.failing_urls")
 def test_an_unhandled_exception_in_a_page_keeps_the_html_500():
     response = Client(raise_request_exception=False).get("/failing/")
     assert response.status_code == 500

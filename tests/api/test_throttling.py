@@ -18,7 +18,7 @@ from api.services import api_token_create
 from api.throttling import DEGRADED_HEADER, WARNING_INTERVAL, _reset_warning_interval
 from cs_platform.tenancy.models import Role
 from tests.api.helpers import authorization
-from tests.api.own_redis import OwnRedis
+from tests.outages import OwnRedis
 
 ME = "/api/v1/me/"
 UNKNOWN = authorization("csp_0badc0de_" + "x" * 32)

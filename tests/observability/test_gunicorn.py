@@ -16,7 +16,7 @@ from pathlib import Path
 from django.conf import settings
 
 from tests.metrics.test_celery_worker import _worker_database_url
-from tests.observability.services import free_port
+from tests.outages import free_port
 
 
 def _get(url: str, timeout: float = 5) -> str:

@@ -79,7 +79,7 @@ def test_a_sane_incoming_request_id_is_kept_and_anything_else_replaced(client):
 
 
 @pytest.mark.django_db
-@override_settings(ROOT_URLCONF="tests.observability.failing_urls")
+@override_settings(ROOT_URLCONF="tests.failing_urls")
 def test_a_failed_request_is_one_error_line_with_the_traceback_inside():
     client = Client(raise_request_exception=False)
     with captured_logs() as logs:

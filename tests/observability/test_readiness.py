@@ -21,7 +21,7 @@ from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Tenant
 from metrics.models import NightlyRun, RunStatus
 from tests import factories
-from tests.observability.services import free_port, own_redis
+from tests.outages import free_port, own_redis
 
 pytestmark = pytest.mark.skipif(
     not settings.CELERY_BROKER_URL, reason="readiness checks the broker: make test sets one"

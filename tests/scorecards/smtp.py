@@ -3,20 +3,14 @@ thread, collecting every message it accepts. `mail_to(server)` points Django's S
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import email
 import email.policy
-import socket
 import threading
 
 from aiosmtpd.controller import Controller
 
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.outages import free_port
 
 
 @dataclasses.dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
@@ -23,7 +25,9 @@ from cs_platform.identity.forms import (
     PasswordResetRequestForm,
     password_help,
 )
-from cs_platform.identity.ratelimit import within_budget
+from cs_platform.identity.ratelimit import BudgetUnavailable, within_budget
+
+logger = logging.getLogger(__name__)
 
 # --- Passwords ------------------------------------------------------------------------------------------------
 
@@ -37,8 +41,14 @@ def password_reset_request_view(request):
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
         ip = client_address(request)
-        by_address = within_budget("password-reset-ip", ip or "unknown", settings.PASSWORD_RESET_RATE)
-        by_email = within_budget("password-reset-email", email.lower(), settings.PASSWORD_RESET_RATE)
+        try:
+            by_address = within_budget("password-reset-ip", ip or "unknown", settings.PASSWORD_RESET_RATE)
+            by_email = within_budget("password-reset-email", email.lower(), settings.PASSWORD_RESET_RATE)
+        except BudgetUnavailable:
+            logger.warning("password reset refused: its request budget cannot be checked (cache unavailable)")
+            return render(
+                request, "identity/password_reset_request.html", {"form": form, "unavailable": True}, status=503
+            )
         if not (by_address and by_email):
             return render(
                 request, "identity/password_reset_request.html", {"form": form, "throttled": True}, status=429

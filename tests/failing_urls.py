@@ -1,5 +1,6 @@
-"""A URLconf for tests/api/test_server_errors.py: the project's URLs and error handlers, plus one API view
-and one page that fail with an exception nothing handles (a bug, as far as Django can tell)."""
+"""A URLconf for the failure tests (tests/api/test_server_errors.py, tests/observability/test_logs.py): the
+project's URLs and error handlers, plus one API view and two pages that fail with an exception nothing
+handles (a bug, as far as Django can tell)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,13 @@ def failing_page(request):
     raise RuntimeError("a bug in a page")
 
 
+def explode(request):
+    raise RuntimeError("boom: the failing view of tests/observability")
+
+
 urlpatterns = [
     path("api/v1/failing/", FailingApiView.as_view()),
     path("failing/", failing_page),
+    path("test-failure", explode, name="test_failure"),
     *project_urlpatterns,
 ]
