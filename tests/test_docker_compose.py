@@ -208,6 +208,10 @@ def test_web_runs_gunicorn_with_the_wsgi_app_on_port_8000(services):
     assert "cs_platform.wsgi:application" in tokens
     joined = " ".join(tokens)
     assert re.search(r"(--bind|-b)[ =]0\.0\.0\.0:8000\b", joined), "gunicorn must bind 0.0.0.0:8000"
+    # Workers, threads (gthread), timeouts and recycling live in gunicorn.conf.py, read from GUNICORN_*.
+    assert re.search(r"(-c|--config)[ =]gunicorn\.conf\.py\b", joined), "gunicorn must read gunicorn.conf.py"
+    assert not re.search(r"--workers|--threads|-w\b", joined), "sizing belongs in GUNICORN_* variables"
+    assert (ROOT / "gunicorn.conf.py").is_file()
     assert any(str(port).split(":")[-1] == "8000" for port in services["web"].get("ports", [])), "publish 8000"
 
 
