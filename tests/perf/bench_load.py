@@ -27,6 +27,7 @@ import csv
 import datetime
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -250,6 +251,74 @@ def run_locust(*, url: str, plan: Path, out: Path, clients: int, seconds: int, w
     return rows, elapsed
 
 
+# --- Where the CPU goes ----------------------------------------------------------------------------------
+# This machine is shared (other test suites run beside the benchmark): latencies then measure the queue for
+# the CPUs as much as our code. CPU seconds per request, of the gunicorn workers and of the PostgreSQL
+# backends serving them, do not depend on that queue; they give the capacity of dedicated cores.
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14 and 15 of stat)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii") as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == parent:
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return (sum(values) - idle) / _TICK, sum(values) / _TICK
+
+
+def cpu_snapshot(process: subprocess.Popen, owner) -> dict:
+    with owner.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        backends = [r[0] for r in cursor.fetchall()]
+    owner.commit()
+    app = [process.pid, *_children(process.pid)]
+    return {
+        "app": {pid: _cpu(pid) or 0.0 for pid in app},
+        "db": {pid: _cpu(pid) or 0.0 for pid in backends},
+        "locust": resource.getrusage(resource.RUSAGE_CHILDREN),
+        "machine": _machine_busy(),
+    }
+
+
+def cpu_delta(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds used between two snapshots: gunicorn, PostgreSQL backends (those alive at the end;
+    CONN_MAX_AGE keeps them for the run), locust (finished children), and the whole machine."""
+    used = {}
+    for key in ("app", "db"):
+        used[key] = sum(max(0.0, cpu - before[key].get(pid, 0.0)) for pid, cpu in after[key].items())
+    used["locust"] = (after["locust"].ru_utime + after["locust"].ru_stime) - (
+        before["locust"].ru_utime + before["locust"].ru_stime
+    )
+    busy = after["machine"][0] - before["machine"][0]
+    total = after["machine"][1] - before["machine"][1]
+    used["machine_busy"], used["machine_total"] = busy, total
+    return used
+
+
 def connections(owner) -> int:
     with owner.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
@@ -336,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         for title, clients, wait, bulk in levels:
             out = workdir / f"level_{clients}_{'bulk' if bulk else ''}{wait[1]:g}"
             load_before = os.getloadavg()[0]
+            before = cpu_snapshot(process, owner)
             rows, elapsed = run_locust(url=url, plan=plan_path, out=out, clients=clients, seconds=args.run_time,
                                        wait=wait, bulk=bulk)  # fmt: skip
             target = None
@@ -343,8 +413,21 @@ def main(argv: list[str] | None = None) -> int:
                 target = TARGET_P95_MS
             report(f"{title}, {args.run_time} s", rows, target_ms=target,
                    bulk_target_ms=TARGET_BULK_P95_MS if bulk else None)  # fmt: skip
+            used = cpu_delta(before, cpu_snapshot(process, owner))
             row("PostgreSQL connections to the database", f"{connections(owner)}",
                 f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")  # fmt: skip
+            requests = sum(int(r["Request Count"]) for r in rows if r["Name"] != "Aggregated")
+            bulk_requests = sum(int(r["Request Count"]) for r in rows if "bulk ingest" in r["Name"])
+            if requests:
+                ours = used["app"] + used["db"] + used["locust"]
+                other = max(0.0, used["machine_busy"] - ours)
+                cores = used["machine_total"] / max(elapsed, 1e-9)
+                row("CPU per request: gunicorn + PostgreSQL", f"{1000 * (used['app'] + used['db']) / requests:.0f} ms",
+                    f"gunicorn {1000 * used['app'] / requests:.0f} ms, PostgreSQL {1000 * used['db'] / requests:.0f}"
+                    f" ms, locust {1000 * used['locust'] / requests:.0f} ms"
+                    + (f" ({bulk_requests} bulk ingests included)" if bulk_requests else ""))  # fmt: skip
+                row("CPU of other work on the machine", f"{100 * other / max(used['machine_total'], 1e-9):.0f} %",
+                    f"of {cores:.0f} CPUs over {elapsed:.0f} s: it queues with ours for the same cores")  # fmt: skip
     finally:
         process.terminate()
         try:
