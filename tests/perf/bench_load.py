@@ -184,6 +184,21 @@ def make_plan(owner, info: dict, *, sessions: int, day: datetime.date) -> dict:
     }
 
 
+def analyze_everything(owner) -> None:
+    """ANALYZE every table. The generator analyzes the tables it fills, but the reference tables
+    tenant_create writes (segments, frameworks, requirements, journey phases: 4 to 15 rows each) and the
+    users stay below autovacuum's threshold of 50 changed rows, so they are never analyzed, and the planner
+    then guessed one requirement row and joined the compliance overview's obligations through every
+    account (230 ms instead of 50; the CSM home's activity query 77 ms instead of 21)."""
+    owner.commit()
+    owner.autocommit = True
+    try:
+        with owner.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    finally:
+        owner.autocommit = False
+
+
 # --- Server and load -----------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as sock:
@@ -373,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         row("reused (--rebuild to regenerate)", f"{meta['accounts']:,} accounts", f"built {meta['day']}")
         refresh_today(owner, meta, today)
     write_dataset(owner, meta)
+    analyze_everything(owner)
 
     levels: list[tuple[str, int, tuple[float, float], bool]] = []
     if not args.closed_loop_only:
