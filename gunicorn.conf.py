@@ -16,7 +16,7 @@ message naming the variable (gunicorn prints "Error: ..." and exits 1), never a 
 | GUNICORN_BIND | 0.0.0.0:8000 | address(es) to listen on, comma-separated |
 | GUNICORN_WORKERS | CPU count (1-64) | worker processes |
 | GUNICORN_THREADS | 4 (1-64) | threads per worker; above 1 the worker class is gthread |
-| GUNICORN_TIMEOUT | 60 s | a worker silent this long is killed and restarted |
+| GUNICORN_TIMEOUT | 60 s | a worker silent this long is killed (gthread: a hung worker; sync: a slow request) |
 | GUNICORN_GRACEFUL_TIMEOUT | 30 s | on restart/stop, time for requests in flight to finish |
 | GUNICORN_KEEPALIVE | 5 s | idle keep-alive connections (behind a proxy: above the proxy's) |
 | GUNICORN_MAX_REQUESTS | 2000 (0 = never) | a worker is recycled after this many requests (bounds leaks) |
