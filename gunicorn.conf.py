@@ -2,11 +2,12 @@
 
     gunicorn -c gunicorn.conf.py cs_platform.wsgi:application
 
-Why threads: a request spends much of its time waiting on PostgreSQL and Redis. Three sync workers
-served three requests at a time and saturated at ~42 requests/s on two cores, with p95 0.86 s at 30
-clients (2.7 s while a bulk ingest ran, which held one of the three workers for seconds). gthread
-workers let a worker serve another request while one waits, and a long bulk request holds one thread,
-not a whole process. Figures and sizing: tests/perf/README.md and README ("Sizing").
+What was measured (tests/perf/bench_load.py, tests/perf/README.md): this app's requests are CPU-bound
+(~45-70 ms of CPU each, three quarters of it Python), so two cores saturate at ~41 requests/s whatever
+the worker model. 2 x 4 gthread, 3 x 2, 4 x 1 and 3 x 1 sync measured within noise of each other under
+load, and on a quiet machine 3 sync workers had the better tail (threads of one process share the GIL,
+so CPU-bound requests interleave and finish late together). Hence the default: cores + 1 sync workers.
+GUNICORN_THREADS > 1 (gthread) pays off only when requests wait on I/O. Sizing: README ("Sizing").
 
 Every variable is optional; a value that is not a number in range stops gunicorn at start with a
 message naming the variable (gunicorn prints "Error: ..." and exits 1), never a silently ignored typo.
@@ -14,8 +15,8 @@ message naming the variable (gunicorn prints "Error: ..." and exits 1), never a 
 | variable | default | meaning |
 | --- | --- | --- |
 | GUNICORN_BIND | 0.0.0.0:8000 | address(es) to listen on, comma-separated |
-| GUNICORN_WORKERS | CPU count (1-64) | worker processes |
-| GUNICORN_THREADS | 4 (1-64) | threads per worker; above 1 the worker class is gthread |
+| GUNICORN_WORKERS | CPU count + 1 (1-64) | worker processes |
+| GUNICORN_THREADS | 1 (1-64) | threads per worker; above 1 the worker class is gthread |
 | GUNICORN_TIMEOUT | 60 s | a worker silent this long is killed (gthread: a hung worker; sync: a slow request) |
 | GUNICORN_GRACEFUL_TIMEOUT | 30 s | on restart/stop, time for requests in flight to finish |
 | GUNICORN_KEEPALIVE | 5 s | idle keep-alive connections (behind a proxy: above the proxy's) |
@@ -45,8 +46,8 @@ def _int_env(name: str, default: int, *, low: int, high: int) -> int:
 bind = [part.strip() for part in os.environ.get("GUNICORN_BIND", "0.0.0.0:8000").split(",") if part.strip()]
 if not bind:
     raise ValueError("GUNICORN_BIND is empty (expected e.g. 0.0.0.0:8000)")
-workers = _int_env("GUNICORN_WORKERS", min(os.cpu_count() or 1, 64), low=1, high=64)
-threads = _int_env("GUNICORN_THREADS", 4, low=1, high=64)
+workers = _int_env("GUNICORN_WORKERS", min((os.cpu_count() or 1) + 1, 64), low=1, high=64)
+threads = _int_env("GUNICORN_THREADS", 1, low=1, high=64)
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = _int_env("GUNICORN_TIMEOUT", 60, low=5, high=3600)
 graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 30, low=1, high=3600)

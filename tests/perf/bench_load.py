@@ -6,7 +6,7 @@ and under 1 s while a 10,000-row bulk ingest runs again and again. Printed as me
 
     make bench                                                  # every tests/perf/bench_*.py
     .venv/bin/python tests/perf/bench_load.py                   # defaults: 3,000 accounts, 45 s a level
-    .venv/bin/python tests/perf/bench_load.py --workers 3 --threads 1     # the old config, for comparison
+    .venv/bin/python tests/perf/bench_load.py --workers 2 --threads 4     # gthread, for comparison
     .venv/bin/python tests/perf/bench_load.py --closed-loop-only          # no think time, saturation
 
 What it does: its own database (cs_platform_bench_load), one tenant built by the dashboards benchmark's
@@ -66,8 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--levels", default="10,30,60", help="client counts with think time (10,30,60)")
     parser.add_argument("--run-time", type=int, default=45, help="seconds per level, after all clients started (45)")
     parser.add_argument("--wait", default="1,3", help="think time bounds in seconds, min,max (1,3)")
-    parser.add_argument("--workers", type=int, default=2, help="GUNICORN_WORKERS (2, one per core)")
-    parser.add_argument("--threads", type=int, default=4, help="GUNICORN_THREADS (4; 1 = sync workers)")
+    parser.add_argument("--workers", type=int, default=3, help="GUNICORN_WORKERS (3: cores + 1, the default)")
+    parser.add_argument("--threads", type=int, default=1, help="GUNICORN_THREADS (1 = sync workers; 4 = gthread)")
     parser.add_argument("--no-bulk", action="store_true", help="skip the level with a bulk ingest running")
     parser.add_argument("--no-closed-loop", action="store_true", help="skip the no-think-time level")
     parser.add_argument("--closed-loop-only", action="store_true", help="only the no-think-time level")
