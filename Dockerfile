@@ -32,5 +32,5 @@ USER app
 
 EXPOSE 8000
 
-CMD ["gunicorn", "cs_platform.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
-     "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-"]
+# Workers, threads, timeouts and recycling come from gunicorn.conf.py (GUNICORN_* variables, README "Sizing").
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "--bind", "0.0.0.0:8000", "cs_platform.wsgi:application"]

@@ -330,6 +330,12 @@ def evidence_in_book(book: QuerySet[Account], evidence_id: int) -> Evidence | No
     return Evidence.objects.filter(obligation__account__in=book, pk=evidence_id).first()
 
 
+def evidence_files() -> QuerySet[Evidence]:
+    """The current tenant's evidence rows that have a stored file, with what a restore check needs (the
+    path under MEDIA_ROOT and the SHA-256 recorded at upload), in id order. Iterate it: one query."""
+    return Evidence.objects.exclude(file="").order_by("pk").only("pk", "file", "filename", "checksum_sha256")
+
+
 # --- REST API (compliance/api.py) -------------------------------------------------------------------------
 
 

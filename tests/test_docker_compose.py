@@ -208,6 +208,10 @@ def test_web_runs_gunicorn_with_the_wsgi_app_on_port_8000(services):
     assert "cs_platform.wsgi:application" in tokens
     joined = " ".join(tokens)
     assert re.search(r"(--bind|-b)[ =]0\.0\.0\.0:8000\b", joined), "gunicorn must bind 0.0.0.0:8000"
+    # Workers, threads (gthread), timeouts and recycling live in gunicorn.conf.py, read from GUNICORN_*.
+    assert re.search(r"(-c|--config)[ =]gunicorn\.conf\.py\b", joined), "gunicorn must read gunicorn.conf.py"
+    assert not re.search(r"--workers|--threads|-w\b", joined), "sizing belongs in GUNICORN_* variables"
+    assert (ROOT / "gunicorn.conf.py").is_file()
     assert any(str(port).split(":")[-1] == "8000" for port in services["web"].get("ports", [])), "publish 8000"
 
 
@@ -227,9 +231,11 @@ def test_metrics_in_several_processes_use_the_multiprocess_directory(services):
     web, worker = environment(services["web"]["environment"]), environment(services["worker"]["environment"])
     assert web["PROMETHEUS_MULTIPROC_DIR"] and worker["PROMETHEUS_MULTIPROC_DIR"]
     # gunicorn empties the directory at start and forgets dead workers' gauges (the hooks module).
-    tokens = command_tokens(services["web"])
-    assert tokens[tokens.index("--config") + 1] == "python:cs_platform.observability.gunicorn_hooks"
-    assert (ROOT / "cs_platform" / "observability" / "gunicorn_hooks.py").exists()
+    # gunicorn.conf.py (which web reads) takes the hooks module's names into its namespace.
+    conf = (ROOT / "gunicorn.conf.py").read_text()
+    assert re.search(r"^from cs_platform\.observability\.gunicorn_hooks import .*\bon_starting\b", conf, re.M)
+    assert re.search(r"^from cs_platform\.observability\.gunicorn_hooks import .*\bchild_exit\b", conf, re.M)
+    assert re.search(r"^from cs_platform\.observability\.gunicorn_hooks import .*\blogger_class\b", conf, re.M)
     # The worker serves its task metrics on its own port inside the compose network.
     assert worker["WORKER_METRICS_PORT"] == "9808" and "9808" in [str(p) for p in services["worker"]["expose"]]
 
@@ -340,9 +346,11 @@ def test_https_settings_default_to_plain_http_for_localhost(shared_env):
 def test_every_app_variable_is_read_by_settings(services):
     """A typo in a variable name would be silently ignored by Django, so every name must appear in settings."""
     settings_source = SETTINGS_PATH.read_text()
+    gunicorn_source = (ROOT / "gunicorn.conf.py").read_text()  # the web service's GUNICORN_* variables
     for name in APP_SERVICES:
         for key in environment(services[name].get("environment")):
-            assert f'"{key}"' in settings_source, f"{name} sets {key}, which cs_platform/settings.py never reads"
+            read = f'"{key}"' in settings_source or (name == "web" and f'"{key}"' in gunicorn_source)
+            assert read, f"{name} sets {key}, which cs_platform/settings.py (or gunicorn.conf.py) never reads"
 
 
 def test_dollar_signs_are_interpolations_or_escaped(compose_text):
@@ -360,11 +368,12 @@ def test_env_example_documents_every_interpolated_variable(compose_text):
     assert used <= documented, f".env.example does not mention: {sorted(used - documented)}"
 
 
-def test_every_app_setting_in_env_example_reaches_the_app_containers(shared_env):
+def test_every_app_setting_in_env_example_reaches_the_app_containers(shared_env, services):
     # A setting a user puts in .env must take effect under Compose too; the two passwords are the
-    # exception, as they reach the app inside the database URLs.
+    # exception, as they reach the app inside the database URLs. GUNICORN_* are the web service's alone.
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE_PATH.read_text(), re.MULTILINE))
-    missing = documented - set(shared_env) - {"POSTGRES_PASSWORD", "APP_DB_PASSWORD"}
+    web = {k for k in environment(services["web"].get("environment")) if k.startswith("GUNICORN_")}
+    missing = documented - set(shared_env) - web - {"POSTGRES_PASSWORD", "APP_DB_PASSWORD"}
     assert not missing, f"docker-compose.yml does not pass {sorted(missing)} to the app containers"
     for name in ("WEBHOOK_ALLOW_HTTP", "WEBHOOK_ALLOW_PRIVATE_HOSTS"):
         # Production refuses http:// and private receivers unless the user says otherwise.
@@ -421,7 +430,9 @@ def test_dockerfile_runs_as_a_non_root_user(dockerfile):
 def test_dockerfile_default_command_is_gunicorn(dockerfile):
     cmd = instructions(dockerfile, "CMD")
     assert cmd and "gunicorn" in cmd[-1] and "cs_platform.wsgi:application" in cmd[-1] and "0.0.0.0:8000" in cmd[-1]
-    assert re.search(r'"--workers",\s*"3"|--workers[ =]3\b', cmd[-1])
+    # Workers and threads come from gunicorn.conf.py (GUNICORN_* variables), not fixed in the image.
+    assert re.search(r'"-c",\s*"gunicorn\.conf\.py"', cmd[-1]), cmd[-1]
+    assert "--workers" not in cmd[-1]
 
 
 def test_dockerignore_excludes_local_state_and_secrets():

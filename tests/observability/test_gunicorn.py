@@ -42,7 +42,7 @@ def test_two_gunicorn_workers_share_one_metrics_page(django_db_setup, tmp_path):
     log = tmp_path / "gunicorn.log"
     command = [
         str(Path(sys.executable).with_name("gunicorn")), "cs_platform.wsgi:application", "--bind",
-        f"127.0.0.1:{port}", "--workers", "2", "--config", "python:cs_platform.observability.gunicorn_hooks",
+        f"127.0.0.1:{port}", "--workers", "2", "--config", "gunicorn.conf.py",
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(
