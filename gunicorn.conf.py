@@ -22,8 +22,8 @@ message naming the variable (gunicorn prints "Error: ..." and exits 1), never a 
 | GUNICORN_KEEPALIVE | 5 s | idle keep-alive connections (behind a proxy: above the proxy's) |
 | GUNICORN_MAX_REQUESTS | 2000 (0 = never) | a worker is recycled after this many requests (bounds leaks) |
 | GUNICORN_MAX_REQUESTS_JITTER | 200 | random extra, so workers do not all recycle at once |
-| GUNICORN_ACCESS_LOG | - (stdout) | access log file; empty turns it off (docker-compose: off, as the app
-  logs one request_finished JSON line per request) |
+| GUNICORN_ACCESS_LOG | empty (none) | access log file, "-" for stdout; off by default, as the app logs one
+  request_finished JSON line per request (with request id, tenant, user, status and duration) |
 
 The Prometheus multiprocess hooks and gunicorn's own log lines in the app's format (LOG_FORMAT) come from
 cs_platform.observability.gunicorn_hooks, imported below.
@@ -65,7 +65,7 @@ max_requests_jitter = _int_env("GUNICORN_MAX_REQUESTS_JITTER", 200, low=0, high=
 # The heartbeat file on tmpfs: on a container's overlay filesystem a blocked disk write could make the
 # arbiter think a busy worker is dead.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - tmpfs, gunicorn's own file
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "").strip() or None
 # Each worker imports the app itself (no preload): nothing opened at import time (a connection, a
 # metrics registry, a logging handler) can end up shared between forked workers.
 preload_app = False

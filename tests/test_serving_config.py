@@ -35,6 +35,7 @@ def test_defaults_are_cores_plus_one_sync_workers_with_recycling(monkeypatch):
     assert conf["timeout"] == 60 and conf["graceful_timeout"] == 30 and conf["keepalive"] == 5
     assert conf["max_requests"] == 2000 and conf["max_requests_jitter"] == 200
     assert conf["preload_app"] is False
+    assert conf["accesslog"] is None  # the app's request_finished line is the access log
     # The observability hooks ride along (metrics directory emptied at start, gunicorn's lines as JSON).
     assert callable(conf["on_starting"]) and callable(conf["child_exit"])
     assert conf["logger_class"] == "cs_platform.observability.gunicorn_hooks.StructuredLogger"
@@ -44,13 +45,13 @@ def test_values_come_from_the_environment(monkeypatch):
     conf = load(
         monkeypatch, GUNICORN_WORKERS="2", GUNICORN_THREADS="4", GUNICORN_TIMEOUT="120", GUNICORN_KEEPALIVE="75",
         GUNICORN_GRACEFUL_TIMEOUT="45", GUNICORN_MAX_REQUESTS="0", GUNICORN_MAX_REQUESTS_JITTER="0",
-        GUNICORN_BIND="127.0.0.1:9000, unix:/tmp/web.sock", GUNICORN_ACCESS_LOG="",
+        GUNICORN_BIND="127.0.0.1:9000, unix:/tmp/web.sock", GUNICORN_ACCESS_LOG="-",
     )  # fmt: skip
     assert (conf["workers"], conf["threads"], conf["worker_class"]) == (2, 4, "gthread")
     assert (conf["timeout"], conf["keepalive"], conf["graceful_timeout"]) == (120, 75, 45)
     assert (conf["max_requests"], conf["max_requests_jitter"]) == (0, 0)
     assert conf["bind"] == ["127.0.0.1:9000", "unix:/tmp/web.sock"]
-    assert conf["accesslog"] is None
+    assert conf["accesslog"] == "-"
 
 
 @pytest.mark.parametrize(
