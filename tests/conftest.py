@@ -125,6 +125,15 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_log_context():
+    # Each real request or task starts with an empty structlog context (django-structlog clears it); a test
+    # that logs outside one must not inherit the request id a previous test's request left on the thread.
+    import structlog
+
+    structlog.contextvars.clear_contextvars()
+
+
 def pytest_configure(config):
     # whitenoise warns on every request when STATIC_ROOT does not exist yet (before collectstatic).
     from pathlib import Path
