@@ -25,7 +25,7 @@ from api.permissions import HasScope
 from api.schema import response_example
 from api.services import api_token_create, api_token_revoke
 from cs_platform.identity.reauth import require_recent_auth
-from cs_platform.single_use import UNAVAILABLE_MESSAGE, FormKey, form_key_issue, form_key_spend
+from cs_platform.single_use import REFUSED_MESSAGES, FormKey, form_key_issue, form_key_spend
 from cs_platform.tenancy.access import require_roles
 from cs_platform.tenancy.models import Role
 
@@ -91,10 +91,8 @@ def api_tokens(request):
                 "another if it was not copied).",
             )
             return redirect("api_tokens")
-        if spent is FormKey.UNAVAILABLE:
-            form.add_error(None, UNAVAILABLE_MESSAGE)
-        elif spent is FormKey.INVALID:
-            form.add_error(None, "This form had expired or did not come from this page: send it again.")
+        if spent in REFUSED_MESSAGES:
+            form.add_error(None, REFUSED_MESSAGES[spent])
         else:
             expires_on = form.cleaned_data["expires_on"]
             expires_at = None

@@ -46,9 +46,13 @@ class FormKey(enum.Enum):
     UNAVAILABLE = "unavailable"
 
 
-UNAVAILABLE_MESSAGE = (
-    "Nothing was created: this form cannot be checked right now (a service is down). Try again in a minute."
-)
+# What a form says when its key was not FRESH and nothing was created (SPENT redirects instead).
+REFUSED_MESSAGES = {
+    FormKey.INVALID: "This form had expired or did not come from this page: send it again.",
+    FormKey.UNAVAILABLE: (
+        "Nothing was created: this form cannot be checked right now (a service is down). Try again in a minute."
+    ),
+}
 
 
 def form_key_issue(request, purpose: str) -> str:

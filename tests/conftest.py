@@ -134,6 +134,39 @@ def _fresh_log_context():
     structlog.contextvars.clear_contextvars()
 
 
+@pytest.fixture
+def smtp(settings):
+    """A real SMTP server (aiosmtpd) on a free local port, with Django's mail settings pointed at it."""
+    from tests.scorecards.smtp import SmtpServer, mail_to
+
+    server = SmtpServer().start()
+    mail_to(settings, server)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The cache on a redis-server of the test's own (tests/outages.py), which the test may stop and start
+    again; the shared Redis is never stopped. Changing CACHES makes Django drop its cache connections
+    (django.test.signals), so requests use this server."""
+    from tests.outages import OwnRedis
+
+    server = OwnRedis()
+    server.start()
+    suite_caches = settings.CACHES
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": server.url,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},  # as cs_platform/settings.py
+        }
+    }
+    yield server
+    server.stop()
+    settings.CACHES = suite_caches  # before other fixtures' teardown clears the cache
+
+
 def pytest_configure(config):
     # whitenoise warns on every request when STATIC_ROOT does not exist yet (before collectstatic).
     from pathlib import Path

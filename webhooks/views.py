@@ -19,7 +19,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from cs_platform.identity.reauth import require_recent_auth
-from cs_platform.single_use import UNAVAILABLE_MESSAGE, FormKey, form_key_issue, form_key_spend
+from cs_platform.single_use import REFUSED_MESSAGES, FormKey, form_key_issue, form_key_spend
 from cs_platform.tenancy.access import require_member
 from cs_platform.tenancy.models import Role
 from webhooks import selectors
@@ -93,10 +93,8 @@ def webhook_list(request):
                 "shown once and cannot be shown again: rotate it from the webhook's page if it was not copied.",
             )
             return redirect("webhooks")
-        if spent is FormKey.UNAVAILABLE:
-            form.add_error(None, UNAVAILABLE_MESSAGE)
-        elif spent is FormKey.INVALID:
-            form.add_error(None, "This form had expired or did not come from this page: send it again.")
+        if spent in REFUSED_MESSAGES:
+            form.add_error(None, REFUSED_MESSAGES[spent])
         else:
             try:
                 endpoint, secret = webhook_endpoint_create(

@@ -18,7 +18,6 @@ from api.services import api_token_create
 from api.throttling import DEGRADED_HEADER, WARNING_INTERVAL, _reset_warning_interval
 from cs_platform.tenancy.models import Role
 from tests.api.helpers import authorization
-from tests.outages import OwnRedis
 
 ME = "/api/v1/me/"
 UNKNOWN = authorization("csp_0badc0de_" + "x" * 32)
@@ -178,25 +177,6 @@ def test_concurrent_requests_get_exactly_the_budget(tenant_committed, django_db_
 # --- Redis down ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def own_redis(settings):
-    """The cache on a redis-server of the test's own, which the test stops and starts again. Changing
-    CACHES makes Django drop its cache connections (django.test.signals), so the API uses this server."""
-    server = OwnRedis()
-    server.start()
-    suite_caches = settings.CACHES
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": server.url,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},  # as cs_platform/settings.py
-        }
-    }
-    yield server
-    server.stop()
-    settings.CACHES = suite_caches  # before other fixtures' teardown clears the cache
-
-
 def _degraded(outcome: str) -> float:
     from prometheus_client import REGISTRY
 
@@ -208,14 +188,14 @@ def _throttle_warnings(caplog) -> list[str]:
 
 
 @pytest.mark.django_db
-def test_with_redis_down_the_api_fails_open_with_one_warning(client, tenant_a, settings, own_redis, caplog):
+def test_with_redis_down_the_api_fails_open_with_one_warning(client, tenant_a, settings, redis_cache, caplog):
     settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "token": "3/min", "user": "100/min"}
     settings.API_THROTTLE_FAIL_OPEN = True
     _, headers = _token(tenant_a, "Integration")
     first = client.get(ME, **headers)
     assert first.status_code == 200 and DEGRADED_HEADER not in first
 
-    own_redis.stop()
+    redis_cache.stop()
     caplog.set_level(logging.WARNING, logger="api.throttling")
     counted = _degraded("allowed")
     down = [client.get(ME, **headers) for _ in range(6)]  # over the 3/min budget: nothing counts it
@@ -233,7 +213,7 @@ def test_with_redis_down_the_api_fails_open_with_one_warning(client, tenant_a, s
     # The metric counts every one: the 6 token requests, the unknown token, the session's request.
     assert _degraded("allowed") - counted == 8
 
-    own_redis.start()  # an empty Redis: the budget starts again, the script is loaded again
+    redis_cache.start()  # an empty Redis: the budget starts again, the script is loaded again
     back = [client.get(ME, **headers) for _ in range(4)]
     assert [r.status_code for r in back] == [200, 200, 200, 429]
     assert all(DEGRADED_HEADER not in r for r in back)
@@ -241,13 +221,13 @@ def test_with_redis_down_the_api_fails_open_with_one_warning(client, tenant_a, s
 
 
 @pytest.mark.django_db
-def test_with_redis_down_fail_closed_answers_503_with_retry_after(client, tenant_a, settings, own_redis, caplog):
+def test_with_redis_down_fail_closed_answers_503_with_retry_after(client, tenant_a, settings, redis_cache, caplog):
     settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "token": "3/min", "user": "100/min"}
     settings.API_THROTTLE_FAIL_OPEN = False
     _, headers = _token(tenant_a, "Integration")
     assert client.get(ME, **headers).status_code == 200
 
-    own_redis.stop()
+    redis_cache.stop()
     caplog.set_level(logging.WARNING, logger="api.throttling")
     counted = _degraded("refused")
     for response in (client.get(ME, **headers), client.get(ME, **UNKNOWN)):
@@ -261,7 +241,7 @@ def test_with_redis_down_fail_closed_answers_503_with_retry_after(client, tenant
     assert len(warnings) == 1 and "API_THROTTLE_FAIL_OPEN=false" in warnings[0], warnings
     assert _degraded("refused") - counted == 2
 
-    own_redis.start()
+    redis_cache.start()
     assert [client.get(ME, **headers).status_code for _ in range(4)] == [200, 200, 200, 429]
 
 

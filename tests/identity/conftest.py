@@ -14,7 +14,6 @@ from django_otp.oath import TOTP
 from cs_platform.audit.models import AuditEvent
 from cs_platform.identity.models import LoginLockout
 from cs_platform.tenancy import context
-from tests.scorecards.smtp import SmtpServer, mail_to
 
 
 def code_for(device, offset_steps: int = 0) -> str:
@@ -51,14 +50,6 @@ def age_login_records(seconds: int) -> None:
     AccessAttempt.objects.update(attempt_time=F("attempt_time") - delta)
     AccessAttemptExpiration.objects.update(expires_at=F("expires_at") - delta)
     LoginLockout.objects.update(started_at=F("started_at") - delta, until=F("until") - delta)
-
-
-@pytest.fixture
-def smtp(settings):
-    server = SmtpServer().start()
-    mail_to(settings, server)
-    yield server
-    server.stop()
 
 
 @pytest.fixture

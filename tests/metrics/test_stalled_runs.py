@@ -33,14 +33,6 @@ def short_stale(settings):
     settings.NIGHTLY_STALE_SECONDS = STALE
 
 
-@pytest.fixture
-def smtp(settings):
-    server = SmtpServer().start()
-    mail_to(settings, server)
-    yield server
-    server.stop()
-
-
 def _run(world, day=DAY, **fields) -> NightlyRun:
     with context.tenant_context(world.tenant):
         return NightlyRun.objects.create(tenant=world.tenant, run_date=day, **fields)

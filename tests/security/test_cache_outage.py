@@ -12,24 +12,6 @@ from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from tests.helpers import form_key, page_text
-from tests.outages import OwnRedis
-
-
-@pytest.fixture
-def redis_cache(settings):
-    server = OwnRedis()
-    server.start()
-    suite_caches = settings.CACHES
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": server.url,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},  # as cs_platform/settings.py
-        }
-    }
-    yield server
-    server.stop()
-    settings.CACHES = suite_caches
 
 
 def _tokens(world) -> list[ApiToken]:
