@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.defaults import page_not_found, server_error
 
+from api.errors import json_server_error
 from cs_platform.observability import views as observability_views
 from dashboards import views as dashboard_views
 
@@ -51,7 +52,5 @@ def handler500(request):
     """An exception no view or middleware handled: the API's JSON error format under /api/ (a 503 with
     Retry-After when the database or Redis is down), the HTML page elsewhere."""
     if request.path.startswith("/api/"):
-        from api.errors import json_server_error
-
         return json_server_error(request)
     return server_error(request)

@@ -10,7 +10,7 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from accounts.models import Account
-from metrics.models import HealthSnapshot, Incident, KpiMeasurement, SurveyResponse
+from metrics.models import HealthSnapshot, Incident, KpiMeasurement, NightlyRun, RunStatus, SurveyResponse
 from metrics.scoring import AccountInputs, KpiTarget, SurveyStats
 from segments.models import KpiDefinition, Segment
 
@@ -136,10 +136,6 @@ def health_inputs(
 def nightly_runs(*, limit: int = 60):
     """The tenant's recent nightly runs, newest first (one query). For tenant admins. Each run carries
     `stuck`: running, but its heartbeat is older than NIGHTLY_STALE_SECONDS (the watchdog will fail it)."""
-    from django.utils import timezone
-
-    from metrics.models import NightlyRun
-
     now = timezone.now()
     runs = list(NightlyRun.objects.order_by("-run_date")[:limit])
     for run in runs:
@@ -151,10 +147,6 @@ def nightly_run_attention(runs=None):
     """The tenant's latest nightly run if an admin must see it: failed, or stuck (running without a
     heartbeat), else None. The pages then say so plainly instead of showing the last completed run's
     figures as if current. `runs`: nightly_runs() already read (no query), else one query."""
-    from django.utils import timezone
-
-    from metrics.models import NightlyRun, RunStatus
-
     if runs is not None:
         latest = runs[0] if runs else None
     else:

@@ -45,6 +45,7 @@ from urllib3.util.timeout import Timeout
 from cs_platform.audit.services import audit_record
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Tenant
+from metrics.nightly import MAX_ATTEMPTS
 from webhooks import selectors
 from webhooks.models import (
     PING,
@@ -591,8 +592,6 @@ def webhook_event_emit(*, tenant, event_type: str, key: str, data: dict[str, Any
 
 def nightly_run_failed_data(run) -> dict[str, Any]:
     """The `nightly_run.failed` event's data: which run, which attempt, why, and whether it is retried."""
-    from metrics.nightly import MAX_ATTEMPTS
-
     return {
         "run_date": run.run_date.isoformat(),
         "attempt": run.attempts,
