@@ -33,16 +33,31 @@ from segments.models import Segment
 
 # --- Accounts ------------------------------------------------------------------------------------------
 _ACCOUNT_EXAMPLE = {
-    "name": "Harbor Point Bank", "segment": 1, "tier": "enterprise", "arr": "1200000.00", "currency": "USD",
-    "contract_start": "2025-01-01", "renewal_date": "2026-12-31", "lifecycle_stage": "adoption", "owner_csm": 7,
-    "executive_sponsor": "Dana Whitfield, COO", "jurisdictions": ["US-NY"], "regulators": ["OCC", "FDIC"],
+    "name": "Harbor Point Bank",
+    "segment": 1,
+    "tier": "enterprise",
+    "arr": "1200000.00",
+    "currency": "USD",
+    "contract_start": "2025-01-01",
+    "renewal_date": "2026-12-31",
+    "lifecycle_stage": "adoption",
+    "owner_csm": 7,
+    "executive_sponsor": "Dana Whitfield, COO",
+    "jurisdictions": ["US-NY"],
+    "regulators": ["OCC", "FDIC"],
     "data_standards": ["ISO 20022"],
-}  # fmt: skip
+}
 _ACCOUNT_READ_EXAMPLE = {
-    "id": 42, **_ACCOUNT_EXAMPLE, "segment_code": "bank", "owner_csm_email": "jordan.lee@northwind.example",
-    "created_at": "2025-01-02T09:15:00Z", "updated_at": "2026-11-20T16:40:12Z",
-    "health_score": "58.40", "health_band": "yellow", "health_as_of": "2026-11-23",
-}  # fmt: skip
+    "id": 42,
+    **_ACCOUNT_EXAMPLE,
+    "segment_code": "bank",
+    "owner_csm_email": "jordan.lee@northwind.example",
+    "created_at": "2025-01-02T09:15:00Z",
+    "updated_at": "2026-11-20T16:40:12Z",
+    "health_score": "58.40",
+    "health_band": "yellow",
+    "health_as_of": "2026-11-23",
+}
 
 
 @response_example("account", _ACCOUNT_READ_EXAMPLE)
@@ -50,27 +65,49 @@ class AccountSerializer(serializers.ModelSerializer):
     segment = TenantPkField(Segment, "segment", help_text="Segment id (see /api/v1/segments/).")
     segment_code = serializers.SlugField(read_only=True)  # annotated by selectors.api_account_rows
     owner_csm = MemberUserField(
-        allow_null=True, required=False,
+        allow_null=True,
+        required=False,
         help_text="User id of the owning CSM. Changing it moves the CSM permissions (managers and admins only).",
-    )  # fmt: skip
+    )
     owner_csm_email = serializers.EmailField(read_only=True, allow_null=True)
     jurisdictions = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
     regulators = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
     data_standards = serializers.ListField(child=serializers.ChoiceField(DataStandard.choices), required=False)
     health_score = serializers.DecimalField(
-        max_digits=5, decimal_places=2, read_only=True, allow_null=True,
+        max_digits=5,
+        decimal_places=2,
+        read_only=True,
+        allow_null=True,
         help_text="Total of the latest nightly health snapshot (0-100); null when not scored that night.",
-    )  # fmt: skip
+    )
     health_band = serializers.ChoiceField(HealthBand.choices, read_only=True, allow_null=True)
     health_as_of = serializers.DateField(read_only=True, allow_null=True, help_text="Date of that snapshot.")
 
     class Meta:
         model = Account
         fields = [
-            "id", "name", "segment", "segment_code", "tier", "arr", "currency", "contract_start", "renewal_date",
-            "lifecycle_stage", "owner_csm", "owner_csm_email", "executive_sponsor", "jurisdictions", "regulators",
-            "data_standards", "health_score", "health_band", "health_as_of", "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "segment",
+            "segment_code",
+            "tier",
+            "arr",
+            "currency",
+            "contract_start",
+            "renewal_date",
+            "lifecycle_stage",
+            "owner_csm",
+            "owner_csm_email",
+            "executive_sponsor",
+            "jurisdictions",
+            "regulators",
+            "data_standards",
+            "health_score",
+            "health_band",
+            "health_as_of",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
 
@@ -81,9 +118,10 @@ class AccountFilter(filters.FilterSet):
     lifecycle_stage = filters.ChoiceFilter(choices=LifecycleStage.choices)
     owner_csm = IdFilter(field_name="owner_csm_id", help_text="User id of the owning CSM.")
     band = filters.ChoiceFilter(
-        choices=[*HealthBand.choices, ("none", "Not scored")], method="filter_band",
+        choices=[*HealthBand.choices, ("none", "Not scored")],
+        method="filter_band",
         help_text="Band of the latest nightly health snapshot; none = not scored that night.",
-    )  # fmt: skip
+    )
     renewal_before = DayFilter(field_name="renewal_date", lookup_expr="lte", help_text="On or before.")
     renewal_after = DayFilter(field_name="renewal_date", lookup_expr="gte", help_text="On or after.")
     name = filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Name contains (any case).")
@@ -142,7 +180,7 @@ _OWNER_ROLES = frozenset({Role.ADMIN, Role.MANAGER})
                             "message": "Harbor Point Bank has "
                             'history (touchpoints) and cannot be deleted; set lifecycle_stage to "churned" instead.',
                         },
-                    )  # fmt: skip
+                    )
                 ],
             ),
         },
@@ -177,8 +215,12 @@ class AccountViewSet(
     filter_backends = [filters.DjangoFilterBackend, MappedOrderingFilter]
     ordering = ("name", "id")  # names are unique per tenant: a stable cursor
     ordering_map = {
-        "name": "name", "arr": "arr", "renewal_date": "renewal_key", "created_at": "created_at", "id": "id",
-    }  # fmt: skip
+        "name": "name",
+        "arr": "arr",
+        "renewal_date": "renewal_key",
+        "created_at": "created_at",
+        "id": "id",
+    }
     lookup_url_kwarg = "account_id"
     permission_classes = [permissions.IsAuthenticated, HasScope, RoleMayWrite]
     write_roles = {
@@ -265,9 +307,14 @@ class AccountViewSet(
 
 # --- Contacts ------------------------------------------------------------------------------------------
 _CONTACT_EXAMPLE = {
-    "account": 42, "name": "Priya Raman", "email": "priya.raman@harborpoint.example", "phone": "+1 212 555 0142",
-    "title": "Head of Operations", "is_primary": True, "is_executive_sponsor": False,
-}  # fmt: skip
+    "account": 42,
+    "name": "Priya Raman",
+    "email": "priya.raman@harborpoint.example",
+    "phone": "+1 212 555 0142",
+    "title": "Head of Operations",
+    "is_primary": True,
+    "is_executive_sponsor": False,
+}
 
 
 @response_example("contact", {"id": 31, **_CONTACT_EXAMPLE})
@@ -366,9 +413,13 @@ class ContactViewSet(
 
 # --- Touchpoints ---------------------------------------------------------------------------------------
 _TOUCHPOINT_EXAMPLE = {
-    "account": 42, "kind": "qbr", "occurred_at": "2026-11-20T15:00:00Z", "subject": "Q4 business review",
-    "notes": "Renewal terms discussed.", "contact": 31,
-}  # fmt: skip
+    "account": 42,
+    "kind": "qbr",
+    "occurred_at": "2026-11-20T15:00:00Z",
+    "subject": "Q4 business review",
+    "notes": "Renewal terms discussed.",
+    "contact": 31,
+}
 
 
 @response_example(

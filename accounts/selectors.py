@@ -193,10 +193,14 @@ def account_kpis(account: Account, *, today: datetime.date) -> list[dict[str, An
     rows = []
     for kpi in definitions:
         target = KpiTarget(
-            code=kpi.code, name=kpi.name, comparator=kpi.comparator, direction=kpi.direction,
+            code=kpi.code,
+            name=kpi.name,
+            comparator=kpi.comparator,
+            direction=kpi.direction,
             low=None if kpi.target_low is None else float(kpi.target_low),
-            high=None if kpi.target_high is None else float(kpi.target_high), target_text=kpi.target_text,
-        )  # fmt: skip
+            high=None if kpi.target_high is None else float(kpi.target_high),
+            target_text=kpi.target_text,
+        )
         fresh = kpi.latest_on is not None and kpi.latest_on > since
         latest = float(kpi.latest_value) if fresh else None
         previous = float(kpi.previous_value) if fresh and kpi.previous_value is not None else None
@@ -206,14 +210,22 @@ def account_kpis(account: Account, *, today: datetime.date) -> list[dict[str, An
         better = None
         if trend in ("up", "down"):
             better = (trend == "up") == (kpi.direction == "higher")
-        rows.append({
-            "kpi": kpi, "target": target, "latest": latest, "latest_on": kpi.latest_on if fresh else None,
-            "latest_text": _plain_number(kpi.latest_value) if fresh else "",
-            "previous_text": _plain_number(kpi.previous_value) if previous is not None else "",
-            "stale_on": kpi.latest_on if not fresh else None, "previous": previous,
-            "previous_on": kpi.previous_on if previous is not None else None, "trend": trend, "better": better,
-            "state": "no_data" if latest is None else "met" if kpi_met(target, latest) else "missed",
-        })  # fmt: skip
+        rows.append(
+            {
+                "kpi": kpi,
+                "target": target,
+                "latest": latest,
+                "latest_on": kpi.latest_on if fresh else None,
+                "latest_text": _plain_number(kpi.latest_value) if fresh else "",
+                "previous_text": _plain_number(kpi.previous_value) if previous is not None else "",
+                "stale_on": kpi.latest_on if not fresh else None,
+                "previous": previous,
+                "previous_on": kpi.previous_on if previous is not None else None,
+                "trend": trend,
+                "better": better,
+                "state": "no_data" if latest is None else "met" if kpi_met(target, latest) else "missed",
+            }
+        )
     return rows
 
 
@@ -314,30 +326,48 @@ def account_timeline(account: Account, *, before: datetime.datetime | None = Non
     text, number, moment = CharField(), IntegerField(), DateTimeField()
     parts = [
         Touchpoint.objects.filter(account_id=account.pk).annotate(
-            tl_source=Value("touchpoint", text), tl_code=F("kind"), tl_at=F("occurred_at"), tl_title=F("subject"),
-            tl_score=Cast(Value(None), number), tl_note=F("notes"),
+            tl_source=Value("touchpoint", text),
+            tl_code=F("kind"),
+            tl_at=F("occurred_at"),
+            tl_title=F("subject"),
+            tl_score=Cast(Value(None), number),
+            tl_note=F("notes"),
             tl_author=Coalesce(
-                NullIf(Trim(Concat("author__first_name", Value(" "), "author__last_name", output_field=text)),
-                       Value("")),
-                "author__username", output_field=text,
+                NullIf(
+                    Trim(Concat("author__first_name", Value(" "), "author__last_name", output_field=text)), Value("")
+                ),
+                "author__username",
+                output_field=text,
             ),
         ),
         Incident.objects.filter(account_id=account.pk).annotate(
-            tl_source=Value("incident_opened", text), tl_code=F("severity"), tl_at=F("opened_at"),
-            tl_title=F("title"), tl_score=Cast(Value(None), number), tl_note=F("external_ref"),
+            tl_source=Value("incident_opened", text),
+            tl_code=F("severity"),
+            tl_at=F("opened_at"),
+            tl_title=F("title"),
+            tl_score=Cast(Value(None), number),
+            tl_note=F("external_ref"),
             tl_author=_author_of("metrics.incident", "incident.open"),
         ),
         Incident.objects.filter(account_id=account.pk, resolved_at__isnull=False).annotate(
-            tl_source=Value("incident_resolved", text), tl_code=F("severity"), tl_at=F("resolved_at"),
-            tl_title=F("title"), tl_score=Cast(Value(None), number), tl_note=F("external_ref"),
+            tl_source=Value("incident_resolved", text),
+            tl_code=F("severity"),
+            tl_at=F("resolved_at"),
+            tl_title=F("title"),
+            tl_score=Cast(Value(None), number),
+            tl_note=F("external_ref"),
             tl_author=_author_of("metrics.incident", "incident.resolve"),
         ),
         SurveyResponse.objects.filter(account_id=account.pk).annotate(
-            tl_source=Value("survey", text), tl_code=F("survey_type"), tl_at=Cast("responded_on", moment),
-            tl_title=Value("", text), tl_score=Cast("score", number), tl_note=F("comment"),
+            tl_source=Value("survey", text),
+            tl_code=F("survey_type"),
+            tl_at=Cast("responded_on", moment),
+            tl_title=Value("", text),
+            tl_score=Cast("score", number),
+            tl_note=F("comment"),
             tl_author=_author_of("metrics.surveyresponse", "survey_response.create"),
         ),
-    ]  # fmt: skip
+    ]
     columns = ("source", "code", "at", "title", "score", "note", "author", "pk")
     limited = connection.features.supports_slicing_ordering_in_compound
     queries = []
@@ -369,11 +399,18 @@ _AUDITED_CHILDREN: dict[str, tuple[str, str]] = {
     "metrics.incident": ("metrics.Incident", "account_id"),
 }
 _OBJECT_LABELS = {
-    "accounts.account": "Account", "accounts.touchpoint": "Touchpoint", "accounts.contact": "Contact",
-    "journeys.decision": "Decision", "journeys.accountjourney": "Journey", "journeys.journeyactivity": "Activity",
-    "compliance.obligation": "Obligation", "compliance.evidence": "Evidence", "compliance.auditresult": "Audit",
-    "metrics.surveyresponse": "Survey response", "metrics.incident": "Incident",
-}  # fmt: skip
+    "accounts.account": "Account",
+    "accounts.touchpoint": "Touchpoint",
+    "accounts.contact": "Contact",
+    "journeys.decision": "Decision",
+    "journeys.accountjourney": "Journey",
+    "journeys.journeyactivity": "Activity",
+    "compliance.obligation": "Obligation",
+    "compliance.evidence": "Evidence",
+    "compliance.auditresult": "Audit",
+    "metrics.surveyresponse": "Survey response",
+    "metrics.incident": "Incident",
+}
 _SUMMARY_SKIP = {"id", "tenant_id", "account_id", "created_at", "updated_at", "recorded_at", "computed_at"}
 _SUMMARY_FIELDS = 6
 

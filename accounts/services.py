@@ -16,9 +16,20 @@ from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership, Role
 
 ACCOUNT_FIELDS = {
-    "name", "segment", "tier", "arr", "currency", "contract_start", "renewal_date", "lifecycle_stage",
-    "owner_csm", "executive_sponsor", "jurisdictions", "regulators", "data_standards",
-}  # fmt: skip
+    "name",
+    "segment",
+    "tier",
+    "arr",
+    "currency",
+    "contract_start",
+    "renewal_date",
+    "lifecycle_stage",
+    "owner_csm",
+    "executive_sponsor",
+    "jurisdictions",
+    "regulators",
+    "data_standards",
+}
 CSM_PERMISSIONS = ("view_account", "change_account", "manage_account")
 
 
@@ -86,9 +97,13 @@ def account_update(*, tenant, account: Account, actor=None, **changes: Any) -> A
         _validate_account(account)
         account.save()
         audit_record(
-            tenant=tenant, actor=actor, action="account.update", obj=account, before=before,
+            tenant=tenant,
+            actor=actor,
+            action="account.update",
+            obj=account,
+            before=before,
             after=model_snapshot(account),
-        )  # fmt: skip
+        )
         if "owner_csm" in changes and account.owner_csm != previous_owner:
             if previous_owner is not None:
                 _revoke_csm(tenant=tenant, account=account, user=previous_owner, actor=actor)
@@ -101,18 +116,24 @@ def _grant_csm(*, tenant, account: Account, user, actor) -> None:
     for perm in CSM_PERMISSIONS:
         assign_perm(f"accounts.{perm}", user, account)
     audit_record(
-        tenant=tenant, actor=actor, action="account.grant_csm", obj=account,
+        tenant=tenant,
+        actor=actor,
+        action="account.grant_csm",
+        obj=account,
         after={"user": user.pk, "permissions": list(CSM_PERMISSIONS)},
-    )  # fmt: skip
+    )
 
 
 def _revoke_csm(*, tenant, account: Account, user, actor) -> None:
     for perm in CSM_PERMISSIONS:
         remove_perm(f"accounts.{perm}", user, account)
     audit_record(
-        tenant=tenant, actor=actor, action="account.revoke_csm", obj=account,
+        tenant=tenant,
+        actor=actor,
+        action="account.revoke_csm",
+        obj=account,
         before={"user": user.pk, "permissions": list(CSM_PERMISSIONS)},
-    )  # fmt: skip
+    )
 
 
 @transaction.atomic
@@ -208,9 +229,13 @@ def account_delete(*, tenant, account: Account, actor=None) -> None:
         account_id = account.pk
         account.delete()  # cascades only the guardian permission rows, which are access, not history
         audit_record(
-            tenant=tenant, actor=actor, action="account.delete", object_type="accounts.account",
-            object_id=account_id, before=before,
-        )  # fmt: skip
+            tenant=tenant,
+            actor=actor,
+            action="account.delete",
+            object_type="accounts.account",
+            object_id=account_id,
+            before=before,
+        )
 
 
 CONTACT_FIELDS = {"name", "email", "phone", "title", "is_executive_sponsor", "is_primary"}
@@ -232,9 +257,13 @@ def contact_update(*, tenant, contact: Contact, actor=None, **changes: Any) -> C
         contact.full_clean(exclude=["tenant", "account"])
         contact.save()
         audit_record(
-            tenant=tenant, actor=actor, action="contact.update", obj=contact, before=before,
+            tenant=tenant,
+            actor=actor,
+            action="contact.update",
+            obj=contact,
+            before=before,
             after=model_snapshot(contact),
-        )  # fmt: skip
+        )
     return contact
 
 
@@ -250,6 +279,10 @@ def contact_delete(*, tenant, contact: Contact, actor=None) -> None:
         contact_id = contact.pk
         current.delete()
         audit_record(
-            tenant=tenant, actor=actor, action="contact.delete", object_type="accounts.contact",
-            object_id=contact_id, before=before,
-        )  # fmt: skip
+            tenant=tenant,
+            actor=actor,
+            action="contact.delete",
+            object_type="accounts.contact",
+            object_id=contact_id,
+            before=before,
+        )

@@ -79,12 +79,15 @@ def account_detail(request, account_id: int):
     today = local_today()
     page = (
         selectors.account_360(
-            request.user, account_id, membership=request.membership, today=today,
+            request.user,
+            account_id,
+            membership=request.membership,
+            today=today,
             timeline_before=_timeline_cursor(request),
         )
         if request.membership
         else None
-    )  # fmt: skip
+    )
     if page is None:
         raise Http404("No such account.")
     allowed = forms_allowed(request)
@@ -115,9 +118,13 @@ def touchpoint_log_view(request, account_id: int):
         return f"Touchpoint logged: {touchpoint.subject}."
 
     return submit_form(
-        request, form, save=save, success_url=account_url(account, "timeline"),
-        template="accounts/touchpoint_form.html", context={"account": account},
-    )  # fmt: skip
+        request,
+        form,
+        save=save,
+        success_url=account_url(account, "timeline"),
+        template="accounts/touchpoint_form.html",
+        context={"account": account},
+    )
 
 
 @login_required
@@ -134,9 +141,13 @@ def survey_record(request, account_id: int):
         return f"{response.get_survey_type_display().split(' ')[0]} response recorded: {response.score}."
 
     return submit_form(
-        request, form, save=save, success_url=account_url(account, "timeline"),
-        template="accounts/survey_form.html", context={"account": account},
-    )  # fmt: skip
+        request,
+        form,
+        save=save,
+        success_url=account_url(account, "timeline"),
+        template="accounts/survey_form.html",
+        context={"account": account},
+    )
 
 
 @login_required
@@ -151,6 +162,10 @@ def account_reassign_view(request, account_id: int):
         return f"{account.name} is now assigned to {person_label(new_owner)}."
 
     return submit_form(
-        request, form, save=save, success_url=account_url(account),
-        template="accounts/reassign_form.html", context={"account": account},
-    )  # fmt: skip
+        request,
+        form,
+        save=save,
+        success_url=account_url(account),
+        template="accounts/reassign_form.html",
+        context={"account": account},
+    )

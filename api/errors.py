@@ -149,8 +149,9 @@ def json_bad_request(request, exception=None) -> JsonResponse:
     over the size limit. Names the parameter when one is at fault."""
     if isinstance(exception, RefusedInput):
         item = {"field": exception.field, "code": exception.code, "message": exception.message}
-        body = error_body(400, "invalid", f"The {exception.where} {exception.field!r} was refused: "
-                          f"{exception.message}", [item])  # fmt: skip
+        body = error_body(
+            400, "invalid", f"The {exception.where} {exception.field!r} was refused: {exception.message}", [item]
+        )
     else:
         body = error_body(400, "bad_request", "The request could not be read.")
     return JsonResponse(body, status=400, json_dumps_params={"separators": (",", ":")})

@@ -127,11 +127,17 @@ def idempotency_store(
     now = now or timezone.now()
     with context.tenant_context(claim.tenant):
         return IdempotencyRecord.objects.create(
-            tenant=claim.tenant, endpoint=claim.endpoint, key=claim.key, token=claim.token, user=claim.user,
-            request_sha256=claim.fingerprint, status_code=status_code,
+            tenant=claim.tenant,
+            endpoint=claim.endpoint,
+            key=claim.key,
+            token=claim.token,
+            user=claim.user,
+            request_sha256=claim.fingerprint,
+            status_code=status_code,
             response_body=json.loads(json.dumps(body, cls=DjangoJSONEncoder)),
-            created_at=now, expires_at=now + datetime.timedelta(hours=settings.API_IDEMPOTENCY_HOURS),
-        )  # fmt: skip
+            created_at=now,
+            expires_at=now + datetime.timedelta(hours=settings.API_IDEMPOTENCY_HOURS),
+        )
 
 
 def idempotency_records_purge(*, tenant, now: datetime.datetime | None = None) -> int:

@@ -78,13 +78,21 @@ class IdempotencyRecord(TenantOwned):
     endpoint = models.CharField(max_length=100, help_text="The URL name of the endpoint, e.g. api_measurements_bulk.")
     key = models.CharField(max_length=255)
     token = models.ForeignKey(
-        ApiToken, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        ApiToken,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="The token that sent the request; empty for a browser session.",
-    )  # fmt: skip
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="The acting user (a token's creator, or the session's user).",
-    )  # fmt: skip
+    )
     request_sha256 = models.CharField(max_length=64, help_text="Hex SHA-256 of the canonical JSON request body.")
     status_code = models.PositiveSmallIntegerField()
     response_body = models.JSONField()

@@ -56,9 +56,12 @@ def id_parameter(name: str, value: int, summary: str) -> OpenApiParameter:
     """A path id (digits, see TenantViewSetMixin.lookup_value_regex) with an example: for operations such
     as DELETE that have neither a body to send nor one to read."""
     return OpenApiParameter(
-        name, OpenApiTypes.STR, OpenApiParameter.PATH, pattern=r"^\d+$",
+        name,
+        OpenApiTypes.STR,
+        OpenApiParameter.PATH,
+        pattern=r"^\d+$",
         examples=[OpenApiExample(summary, value=str(value))],
-    )  # fmt: skip
+    )
 
 
 _ERRORS = {
@@ -72,37 +75,78 @@ _ERRORS = {
 }
 # Each code's examples by name: the bodies api.errors really answers (tests/api/test_schema_examples.py).
 _EXAMPLES = {
-    "400": {"invalid": {"status": 400, "code": "invalid", "message": "The request is not valid: see errors.",
-            "errors": [{"field": "value", "code": "invalid", "message": "A valid number is required."}]}},
+    "400": {
+        "invalid": {
+            "status": 400,
+            "code": "invalid",
+            "message": "The request is not valid: see errors.",
+            "errors": [{"field": "value", "code": "invalid", "message": "A valid number is required."}],
+        }
+    },
     "401": {
-        "no_credentials": {"status": 401, "code": "not_authenticated",
-                           "message": "Authentication credentials were not provided.", "errors": []},
+        "no_credentials": {
+            "status": 401,
+            "code": "not_authenticated",
+            "message": "Authentication credentials were not provided.",
+            "errors": [],
+        },
         "token_expired": {"status": 401, "code": "authentication_failed", "message": "Token expired.", "errors": []},
     },
     "403": {
-        "token_scope": {"status": 403, "code": "permission_denied",
-                        "message": "This token lacks the scope for this request.", "errors": []},
-        "session_role": {"status": 403, "code": "permission_denied", "message": "Your role (Viewer) cannot do this.",
-                         "errors": []},
+        "token_scope": {
+            "status": 403,
+            "code": "permission_denied",
+            "message": "This token lacks the scope for this request.",
+            "errors": [],
+        },
+        "session_role": {
+            "status": 403,
+            "code": "permission_denied",
+            "message": "Your role (Viewer) cannot do this.",
+            "errors": [],
+        },
     },
-    "404": {"not_found": {"status": 404, "code": "not_found", "message": "No Account matches the given query.",
-            "errors": []}},
-    "429": {"throttled": {"status": 429, "code": "throttled",
-            "message": "Request was throttled. Expected available in 12 seconds.", "errors": [], "retry_after": 12}},
+    "404": {
+        "not_found": {
+            "status": 404,
+            "code": "not_found",
+            "message": "No Account matches the given query.",
+            "errors": [],
+        }
+    },
+    "429": {
+        "throttled": {
+            "status": 429,
+            "code": "throttled",
+            "message": "Request was throttled. Expected available in 12 seconds.",
+            "errors": [],
+            "retry_after": 12,
+        }
+    },
     "503": {
-        "service_unavailable": {"status": 503, "code": "service_unavailable",
-                                "message": "The service is temporarily unavailable: retry later.", "errors": [],
-                                "retry_after": 30},
-        "throttling_unavailable": {"status": 503, "code": "throttling_unavailable",
-                                   "message": "Request budgets cannot be checked right now, so requests are refused: "
-                                   "retry later.", "errors": [], "retry_after": 30},
+        "service_unavailable": {
+            "status": 503,
+            "code": "service_unavailable",
+            "message": "The service is temporarily unavailable: retry later.",
+            "errors": [],
+            "retry_after": 30,
+        },
+        "throttling_unavailable": {
+            "status": 503,
+            "code": "throttling_unavailable",
+            "message": "Request budgets cannot be checked right now, so requests are refused: retry later.",
+            "errors": [],
+            "retry_after": 30,
+        },
     },
-}  # fmt: skip
+}
 # A read with a bad query parameter (a stale cursor here; an unknown filter value or ordering alike).
 _QUERY_400_EXAMPLE = {
-    "status": 400, "code": "invalid", "message": "Invalid cursor: follow the next or previous link.",
+    "status": 400,
+    "code": "invalid",
+    "message": "Invalid cursor: follow the next or previous link.",
     "errors": [{"field": "cursor", "code": "invalid", "message": "Invalid cursor: follow the next or previous link."}],
-}  # fmt: skip
+}
 
 
 class ApiAutoSchema(AutoSchema):

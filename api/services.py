@@ -36,9 +36,12 @@ def _new_plaintext() -> tuple[str, str]:
 def _audit_view(token: ApiToken) -> dict:
     # Never the secret nor its hash: the audit trail is exported to clients and regulators.
     return {
-        "name": token.name, "prefix": token.prefix, "scopes": token.scopes,
-        "expires_at": token.expires_at, "revoked_at": token.revoked_at,
-    }  # fmt: skip
+        "name": token.name,
+        "prefix": token.prefix,
+        "scopes": token.scopes,
+        "expires_at": token.expires_at,
+        "revoked_at": token.revoked_at,
+    }
 
 
 @transaction.atomic
@@ -68,9 +71,14 @@ def api_token_create(
     with context.tenant_context(tenant):
         prefix, plaintext = _new_plaintext()
         token = ApiToken(
-            tenant=tenant, name=name, prefix=prefix, key_hash=hash_token(plaintext),
-            scopes=[s for s in ALL_SCOPES if s in scopes], expires_at=expires_at, created_by=actor,
-        )  # fmt: skip
+            tenant=tenant,
+            name=name,
+            prefix=prefix,
+            key_hash=hash_token(plaintext),
+            scopes=[s for s in ALL_SCOPES if s in scopes],
+            expires_at=expires_at,
+            created_by=actor,
+        )
         token.save()
         audit_record(tenant=tenant, actor=actor, action="api_token.create", obj=token, after=_audit_view(token))
     return token, plaintext

@@ -184,11 +184,13 @@ def cache_unavailable(request, error: Exception) -> None:
         logger.warning(
             "API throttling degraded: the cache is unavailable (%s: %s); %s. %d request(s) affected since the "
             "last warning of this process.",
-            type(error).__name__, error,
-            "requests go through un-throttled (API_THROTTLE_FAIL_OPEN=true)" if fail_open
+            type(error).__name__,
+            error,
+            "requests go through un-throttled (API_THROTTLE_FAIL_OPEN=true)"
+            if fail_open
             else "requests are refused with 503 (API_THROTTLE_FAIL_OPEN=false)",
             count,
-        )  # fmt: skip
+        )
     if not fail_open:
         raise ThrottlingUnavailable(wait=UNAVAILABLE_RETRY_AFTER)
     # DRF adds the view's `headers` to its response, the error responses included.

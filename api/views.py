@@ -35,10 +35,15 @@ _CREATE_FORM = "api_token.create"  # the purpose its single-use form keys are bo
 @response_example(
     "a reporting integration",
     {
-        "tenant": "northwind", "user": "ops-admin@northwind.example", "role": "admin", "auth": "token",
-        "scopes": ["accounts:read", "measurements:write"], "accounts": 486, "time_zone": "America/New_York",
+        "tenant": "northwind",
+        "user": "ops-admin@northwind.example",
+        "role": "admin",
+        "auth": "token",
+        "scopes": ["accounts:read", "measurements:write"],
+        "accounts": 486,
+        "time_zone": "America/New_York",
     },
-)  # fmt: skip
+)
 class MeSerializer(serializers.Serializer):
     tenant = serializers.SlugField(help_text="The tenant the credentials belong to.")
     user = serializers.EmailField(help_text="The token's creator, or the logged-in user.")
@@ -101,9 +106,12 @@ def api_tokens(request):
                 expires_at = timezone.make_aware(datetime.datetime.combine(expires_on, datetime.time.max))
             try:
                 token, plaintext = api_token_create(
-                    tenant=request.tenant, name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
-                    expires_at=expires_at, actor=request.user,
-                )  # fmt: skip
+                    tenant=request.tenant,
+                    name=form.cleaned_data["name"],
+                    scopes=form.cleaned_data["scopes"],
+                    expires_at=expires_at,
+                    actor=request.user,
+                )
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
                     form.add_error("expires_on" if field == "expires_at" else field, errors)

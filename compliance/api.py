@@ -45,33 +45,61 @@ WRITE_FORM = "evidence"
 _SOC2 = next(f for f in reference.FRAMEWORKS if f.code == "soc2")
 _OBLIGATION_REQUEST = {"account": 42, "requirement": 3, "due_date": "2027-03-31", "owner": 9}
 _OBLIGATION_READ_EXAMPLE = {
-    "id": 17, **_OBLIGATION_REQUEST, "account_name": "Harbor Point Bank",
-    "requirement": {"id": 3, "code": _SOC2.requirements[0][0], "title": _SOC2.requirements[0][1],
-                    "evidence_validity_days": 365, "framework": {"id": 7, "code": _SOC2.code, "name": _SOC2.name}},
-    "status": "failed", "status_computed_at": "2026-11-23T02:10:00Z", "owner_name": "Marcus Okafor",
+    "id": 17,
+    **_OBLIGATION_REQUEST,
+    "account_name": "Harbor Point Bank",
+    "requirement": {
+        "id": 3,
+        "code": _SOC2.requirements[0][0],
+        "title": _SOC2.requirements[0][1],
+        "evidence_validity_days": 365,
+        "framework": {"id": 7, "code": _SOC2.code, "name": _SOC2.name},
+    },
+    "status": "failed",
+    "status_computed_at": "2026-11-23T02:10:00Z",
+    "owner_name": "Marcus Okafor",
     "latest_audit": {"id": 64, "audited_on": "2026-11-20", "outcome": "failed", "open_findings": 2},
     "evidence": {"count": 1, "latest_valid_until": "2027-09-30"},
-}  # fmt: skip
+}
 # What adding it answered: nothing filed or audited yet, status not computed until the nightly.
 _OBLIGATION_CREATED_EXAMPLE = {
-    **_OBLIGATION_READ_EXAMPLE, "status": "not_started", "status_computed_at": None, "latest_audit": None,
+    **_OBLIGATION_READ_EXAMPLE,
+    "status": "not_started",
+    "status_computed_at": None,
+    "latest_audit": None,
     "evidence": {"count": 0, "latest_valid_until": None},
-}  # fmt: skip
+}
 _EVIDENCE_EXAMPLE = {
-    "id": 233, "obligation": 17, "account": 42, "name": "harbor-point-soc2-type2-2026.pdf",
-    "sha256": "9f2c4e7a1b8d3f60c5e2a9147d6b0e8f3a5c7d9e1f2b4a6c8d0e2f4a6b8c0d2e", "size_bytes": 1843200,
-    "content_type": "application/pdf", "valid_from": "2026-10-01", "valid_until": "2027-09-30", "uploaded_by": 9,
-    "uploaded_by_name": "Marcus Okafor", "uploaded_at": "2026-10-06T13:22:41Z",
+    "id": 233,
+    "obligation": 17,
+    "account": 42,
+    "name": "harbor-point-soc2-type2-2026.pdf",
+    "sha256": "9f2c4e7a1b8d3f60c5e2a9147d6b0e8f3a5c7d9e1f2b4a6c8d0e2f4a6b8c0d2e",
+    "size_bytes": 1843200,
+    "content_type": "application/pdf",
+    "valid_from": "2026-10-01",
+    "valid_until": "2027-09-30",
+    "uploaded_by": 9,
+    "uploaded_by_name": "Marcus Okafor",
+    "uploaded_at": "2026-10-06T13:22:41Z",
     "download_url": f"{EXAMPLE_SERVER}/compliance/evidence/233/download/",
-}  # fmt: skip
+}
 _AUDIT_REQUEST = {
-    "obligation": 17, "audited_on": "2026-11-20", "outcome": "failed", "open_findings": 2,
-    "auditor": "Northbridge Assurance", "notes": "Access reviews not evidenced for Q3.",
-}  # fmt: skip
+    "obligation": 17,
+    "audited_on": "2026-11-20",
+    "outcome": "failed",
+    "open_findings": 2,
+    "auditor": "Northbridge Assurance",
+    "notes": "Access reviews not evidenced for Q3.",
+}
 _STATUS_EXAMPLE = {
-    "id": 5120, "account": 42, "account_name": "Harbor Point Bank", "date": "2026-11-23", "status": "failed",
+    "id": 5120,
+    "account": 42,
+    "account_name": "Harbor Point Bank",
+    "date": "2026-11-23",
+    "status": "failed",
     "counts": {"compliant": 6, "expiring": 1, "failed": 1},
-}  # fmt: skip
+}
 
 
 class FrameworkRefSerializer(serializers.ModelSerializer):
@@ -113,9 +141,18 @@ class ObligationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Obligation
         fields = [
-            "id", "account", "account_name", "requirement", "due_date", "status", "status_computed_at", "owner",
-            "owner_name", "latest_audit", "evidence",
-        ]  # fmt: skip
+            "id",
+            "account",
+            "account_name",
+            "requirement",
+            "due_date",
+            "status",
+            "status_computed_at",
+            "owner",
+            "owner_name",
+            "latest_audit",
+            "evidence",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.CharField(allow_null=True))
@@ -156,9 +193,20 @@ class EvidenceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Evidence
         fields = [
-            "id", "obligation", "account", "name", "sha256", "size_bytes", "content_type", "valid_from",
-            "valid_until", "uploaded_by", "uploaded_by_name", "uploaded_at", "download_url",
-        ]  # fmt: skip
+            "id",
+            "obligation",
+            "account",
+            "name",
+            "sha256",
+            "size_bytes",
+            "content_type",
+            "valid_from",
+            "valid_until",
+            "uploaded_by",
+            "uploaded_by_name",
+            "uploaded_at",
+            "download_url",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.CharField(allow_null=True))

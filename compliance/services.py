@@ -58,9 +58,13 @@ EVIDENCE_TYPES: dict[str, tuple[str, str]] = {
     ".txt": ("text", "text/plain"),
 }
 _KIND_LABELS = {
-    "pdf": "a PDF", "png": "a PNG image", "jpeg": "a JPEG image", "docx": "a Word document (.docx)",
-    "xlsx": "an Excel workbook (.xlsx)", "text": "plain text",
-}  # fmt: skip
+    "pdf": "a PDF",
+    "png": "a PNG image",
+    "jpeg": "a JPEG image",
+    "docx": "a Word document (.docx)",
+    "xlsx": "an Excel workbook (.xlsx)",
+    "text": "plain text",
+}
 # The part of the file the content checks read; the checksum still covers every byte.
 _SNIFF_BYTES = 64 * 1024
 # Text may hold tabs, line breaks and form feeds, but no other control bytes (binaries always do).
@@ -148,9 +152,14 @@ def _sha256(upload: UploadedFile) -> tuple[str, int]:
 
 @transaction.atomic
 def evidence_add(
-    *, tenant, obligation: Obligation, upload: UploadedFile | None, valid_from: datetime.date | None,
-    valid_until: datetime.date | None, actor=None,
-) -> Evidence:  # fmt: skip
+    *,
+    tenant,
+    obligation: Obligation,
+    upload: UploadedFile | None,
+    valid_from: datetime.date | None,
+    valid_until: datetime.date | None,
+    actor=None,
+) -> Evidence:
     """Store an evidence file with its SHA-256, so a regulator can check the file is the one filed.
 
     Refused, field by field and with nothing stored: a missing, empty or too large file, an
@@ -179,10 +188,16 @@ def evidence_add(
     checksum, size = _sha256(upload)
     with context.tenant_context(tenant):
         evidence = Evidence(
-            tenant=tenant, obligation=obligation, filename=upload.name, checksum_sha256=checksum,
-            content_type=content_type, size_bytes=size, valid_from=valid_from, valid_until=valid_until,
+            tenant=tenant,
+            obligation=obligation,
+            filename=upload.name,
+            checksum_sha256=checksum,
+            content_type=content_type,
+            size_bytes=size,
+            valid_from=valid_from,
+            valid_until=valid_until,
             uploaded_by=actor,
-        )  # fmt: skip
+        )
         evidence.file.save(upload.name, upload, save=False)
         try:
             evidence.save()
@@ -201,19 +216,32 @@ def evidence_download_record(*, tenant, evidence: Evidence, actor) -> None:
     """Record that `actor` downloaded an evidence file, with the checksum of the file served, so the trail
     shows who took which client compliance document out of the platform, and which version of it."""
     audit_record(
-        tenant=tenant, actor=actor, action="evidence.download", obj=evidence,
+        tenant=tenant,
+        actor=actor,
+        action="evidence.download",
+        obj=evidence,
         after={
-            "evidence_id": evidence.pk, "obligation_id": evidence.obligation_id, "filename": evidence.filename,
-            "checksum_sha256": evidence.checksum_sha256, "size_bytes": evidence.size_bytes,
+            "evidence_id": evidence.pk,
+            "obligation_id": evidence.obligation_id,
+            "filename": evidence.filename,
+            "checksum_sha256": evidence.checksum_sha256,
+            "size_bytes": evidence.size_bytes,
         },
-    )  # fmt: skip
+    )
 
 
 @transaction.atomic
 def audit_result_record(
-    *, tenant, obligation: Obligation, audited_on: datetime.date, outcome: str, open_findings: int = 0,
-    auditor: str = "", notes: str = "", actor=None,
-) -> AuditResult:  # fmt: skip
+    *,
+    tenant,
+    obligation: Obligation,
+    audited_on: datetime.date,
+    outcome: str,
+    open_findings: int = 0,
+    auditor: str = "",
+    notes: str = "",
+    actor=None,
+) -> AuditResult:
     if outcome not in AuditOutcome.values:
         raise ValidationError({"outcome": f"Unknown outcome {outcome!r}; use passed or failed."})
     if open_findings < 0:
@@ -222,9 +250,14 @@ def audit_result_record(
         raise ValidationError({"open_findings": "A passed audit cannot leave open findings; record it as failed."})
     with context.tenant_context(tenant):
         result = AuditResult(
-            tenant=tenant, obligation=obligation, audited_on=audited_on, outcome=outcome,
-            open_findings=open_findings, auditor=auditor, notes=notes,
-        )  # fmt: skip
+            tenant=tenant,
+            obligation=obligation,
+            audited_on=audited_on,
+            outcome=outcome,
+            open_findings=open_findings,
+            auditor=auditor,
+            notes=notes,
+        )
         result.full_clean(exclude=["tenant", "obligation"])
         result.save()
         audit_record(tenant=tenant, actor=actor, action="audit_result.record", obj=result, after=model_snapshot(result))
@@ -278,15 +311,21 @@ def _status_snapshots_upsert(*, tenant, day: datetime.date, per_account: dict[in
     if connection.vendor != "postgresql":
         snapshots = [
             ComplianceStatusSnapshot(
-                tenant=tenant, account_id=account_id, snapshot_date=day, status=worst(statuses),
+                tenant=tenant,
+                account_id=account_id,
+                snapshot_date=day,
+                status=worst(statuses),
                 counts={status: statuses.count(status) for status in sorted(set(statuses))},
             )
             for account_id, statuses in per_account.items()
-        ]  # fmt: skip
+        ]
         ComplianceStatusSnapshot.objects.bulk_create(
-            snapshots, batch_size=2000, update_conflicts=True,
-            unique_fields=["tenant", "account", "snapshot_date"], update_fields=["status", "counts"],
-        )  # fmt: skip
+            snapshots,
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["tenant", "account", "snapshot_date"],
+            update_fields=["status", "counts"],
+        )
         counts: dict[str, int] = {}
         for snapshot in snapshots:
             counts[snapshot.status] = counts.get(snapshot.status, 0) + 1
@@ -328,16 +367,25 @@ def compliance_status_recompute(*, tenant, day: datetime.date, actor=None) -> di
         per_account: dict[int, list[str]] = {}
         for pk, account_id, due, old, outcome, findings, valid_until, evidenced in rows:
             new = obligation_status(
-                day=day, due_date=due, last_audit_outcome=outcome, last_audit_open_findings=findings,
-                valid_until=valid_until, ever_evidenced=bool(evidenced),
-            )  # fmt: skip
+                day=day,
+                due_date=due,
+                last_audit_outcome=outcome,
+                last_audit_open_findings=findings,
+                valid_until=valid_until,
+                ever_evidenced=bool(evidenced),
+            )
             per_account.setdefault(account_id, []).append(new)
             if new != old:
                 changed.append(Obligation(pk=pk, tenant_id=tenant.pk, status=new, status_computed_at=now))
-                changes.append({
-                    "action": "obligation.status_change", "object_type": "compliance.obligation", "object_id": pk,
-                    "before": {"status": old}, "after": {"status": new, "as_of": day.isoformat()},
-                })  # fmt: skip
+                changes.append(
+                    {
+                        "action": "obligation.status_change",
+                        "object_type": "compliance.obligation",
+                        "object_id": pk,
+                        "before": {"status": old},
+                        "after": {"status": new, "as_of": day.isoformat()},
+                    }
+                )
         bulk_update_rows(Obligation, changed, ["status", "status_computed_at"])
         audit_record_many(tenant=tenant, actor=actor, events=changes)
         counts = _status_snapshots_upsert(tenant=tenant, day=day, per_account=per_account)

@@ -101,10 +101,13 @@ def evidence_upload(request, obligation_id: int):
         if form.is_valid():
             try:
                 evidence = evidence_add(
-                    tenant=request.tenant, obligation=obligation, upload=form.cleaned_data["file"],
-                    valid_from=form.cleaned_data["valid_from"], valid_until=form.cleaned_data["valid_until"],
+                    tenant=request.tenant,
+                    obligation=obligation,
+                    upload=form.cleaned_data["file"],
+                    valid_from=form.cleaned_data["valid_from"],
+                    valid_until=form.cleaned_data["valid_until"],
                     actor=request.user,
-                )  # fmt: skip
+                )
             except ValidationError as exc:
                 for name, errors in exc.message_dict.items():
                     form.add_error(name if name in form.fields else None, errors)

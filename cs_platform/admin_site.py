@@ -89,9 +89,14 @@ def admin_change_record(*, request, obj: models.Model, action: str, before: dict
     label = obj._meta.label_lower
     for tenant_id in tenants:
         audit_record(
-            tenant=tenant_id, actor=request.user, action=f"admin.{action}", object_type=label,
-            object_id=obj.pk, before=before, after=after,
-        )  # fmt: skip
+            tenant=tenant_id,
+            actor=request.user,
+            action=f"admin.{action}",
+            object_type=label,
+            object_id=obj.pk,
+            before=before,
+            after=after,
+        )
     if not tenants:
         logger.info("admin %s of %s %s by %s affects no tenant", action, label, obj.pk, request.user.pk)
     return len(tenants)

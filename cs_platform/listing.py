@@ -62,9 +62,13 @@ def list_params(
     clean = query.copy()
     clean.pop("page", None)
     return ListParams(
-        filters=chosen, sort=key, descending=descending, page=query.get("page") or "1",
-        page_size=size if size in PAGE_SIZES else DEFAULT_PAGE_SIZE, query=clean,
-    )  # fmt: skip
+        filters=chosen,
+        sort=key,
+        descending=descending,
+        page=query.get("page") or "1",
+        page_size=size if size in PAGE_SIZES else DEFAULT_PAGE_SIZE,
+        query=clean,
+    )
 
 
 def paginate(items, params: ListParams) -> Page:

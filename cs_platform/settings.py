@@ -633,13 +633,34 @@ CONTENT_SECURITY_POLICY = {
 PERMISSIONS_POLICY = ", ".join(
     f"{feature}=()"
     for feature in (
-        "accelerometer", "autoplay", "browsing-topics", "camera", "clipboard-read", "display-capture",
-        "encrypted-media", "geolocation", "gyroscope", "hid", "identity-credentials-get", "idle-detection",
-        "local-fonts", "magnetometer", "microphone", "midi", "otp-credentials", "payment",
-        "publickey-credentials-create", "publickey-credentials-get", "screen-wake-lock", "serial",
-        "storage-access", "usb", "window-management", "xr-spatial-tracking",
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "clipboard-read",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "identity-credentials-get",
+        "idle-detection",
+        "local-fonts",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "otp-credentials",
+        "payment",
+        "publickey-credentials-create",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "storage-access",
+        "usb",
+        "window-management",
+        "xr-spatial-tracking",
     )
-)  # fmt: skip
+)
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()

@@ -65,9 +65,13 @@ def on_day(relation: str, day: datetime.date | None) -> FilteredRelation:
     reached each account's snapshots through the account index and read a year of rows per account."""
     return FilteredRelation(
         relation,
-        condition=Q(**{f"{relation}__snapshot_date": day or datetime.date.min,
-                       f"{relation}__tenant_id": context.require_tenant_id()}),
-    )  # fmt: skip
+        condition=Q(
+            **{
+                f"{relation}__snapshot_date": day or datetime.date.min,
+                f"{relation}__tenant_id": context.require_tenant_id(),
+            }
+        ),
+    )
 
 
 # --- Account rows (home book, account list, segment drill-down) ------------------------------------------
@@ -515,17 +519,25 @@ def segment_summaries(
     latest, by_day = _kpi_figures(accounts, as_of=as_of, segment_id=segment_id) if as_of is not None else ({}, {})
     for kpi in kpis:
         row = KpiRow(
-            kpi_id=kpi.pk, code=kpi.code, name=kpi.name, unit=kpi.unit, target_text=kpi.target_text,
+            kpi_id=kpi.pk,
+            code=kpi.code,
+            name=kpi.name,
+            unit=kpi.unit,
+            target_text=kpi.target_text,
             direction=kpi.direction,
-        )  # fmt: skip
+        )
         if kpi.pk in latest:
             row.accounts, row.actual, row.on_target = latest[kpi.pk]
             row.actual = round(row.actual, 2)
             target = KpiTarget(
-                code=kpi.code, name=kpi.name, comparator=kpi.comparator, direction=kpi.direction,
+                code=kpi.code,
+                name=kpi.name,
+                comparator=kpi.comparator,
+                direction=kpi.direction,
                 low=None if kpi.target_low is None else float(kpi.target_low),
-                high=None if kpi.target_high is None else float(kpi.target_high), target_text=kpi.target_text,
-            )  # fmt: skip
+                high=None if kpi.target_high is None else float(kpi.target_high),
+                target_text=kpi.target_text,
+            )
             row.met = kpi_met(target, row.actual)
         row.trend = _kpi_trend(by_day.get(kpi.pk, []), as_of=as_of) if as_of else []
         summaries[kpi.segment_id].kpis.append(row)

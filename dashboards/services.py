@@ -29,7 +29,7 @@ def segment_snapshots_compute(*, tenant, day: datetime.date, actor=None) -> dict
                     snapshot_date=day,
                     figures=summary_to_figures(s),
                     computed_at=now,
-                )  # fmt: skip
+                )
                 for s in summaries
             ],
             update_conflicts=True,
@@ -38,7 +38,10 @@ def segment_snapshots_compute(*, tenant, day: datetime.date, actor=None) -> dict
         )
         counts = {s.code: s.accounts for s in summaries}
         audit_record(
-            tenant=tenant, actor=actor, action="segment_snapshots.compute", object_type="dashboards.segmentsnapshot",
+            tenant=tenant,
+            actor=actor,
+            action="segment_snapshots.compute",
+            object_type="dashboards.segmentsnapshot",
             after={"date": day.isoformat(), "accounts": counts},
-        )  # fmt: skip
+        )
     return {"segments": len(summaries), "accounts": sum(counts.values())}

@@ -86,11 +86,15 @@ def account_list(request):
         request,
         "dashboards/account_list.html",
         {
-            "page": page, "params": params, "as_of": as_of, "choices": choices,
-            "bands": selectors.HEALTH_BANDS, "renewal_windows": selectors.RENEWAL_WINDOWS,
+            "page": page,
+            "params": params,
+            "as_of": as_of,
+            "choices": choices,
+            "bands": selectors.HEALTH_BANDS,
+            "renewal_windows": selectors.RENEWAL_WINDOWS,
             "compliance_statuses": ObligationStatus.choices,
         },
-    )  # fmt: skip
+    )
 
 
 @login_required
@@ -167,10 +171,13 @@ def segment_scorecard(request, segment_id: int):
         request,
         "dashboards/segment.html",
         {
-            "segment": segment, "summary": summary, "as_of": as_of,
-            "trend": trend, "trend_rows": _trend_rows(trend),
+            "segment": segment,
+            "summary": summary,
+            "as_of": as_of,
+            "trend": trend,
+            "trend_rows": _trend_rows(trend),
             "movers": selectors.band_movers(visible, as_of=as_of, segment_id=segment.pk),
             "at_risk": list(rows.order_by(*selectors.ACCOUNT_SORTS["risk"])[:BOOK_PREVIEW]),
             "kpi_chart": kpi_chart,
         },
-    )  # fmt: skip
+    )

@@ -45,11 +45,21 @@ from segments import reference
 _PHASE_REFS = [{"id": i, "order": i, "name": phase.name} for i, phase in enumerate(reference.PHASES, 1)]
 _ASSESSMENT = _PHASE_REFS[0]
 _JOURNEY_EXAMPLE = {
-    "id": 12, "account": 42, "account_name": "Harbor Point Bank", "template": 1,
-    "template_name": reference.JOURNEY_NAME, "started_on": "2026-11-02", "status": "on_track",
-    "status_reason": "", "status_computed_on": "2026-11-23", "current_phase": _ASSESSMENT, "completed_on": None,
-    "onboarding_days": None, "time_to_value_days": None, "activities": {"total": 12, "done": 1, "overdue": 0},
-}  # fmt: skip
+    "id": 12,
+    "account": 42,
+    "account_name": "Harbor Point Bank",
+    "template": 1,
+    "template_name": reference.JOURNEY_NAME,
+    "started_on": "2026-11-02",
+    "status": "on_track",
+    "status_reason": "",
+    "status_computed_on": "2026-11-23",
+    "current_phase": _ASSESSMENT,
+    "completed_on": None,
+    "onboarding_days": None,
+    "time_to_value_days": None,
+    "activities": {"total": 12, "done": 1, "overdue": 0},
+}
 _STARTED_ON = datetime.date(2026, 11, 2)
 # The first two activities of the first phase: done, then in progress (the rest not started).
 _PROGRESS = {301: "done", 302: "in_progress"}
@@ -64,47 +74,86 @@ def _phase_example(number: int, phase) -> dict:
     activities = []
     for pk, text in enumerate(phase.activities, first_id):
         status = _PROGRESS.get(pk, "not_started")
-        activities.append({"id": pk, "text": text, "status": status, "due_on": ends_on,
-                           "completed_on": "2026-11-20" if status == "done" else None, "overdue": False})  # fmt: skip
-    return {**_PHASE_REFS[number - 1], "objective": phase.objective, "start_day": phase.start_day,
-            "end_day": phase.end_day, "starts_on": starts_on, "ends_on": ends_on, "is_current": number == 1,
-            "activities": activities}  # fmt: skip
+        activities.append(
+            {
+                "id": pk,
+                "text": text,
+                "status": status,
+                "due_on": ends_on,
+                "completed_on": "2026-11-20" if status == "done" else None,
+                "overdue": False,
+            }
+        )
+    return {
+        **_PHASE_REFS[number - 1],
+        "objective": phase.objective,
+        "start_day": phase.start_day,
+        "end_day": phase.end_day,
+        "starts_on": starts_on,
+        "ends_on": ends_on,
+        "is_current": number == 1,
+        "activities": activities,
+    }
 
 
 _JOURNEY_DETAIL_EXAMPLE = {
-    **_JOURNEY_EXAMPLE, "phases": [_phase_example(n, phase) for n, phase in enumerate(reference.PHASES, 1)]
-}  # fmt: skip
+    **_JOURNEY_EXAMPLE,
+    "phases": [_phase_example(n, phase) for n, phase in enumerate(reference.PHASES, 1)],
+}
 # What starting it answered on 2026-11-02: every activity not started, status not computed until the nightly.
 _JOURNEY_STARTED_EXAMPLE = {
-    **_JOURNEY_DETAIL_EXAMPLE, "status_computed_on": None, "activities": {"total": 12, "done": 0, "overdue": 0},
+    **_JOURNEY_DETAIL_EXAMPLE,
+    "status_computed_on": None,
+    "activities": {"total": 12, "done": 0, "overdue": 0},
     "phases": [
         {**phase, "activities": [{**row, "status": "not_started", "completed_on": None} for row in phase["activities"]]}
         for phase in _JOURNEY_DETAIL_EXAMPLE["phases"]
     ],
-}  # fmt: skip
+}
 # The activity in progress (the list and detail rows); completing it answers _ACTIVITY_DONE_EXAMPLE.
 _ACTIVITY_EXAMPLE = {
-    "id": 302, "journey": 12, "account": 42, "account_name": "Harbor Point Bank", "phase": _ASSESSMENT,
-    "text": reference.PHASES[0].activities[1], "status": "in_progress",
+    "id": 302,
+    "journey": 12,
+    "account": 42,
+    "account_name": "Harbor Point Bank",
+    "phase": _ASSESSMENT,
+    "text": reference.PHASES[0].activities[1],
+    "status": "in_progress",
     "due_on": _JOURNEY_DETAIL_EXAMPLE["phases"][0]["ends_on"],
-    "completed_on": None, "overdue": False,
-}  # fmt: skip
+    "completed_on": None,
+    "overdue": False,
+}
 _ACTIVITY_DONE_EXAMPLE = {**_ACTIVITY_EXAMPLE, "status": "done", "completed_on": "2026-11-22"}
 _DECISION_REQUEST = {
-    "account": 42, "journey": 12, "kind": "blocker", "title": "Choose the settlement file format",
+    "account": 42,
+    "journey": 12,
+    "kind": "blocker",
+    "title": "Choose the settlement file format",
     "description": "The bank's treasury team has not chosen between CSV and ISO 20022 pain.001 for payouts.",
-    "owner": 7, "due_date": "2026-12-01", "fallback": "Keep the current CSV format",
+    "owner": 7,
+    "due_date": "2026-12-01",
+    "fallback": "Keep the current CSV format",
     "customer_impact": "Payout files stay manual until the format is chosen.",
-}  # fmt: skip
+}
 _DECISION_READ_EXAMPLE = {
-    "id": 88, **_DECISION_REQUEST, "account_name": "Harbor Point Bank", "owner_name": "Jordan Lee",
-    "status": "open", "resolution": "", "resolved_at": None, "escalated_at": None, "escalated_to": None,
-    "created_at": "2026-11-20T15:00:00Z", "overdue": False,
-}  # fmt: skip
+    "id": 88,
+    **_DECISION_REQUEST,
+    "account_name": "Harbor Point Bank",
+    "owner_name": "Jordan Lee",
+    "status": "open",
+    "resolution": "",
+    "resolved_at": None,
+    "escalated_at": None,
+    "escalated_to": None,
+    "created_at": "2026-11-20T15:00:00Z",
+    "overdue": False,
+}
 _DECISION_RESOLVED_EXAMPLE = {
-    **_DECISION_READ_EXAMPLE, "status": "resolved", "resolution": "ISO 20022 pain.001 from January.",
+    **_DECISION_READ_EXAMPLE,
+    "status": "resolved",
+    "resolution": "ISO 20022 pain.001 from January.",
     "resolved_at": "2026-11-23T14:30:00Z",
-}  # fmt: skip
+}
 
 
 class PhaseRefSerializer(serializers.ModelSerializer):
@@ -129,10 +178,21 @@ class AccountJourneySerializer(serializers.ModelSerializer):
     class Meta:
         model = AccountJourney
         fields = [
-            "id", "account", "account_name", "template", "template_name", "started_on", "status", "status_reason",
-            "status_computed_on", "current_phase", "completed_on", "onboarding_days", "time_to_value_days",
+            "id",
+            "account",
+            "account_name",
+            "template",
+            "template_name",
+            "started_on",
+            "status",
+            "status_reason",
+            "status_computed_on",
+            "current_phase",
+            "completed_on",
+            "onboarding_days",
+            "time_to_value_days",
             "activities",
-        ]  # fmt: skip
+        ]
         read_only_fields = fields
 
     @extend_schema_field(ActivitiesSummarySerializer)
@@ -192,8 +252,18 @@ class JourneyActivitySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = JourneyActivity
-        fields = ["id", "journey", "account", "account_name", "phase", "text", "status", "due_on", "completed_on",
-                  "overdue"]  # fmt: skip
+        fields = [
+            "id",
+            "journey",
+            "account",
+            "account_name",
+            "phase",
+            "text",
+            "status",
+            "due_on",
+            "completed_on",
+            "overdue",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(OpenApiTypes.BOOL)
@@ -216,10 +286,26 @@ class DecisionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Decision
         fields = [
-            "id", "account", "account_name", "journey", "kind", "title", "description", "owner", "owner_name",
-            "due_date", "fallback", "customer_impact", "status", "resolution", "resolved_at", "escalated_at",
-            "escalated_to", "created_at", "overdue",
-        ]  # fmt: skip
+            "id",
+            "account",
+            "account_name",
+            "journey",
+            "kind",
+            "title",
+            "description",
+            "owner",
+            "owner_name",
+            "due_date",
+            "fallback",
+            "customer_impact",
+            "status",
+            "resolution",
+            "resolved_at",
+            "escalated_at",
+            "escalated_to",
+            "created_at",
+            "overdue",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.CharField(allow_null=True))
@@ -248,9 +334,12 @@ class DecisionCreateSerializer(serializers.Serializer):
     due_date = DayField()
     fallback = serializers.CharField(max_length=255, help_text="What happens if nobody decides by the due date.")
     customer_impact = serializers.CharField(
-        max_length=255, required=False, allow_blank=True, default="",
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        default="",
         help_text="What the client feels if this is not decided in time (shown in the weekly scorecard).",
-    )  # fmt: skip
+    )
 
 
 class DecisionResolveSerializer(serializers.Serializer):

@@ -22,13 +22,17 @@ class DecisionForm(AccountForm):
     due_date = bounds.DateField(label="Due date", widget=forms.DateInput(attrs={"type": "date"}))
     # Not required here: the service says why a fallback is needed, in the domain's words.
     fallback = forms.CharField(
-        required=False, max_length=255, help_text="What happens if nobody decides by the due date.",
+        required=False,
+        max_length=255,
+        help_text="What happens if nobody decides by the due date.",
         widget=forms.TextInput(attrs={"required": True}),
-    )  # fmt: skip
+    )
     customer_impact = forms.CharField(
-        required=False, max_length=255, label="Expected customer impact",
+        required=False,
+        max_length=255,
+        label="Expected customer impact",
         help_text="What the client feels if this is not decided in time (shown in the weekly scorecard).",
-    )  # fmt: skip
+    )
     journey = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
 
     def __init__(self, *args, owners: list[Membership], journeys: list[AccountJourney], **kwargs):

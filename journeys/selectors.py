@@ -28,9 +28,10 @@ def account_decisions(account: Account, *, today: datetime.date) -> dict[str, An
         .select_related("owner", "escalated_to", "journey__template")
         .annotate(open_rank=Case(When(is_open, then=Value(0)), default=Value(1), output_field=IntegerField()))
         # Open ones soonest due first; closed ones (second key NULL for all of them) latest due first.
-        .order_by("open_rank", Case(When(is_open, then=F("due_date"))).asc(), "-due_date", "-pk")
-        [: ACCOUNT_DECISIONS_SHOWN + 1]
-    )  # fmt: skip
+        .order_by("open_rank", Case(When(is_open, then=F("due_date"))).asc(), "-due_date", "-pk")[
+            : ACCOUNT_DECISIONS_SHOWN + 1
+        ]
+    )
     more = len(rows) > ACCOUNT_DECISIONS_SHOWN
     rows = rows[:ACCOUNT_DECISIONS_SHOWN]
     for decision in rows:
@@ -79,28 +80,35 @@ def account_journeys(account: Account, *, today: datetime.date, open_late_decisi
                 counts["done"] += done
                 counts["overdue"] += activity.overdue
                 counts["due_soon"] += not done and activity.due_on <= soon
-            phase_rows.append({
-                "phase": phase,
-                "starts_on": journey.started_on + datetime.timedelta(days=phase.start_day),
-                "ends_on": journey.started_on + datetime.timedelta(days=phase.end_day),
-                "is_current": phase.pk == current,
-                "activities": rows,
-                "done": sum(1 for a in rows if a.status == ActivityStatus.DONE),
-            })  # fmt: skip
+            phase_rows.append(
+                {
+                    "phase": phase,
+                    "starts_on": journey.started_on + datetime.timedelta(days=phase.start_day),
+                    "ends_on": journey.started_on + datetime.timedelta(days=phase.end_day),
+                    "is_current": phase.pk == current,
+                    "activities": rows,
+                    "done": sum(1 for a in rows if a.status == ActivityStatus.DONE),
+                }
+            )
         status, reason = journey_status_of(
-            day=today, overdue_activities=counts["overdue"], due_soon=counts["due_soon"],
-            open_late_decisions=open_late_decisions, all_done=counts["total"] > 0 and counts["done"] == counts["total"],
-        )  # fmt: skip
-        result.append({
-            "journey": journey,
-            "phases": phase_rows,
-            "current_phase": next((row["phase"] for row in phase_rows if row["is_current"]), None),
-            "status": status,
-            "status_label": status.replace("_", " "),
-            "reason": reason,
-            "done": counts["done"],
-            "total": counts["total"],
-        })  # fmt: skip
+            day=today,
+            overdue_activities=counts["overdue"],
+            due_soon=counts["due_soon"],
+            open_late_decisions=open_late_decisions,
+            all_done=counts["total"] > 0 and counts["done"] == counts["total"],
+        )
+        result.append(
+            {
+                "journey": journey,
+                "phases": phase_rows,
+                "current_phase": next((row["phase"] for row in phase_rows if row["is_current"]), None),
+                "status": status,
+                "status_label": status.replace("_", " "),
+                "reason": reason,
+                "done": counts["done"],
+                "total": counts["total"],
+            }
+        )
     return result
 
 
@@ -255,15 +263,19 @@ def journey_phases(journey: AccountJourney, *, today: datetime.date) -> list[dic
         by_phase.setdefault(activity.activity.phase_id, []).append(activity)
     return [
         {
-            "id": phase.pk, "order": phase.order, "name": phase.name, "objective": phase.objective,
-            "start_day": phase.start_day, "end_day": phase.end_day,
+            "id": phase.pk,
+            "order": phase.order,
+            "name": phase.name,
+            "objective": phase.objective,
+            "start_day": phase.start_day,
+            "end_day": phase.end_day,
             "starts_on": journey.started_on + datetime.timedelta(days=phase.start_day),
             "ends_on": journey.started_on + datetime.timedelta(days=phase.end_day),
             "is_current": phase.pk == journey.current_phase_id,
             "activities": by_phase.get(phase.pk, []),
         }
         for phase in phases
-    ]  # fmt: skip
+    ]
 
 
 def api_activities(user, membership: Membership | None = None) -> QuerySet[JourneyActivity]:

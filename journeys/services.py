@@ -130,9 +130,17 @@ def decision_create(
         if journey is not None and journey.account_id != account.pk:
             raise ValidationError({"journey": "The journey belongs to another account."})
         decision = Decision(
-            tenant=tenant, account=account, journey=journey, kind=kind, title=title, description=description,
-            owner=owner, due_date=due_date, fallback=fallback, customer_impact=customer_impact,
-        )  # fmt: skip
+            tenant=tenant,
+            account=account,
+            journey=journey,
+            kind=kind,
+            title=title,
+            description=description,
+            owner=owner,
+            due_date=due_date,
+            fallback=fallback,
+            customer_impact=customer_impact,
+        )
         decision.full_clean(exclude=["tenant"])
         decision.save()
         audit_record(tenant=tenant, actor=actor, action="decision.create", obj=decision, after=model_snapshot(decision))
@@ -157,9 +165,13 @@ def decision_resolve(
         decision.resolved_at = timezone.now()
         decision.save(update_fields=["status", "resolution", "resolved_at"])
         audit_record(
-            tenant=tenant, actor=actor, action="decision.resolve", obj=decision, before=before,
+            tenant=tenant,
+            actor=actor,
+            action="decision.resolve",
+            obj=decision,
+            before=before,
             after=model_snapshot(decision),
-        )  # fmt: skip
+        )
     return decision
 
 
@@ -240,11 +252,27 @@ def journey_status_recompute(*, tenant, day: datetime.date, actor=None) -> dict[
                 first_value=Min("activity_progress__completed_on", filter=value_phase & done),
                 last_done=Max("activity_progress__completed_on"),
             ).values_list(
-                "pk", "account_id", "template_id", "started_on", "current_phase_id", "status", "status_reason",
-                "completed_on", "onboarding_days", "time_to_value_days", "total", "done", "overdue", "due_soon",
-                "onboarding_total", "onboarding_done", "onboarding_end", "first_value", "last_done",
+                "pk",
+                "account_id",
+                "template_id",
+                "started_on",
+                "current_phase_id",
+                "status",
+                "status_reason",
+                "completed_on",
+                "onboarding_days",
+                "time_to_value_days",
+                "total",
+                "done",
+                "overdue",
+                "due_soon",
+                "onboarding_total",
+                "onboarding_done",
+                "onboarding_end",
+                "first_value",
+                "last_done",
             )
-        )  # fmt: skip
+        )
         phases: dict[int, list[tuple[int, int, int]]] = {}
         for pk, template_id, start, end in Phase.objects.order_by("order").values_list(
             "pk", "template_id", "start_day", "end_day"
@@ -264,9 +292,12 @@ def journey_status_recompute(*, tenant, day: datetime.date, actor=None) -> dict[
             current = current_phase_of(phases.get(journey.template_id, []), elapsed)
             all_done = journey.total > 0 and journey.done == journey.total
             status, reason = journey_status_of(
-                day=day, overdue_activities=journey.overdue, due_soon=journey.due_soon,
-                open_late_decisions=late_decisions.get(journey.account_id, 0), all_done=all_done,
-            )  # fmt: skip
+                day=day,
+                overdue_activities=journey.overdue,
+                due_soon=journey.due_soon,
+                open_late_decisions=late_decisions.get(journey.account_id, 0),
+                all_done=all_done,
+            )
             # Activities recorded as done before the journey's start (back-filled history) count as
             # day 0: a negative duration would violate the column and abort the tenant's whole run.
             onboarding = (
@@ -277,28 +308,53 @@ def journey_status_recompute(*, tenant, day: datetime.date, actor=None) -> dict[
             ttv = max(0, (journey.first_value - journey.started_on).days) if journey.first_value else None
             completed_on = journey.last_done if all_done else None
             new = (current, status, reason[:255], completed_on, onboarding, ttv)
-            old = (journey.current_phase_id, journey.status, journey.status_reason, journey.completed_on,
-                   journey.onboarding_days, journey.time_to_value_days)  # fmt: skip
+            old = (
+                journey.current_phase_id,
+                journey.status,
+                journey.status_reason,
+                journey.completed_on,
+                journey.onboarding_days,
+                journey.time_to_value_days,
+            )
             counts[status] = counts.get(status, 0) + 1
             # Only real changes are written: a quiet night touches no journey row.
             if new != old:
-                changed.append(AccountJourney(
-                    pk=journey.pk, tenant_id=tenant.pk, current_phase_id=current, status=status,
-                    status_reason=reason[:255], completed_on=completed_on, onboarding_days=onboarding,
-                    time_to_value_days=ttv, status_computed_on=day,
-                ))  # fmt: skip
+                changed.append(
+                    AccountJourney(
+                        pk=journey.pk,
+                        tenant_id=tenant.pk,
+                        current_phase_id=current,
+                        status=status,
+                        status_reason=reason[:255],
+                        completed_on=completed_on,
+                        onboarding_days=onboarding,
+                        time_to_value_days=ttv,
+                        status_computed_on=day,
+                    )
+                )
             if old[1] != status:
-                events.append({
-                    "action": "account_journey.status_change", "object_type": "journeys.accountjourney",
-                    "object_id": journey.pk, "before": {"status": old[1]},
-                    "after": {"status": status, "reason": reason, "as_of": day.isoformat()},
-                })  # fmt: skip
+                events.append(
+                    {
+                        "action": "account_journey.status_change",
+                        "object_type": "journeys.accountjourney",
+                        "object_id": journey.pk,
+                        "before": {"status": old[1]},
+                        "after": {"status": status, "reason": reason, "as_of": day.isoformat()},
+                    }
+                )
         bulk_update_rows(
             AccountJourney,
             changed,
-            ["current_phase", "status", "status_reason", "completed_on", "onboarding_days", "time_to_value_days",
-             "status_computed_on"],
-        )  # fmt: skip
+            [
+                "current_phase",
+                "status",
+                "status_reason",
+                "completed_on",
+                "onboarding_days",
+                "time_to_value_days",
+                "status_computed_on",
+            ],
+        )
         audit_record_many(tenant=tenant, actor=actor, events=events)
     return {"journeys": len(journeys), "status_changes": len(events), "by_status": counts}
 
@@ -332,12 +388,20 @@ def decisions_escalate(*, tenant, day: datetime.date, actor=None) -> dict[str, i
                     escalated_to_id=target,
                 )
             )
-            events.append({
-                "action": "decision.escalate", "object_type": "journeys.decision", "object_id": pk,
-                "before": {"status": "open"},
-                "after": {"status": "escalated", "escalated_to": target, "due_date": due_date.isoformat(),
-                          "rule": "unresolved 48 hours past due"},
-            })  # fmt: skip
+            events.append(
+                {
+                    "action": "decision.escalate",
+                    "object_type": "journeys.decision",
+                    "object_id": pk,
+                    "before": {"status": "open"},
+                    "after": {
+                        "status": "escalated",
+                        "escalated_to": target,
+                        "due_date": due_date.isoformat(),
+                        "rule": "unresolved 48 hours past due",
+                    },
+                }
+            )
         bulk_update_rows(Decision, updates, ["status", "escalated_at", "escalated_to"])
         audit_record_many(tenant=tenant, actor=actor, events=events)
     return {"escalated": len(updates)}

@@ -47,12 +47,16 @@ def decision_list(request):
         request,
         "journeys/decision_list.html",
         {
-            "page": page, "params": params, "choices": choices, "view": view,
+            "page": page,
+            "params": params,
+            "choices": choices,
+            "view": view,
             "views": [(key, label, counts[key]) for key, label in selectors.DECISION_VIEWS.items()],
-            "kinds": DecisionKind.choices, "can_resolve": can_post(request, "decision"),
+            "kinds": DecisionKind.choices,
+            "can_resolve": can_post(request, "decision"),
             "filtered": any(key != "status" for key in params.filters),
         },
-    )  # fmt: skip
+    )
 
 
 @login_required
@@ -70,9 +74,13 @@ def decision_create_view(request, account_id: int):
         return f"{decision.get_kind_display()} added: {decision.title}."
 
     return submit_form(
-        request, form, save=save, success_url=account_url(account, "decisions"),
-        template="journeys/decision_form.html", context={"account": account},
-    )  # fmt: skip
+        request,
+        form,
+        save=save,
+        success_url=account_url(account, "decisions"),
+        template="journeys/decision_form.html",
+        context={"account": account},
+    )
 
 
 @login_required
@@ -87,15 +95,22 @@ def decision_resolve_view(request, decision_id: int):
 
     def save(form) -> str:
         decision_resolve(
-            tenant=request.tenant, decision=decision, actor=request.user,
-            resolution=form.cleaned_data["resolution"], apply_fallback=form.cleaned_data["apply_fallback"],
-        )  # fmt: skip
+            tenant=request.tenant,
+            decision=decision,
+            actor=request.user,
+            resolution=form.cleaned_data["resolution"],
+            apply_fallback=form.cleaned_data["apply_fallback"],
+        )
         return f"{decision.get_kind_display()} closed: {decision.title}."
 
     return submit_form(
-        request, form, save=save, success_url=account_url(decision.account, "decisions"),
-        template="journeys/decision_resolve.html", context={"account": decision.account, "decision": decision},
-    )  # fmt: skip
+        request,
+        form,
+        save=save,
+        success_url=account_url(decision.account, "decisions"),
+        template="journeys/decision_resolve.html",
+        context={"account": decision.account, "decision": decision},
+    )
 
 
 @login_required
@@ -110,13 +125,18 @@ def activity_complete_view(request, activity_id: int):
 
     def save(form) -> str:
         journey_activity_complete(
-            tenant=request.tenant, activity=activity, completed_on=form.cleaned_data["completed_on"],
+            tenant=request.tenant,
+            activity=activity,
+            completed_on=form.cleaned_data["completed_on"],
             actor=request.user,
-        )  # fmt: skip
+        )
         return f"Activity completed: {activity.activity.text}."
 
     return submit_form(
-        request, form, save=save, success_url=account_url(activity.journey.account, "journeys"),
+        request,
+        form,
+        save=save,
+        success_url=account_url(activity.journey.account, "journeys"),
         template="journeys/activity_complete.html",
         context={"account": activity.journey.account, "activity": activity},
-    )  # fmt: skip
+    )

@@ -85,9 +85,12 @@ def _not_future(day, today) -> None:
 # reduction), the segment of account 42; see segments/api.py for the KPI as the API shows it.
 _MEASUREMENT_EXAMPLE = {"account": 42, "kpi": 2, "measured_on": "2026-11-20", "value": "28.5000"}
 _MEASUREMENT_READ_EXAMPLE = {
-    "id": 8876, **_MEASUREMENT_EXAMPLE, "kpi_code": "risk_reduction", "source": "api",
+    "id": 8876,
+    **_MEASUREMENT_EXAMPLE,
+    "kpi_code": "risk_reduction",
+    "source": "api",
     "recorded_at": "2026-11-20T11:29:40Z",
-}  # fmt: skip
+}
 
 
 @response_example("A daily value", _MEASUREMENT_READ_EXAMPLE)
@@ -165,9 +168,13 @@ class KpiMeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mi
 # --- Surveys ----------------------------------------------------------------------------------------------------
 # Contact 31 is Priya Raman of account 42 (the contact example in accounts/api.py).
 _SURVEY_EXAMPLE = {
-    "account": 42, "contact": 31, "survey_type": "nps", "score": 9, "responded_on": "2026-11-20",
+    "account": 42,
+    "contact": 31,
+    "survey_type": "nps",
+    "score": 9,
+    "responded_on": "2026-11-20",
     "comment": "The wire cut-over went smoothly.",
-}  # fmt: skip
+}
 
 
 @response_example("An NPS response", {"id": 5120, **_SURVEY_EXAMPLE})
@@ -238,9 +245,12 @@ class SurveyResponseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mi
 
 # --- Incidents --------------------------------------------------------------------------------------------------
 _INCIDENT_EXAMPLE = {
-    "account": 42, "title": "Payment file rejected", "severity": "sev2", "escalated": False,
+    "account": 42,
+    "title": "Payment file rejected",
+    "severity": "sev2",
+    "escalated": False,
     "external_ref": "JIRA-1234",
-}  # fmt: skip
+}
 _INCIDENT_READ_EXAMPLE = {"id": 3318, **_INCIDENT_EXAMPLE, "opened_at": "2026-11-20T08:00:00Z", "resolved_at": None}
 _RESOLVED_AT = "2026-11-20T11:30:00Z"
 
@@ -288,12 +298,14 @@ class IncidentFilter(django_filters.FilterSet):
             OpenApiExample("Resolved at a given time", value={"resolved_at": _RESOLVED_AT}, request_only=True),
             # The serializer's example is an open incident; a resolve answers it resolved.
             OpenApiExample(
-                "Resolved", value={**_INCIDENT_READ_EXAMPLE, "resolved_at": _RESOLVED_AT},
-                response_only=True, status_codes=["200"],
+                "Resolved",
+                value={**_INCIDENT_READ_EXAMPLE, "resolved_at": _RESOLVED_AT},
+                response_only=True,
+                status_codes=["200"],
             ),
         ],
     ),
-)  # fmt: skip
+)
 class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TenantViewSet):
     """Support incidents of the accounts in the caller's book (escalations and time to resolve feed the
     health score). Scope family `metrics`. Many at once: POST /api/v1/incidents/bulk. Browser sessions open
@@ -363,8 +375,18 @@ class HealthScoreSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = HealthSnapshot
-        fields = ["id", "account", "account_name", "date", "score", "band", "change_7d", "change_30d",
-                  "computed_at", "components"]  # fmt: skip
+        fields = [
+            "id",
+            "account",
+            "account_name",
+            "date",
+            "score",
+            "band",
+            "change_7d",
+            "change_30d",
+            "computed_at",
+            "components",
+        ]
 
     @extend_schema_field(HealthComponentSerializer(many=True))
     def get_components(self, snapshot: HealthSnapshot) -> list[dict]:
@@ -387,35 +409,88 @@ _HEALTH_EXAMPLE = OpenApiExample(
     "A yellow score and why",
     response_only=True,
     value={
-        "id": 90311, "account": 42, "account_name": "Harbor Point Bank", "date": "2026-11-23", "score": "58.40",
-        "band": "yellow", "change_7d": "-6.10", "change_30d": "-11.80", "computed_at": "2026-11-23T02:04:51Z",
+        "id": 90311,
+        "account": 42,
+        "account_name": "Harbor Point Bank",
+        "date": "2026-11-23",
+        "score": "58.40",
+        "band": "yellow",
+        "change_7d": "-6.10",
+        "change_30d": "-11.80",
+        "computed_at": "2026-11-23T02:04:51Z",
         # Two of the components, as metrics.scoring.describe gives them (numbers unrounded, as stored).
         "components": [
-            {"measure": "kpi_attainment", "label": "KPI attainment",
-             "rule": "mean of per-KPI scores: 100 if met, -4 per 1 % short", "weight": 30.0,
-             "effective_weight": 30.0, "raw": 25.0, "score": 81.34883720930232, "contribution": 24.404651162790696,
-             "band": "green", "missing": False, "display": "1 of 4 targets met",
-             "facts": {"met": 1, "of": 4, "kpis": [
-                 {"kpi": "compliance_audit_success", "value": 96.0, "met": False, "score": 84.0},
-                 {"kpi": "customer_trust", "value": 4.1, "met": False, "score": 81.39534883720928},
-                 {"kpi": "operational_efficiency", "value": 18.0, "met": False, "score": 60.0},
-                 {"kpi": "risk_reduction", "value": 27.5, "met": True, "score": 100.0}]},
-             "kpis": [
-                 {"kpi": "compliance_audit_success", "value": 96.0, "met": False, "score": 84.0,
-                  "name": "Compliance audit success rate"},
-                 {"kpi": "customer_trust", "value": 4.1, "met": False, "score": 81.39534883720928,
-                  "name": "Customer trust scores"},
-                 {"kpi": "operational_efficiency", "value": 18.0, "met": False, "score": 60.0,
-                  "name": "Operational efficiency gains"},
-                 {"kpi": "risk_reduction", "value": 27.5, "met": True, "score": 100.0,
-                  "name": "Risk reduction achievement"}]},
-            {"measure": "nps", "label": "NPS", "rule": "(NPS + 100) / 2 over 180 days", "weight": 20.0,
-             "effective_weight": 20.0, "raw": 30.76923076923077, "score": 65.38461538461539,
-             "contribution": 13.076923076923077, "band": "yellow", "missing": False,
-             "display": "NPS +31 (13 responses)", "facts": {"n": 13}, "kpis": []},
+            {
+                "measure": "kpi_attainment",
+                "label": "KPI attainment",
+                "rule": "mean of per-KPI scores: 100 if met, -4 per 1 % short",
+                "weight": 30.0,
+                "effective_weight": 30.0,
+                "raw": 25.0,
+                "score": 81.34883720930232,
+                "contribution": 24.404651162790696,
+                "band": "green",
+                "missing": False,
+                "display": "1 of 4 targets met",
+                "facts": {
+                    "met": 1,
+                    "of": 4,
+                    "kpis": [
+                        {"kpi": "compliance_audit_success", "value": 96.0, "met": False, "score": 84.0},
+                        {"kpi": "customer_trust", "value": 4.1, "met": False, "score": 81.39534883720928},
+                        {"kpi": "operational_efficiency", "value": 18.0, "met": False, "score": 60.0},
+                        {"kpi": "risk_reduction", "value": 27.5, "met": True, "score": 100.0},
+                    ],
+                },
+                "kpis": [
+                    {
+                        "kpi": "compliance_audit_success",
+                        "value": 96.0,
+                        "met": False,
+                        "score": 84.0,
+                        "name": "Compliance audit success rate",
+                    },
+                    {
+                        "kpi": "customer_trust",
+                        "value": 4.1,
+                        "met": False,
+                        "score": 81.39534883720928,
+                        "name": "Customer trust scores",
+                    },
+                    {
+                        "kpi": "operational_efficiency",
+                        "value": 18.0,
+                        "met": False,
+                        "score": 60.0,
+                        "name": "Operational efficiency gains",
+                    },
+                    {
+                        "kpi": "risk_reduction",
+                        "value": 27.5,
+                        "met": True,
+                        "score": 100.0,
+                        "name": "Risk reduction achievement",
+                    },
+                ],
+            },
+            {
+                "measure": "nps",
+                "label": "NPS",
+                "rule": "(NPS + 100) / 2 over 180 days",
+                "weight": 20.0,
+                "effective_weight": 20.0,
+                "raw": 30.76923076923077,
+                "score": 65.38461538461539,
+                "contribution": 13.076923076923077,
+                "band": "yellow",
+                "missing": False,
+                "display": "NPS +31 (13 responses)",
+                "facts": {"n": 13},
+                "kpis": [],
+            },
         ],
     },
-)  # fmt: skip
+)
 
 
 @extend_schema_view(list=_list_schema(HealthScoreSerializer, examples=[_HEALTH_EXAMPLE]))
@@ -509,30 +584,44 @@ class BulkErrorSerializer(ErrorSerializer):
     bad_rows = serializers.IntegerField(required=False, help_text="Rows with at least one bad field.")
 
 
-_STORED_EXAMPLE = {"stored": 2, "created": 2, "updated": 0, "ids": [9001, 9002],
-                   "sha256": "3f1a0c9e5b7d2a4c6e8f0a1b3c5d7e9f1a2b3c4d5e6f708192a3b4c5d6e7f809"}  # fmt: skip
+_STORED_EXAMPLE = {
+    "stored": 2,
+    "created": 2,
+    "updated": 0,
+    "ids": [9001, 9002],
+    "sha256": "3f1a0c9e5b7d2a4c6e8f0a1b3c5d7e9f1a2b3c4d5e6f708192a3b4c5d6e7f809",
+}
 _INVALID_EXAMPLE = {
-    "status": 400, "code": "invalid", "message": "2 of 10000 rows are not valid; nothing was stored.",
+    "status": 400,
+    "code": "invalid",
+    "message": "2 of 10000 rows are not valid; nothing was stored.",
     "errors": [
         {"row": 17, "field": "account", "code": "does_not_exist", "message": "No account 999 in your book."},
         {"row": 4120, "field": "measured_on", "code": "future", "message": "The date 2031-01-01 is in the future."},
     ],
-    "error_count": 2, "bad_rows": 2,
-}  # fmt: skip
+    "error_count": 2,
+    "bad_rows": 2,
+}
 _TOO_MANY_EXAMPLE = {
-    "status": 400, "code": "too_many_rows", "message": "At most 10000 rows per request; this one has 12000.",
+    "status": 400,
+    "code": "too_many_rows",
+    "message": "At most 10000 rows per request; this one has 12000.",
     "errors": [{"field": "rows", "code": "too_many_rows", "message": "At most 10000 rows per request."}],
-}  # fmt: skip
+}
 _TOO_LARGE_EXAMPLE = {
-    "status": 413, "code": "request_too_large",
+    "status": 413,
+    "code": "request_too_large",
     "message": "The request body is over the limit of 16777216 bytes. Bulk endpoints take at most 10000 rows per "
-    "request: send the rows in several smaller requests.", "errors": [],
-}  # fmt: skip
+    "request: send the rows in several smaller requests.",
+    "errors": [],
+}
 _CONFLICT_EXAMPLE = {
-    "status": 422, "code": "idempotency_conflict",
+    "status": 422,
+    "code": "idempotency_conflict",
     "message": "The Idempotency-Key 'sync-2026-11-20' was already used with a different request body; use a new key "
-    "for a new request.", "errors": [],
-}  # fmt: skip
+    "for a new request.",
+    "errors": [],
+}
 
 
 def _bulk_schema(*, entity: str, request: type[serializers.Serializer], example_rows: list[dict]):
@@ -563,13 +652,13 @@ def _bulk_schema(*, entity: str, request: type[serializers.Serializer], example_
                 required=False,
                 description=f"A client-chosen key (at most {MAX_KEY_LENGTH} printable characters) making retries safe.",
             )
-        ],  # fmt: skip
+        ],
         responses={
             201: OpenApiResponse(BulkStoredSerializer, description="Every row stored (or the stored first answer)."),
             400: OpenApiResponse(
                 BulkErrorSerializer,
                 description='Bad rows (nothing stored), too many rows, or a body that is not {"rows": [...]}.',
-            ),  # fmt: skip
+            ),
             413: OpenApiResponse(
                 ErrorSerializer,
                 description=f"The body is over DATA_UPLOAD_MAX_MEMORY_SIZE ({settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} "
@@ -614,11 +703,13 @@ class _BulkIngestView(TenantViewSetMixin, APIView):
         if len(rows) > limit:
             return Response(
                 error_body(
-                    400, "too_many_rows", f"At most {limit} rows per request; this one has {len(rows)}.",
+                    400,
+                    "too_many_rows",
+                    f"At most {limit} rows per request; this one has {len(rows)}.",
                     [{"field": "rows", "code": "too_many_rows", "message": f"At most {limit} rows per request."}],
                 ),
                 status=400,
-            )  # fmt: skip
+            )
         if not rows:
             return self._refuse("empty", "There are no rows to store.", "rows")
         try:
@@ -628,9 +719,13 @@ class _BulkIngestView(TenantViewSetMixin, APIView):
                     # The key is the credential's own (a token's, or a session user's): two integrations
                     # picking the same key must not get each other's answers.
                     claim = idempotency_claim(
-                        tenant=self.tenant, endpoint=self.endpoint, key=key, fingerprint=request_fingerprint(data),
-                        token=request.auth if isinstance(request.auth, ApiToken) else None, user=request.user,
-                    )  # fmt: skip
+                        tenant=self.tenant,
+                        endpoint=self.endpoint,
+                        key=key,
+                        fingerprint=request_fingerprint(data),
+                        token=request.auth if isinstance(request.auth, ApiToken) else None,
+                        user=request.user,
+                    )
                     if claim.replay is not None:
                         return Response(
                             claim.replay.response_body,
@@ -638,10 +733,12 @@ class _BulkIngestView(TenantViewSetMixin, APIView):
                             headers={REPLAYED_HEADER: "true"},
                         )
                 result = self.ingest(
-                    tenant=self.tenant, rows=rows, actor=request.user,
+                    tenant=self.tenant,
+                    rows=rows,
+                    actor=request.user,
                     accounts=visible_accounts(request.user, self.membership),
                     note={"idempotency_key": key} if key is not None else None,
-                )  # fmt: skip
+                )
                 if claim is not None:
                     idempotency_store(claim, status_code=201, body=result)
         except services.BulkRowsInvalid as exc:
@@ -701,11 +798,18 @@ class SurveysBulkView(_BulkIngestView):
     entity="incidents",
     request=BulkIncidentsSerializer,
     example_rows=[
-        {"account": 42, "title": "Payment file rejected", "severity": "sev2", "opened_at": "2026-11-20T08:00:00Z",
-         "resolved_at": "2026-11-20T11:30:00Z", "escalated": True, "external_ref": "JIRA-1234"},
+        {
+            "account": 42,
+            "title": "Payment file rejected",
+            "severity": "sev2",
+            "opened_at": "2026-11-20T08:00:00Z",
+            "resolved_at": "2026-11-20T11:30:00Z",
+            "escalated": True,
+            "external_ref": "JIRA-1234",
+        },
         {"account": 43, "title": "Slow statements", "severity": "sev4"},
     ],
-)  # fmt: skip
+)
 class IncidentsBulkView(_BulkIngestView):
     """All-or-nothing bulk ingest of incidents."""
 

@@ -85,8 +85,14 @@ def _run_record(tenant, day: datetime.date) -> NightlyRun:
         now = timezone.now()
         # The summary goes too: a page must not show an earlier attempt's figures as this attempt's.
         run.status, run.attempts, run.started_at, run.heartbeat_at, run.finished_at, run.error, run.summary = (
-            RunStatus.RUNNING, run.attempts + 1, now, now, None, "", {},
-        )  # fmt: skip
+            RunStatus.RUNNING,
+            run.attempts + 1,
+            now,
+            now,
+            None,
+            "",
+            {},
+        )
         run.save()
     return run
 
@@ -218,9 +224,10 @@ def fail_run(*, tenant, day: datetime.date, exc: BaseException, attempt: int | N
     logger.error("nightly recompute of %s for %s failed: %s", tenant.slug, day, exc, exc_info=exc)
     with context.tenant_context(tenant):
         _this_attempt(day, attempt).update(
-            status=RunStatus.FAILED, finished_at=timezone.now(),
+            status=RunStatus.FAILED,
+            finished_at=timezone.now(),
             error="".join(traceback.format_exception_only(type(exc), exc)).strip()[:4000],
-        )  # fmt: skip
+        )
 
 
 def run_tenant(
@@ -288,10 +295,13 @@ def nightly_runs_needing_attention(*, tenant, now: datetime.datetime | None = No
                 Q(status=RunStatus.RUNNING)
                 & (Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
                 # Failures before this release (alerted_attempt 0) are not alerted all at once on deploy.
-                | Q(status=RunStatus.FAILED, alerted_attempt__lt=F("attempts"),
-                    finished_at__gte=now - datetime.timedelta(days=1))
+                | Q(
+                    status=RunStatus.FAILED,
+                    alerted_attempt__lt=F("attempts"),
+                    finished_at__gte=now - datetime.timedelta(days=1),
+                )
             ).values_list("pk", "status")
-        )  # fmt: skip
+        )
     stalled = [pk for pk, status in rows if status == RunStatus.RUNNING]
     return stalled, [pk for pk, status in rows if status == RunStatus.FAILED]
 
@@ -315,10 +325,18 @@ def nightly_run_stall(*, tenant, run_id: int, now: datetime.datetime | None = No
         )
         run.save(update_fields=["status", "finished_at", "error"])
         audit_record(
-            tenant=tenant, actor=None, action="nightly_run.stalled", obj=run, before=before,
-            after={"status": run.status, "attempts": run.attempts, "run_date": run.run_date.isoformat(),
-                   "error": run.error},
-        )  # fmt: skip
+            tenant=tenant,
+            actor=None,
+            action="nightly_run.stalled",
+            obj=run,
+            before=before,
+            after={
+                "status": run.status,
+                "attempts": run.attempts,
+                "run_date": run.run_date.isoformat(),
+                "error": run.error,
+            },
+        )
     logger.error("nightly run of tenant %s for %s stalled: %s", run.tenant_id, run.run_date, run.error)
     return run
 
@@ -338,9 +356,12 @@ def nightly_run_alert(*, tenant, run_id: int) -> bool:
         run = NightlyRun.objects.get(pk=run_id)
         recipients = _admin_emails()
         audit_record(
-            tenant=tenant, actor=None, action="nightly_run.alert", obj=run,
+            tenant=tenant,
+            actor=None,
+            action="nightly_run.alert",
+            obj=run,
             after={"run_date": run.run_date.isoformat(), "attempt": run.attempts, "emails": len(recipients)},
-        )  # fmt: skip
+        )
         nightly_run_failed.send(sender=NightlyRun, tenant=tenant, run=run)
     _alert_email_send(tenant, run, recipients)
     return True
@@ -364,16 +385,22 @@ def _alert_email_send(tenant, run: NightlyRun, recipients: list[str]) -> bool:
     if not recipients:
         return False
     values = {
-        "tenant": tenant, "run": run, "max_attempts": MAX_ATTEMPTS, "retried": run.attempts < MAX_ATTEMPTS,
+        "tenant": tenant,
+        "run": run,
+        "max_attempts": MAX_ATTEMPTS,
+        "retried": run.attempts < MAX_ATTEMPTS,
         "link": f"{settings.SITE_URL}{reverse('nightly_runs')}",
-    }  # fmt: skip
+    }
     subject = " ".join(render_to_string("metrics/email/nightly_failed_subject.txt", values).split())
     body = render_to_string("metrics/email/nightly_failed.txt", values)
     try:
         send_mail(
-            subject, body, settings.DEFAULT_FROM_EMAIL, recipients,
+            subject,
+            body,
+            settings.DEFAULT_FROM_EMAIL,
+            recipients,
             connection=get_connection(timeout=ALERT_SMTP_TIMEOUT_SECONDS),
-        )  # fmt: skip
+        )
     except Exception:  # noqa: BLE001 - SMTP down must not crash the watchdog; the page shows the failure
         logger.warning(
             "nightly failure alert for tenant %s, %s could not be emailed", tenant.slug, run.run_date, exc_info=True

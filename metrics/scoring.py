@@ -247,7 +247,12 @@ class Measure:
 MEASURES: dict[str, Measure] = {
     m.code: m
     for m in (
-        Measure("kpi_attainment", "KPI attainment", f"mean of per-KPI scores: 100 if met, -{SHORTFALL_PENALTY:g} per 1 % short", m_kpi_attainment),
+        Measure(
+            "kpi_attainment",
+            "KPI attainment",
+            f"mean of per-KPI scores: 100 if met, -{SHORTFALL_PENALTY:g} per 1 % short",
+            m_kpi_attainment,
+        ),
         Measure("nps", "NPS", "(NPS + 100) / 2 over 180 days", m_nps),
         Measure("csat", "CSAT", "(average - 1) / 4 x 100 over 180 days", m_csat),
         Measure("ces", "Customer effort", "(average - 1) / 6 x 100 over 180 days", m_ces),
@@ -256,27 +261,77 @@ MEASURES: dict[str, Measure] = {
         Measure("escalations", "Support escalations", "100 - 25 per escalated incident in 90 days", m_escalations),
         Measure("mttr", "Time to resolve", "100 at <= 8 h, 0 at >= 72 h (90 days)", m_mttr),
         Measure("journey", "Journey", "on track 100, at risk 50, late 0", m_journey),
-        Measure("compliance", "Compliance", "compliant 100, expiring 70, not started 40, overdue 20, failed 0", m_compliance),
-        Measure("decision_closure", "Decision closure", "% of decisions due in 90 days closed on time", m_decision_closure),
+        Measure(
+            "compliance", "Compliance", "compliant 100, expiring 70, not started 40, overdue 20, failed 0", m_compliance
+        ),
+        Measure(
+            "decision_closure", "Decision closure", "% of decisions due in 90 days closed on time", m_decision_closure
+        ),
         Measure("renewal", "Days to renewal", "100 at 180+ days, 0 at the renewal date", m_renewal),
     )
-}  # fmt: skip
+}
 
 # Default weights per segment (sum 100), following what seed 000 says matters for each: compliance
 # and risk for banks, claims handling (time to resolve) and retention for insurers, relationship and
 # satisfaction for wealth managers, API adoption and integration for fintechs.
 DEFAULT_WEIGHTS: dict[str, dict[str, int]] = {
-    "bank": {"compliance": 25, "kpi_attainment": 20, "nps": 10, "trust": 10, "journey": 10, "csat": 5,
-             "escalations": 5, "mttr": 5, "decision_closure": 5, "renewal": 5},
-    "insurer": {"kpi_attainment": 25, "compliance": 20, "mttr": 10, "nps": 10, "csat": 10, "journey": 10,
-                "escalations": 5, "decision_closure": 5, "renewal": 5},
-    "wealth": {"kpi_attainment": 20, "compliance": 20, "nps": 15, "trust": 15, "renewal": 10, "csat": 5,
-               "escalations": 5, "journey": 5, "decision_closure": 5},
-    "fintech": {"adoption": 20, "kpi_attainment": 20, "compliance": 15, "nps": 10, "journey": 10, "csat": 5,
-                "escalations": 5, "mttr": 5, "decision_closure": 5, "renewal": 5},
-}  # fmt: skip
-GENERIC_WEIGHTS = {"kpi_attainment": 25, "compliance": 20, "nps": 15, "journey": 10, "csat": 10,
-                   "escalations": 5, "decision_closure": 5, "renewal": 10}  # fmt: skip
+    "bank": {
+        "compliance": 25,
+        "kpi_attainment": 20,
+        "nps": 10,
+        "trust": 10,
+        "journey": 10,
+        "csat": 5,
+        "escalations": 5,
+        "mttr": 5,
+        "decision_closure": 5,
+        "renewal": 5,
+    },
+    "insurer": {
+        "kpi_attainment": 25,
+        "compliance": 20,
+        "mttr": 10,
+        "nps": 10,
+        "csat": 10,
+        "journey": 10,
+        "escalations": 5,
+        "decision_closure": 5,
+        "renewal": 5,
+    },
+    "wealth": {
+        "kpi_attainment": 20,
+        "compliance": 20,
+        "nps": 15,
+        "trust": 15,
+        "renewal": 10,
+        "csat": 5,
+        "escalations": 5,
+        "journey": 5,
+        "decision_closure": 5,
+    },
+    "fintech": {
+        "adoption": 20,
+        "kpi_attainment": 20,
+        "compliance": 15,
+        "nps": 10,
+        "journey": 10,
+        "csat": 5,
+        "escalations": 5,
+        "mttr": 5,
+        "decision_closure": 5,
+        "renewal": 5,
+    },
+}
+GENERIC_WEIGHTS = {
+    "kpi_attainment": 25,
+    "compliance": 20,
+    "nps": 15,
+    "journey": 10,
+    "csat": 10,
+    "escalations": 5,
+    "decision_closure": 5,
+    "renewal": 10,
+}
 
 
 @dataclass(frozen=True)
@@ -332,17 +387,22 @@ def score_account(
         row: dict[str, Any] = {"measure": config.measure, "weight": config.weight}
         if result.missing or not present_weight:
             missing.append(config.measure)
-            row.update(raw=None, score=None, effective_weight=0.0, contribution=0.0, band="missing", missing=True,
-                       facts={})  # fmt: skip
+            row.update(
+                raw=None, score=None, effective_weight=0.0, contribution=0.0, band="missing", missing=True, facts={}
+            )
         else:
             effective = config.weight * 100.0 / present_weight
             contribution = result.score * effective / 100.0
             total += contribution
             row.update(
-                raw=result.raw, score=result.score, effective_weight=effective,
-                contribution=contribution, band=band(result.score, green_at=config.green_at,
-                red_below=config.red_below), missing=False, facts=result.facts,
-            )  # fmt: skip
+                raw=result.raw,
+                score=result.score,
+                effective_weight=effective,
+                contribution=contribution,
+                band=band(result.score, green_at=config.green_at, red_below=config.red_below),
+                missing=False,
+                facts=result.facts,
+            )
         components.append(row)
     total_q = q2(total)
     return HealthResult(

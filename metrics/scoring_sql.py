@@ -81,17 +81,20 @@ SQL_MEASURES: dict[str, SqlMeasure] = {
         facts="'{}'::jsonb",
     ),
     "mttr": SqlMeasure(
-        raw="i.mttr_hours", score=_clamp("(72.0 - i.mttr_hours) / 64.0 * 100.0"),
+        raw="i.mttr_hours",
+        score=_clamp("(72.0 - i.mttr_hours) / 64.0 * 100.0"),
         facts="jsonb_build_object('n', i.resolved)",
     ),
     "journey": SqlMeasure(
-        raw=_case("j.status", JOURNEY_SCORES), score=_case("j.status", JOURNEY_SCORES),
+        raw=_case("j.status", JOURNEY_SCORES),
+        score=_case("j.status", JOURNEY_SCORES),
         facts="jsonb_build_object('status', j.status)",
-    ),  # fmt: skip
+    ),
     "compliance": SqlMeasure(
-        raw=_case("c.status", COMPLIANCE_SCORES), score=_case("c.status", COMPLIANCE_SCORES),
+        raw=_case("c.status", COMPLIANCE_SCORES),
+        score=_case("c.status", COMPLIANCE_SCORES),
         facts="jsonb_build_object('status', c.status)",
-    ),  # fmt: skip
+    ),
     "decision_closure": SqlMeasure(
         raw="CASE WHEN d.due > 0 THEN d.on_time * 100.0 / d.due END",
         score="CASE WHEN d.due > 0 THEN d.on_time * 100.0 / d.due END",
@@ -100,7 +103,7 @@ SQL_MEASURES: dict[str, SqlMeasure] = {
     "renewal": SqlMeasure(
         raw="a.days_to_renewal::float8", score=_clamp("a.days_to_renewal / 180.0 * 100.0"), facts="'{}'::jsonb"
     ),
-}  # fmt: skip
+}
 
 if set(SQL_MEASURES) != set(MEASURES):  # pragma: no cover - a developer error, caught at import
     raise ImportError(
@@ -300,10 +303,15 @@ def health_snapshots_upsert(
     )
     until = timezone.make_aware(datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time()))
     params: dict[str, Any] = {
-        "tenant": tenant_id, "day": day, "since": since, "until": until, "now": timezone.now(),
+        "tenant": tenant_id,
+        "day": day,
+        "since": since,
+        "until": until,
+        "now": timezone.now(),
         # The zone Django's __date lookups use, so "closed on time" means the same in both engines.
-        "tz": timezone.get_current_timezone_name(), "ids": account_ids,
-    }  # fmt: skip
+        "tz": timezone.get_current_timezone_name(),
+        "ids": account_ids,
+    }
     with connection.cursor() as cursor:
         # For this statement only: no JIT (compiling it costs ~0.4 s per chunk, more than it saves) and
         # no nested loops. The day's compliance snapshots were written moments ago, so the planner's

@@ -48,12 +48,16 @@ def health_inputs(
 
     targets = {
         k.pk: KpiTarget(
-            code=k.code, name=k.name, comparator=k.comparator, direction=k.direction,
+            code=k.code,
+            name=k.name,
+            comparator=k.comparator,
+            direction=k.direction,
             low=None if k.target_low is None else float(k.target_low),
-            high=None if k.target_high is None else float(k.target_high), target_text=k.target_text,
+            high=None if k.target_high is None else float(k.target_high),
+            target_text=k.target_text,
         )
         for k in KpiDefinition.objects.all()
-    }  # fmt: skip
+    }
     latest = (
         KpiMeasurement.objects.filter(measured_on__lte=day, measured_on__gt=_ago(day, KPI_WINDOW_DAYS), **scope)
         .annotate(
@@ -61,7 +65,7 @@ def health_inputs(
         )
         .filter(rank=1)
         .values_list("account_id", "kpi_id", "value")
-    )  # fmt: skip
+    )
     for account_id, kpi_id, value in latest:
         if account_id in inputs and kpi_id in targets:
             inputs[account_id][1].kpis.append((targets[kpi_id], float(value)))
@@ -71,10 +75,14 @@ def health_inputs(
             responded_on__lte=day, responded_on__gt=day - datetime.timedelta(days=SURVEY_WINDOW_DAYS), **scope
         )
         .values("account_id", "survey_type")
-        .annotate(n=Count("id"), avg=Avg("score"), promoters=Count("id", filter=Q(score__gte=9)),
-                  detractors=Count("id", filter=Q(score__lte=6)))
+        .annotate(
+            n=Count("id"),
+            avg=Avg("score"),
+            promoters=Count("id", filter=Q(score__gte=9)),
+            detractors=Count("id", filter=Q(score__lte=6)),
+        )
         .order_by()
-    )  # fmt: skip
+    )
     for row in surveys:
         if row["account_id"] not in inputs:
             continue
@@ -87,7 +95,7 @@ def health_inputs(
     until = timezone.make_aware(datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time()))
     incidents = Incident.objects.filter(opened_at__gte=since, opened_at__lt=until, **scope).values_list(
         "account_id", "escalated", "opened_at", "resolved_at"
-    )  # fmt: skip
+    )
     for account_id, escalated, opened, resolved in incidents:
         if account_id not in inputs:
             continue
@@ -117,7 +125,7 @@ def health_inputs(
         .values("account_id")
         .annotate(due=Count("id"), on_time=Count("id", filter=closed & Q(resolved_at__date__lte=F("due_date"))))
         .order_by()
-    )  # fmt: skip
+    )
     for row in decisions:
         if row["account_id"] in inputs:
             inputs[row["account_id"]][1].decisions_due = row["due"]

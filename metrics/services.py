@@ -38,9 +38,15 @@ def _check_kpi(account: Account, kpi: KpiDefinition) -> None:
 
 @transaction.atomic
 def kpi_measurement_record(
-    *, tenant, account: Account, kpi: KpiDefinition, measured_on: datetime.date, value: Any, source: str = "manual",
+    *,
+    tenant,
+    account: Account,
+    kpi: KpiDefinition,
+    measured_on: datetime.date,
+    value: Any,
+    source: str = "manual",
     actor=None,
-) -> KpiMeasurement:  # fmt: skip
+) -> KpiMeasurement:
     """Record (or correct) one account's KPI value for a day; a second value for the same day
     replaces the first and the audit event keeps both. Concurrent writers of the same day queue on
     the row (SELECT ... FOR UPDATE), so "before" is always the value this call replaced."""
@@ -65,9 +71,12 @@ def kpi_measurement_record(
                     raise
             else:
                 audit_record(
-                    tenant=tenant, actor=actor, action="kpi_measurement.create", obj=measurement,
+                    tenant=tenant,
+                    actor=actor,
+                    action="kpi_measurement.create",
+                    obj=measurement,
                     after=model_snapshot(measurement),
-                )  # fmt: skip
+                )
                 return measurement
         # Locked until we commit: nobody can change the row between this snapshot and our write.
         before = model_snapshot(existing)
@@ -75,18 +84,29 @@ def kpi_measurement_record(
         existing.full_clean(exclude=["tenant", "account", "kpi"], validate_unique=False)
         existing.save()
         audit_record(
-            tenant=tenant, actor=actor, action="kpi_measurement.update", obj=existing, before=before,
+            tenant=tenant,
+            actor=actor,
+            action="kpi_measurement.update",
+            obj=existing,
+            before=before,
             after=model_snapshot(existing),
-        )  # fmt: skip
+        )
         measurement = existing
     return measurement
 
 
 @transaction.atomic
 def survey_response_record(
-    *, tenant, account: Account, survey_type: str, score: int, responded_on: datetime.date, comment: str = "",
-    contact=None, actor=None,
-) -> SurveyResponse:  # fmt: skip
+    *,
+    tenant,
+    account: Account,
+    survey_type: str,
+    score: int,
+    responded_on: datetime.date,
+    comment: str = "",
+    contact=None,
+    actor=None,
+) -> SurveyResponse:
     if survey_type not in SurveyType.values:
         raise ValidationError({"survey_type": f"Unknown survey type {survey_type!r}; use nps, csat or ces."})
     low, high = SURVEY_SCALES[survey_type]
@@ -106,24 +126,42 @@ def survey_response_record(
         if contact is not None and contact.account_id != account.pk:
             raise ValidationError({"contact": "The contact belongs to another account."})
         response = SurveyResponse.objects.create(
-            tenant=tenant, account=account, contact=contact, survey_type=survey_type, score=score,
-            responded_on=responded_on, comment=comment,
-        )  # fmt: skip
-        audit_record(tenant=tenant, actor=actor, action="survey_response.create", obj=response,
-                     after=model_snapshot(response))  # fmt: skip
+            tenant=tenant,
+            account=account,
+            contact=contact,
+            survey_type=survey_type,
+            score=score,
+            responded_on=responded_on,
+            comment=comment,
+        )
+        audit_record(
+            tenant=tenant, actor=actor, action="survey_response.create", obj=response, after=model_snapshot(response)
+        )
     return response
 
 
 @transaction.atomic
 def incident_open(
-    *, tenant, account: Account, title: str, severity: str, opened_at: datetime.datetime | None = None,
-    escalated: bool = False, external_ref: str = "", actor=None,
-) -> Incident:  # fmt: skip
+    *,
+    tenant,
+    account: Account,
+    title: str,
+    severity: str,
+    opened_at: datetime.datetime | None = None,
+    escalated: bool = False,
+    external_ref: str = "",
+    actor=None,
+) -> Incident:
     with context.tenant_context(tenant):
         incident = Incident(
-            tenant=tenant, account=account, title=title, severity=severity, opened_at=opened_at or timezone.now(),
-            escalated=escalated, external_ref=external_ref,
-        )  # fmt: skip
+            tenant=tenant,
+            account=account,
+            title=title,
+            severity=severity,
+            opened_at=opened_at or timezone.now(),
+            escalated=escalated,
+            external_ref=external_ref,
+        )
         incident.full_clean(exclude=["tenant", "account"])
         incident.save()
         audit_record(tenant=tenant, actor=actor, action="incident.open", obj=incident, after=model_snapshot(incident))
@@ -148,9 +186,13 @@ def incident_resolve(
         incident.resolved_at = resolved_at
         incident.save(update_fields=["resolved_at"])
         audit_record(
-            tenant=tenant, actor=actor, action="incident.resolve", obj=incident, before=before,
+            tenant=tenant,
+            actor=actor,
+            action="incident.resolve",
+            obj=incident,
+            before=before,
             after=model_snapshot(incident),
-        )  # fmt: skip
+        )
     return incident
 
 
@@ -184,18 +226,25 @@ def _health_python(*, tenant, day: datetime.date, account_ids: list[int] | None)
         before_7, before_30 = previous.get(account_id, (None, None))
         snapshots.append(
             HealthSnapshot(
-                tenant=tenant, account_id=account_id, snapshot_date=day, total=result.total, band=result.band,
+                tenant=tenant,
+                account_id=account_id,
+                snapshot_date=day,
+                total=result.total,
+                band=result.band,
                 components=result.components,
                 change_7d=None if before_7 is None else result.total - before_7,
                 change_30d=None if before_30 is None else result.total - before_30,
                 computed_at=now,
             )
-        )  # fmt: skip
+        )
         bands[result.band] = bands.get(result.band, 0) + 1
     HealthSnapshot.objects.bulk_create(
-        snapshots, batch_size=2000, update_conflicts=True, unique_fields=["tenant", "account", "snapshot_date"],
+        snapshots,
+        batch_size=2000,
+        update_conflicts=True,
+        unique_fields=["tenant", "account", "snapshot_date"],
         update_fields=["total", "band", "components", "change_7d", "change_30d", "computed_at"],
-    )  # fmt: skip
+    )
     return len(snapshots), bands, _health_digest([(s.account_id, s.total, s.band) for s in snapshots])
 
 
@@ -241,10 +290,18 @@ def health_snapshots_compute(
         else:
             accounts, bands, digest = _health_python(tenant=tenant, day=day, account_ids=account_ids)
         audit_record(
-            tenant=tenant, actor=actor, action="health.recompute", object_type="metrics.healthsnapshot",
-            after={"date": day.isoformat(), "accounts": accounts, "bands": bands, "sha256": digest,
-                   "chunk": [min(account_ids), max(account_ids)] if account_ids else None},
-        )  # fmt: skip
+            tenant=tenant,
+            actor=actor,
+            action="health.recompute",
+            object_type="metrics.healthsnapshot",
+            after={
+                "date": day.isoformat(),
+                "accounts": accounts,
+                "bands": bands,
+                "sha256": digest,
+                "chunk": [min(account_ids), max(account_ids)] if account_ids else None,
+            },
+        )
     return {"accounts": accounts, "bands": bands}
 
 
@@ -467,11 +524,13 @@ def kpi_measurements_bulk_ingest(
                 if code is not _BAD and account is not _BAD:
                     kpi = by_code.get((segments[account], code))
                     if kpi is None:
-                        kpi = check.fail(index, "kpi_code", "does_not_exist",
-                                         f"No KPI {code!r} in account {account}'s segment.")  # fmt: skip
+                        kpi = check.fail(
+                            index, "kpi_code", "does_not_exist", f"No KPI {code!r} in account {account}'s segment."
+                        )
             if kpi is not _BAD and account is not _BAD and kpis[kpi][0] != segments[account]:
-                kpi = check.fail(index, kpi_field, "wrong_segment",
-                                 f"KPI {kpi} belongs to another segment than account {account}'s.")  # fmt: skip
+                kpi = check.fail(
+                    index, kpi_field, "wrong_segment", f"KPI {kpi} belongs to another segment than account {account}'s."
+                )
             day = check.date(index, row, "measured_on", today=today)
             value = row.get("value")
             if value is None:
@@ -494,8 +553,12 @@ def kpi_measurements_bulk_ingest(
                 continue
             key = (account, kpi, day)
             if key in first_row:
-                check.fail(index, "measured_on", "duplicate",
-                           f"Row {first_row[key]} already gives this account's KPI for {day.isoformat()}.")  # fmt: skip
+                check.fail(
+                    index,
+                    "measured_on",
+                    "duplicate",
+                    f"Row {first_row[key]} already gives this account's KPI for {day.isoformat()}.",
+                )
                 continue
             first_row[key] = index
             clean[key] = value
@@ -506,22 +569,41 @@ def kpi_measurements_bulk_ingest(
         digest = _digest([f"{a}|{k}|{d.isoformat()}|{v}" for (a, k, d), v in sorted(clean.items())])
         ids = [id_of[key] for key in keys]  # in row order
         events = [
-            {"action": "kpi_measurement.bulk_record", "object_type": "metrics.kpimeasurement", "object_id": None,
-             "after": {"rows": len(keys), "created": len(keys) - len(existing), "updated": len(existing),
-                       "source": source, "sha256": digest, "ids": ids, **(note or {})}}
-        ]  # fmt: skip
+            {
+                "action": "kpi_measurement.bulk_record",
+                "object_type": "metrics.kpimeasurement",
+                "object_id": None,
+                "after": {
+                    "rows": len(keys),
+                    "created": len(keys) - len(existing),
+                    "updated": len(existing),
+                    "source": source,
+                    "sha256": digest,
+                    "ids": ids,
+                    **(note or {}),
+                },
+            }
+        ]
         for key in keys:
             before = existing.get(key)
             if before is not None:
-                events.append({
-                    "action": "kpi_measurement.update", "object_type": "metrics.kpimeasurement",
-                    "object_id": id_of[key],
-                    "before": {"value": str(before[1]), "source": before[2]},
-                    "after": {"value": str(clean[key]), "source": source},
-                })  # fmt: skip
+                events.append(
+                    {
+                        "action": "kpi_measurement.update",
+                        "object_type": "metrics.kpimeasurement",
+                        "object_id": id_of[key],
+                        "before": {"value": str(before[1]), "source": before[2]},
+                        "after": {"value": str(clean[key]), "source": source},
+                    }
+                )
         audit_record_many(tenant=tenant, actor=actor, events=events)
-    return {"stored": len(keys), "created": len(keys) - len(existing), "updated": len(existing),
-            "sha256": digest, "ids": ids}  # fmt: skip
+    return {
+        "stored": len(keys),
+        "created": len(keys) - len(existing),
+        "updated": len(existing),
+        "sha256": digest,
+        "ids": ids,
+    }
 
 
 def _measurements_upsert(
@@ -541,9 +623,12 @@ def _measurements_upsert(
             for (a, k, d), v in clean.items()
         ]
         KpiMeasurement.objects.bulk_create(
-            objects, batch_size=2000, update_conflicts=True, unique_fields=["tenant", "account", "kpi", "measured_on"],
+            objects,
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["tenant", "account", "kpi", "measured_on"],
             update_fields=["value", "source", "recorded_at"],
-        )  # fmt: skip
+        )
         return {(o.account_id, o.kpi_id, o.measured_on): o.pk for o in objects}, existing
     return _measurements_upsert_pg(tenant, clean, source=source)
 
@@ -590,7 +675,7 @@ def _measurements_upsert_pg(
                 " ON CONFLICT (tenant_id, account_id, kpi_id, measured_on) DO NOTHING"
                 " RETURNING id, account_id, kpi_id, measured_on",
                 {"t": tenant.pk, "s": source, **_key_arrays(pending), "v": _pg_array(clean[key] for key in pending)},
-            )  # fmt: skip
+            )
             for pk, a, k, d in cursor.fetchall():
                 id_of[(a, k, d)] = pk
             taken = [key for key in pending if key not in id_of]
@@ -602,7 +687,7 @@ def _measurements_upsert_pg(
                 "   ON m.account_id = r.a AND m.kpi_id = r.k AND m.measured_on = r.d"
                 " WHERE m.tenant_id = %(t)s ORDER BY m.id FOR UPDATE OF m",
                 {"t": tenant.pk, **_key_arrays(taken)},
-            )  # fmt: skip
+            )
             for pk, a, k, d, value, before_source in cursor.fetchall():
                 id_of[(a, k, d)] = pk
                 existing[(a, k, d)] = (pk, value, before_source)
@@ -618,7 +703,7 @@ def _measurements_upsert_pg(
                 "UPDATE metrics_kpimeasurement m SET value = r.v, source = %(s)s, recorded_at = now()"
                 " FROM unnest(%(i)s::bigint[], %(v)s::numeric[]) AS r(i, v) WHERE m.id = r.i",
                 {"s": source, "i": _pg_array(pk for pk, _ in replaced), "v": _pg_array(clean[k] for _, k in replaced)},
-            )  # fmt: skip
+            )
     return id_of, existing
 
 
@@ -673,17 +758,29 @@ def survey_responses_bulk_ingest(
             if index in check.bad:
                 continue
             objects.append(
-                SurveyResponse(tenant=tenant, account_id=account, contact_id=contact, survey_type=survey_type,
-                               score=score, responded_on=day, comment=comment)
-            )  # fmt: skip
+                SurveyResponse(
+                    tenant=tenant,
+                    account_id=account,
+                    contact_id=contact,
+                    survey_type=survey_type,
+                    score=score,
+                    responded_on=day,
+                    comment=comment,
+                )
+            )
         check.raise_if_bad()
         return _bulk_store(
-            tenant=tenant, actor=actor, model=SurveyResponse, objects=objects, action="survey_response.bulk_create",
-            note=note, line=lambda o: (
+            tenant=tenant,
+            actor=actor,
+            model=SurveyResponse,
+            objects=objects,
+            action="survey_response.bulk_create",
+            note=note,
+            line=lambda o: (
                 f"{o.pk}|{o.account_id}|{o.contact_id or ''}|{o.survey_type}|{o.score}|{o.responded_on.isoformat()}|"
                 f"{hashlib.sha256(o.comment.encode()).hexdigest()}"
             ),
-        )  # fmt: skip
+        )
 
 
 def _bulk_store(
@@ -694,10 +791,18 @@ def _bulk_store(
     model.objects.bulk_create(objects, batch_size=2000)
     digest = _digest([line(o) for o in objects])
     ids = [o.pk for o in objects]
-    audit_record_many(tenant=tenant, actor=actor, events=[
-        {"action": action, "object_type": model._meta.label_lower, "object_id": None,
-         "after": {"rows": len(objects), "sha256": digest, "ids": ids, **(note or {})}}
-    ])  # fmt: skip
+    audit_record_many(
+        tenant=tenant,
+        actor=actor,
+        events=[
+            {
+                "action": action,
+                "object_type": model._meta.label_lower,
+                "object_id": None,
+                "after": {"rows": len(objects), "sha256": digest, "ids": ids, **(note or {})},
+            }
+        ],
+    )
     return {"stored": len(objects), "sha256": digest, "ids": ids}
 
 
@@ -734,15 +839,29 @@ def incidents_bulk_ingest(
             external_ref = check.text(index, row, "external_ref", max_length=80, required=False)
             if index in check.bad:
                 continue
-            objects.append(Incident(tenant=tenant, account_id=account, title=title, severity=severity,
-                                    opened_at=opened_at, resolved_at=resolved_at, escalated=escalated,
-                                    external_ref=external_ref))  # fmt: skip
+            objects.append(
+                Incident(
+                    tenant=tenant,
+                    account_id=account,
+                    title=title,
+                    severity=severity,
+                    opened_at=opened_at,
+                    resolved_at=resolved_at,
+                    escalated=escalated,
+                    external_ref=external_ref,
+                )
+            )
         check.raise_if_bad()
         return _bulk_store(
-            tenant=tenant, actor=actor, model=Incident, objects=objects, action="incident.bulk_create", note=note,
+            tenant=tenant,
+            actor=actor,
+            model=Incident,
+            objects=objects,
+            action="incident.bulk_create",
+            note=note,
             line=lambda o: (
                 f"{o.pk}|{o.account_id}|{o.severity}|{o.opened_at.isoformat()}|"
                 f"{o.resolved_at.isoformat() if o.resolved_at else ''}|{o.escalated}|{o.external_ref}|"
                 f"{hashlib.sha256(o.title.encode()).hexdigest()}"
             ),
-        )  # fmt: skip
+        )

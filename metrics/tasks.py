@@ -97,9 +97,14 @@ def nightly_tenant(self, tenant_id: int, day_iso: str, chunk_size: int | None = 
 
 
 @shared_task(
-    name="metrics.nightly_health_chunk", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=10,
-    max_retries=5, time_limit=1800, soft_time_limit=1700,
-)  # fmt: skip
+    name="metrics.nightly_health_chunk",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=10,
+    max_retries=5,
+    time_limit=1800,
+    soft_time_limit=1700,
+)
 def nightly_health_chunk(tenant_id: int, day_iso: str, first_id: int, last_id: int, attempt: int | None = None) -> dict:
     from accounts.models import Account
     from metrics.services import health_snapshots_compute

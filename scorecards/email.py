@@ -192,7 +192,7 @@ def _figures(scorecard: Scorecard, images: dict[str, bytes]) -> dict:
                 "now_style": BAND_CELL[m.band_now],
                 "direction": m.direction,
                 "totals": f"{_number(m.total_before)} → {_number(m.total_now)}",
-            }  # fmt: skip
+            }
             for m in scorecard.movers.items
         ],
         "movers_total": scorecard.movers.total,
@@ -208,7 +208,7 @@ def _figures(scorecard: Scorecard, images: dict[str, bytes]) -> dict:
                 "band": BAND_LABELS[r.band],
                 "style": BAND_CELL[r.band],
                 "health": _number(r.health_total),
-            }  # fmt: skip
+            }
             for r in scorecard.renewals_at_risk.items
         ],
         "renewals_total": scorecard.renewals_at_risk.total,
@@ -227,7 +227,7 @@ def _figures(scorecard: Scorecard, images: dict[str, bytes]) -> dict:
                 "impact": d.customer_impact,
                 "impact_stated": d.impact_stated,
                 "fallback": d.fallback or "—",
-            }  # fmt: skip
+            }
             for d in scorecard.decisions.items
         ],
         "decisions_total": scorecard.decisions.total,
@@ -241,7 +241,7 @@ def _figures(scorecard: Scorecard, images: dict[str, bytes]) -> dict:
                 "closed_on": c.closed_on.isoformat(),
                 "outcome": "fallback applied" if c.outcome == "fallback" else "resolved",
                 "resolution": c.resolution,
-            }  # fmt: skip
+            }
             for c in scorecard.decisions_closed.items
         ],
         "closed_total": scorecard.decisions_closed.total,
@@ -255,7 +255,7 @@ def _figures(scorecard: Scorecard, images: dict[str, bytes]) -> dict:
                 "day": e.day.isoformat() if e.day else "—",
                 "detail": e.detail,
                 "day_label": DAY_LABELS[e.kind],
-            }  # fmt: skip
+            }
             for e in scorecard.compliance_exceptions
         ],
         "failed_total": scorecard.failed_audits.total,

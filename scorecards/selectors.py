@@ -286,7 +286,7 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
             total_now=a.total_now,
             direction=a.direction,
             link=link("account_detail", a.pk),
-        )  # fmt: skip
+        )
         for a in movers["items"]
     )
 
@@ -308,7 +308,7 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
             band=a.health_band,
             health_total=a.health_total,
             link=link("account_detail", a.pk),
-        )  # fmt: skip
+        )
         for a in renewing
     )
 
@@ -373,7 +373,7 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
                     day=r.audited_on,
                     detail=f"{r.open_findings} open findings" if r.open_findings else "no open findings",
                     link=link("account_detail", r.obligation.account_id),
-                )  # fmt: skip
+                )
                 for r in failed
             ),
             failed_total,
@@ -455,7 +455,7 @@ def _open_decisions(book, *, as_of: datetime.date | None, today: datetime.date, 
                 impact_stated=bool(impact),
                 fallback=d.fallback.strip(),
                 link=link("account_detail", d.account_id),
-            )  # fmt: skip
+            )
         )
     return Counted(tuple(items), total)
 
@@ -486,7 +486,7 @@ def _closed_decisions(book, *, today: datetime.date, zone, link: SiteLinks) -> C
                 outcome=d.status,
                 resolution=d.resolution.strip(),
                 link=link("account_detail", d.account_id),
-            )  # fmt: skip
+            )
             for d in rows
         ),
         total,
@@ -499,9 +499,15 @@ def _impact_fallback(arr: Decimal, band: str | None) -> str:
 
 def _obligation_exception(o, kind: str, day: datetime.date, detail: str, link: SiteLinks) -> ComplianceException:
     return ComplianceException(
-        kind=kind, account_id=o.account_id, account=o.account.name, framework=o.requirement.framework.name,
-        requirement=o.requirement.title, day=day, detail=detail, link=link("account_detail", o.account_id),
-    )  # fmt: skip
+        kind=kind,
+        account_id=o.account_id,
+        account=o.account.name,
+        framework=o.requirement.framework.name,
+        requirement=o.requirement.title,
+        day=day,
+        detail=detail,
+        link=link("account_detail", o.account_id),
+    )
 
 
 # --- Recipients and schedule -----------------------------------------------------------------------

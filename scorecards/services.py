@@ -87,9 +87,13 @@ def scorecard_deliveries_prepare(*, tenant, week: IsoWeek, now: datetime.datetim
         )
         if created:
             audit_record(
-                tenant=tenant, actor=None, action="scorecard_delivery.prepare", object_type="scorecards.week",
-                object_id=str(week), after={"week": str(week), "recipients": len(recipients), "created": created},
-            )  # fmt: skip
+                tenant=tenant,
+                actor=None,
+                action="scorecard_delivery.prepare",
+                object_type="scorecards.week",
+                object_id=str(week),
+                after={"week": str(week), "recipients": len(recipients), "created": created},
+            )
     return PreparedWeek(week=week, recipients=len(recipients), created=created, sendable_ids=sendable)
 
 
@@ -312,15 +316,30 @@ def _finish(
 ) -> None:
     with transaction.atomic(), context.tenant_context(tenant):
         ScorecardDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-            status=status, last_error=error, next_attempt_at=next_attempt_at, sent_at=sent_at,
-            message_id=message_id or delivery.message_id, email=delivery.email,
-        )  # fmt: skip
+            status=status,
+            last_error=error,
+            next_attempt_at=next_attempt_at,
+            sent_at=sent_at,
+            message_id=message_id or delivery.message_id,
+            email=delivery.email,
+        )
         if audit_action:
             audit_record(
-                tenant=tenant, actor=None, action=audit_action, obj=delivery,
-                after={"user_id": delivery.user_id, "week": delivery.week, "email": delivery.email, "status": status,
-                       "attempts": delivery.attempts, "message_id": message_id, "error": error, **(extra or {})},
-            )  # fmt: skip
+                tenant=tenant,
+                actor=None,
+                action=audit_action,
+                obj=delivery,
+                after={
+                    "user_id": delivery.user_id,
+                    "week": delivery.week,
+                    "email": delivery.email,
+                    "status": status,
+                    "attempts": delivery.attempts,
+                    "message_id": message_id,
+                    "error": error,
+                    **(extra or {}),
+                },
+            )
 
 
 def scorecard_delivery_send(
@@ -380,9 +399,14 @@ def scorecard_delivery_send(
         # must not go to an address they have given up. The row records where it actually went.
         delivery.email = recipient.email
         _rendered, message = scorecard_build(
-            tenant=tenant, recipient=recipient, week=IsoWeek.parse(delivery.week), to=recipient.email,
-            message_id=message_id, connection=connection or get_connection(timeout=SMTP_TIMEOUT_SECONDS), views=views,
-        )  # fmt: skip
+            tenant=tenant,
+            recipient=recipient,
+            week=IsoWeek.parse(delivery.week),
+            to=recipient.email,
+            message_id=message_id,
+            connection=connection or get_connection(timeout=SMTP_TIMEOUT_SECONDS),
+            views=views,
+        )
         # Approximate (before MIME encoding): message() would build the whole MIME tree a second time.
         size = len(_rendered.text) + len(_rendered.html) + sum(len(png) for png in _rendered.images.values())
         message.send(fail_silently=False)
@@ -394,9 +418,12 @@ def scorecard_delivery_send(
             _finish(tenant, delivery, status=DeliveryStatus.FAILED, error=error, audit_action="scorecard_delivery.fail")
             # WARNING with tenant and delivery id: an on-call engineer greps the JSON logs for them.
             logger.warning(
-                "scorecard delivery %s failed for good after attempt %s: %s", delivery_id, delivery.attempts, error,
+                "scorecard delivery %s failed for good after attempt %s: %s",
+                delivery_id,
+                delivery.attempts,
+                error,
                 extra={"tenant_id": tenant.pk, "delivery_id": delivery_id, "attempt": delivery.attempts},
-            )  # fmt: skip
+            )
             return SendOutcome(delivery_id=delivery_id, status=DeliveryStatus.FAILED, error=error)
         retry_in = retry_delay(delivery.attempts)
         next_attempt_at = timezone.now() + datetime.timedelta(seconds=retry_in)
@@ -410,13 +437,19 @@ def scorecard_delivery_send(
             extra={"retry_in_seconds": round(retry_in, 1)},
         )
         logger.warning(
-            "scorecard delivery %s attempt %s failed: %s", delivery_id, delivery.attempts, error,
+            "scorecard delivery %s attempt %s failed: %s",
+            delivery_id,
+            delivery.attempts,
+            error,
             extra={"tenant_id": tenant.pk, "delivery_id": delivery_id, "attempt": delivery.attempts},
-        )  # fmt: skip
+        )
         return SendOutcome(
-            delivery_id=delivery_id, status=DeliveryStatus.RETRYING, retry_in=retry_in, error=error,
+            delivery_id=delivery_id,
+            status=DeliveryStatus.RETRYING,
+            retry_in=retry_in,
+            error=error,
             next_attempt_at=next_attempt_at,
-        )  # fmt: skip
+        )
     _finish(
         tenant,
         delivery,
@@ -451,9 +484,13 @@ def scorecard_test_send(*, tenant, week: IsoWeek, to: str, actor=None) -> list[s
             scorecard_message(rendered, to=to, unsubscribe_url=None, connection=connection).send()
             sent.append(recipient.email)
     audit_record(
-        tenant=tenant, actor=actor, action="scorecard.test_send", object_type="scorecards.week",
-        object_id=str(week), after={"week": str(week), "to": to, "emails": len(sent)},
-    )  # fmt: skip
+        tenant=tenant,
+        actor=actor,
+        action="scorecard.test_send",
+        object_type="scorecards.week",
+        object_id=str(week),
+        after={"week": str(week), "to": to, "emails": len(sent)},
+    )
     return sent
 
 
@@ -490,9 +527,13 @@ def scorecard_delivery_retry(*, tenant, delivery_id: int, actor) -> ScorecardDel
         delivery.status, delivery.attempts, delivery.next_attempt_at = DeliveryStatus.PENDING, 0, None
         delivery.save(update_fields=["status", "attempts", "next_attempt_at"])
         audit_record(
-            tenant=tenant, actor=actor, action="scorecard_delivery.retry", obj=delivery, before=before,
+            tenant=tenant,
+            actor=actor,
+            action="scorecard_delivery.retry",
+            obj=delivery,
+            before=before,
             after={"status": delivery.status, "attempts": 0, "week": delivery.week, "email": delivery.email},
-        )  # fmt: skip
+        )
     scorecard_sends_queue(tenant_id=tenant.pk, delivery_ids=[delivery.pk])
     return delivery
 
@@ -515,13 +556,26 @@ def scorecard_deliveries_retry_failed(*, tenant, week: IsoWeek, actor) -> int:
         ScorecardDelivery.objects.filter(pk__in=ids).update(
             status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=None
         )
-        audit_record_many(tenant=tenant, actor=actor, events=[
-            {"action": "scorecard_delivery.retry", "object_type": "scorecards.scorecarddelivery", "object_id": pk,
-             "before": {"status": DeliveryStatus.FAILED, "attempts": attempts, "last_error": error},
-             "after": {"status": DeliveryStatus.PENDING, "attempts": 0, "week": str(week), "email": email,
-                       "bulk": True}}
-            for pk, email, attempts, error in rows
-        ])  # fmt: skip
+        audit_record_many(
+            tenant=tenant,
+            actor=actor,
+            events=[
+                {
+                    "action": "scorecard_delivery.retry",
+                    "object_type": "scorecards.scorecarddelivery",
+                    "object_id": pk,
+                    "before": {"status": DeliveryStatus.FAILED, "attempts": attempts, "last_error": error},
+                    "after": {
+                        "status": DeliveryStatus.PENDING,
+                        "attempts": 0,
+                        "week": str(week),
+                        "email": email,
+                        "bulk": True,
+                    },
+                }
+                for pk, email, attempts, error in rows
+            ],
+        )
     scorecard_sends_queue(tenant_id=tenant.pk, delivery_ids=ids)
     return len(ids)
 
@@ -560,11 +614,25 @@ def scorecard_deliveries_sweep(*, now: datetime.datetime | None = None) -> dict[
             ScorecardDelivery.objects.filter(pk__in=[row[0] for row in closed]).update(
                 status=DeliveryStatus.FAILED, last_error=error, next_attempt_at=None
             )
-            audit_record_many(tenant=tenant_id, actor=None, events=[
-                {"action": "scorecard_delivery.fail", "object_type": "scorecards.scorecarddelivery", "object_id": pk,
-                 "after": {"user_id": user_id, "week": week, "email": email, "attempts": attempts, "error": error}}
-                for pk, user_id, week, email, attempts in closed
-            ])  # fmt: skip
+            audit_record_many(
+                tenant=tenant_id,
+                actor=None,
+                events=[
+                    {
+                        "action": "scorecard_delivery.fail",
+                        "object_type": "scorecards.scorecarddelivery",
+                        "object_id": pk,
+                        "after": {
+                            "user_id": user_id,
+                            "week": week,
+                            "email": email,
+                            "attempts": attempts,
+                            "error": error,
+                        },
+                    }
+                    for pk, user_id, week, email, attempts in closed
+                ],
+            )
     if lost:
         from scorecards.tasks import scorecard_send
 
@@ -639,9 +707,13 @@ def scorecard_subscription_update(
         subscription.updated_at = timezone.now()
         subscription.save()
         audit_record(
-            tenant=tenant, actor=actor, action="scorecard_subscription.update", obj=subscription,
-            before=before, after=_subscription_view(subscription.enabled, cleaned, explicit=True),
-        )  # fmt: skip
+            tenant=tenant,
+            actor=actor,
+            action="scorecard_subscription.update",
+            obj=subscription,
+            before=before,
+            after=_subscription_view(subscription.enabled, cleaned, explicit=True),
+        )
     return subscription
 
 
@@ -672,7 +744,11 @@ def scorecard_unsubscribe(*, tenant, user, actor=None, via: str = "link") -> Sco
             "member": user.get_username(),
         }
         audit_record(
-            tenant=tenant, actor=actor, action="scorecard_subscription.unsubscribe", obj=subscription,
-            before=before, after=after,
-        )  # fmt: skip
+            tenant=tenant,
+            actor=actor,
+            action="scorecard_subscription.unsubscribe",
+            obj=subscription,
+            before=before,
+            after=after,
+        )
     return subscription

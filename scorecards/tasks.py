@@ -74,9 +74,16 @@ def weekly_dispatch() -> list[int]:
 
 
 @shared_task(
-    name="scorecards.tenant_week", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=30,
-    retry_backoff_max=600, retry_jitter=True, max_retries=5, time_limit=600, soft_time_limit=570,
-)  # fmt: skip
+    name="scorecards.tenant_week",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+    time_limit=600,
+    soft_time_limit=570,
+)
 def scorecard_tenant_week(tenant_id: int, week: str) -> dict:
     """Prepare one tenant's week (idempotent) and queue a send per row waiting to be sent."""
     tenant = Tenant.objects.get(pk=tenant_id)
@@ -94,8 +101,11 @@ MAX_EARLY_REQUEUES = 3
 
 
 @shared_task(
-    name="scorecards.send", acks_late=True, time_limit=SEND_HARD_LIMIT, soft_time_limit=SEND_SOFT_LIMIT,
-)  # fmt: skip
+    name="scorecards.send",
+    acks_late=True,
+    time_limit=SEND_HARD_LIMIT,
+    soft_time_limit=SEND_SOFT_LIMIT,
+)
 def scorecard_send(tenant_id: int, delivery_id: int, early: int = 0) -> str:
     """One attempt at one delivery. The next attempt after an SMTP failure is a new message (our
     schedule, not Celery's retry) with eta = the next_attempt_at written to the row, and it only sends

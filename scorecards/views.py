@@ -44,9 +44,12 @@ def scorecard_preferences(request):
         if form.is_valid():
             try:
                 services.scorecard_subscription_update(
-                    tenant=request.tenant, user=request.user, enabled=form.cleaned_data["enabled"],
-                    segment_ids=form.cleaned_data["segment_ids"], actor=request.user,
-                )  # fmt: skip
+                    tenant=request.tenant,
+                    user=request.user,
+                    enabled=form.cleaned_data["enabled"],
+                    segment_ids=form.cleaned_data["segment_ids"],
+                    actor=request.user,
+                )
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
@@ -213,9 +216,10 @@ def scorecard_unsubscribe(request, token: str):
     if tenant is None or user is None:
         # Signed by us but the member or tenant is gone: nothing left to unsubscribe.
         return _unsubscribe_page(
-            request, {"error": "This unsubscribe link no longer matches a member: there is nothing to stop."},
+            request,
+            {"error": "This unsubscribe link no longer matches a member: there is nothing to stop."},
             status=400,
-        )  # fmt: skip
+        )
     page = {"tenant_name": tenant.name, "masked_email": mask_email(user.email), "token": token}
     if request.method == "POST":
         one_click = bool(_ONE_CLICK.match(request.POST.get("List-Unsubscribe", "")))

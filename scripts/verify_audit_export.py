@@ -41,8 +41,14 @@ CHECKPOINT_TYPE = "cs-platform/audit-checkpoint/v1"
 # Filters after which the export is not the whole chain up to its end: a checkpoint beyond its last event
 # is then not evidence of a removed tail.
 UPPER_BOUND_OR_SELECTION = (
-    "seq_before", "created_before", "actor", "actor_label", "action", "object_type", "object_id",
-)  # fmt: skip
+    "seq_before",
+    "created_before",
+    "actor",
+    "actor_label",
+    "action",
+    "object_type",
+    "object_id",
+)
 # Filters that keep an export contiguous (a window of the chain).
 WINDOW = ("seq_after", "seq_before", "created_after", "created_before")
 

@@ -32,19 +32,32 @@ def _decimal(value, places: int) -> str | None:
 
 _BANK_KPIS = [
     {
-        "id": order + 1, "code": kpi.code, "name": kpi.name, "description": "", "target_text": kpi.target_text,
-        "unit": kpi.unit, "direction": kpi.direction, "comparator": kpi.comparator,
-        "target_low": _decimal(kpi.target_low, 4), "target_high": _decimal(kpi.target_high, 4),
-        "weight": _decimal(kpi.weight, 2), "is_reference": True, "sort_order": order,
+        "id": order + 1,
+        "code": kpi.code,
+        "name": kpi.name,
+        "description": "",
+        "target_text": kpi.target_text,
+        "unit": kpi.unit,
+        "direction": kpi.direction,
+        "comparator": kpi.comparator,
+        "target_low": _decimal(kpi.target_low, 4),
+        "target_high": _decimal(kpi.target_high, 4),
+        "weight": _decimal(kpi.weight, 2),
+        "is_reference": True,
+        "sort_order": order,
     }
     for order, kpi in enumerate(_BANK.kpis)
-]  # fmt: skip
+]
 _SEGMENT_READ_EXAMPLE = {
-    "id": 1, "code": _BANK.code, "name": _BANK.name, "description": "",
+    "id": 1,
+    "code": _BANK.code,
+    "name": _BANK.name,
+    "description": "",
     "characteristics": list(_BANK.characteristics),
     "success_factors": [{"name": name, "description": text} for name, text in _BANK.success_factors],
-    "sort_order": 0, "kpis": _BANK_KPIS,
-}  # fmt: skip
+    "sort_order": 0,
+    "kpis": _BANK_KPIS,
+}
 # risk_reduction, the bank's "25-35% operational risk reduction" band.
 _KPI_READ_EXAMPLE = {**_BANK_KPIS[1], "segment": 1, "segment_code": _BANK.code}
 
@@ -63,9 +76,22 @@ class KpiDefinitionSerializer(serializers.ModelSerializer):
     class Meta:
         model = KpiDefinition
         fields = [
-            "id", "segment", "segment_code", "code", "name", "description", "target_text", "unit", "direction",
-            "comparator", "target_low", "target_high", "weight", "is_reference", "sort_order",
-        ]  # fmt: skip
+            "id",
+            "segment",
+            "segment_code",
+            "code",
+            "name",
+            "description",
+            "target_text",
+            "unit",
+            "direction",
+            "comparator",
+            "target_low",
+            "target_high",
+            "weight",
+            "is_reference",
+            "sort_order",
+        ]
         read_only_fields = ["id", "is_reference"]
 
 
@@ -178,15 +204,28 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Up
 
 
 _KPI_EXAMPLE = {
-    "segment": 1, "code": "wire_stp_rate", "name": "Wire straight-through rate", "description": "",
-    "target_text": "At least 95 %", "unit": "%", "direction": "higher", "comparator": "gte", "target_low": "95",
-    "target_high": None, "weight": "20", "sort_order": 10,
-}  # fmt: skip
+    "segment": 1,
+    "code": "wire_stp_rate",
+    "name": "Wire straight-through rate",
+    "description": "",
+    "target_text": "At least 95 %",
+    "unit": "%",
+    "direction": "higher",
+    "comparator": "gte",
+    "target_low": "95",
+    "target_high": None,
+    "weight": "20",
+    "sort_order": 10,
+}
 # The created KPI is the tenant's own (is_reference false), not the reference KPI of the serializer's example.
 _KPI_CREATED_EXAMPLE = {
-    "id": 31, **_KPI_EXAMPLE, "segment_code": "bank", "target_low": "95.0000", "weight": "20.00",
+    "id": 31,
+    **_KPI_EXAMPLE,
+    "segment_code": "bank",
+    "target_low": "95.0000",
+    "weight": "20.00",
     "is_reference": False,
-}  # fmt: skip
+}
 _KPI_PATCH = {"target_low": "30", "target_high": "40", "target_text": "30-40% operational risk reduction"}
 
 

@@ -193,9 +193,12 @@ def scorecard_defaults_ensure(*, tenant, actor=None) -> int:
             created += 1
         if created:
             audit_record(
-                tenant=tenant, actor=actor, action="scorecard.defaults", object_type="segments.scorecard",
+                tenant=tenant,
+                actor=actor,
+                action="scorecard.defaults",
+                object_type="segments.scorecard",
                 after={"segments": [s.code for s in missing]},
-            )  # fmt: skip
+            )
     return created
 
 
@@ -240,9 +243,14 @@ def _threshold_errors(prefix: str, green_at: Any, red_below: Any) -> dict[str, s
 
 @transaction.atomic
 def scorecard_update(
-    *, tenant, scorecard: Scorecard, measures: list[dict[str, Any]], green_at: Any = None, red_below: Any = None,
+    *,
+    tenant,
+    scorecard: Scorecard,
+    measures: list[dict[str, Any]],
+    green_at: Any = None,
+    red_below: Any = None,
     actor=None,
-) -> Scorecard:  # fmt: skip
+) -> Scorecard:
     """Replace a scorecard's measures. Rejected, naming the field, when a measure is unknown or
     repeated, a weight is negative, the weights do not sum to 100, or a threshold is outside 0-100."""
     errors: dict[str, str] = {}
@@ -282,16 +290,27 @@ def scorecard_update(
         scorecard.measures.all().delete()
         ScorecardMeasure.objects.bulk_create(
             ScorecardMeasure(
-                tenant=tenant, scorecard=scorecard, measure=item["measure"], weight=Decimal(str(item["weight"])),
-                green_at=Decimal(str(item.get("green_at", 75))), red_below=Decimal(str(item.get("red_below", 50))),
+                tenant=tenant,
+                scorecard=scorecard,
+                measure=item["measure"],
+                weight=Decimal(str(item["weight"])),
+                green_at=Decimal(str(item.get("green_at", 75))),
+                red_below=Decimal(str(item.get("red_below", 50))),
             )
             for item in measures
-        )  # fmt: skip
+        )
         audit_record(
-            tenant=tenant, actor=actor, action="scorecard.update", obj=scorecard, before=before,
-            after={"green_at": str(green), "red_below": str(red),
-                   "measures": [{"measure": i["measure"], "weight": str(i["weight"])} for i in measures]},
-        )  # fmt: skip
+            tenant=tenant,
+            actor=actor,
+            action="scorecard.update",
+            obj=scorecard,
+            before=before,
+            after={
+                "green_at": str(green),
+                "red_below": str(red),
+                "measures": [{"measure": i["measure"], "weight": str(i["weight"])} for i in measures],
+            },
+        )
     return scorecard
 
 
@@ -307,10 +326,12 @@ def _strings_error(value: Any) -> str | None:
 
 def _success_factors_error(value: Any) -> str | None:
     if not isinstance(value, list) or not all(
-        isinstance(item, dict) and set(item) <= {"name", "description"} and isinstance(item.get("name"), str)
+        isinstance(item, dict)
+        and set(item) <= {"name", "description"}
+        and isinstance(item.get("name"), str)
         and isinstance(item.get("description", ""), str)
         for item in value
-    ):  # fmt: skip
+    ):
         return 'Expected a list of {"name", "description"} objects.'
     return None
 
@@ -337,16 +358,29 @@ def segment_update(*, tenant, segment: Segment, actor=None, **changes: Any) -> S
         segment.full_clean(exclude=["tenant"], validate_unique=False)
         segment.save()
         audit_record(
-            tenant=tenant, actor=actor, action="segment.update", obj=segment, before=before,
+            tenant=tenant,
+            actor=actor,
+            action="segment.update",
+            obj=segment,
+            before=before,
             after=model_snapshot(segment),
-        )  # fmt: skip
+        )
     return segment
 
 
 KPI_CREATE_FIELDS = {
-    "code", "name", "description", "target_text", "unit", "direction", "comparator", "target_low", "target_high",
-    "weight", "sort_order",
-}  # fmt: skip
+    "code",
+    "name",
+    "description",
+    "target_text",
+    "unit",
+    "direction",
+    "comparator",
+    "target_low",
+    "target_high",
+    "weight",
+    "sort_order",
+}
 
 
 @transaction.atomic

@@ -75,9 +75,13 @@ def scorecard_edit(request, scorecard_id: int):
         ]
         try:
             scorecard_update(
-                tenant=request.tenant, scorecard=scorecard, measures=measures, actor=request.user,
-                green_at=request.POST.get("green_at", "").strip(), red_below=request.POST.get("red_below", "").strip(),
-            )  # fmt: skip
+                tenant=request.tenant,
+                scorecard=scorecard,
+                measures=measures,
+                actor=request.user,
+                green_at=request.POST.get("green_at", "").strip(),
+                red_below=request.POST.get("red_below", "").strip(),
+            )
         except ValidationError as exc:
             errors = {key: " ".join(messages_) for key, messages_ in exc.message_dict.items()}
             context.update(

@@ -27,9 +27,13 @@ def owned_account(world, name: str = "Harbor Point Bank", **fields):
     from tests import factories
 
     return account_create(
-        tenant=world.tenant, actor=world.user(Role.ADMIN), name=name, segment=factories.segment_of(world.tenant),
-        owner_csm=world.user(Role.CSM), **fields,
-    )  # fmt: skip
+        tenant=world.tenant,
+        actor=world.user(Role.ADMIN),
+        name=name,
+        segment=factories.segment_of(world.tenant),
+        owner_csm=world.user(Role.CSM),
+        **fields,
+    )
 
 
 def log_in_as(client, world, role) -> None:
@@ -81,9 +85,12 @@ def other_csm_account(world, name: str = "Keystone Savings"):
     other = factories.UserFactory(username=f"other-csm@{world.tenant.slug}.test")
     factories.MembershipFactory(tenant=world.tenant, user=other, role=Role.CSM)
     return account_create(
-        tenant=world.tenant, actor=world.user(Role.ADMIN), name=name, segment=factories.segment_of(world.tenant),
+        tenant=world.tenant,
+        actor=world.user(Role.ADMIN),
+        name=name,
+        segment=factories.segment_of(world.tenant),
         owner_csm=other,
-    )  # fmt: skip
+    )
 
 
 def owned_accounts_bulk(world, owner, accounts: list) -> list:

@@ -112,13 +112,22 @@ def restored(django_db_setup, django_db_blocker, tmp_path):
     base = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     app_url, owner_url = os.environ["DATABASE_URL"], os.environ["DATABASE_OWNER_URL"]
     try:
-        seed_env = {**base, "DATABASE_URL": _url(app_url, source), "DATABASE_OWNER_URL": _url(owner_url, source),
-                    "MEDIA_ROOT": str(media), "DJANGO_SETTINGS_MODULE": "cs_platform.settings"}  # fmt: skip
+        seed_env = {
+            **base,
+            "DATABASE_URL": _url(app_url, source),
+            "DATABASE_OWNER_URL": _url(owner_url, source),
+            "MEDIA_ROOT": str(media),
+            "DJANGO_SETTINGS_MODULE": "cs_platform.settings",
+        }
         assert "seeded" in _run([sys.executable, "-c", SEED % {"tenants": TENANTS}], seed_env).stdout
         assert len(list(media.rglob("*.csv"))) == 4
 
-        backup_env = {**base, "DATABASE_OWNER_URL": _url(owner_url, source), "MEDIA_ROOT": str(media),
-                      "BACKUP_DIR": str(backups)}  # fmt: skip
+        backup_env = {
+            **base,
+            "DATABASE_OWNER_URL": _url(owner_url, source),
+            "MEDIA_ROOT": str(media),
+            "BACKUP_DIR": str(backups),
+        }
         _run(["bash", "scripts/backup.sh"], backup_env)
         (backup,) = backups.iterdir()
         assert {p.name for p in backup.iterdir()} == {"database.dump", "roles.sql", "media.tar.gz", "SHA256SUMS"}
@@ -126,11 +135,20 @@ def restored(django_db_setup, django_db_blocker, tmp_path):
         app_role = urlparse(app_url).username
         assert f"CREATE ROLE {app_role};" in roles and "NOBYPASSRLS" in roles
 
-        restore_env = {**base, "RESTORE_DATABASE_URL": _url(owner_url, target), "MEDIA_ROOT": str(restored_media),
-                       "SKIP_ROLES": "1"}  # fmt: skip
+        restore_env = {
+            **base,
+            "RESTORE_DATABASE_URL": _url(owner_url, target),
+            "MEDIA_ROOT": str(restored_media),
+            "SKIP_ROLES": "1",
+        }
         _run(["bash", "scripts/restore.sh", str(backup)], restore_env)
-        verify_env = {**base, "DATABASE_URL": _url(app_url, target), "DATABASE_OWNER_URL": _url(owner_url, target),
-                      "MEDIA_ROOT": str(restored_media), "DJANGO_SETTINGS_MODULE": "cs_platform.settings"}  # fmt: skip
+        verify_env = {
+            **base,
+            "DATABASE_URL": _url(app_url, target),
+            "DATABASE_OWNER_URL": _url(owner_url, target),
+            "MEDIA_ROOT": str(restored_media),
+            "DJANGO_SETTINGS_MODULE": "cs_platform.settings",
+        }
         yield verify_env, backup, target
     finally:
         _drop(source, target)

@@ -67,7 +67,7 @@ def runs():
             text=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        )
         for name, (args, _) in RUNS.items()
     }
     outputs = {}

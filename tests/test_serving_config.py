@@ -43,10 +43,17 @@ def test_defaults_are_cores_plus_one_sync_workers_with_recycling(monkeypatch):
 
 def test_values_come_from_the_environment(monkeypatch):
     conf = load(
-        monkeypatch, GUNICORN_WORKERS="2", GUNICORN_THREADS="4", GUNICORN_TIMEOUT="120", GUNICORN_KEEPALIVE="75",
-        GUNICORN_GRACEFUL_TIMEOUT="45", GUNICORN_MAX_REQUESTS="0", GUNICORN_MAX_REQUESTS_JITTER="0",
-        GUNICORN_BIND="127.0.0.1:9000, unix:/tmp/web.sock", GUNICORN_ACCESS_LOG="-",
-    )  # fmt: skip
+        monkeypatch,
+        GUNICORN_WORKERS="2",
+        GUNICORN_THREADS="4",
+        GUNICORN_TIMEOUT="120",
+        GUNICORN_KEEPALIVE="75",
+        GUNICORN_GRACEFUL_TIMEOUT="45",
+        GUNICORN_MAX_REQUESTS="0",
+        GUNICORN_MAX_REQUESTS_JITTER="0",
+        GUNICORN_BIND="127.0.0.1:9000, unix:/tmp/web.sock",
+        GUNICORN_ACCESS_LOG="-",
+    )
     assert (conf["workers"], conf["threads"], conf["worker_class"]) == (2, 4, "gthread")
     assert (conf["timeout"], conf["keepalive"], conf["graceful_timeout"]) == (120, 75, 45)
     assert (conf["max_requests"], conf["max_requests_jitter"]) == (0, 0)
@@ -75,8 +82,12 @@ def test_gunicorn_itself_stops_at_start_on_a_bad_value():
     env = {**os.environ, "GUNICORN_THREADS": "lots"}
     done = subprocess.run(
         [str(GUNICORN), "-c", str(CONF), "--check-config", "cs_platform.wsgi:application"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     assert "GUNICORN_THREADS='lots' is not a whole number" in done.stdout + done.stderr
 
@@ -86,8 +97,12 @@ def test_the_locustfile_imports_and_lists_its_users():
     env = {key: value for key, value in os.environ.items() if key != "LOAD_PLAN"}
     done = subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(ROOT / "tests" / "perf" / "locustfile.py"), "--list"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     for user in ("PageUser", "ApiUser", "BulkUser"):
         assert user in done.stdout

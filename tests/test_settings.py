@@ -82,16 +82,24 @@ def test_production_settings_require_an_audit_signing_key_and_say_how_to_make_on
     [
         # The private key is never repeated in the message, unlike other settings' values.
         ({"AUDIT_SIGNING_KEY": "not-base64!"}, "Setting AUDIT_SIGNING_KEY is not valid: expected the standard base64"),
-        ({"AUDIT_SIGNING_KEY": "c2hvcnQ="}, "Setting AUDIT_SIGNING_KEY is not valid: expected the standard base64 of a "
-         "32-byte Ed25519 private key, got 5 bytes"),
+        (
+            {"AUDIT_SIGNING_KEY": "c2hvcnQ="},
+            "Setting AUDIT_SIGNING_KEY is not valid: expected the standard base64 of a "
+            "32-byte Ed25519 private key, got 5 bytes",
+        ),
         ({"AUDIT_SIGNING_KEY": "DEV"}, "Setting AUDIT_SIGNING_KEY is the published development key"),
-        ({"AUDIT_VERIFY_PUBLIC_KEYS": "c2hvcnQ="}, "Setting AUDIT_VERIFY_PUBLIC_KEYS='c2hvcnQ=' is not valid: expected "
-         "the standard base64 of a 32-byte Ed25519 public key, got 5 bytes"),
-        ({"AUDIT_CHECKPOINT_INTERVAL_MINUTES": "61"}, "Setting AUDIT_CHECKPOINT_INTERVAL_MINUTES=61 is not valid: use "
-         "1-60"),
+        (
+            {"AUDIT_VERIFY_PUBLIC_KEYS": "c2hvcnQ="},
+            "Setting AUDIT_VERIFY_PUBLIC_KEYS='c2hvcnQ=' is not valid: expected "
+            "the standard base64 of a 32-byte Ed25519 public key, got 5 bytes",
+        ),
+        (
+            {"AUDIT_CHECKPOINT_INTERVAL_MINUTES": "61"},
+            "Setting AUDIT_CHECKPOINT_INTERVAL_MINUTES=61 is not valid: use 1-60",
+        ),
         ({"AUDIT_CHECKPOINT_INTERVAL_MINUTES": "0"}, "Setting AUDIT_CHECKPOINT_INTERVAL_MINUTES=0 is not valid"),
     ],
-)  # fmt: skip
+)
 def test_a_malformed_audit_key_setting_stops_start_up(env, expected):
     if env.get("AUDIT_SIGNING_KEY") == "DEV":
         env = {"AUDIT_SIGNING_KEY": _development_key()}

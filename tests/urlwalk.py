@@ -66,9 +66,11 @@ def _webhook_of(world) -> int:
 
     with override_settings(WEBHOOK_ALLOW_PRIVATE_HOSTS=True):  # no DNS lookup for the matrix's URL
         endpoint, _ = webhook_endpoint_create(
-            tenant=world.tenant, url="https://hooks.example.test/matrix", events=["health.band_changed"],
+            tenant=world.tenant,
+            url="https://hooks.example.test/matrix",
+            events=["health.band_changed"],
             actor=world.user(Role.ADMIN),
-        )  # fmt: skip
+        )
     return endpoint.pk
 
 
@@ -83,9 +85,14 @@ def _delivery_of(world) -> int:
         endpoint = WebhookEndpoint.objects.get(pk=endpoint_id)
         # A finished delivery, so the owning tenant's POST to "redeliver" is a real redelivery.
         delivery = WebhookDelivery.objects.create(
-            tenant=world.tenant, endpoint=endpoint, event_type="ping", event_id=uuid.uuid4(), payload={},
-            status=DeliveryStatus.FAILED, attempts=1,
-        )  # fmt: skip
+            tenant=world.tenant,
+            endpoint=endpoint,
+            event_type="ping",
+            event_id=uuid.uuid4(),
+            payload={},
+            status=DeliveryStatus.FAILED,
+            attempts=1,
+        )
     return delivery.pk
 
 
@@ -113,11 +120,21 @@ OBJECT_KWARGS = {
 }
 # Reachable without logging in.
 PUBLIC = {
-    "login", "logout", "healthz", "api_schema", "api_docs", "api_redoc", "scorecard_unsubscribe",
+    "login",
+    "logout",
+    "healthz",
+    "api_schema",
+    "api_docs",
+    "api_redoc",
+    "scorecard_unsubscribe",
     # Identity (tests/identity): the code step, password reset, and the admin's login (a redirect to ours).
-    "login_verify", "password_reset", "password_reset_sent", "password_reset_done", "password_reset_confirm",
+    "login_verify",
+    "password_reset",
+    "password_reset_sent",
+    "password_reset_done",
+    "password_reset_confirm",
     "admin_login",
-}  # fmt: skip
+}
 # URLs whose keyword argument is a signed token (the credential itself), not an object id: a token names
 # its tenant and cannot be forged for another one; tests/scorecards/test_subscriptions.py covers them,
 # and tests/identity/test_password_reset.py the password reset link.

@@ -138,7 +138,7 @@ def escalations(tenant, day: datetime.date) -> list[dict[str, Any]]:
             "owner__email",
             "escalated_to_id",
             "escalated_to__email",
-        )  # fmt: skip
+        )
     )
     return [
         {

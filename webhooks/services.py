@@ -284,9 +284,12 @@ def _session(destination: _Destination) -> requests.Session:
 def _audit_view(endpoint: WebhookEndpoint) -> dict[str, Any]:
     # Never the secret: the audit trail is exported to clients and regulators.
     return {
-        "url": endpoint.url, "description": endpoint.description, "events": endpoint.events,
-        "is_active": endpoint.is_active, "disabled_reason": endpoint.disabled_reason,
-    }  # fmt: skip
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "events": endpoint.events,
+        "is_active": endpoint.is_active,
+        "disabled_reason": endpoint.disabled_reason,
+    }
 
 
 def _clean_events(events: list[str] | None) -> list[str]:
@@ -391,9 +394,12 @@ def webhook_endpoint_rotate_secret(*, tenant, endpoint: WebhookEndpoint, actor) 
         endpoint.secret_rotated_at = timezone.now()
         endpoint.save(update_fields=["secret", "secret_rotated_at"])
         audit_record(
-            tenant=tenant, actor=actor, action="webhook_endpoint.rotate_secret", obj=endpoint,
+            tenant=tenant,
+            actor=actor,
+            action="webhook_endpoint.rotate_secret",
+            obj=endpoint,
             after={"url": endpoint.url, "secret_rotated_at": endpoint.secret_rotated_at},
-        )  # fmt: skip
+        )
     return endpoint, secret
 
 
@@ -437,14 +443,21 @@ def webhook_ping(*, tenant, endpoint: WebhookEndpoint, actor) -> WebhookDelivery
         event_id = uuid.uuid4()
         data = {"message": "Test event sent from the webhook settings page.", "endpoint_id": endpoint.pk}
         delivery = WebhookDelivery(
-            tenant=tenant, endpoint=endpoint, event_type=PING, event_id=event_id, requested_by=actor,
+            tenant=tenant,
+            endpoint=endpoint,
+            event_type=PING,
+            event_id=event_id,
+            requested_by=actor,
             payload=envelope(tenant=tenant, event_type=PING, event_id=event_id, data=data),
-        )  # fmt: skip
+        )
         delivery.save()
         audit_record(
-            tenant=tenant, actor=actor, action="webhook_endpoint.ping", obj=endpoint,
+            tenant=tenant,
+            actor=actor,
+            action="webhook_endpoint.ping",
+            obj=endpoint,
             after={"delivery_id": delivery.pk, "event_id": str(event_id)},
-        )  # fmt: skip
+        )
     _queue_deliveries(tenant.pk, [delivery.pk])
     return delivery
 
@@ -459,14 +472,22 @@ def webhook_delivery_redeliver(*, tenant, delivery: WebhookDelivery, actor) -> W
         raise ValidationError({"delivery": "Enable the endpoint before redelivering."})
     with context.tenant_context(tenant):
         again = WebhookDelivery(
-            tenant=tenant, endpoint_id=delivery.endpoint_id, event_type=delivery.event_type,
-            event_id=delivery.event_id, payload=delivery.payload, redelivery_of=delivery, requested_by=actor,
-        )  # fmt: skip
+            tenant=tenant,
+            endpoint_id=delivery.endpoint_id,
+            event_type=delivery.event_type,
+            event_id=delivery.event_id,
+            payload=delivery.payload,
+            redelivery_of=delivery,
+            requested_by=actor,
+        )
         again.save()
         audit_record(
-            tenant=tenant, actor=actor, action="webhook_delivery.redeliver", obj=delivery,
+            tenant=tenant,
+            actor=actor,
+            action="webhook_delivery.redeliver",
+            obj=delivery,
             after={"redelivery_id": again.pk, "event_id": str(delivery.event_id), "event_type": delivery.event_type},
-        )  # fmt: skip
+        )
     _queue_deliveries(tenant.pk, [again.pk])
     return again
 
@@ -542,7 +563,7 @@ def webhook_events_emit(*, tenant, day: datetime.date) -> dict[str, int]:
                 event_id=event_id,
                 created_at=now,
                 payload=envelope(tenant=tenant, event_type=kind, event_id=event_id, data=data, now=now),
-            )  # fmt: skip
+            )
             for kind, event_id, data in found
             for endpoint_id in subscribers[kind]
             if (endpoint_id, event_id) not in already
@@ -582,7 +603,7 @@ def webhook_event_emit(*, tenant, event_type: str, key: str, data: dict[str, Any
                 event_id=event_id,
                 created_at=now,
                 payload=payload,
-            )  # fmt: skip
+            )
             for endpoint_id in endpoint_ids
             if endpoint_id not in already
         )
@@ -633,9 +654,14 @@ def _post(url: str, *, body: str, headers: dict[str, str]) -> tuple[int, str]:
     destination = _destination(url)  # before any connection: BlockedAddress or UnresolvedHost end here
     with _session(destination) as session:
         response = session.post(
-            url, data=body.encode(), headers=headers, timeout=(timeout, timeout), allow_redirects=False, stream=True,
+            url,
+            data=body.encode(),
+            headers=headers,
+            timeout=(timeout, timeout),
+            allow_redirects=False,
+            stream=True,
             verify=verify,
-        )  # fmt: skip
+        )
         try:
             # Only the start of the answer is kept: a receiver must not fill our database or memory.
             raw = response.raw.read(EXCERPT_CHARS * 4, decode_content=True) or b""
@@ -732,21 +758,36 @@ def delivery_attempt(*, tenant, delivery_id: int, attempt: int) -> AttemptOutcom
     next_attempt_at = now + datetime.timedelta(seconds=retry_in) if retry_in is not None else None
     with transaction.atomic(), context.tenant_context(tenant):
         WebhookAttempt.objects.create(
-            tenant=tenant, delivery_id=delivery.pk, number=attempt, started_at=started_at,
-            duration_ms=int((time.monotonic() - clock) * 1000), url=endpoint.url[:MAX_URL_LENGTH],
-            status_code=status_code, succeeded=succeeded, error=error[:500], response_excerpt=excerpt,
+            tenant=tenant,
+            delivery_id=delivery.pk,
+            number=attempt,
+            started_at=started_at,
+            duration_ms=int((time.monotonic() - clock) * 1000),
+            url=endpoint.url[:MAX_URL_LENGTH],
+            status_code=status_code,
+            succeeded=succeeded,
+            error=error[:500],
+            response_excerpt=excerpt,
             next_attempt_at=next_attempt_at,
-        )  # fmt: skip
+        )
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=status, next_attempt_at=next_attempt_at, last_status_code=status_code, last_error=error[:500],
-            response_excerpt=excerpt, delivered_at=now if succeeded else None,
-        )  # fmt: skip
+            status=status,
+            next_attempt_at=next_attempt_at,
+            last_status_code=status_code,
+            last_error=error[:500],
+            response_excerpt=excerpt,
+            delivered_at=now if succeeded else None,
+        )
     if not succeeded:
         # WARNING with tenant and delivery id: an on-call engineer greps the JSON logs for them.
         logger.warning(
-            "webhook delivery %s attempt %s failed (%s): %s", delivery.pk, attempt, status, error,
+            "webhook delivery %s attempt %s failed (%s): %s",
+            delivery.pk,
+            attempt,
+            status,
+            error,
             extra={"tenant_id": tenant.pk, "delivery_id": delivery.pk, "attempt": attempt},
-        )  # fmt: skip
+        )
     return AttemptOutcome(status=status, retry_in=retry_in, next_attempt_at=next_attempt_at)
 
 

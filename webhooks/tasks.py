@@ -14,8 +14,11 @@ _TIME_LIMIT = 2 * settings.WEBHOOK_TIMEOUT_SECONDS + 30
 
 
 @shared_task(
-    name="webhooks.deliver", acks_late=True, time_limit=_TIME_LIMIT + 10, soft_time_limit=_TIME_LIMIT,
-)  # fmt: skip
+    name="webhooks.deliver",
+    acks_late=True,
+    time_limit=_TIME_LIMIT + 10,
+    soft_time_limit=_TIME_LIMIT,
+)
 def webhook_deliver(tenant_id: int, delivery_id: int, attempt: int = 1) -> str:
     """Attempt `attempt` of a delivery. The next attempt is a new message rather than a Celery retry,
     so the schedule is ours (WEBHOOK_RETRY_BASE_SECONDS * 2**(attempt-1), jittered), and its eta is

@@ -98,10 +98,12 @@ def webhook_list(request):
         else:
             try:
                 endpoint, secret = webhook_endpoint_create(
-                    tenant=request.tenant, url=form.cleaned_data["url"],
-                    description=form.cleaned_data["description"], events=form.cleaned_data["events"],
+                    tenant=request.tenant,
+                    url=form.cleaned_data["url"],
+                    description=form.cleaned_data["description"],
+                    events=form.cleaned_data["events"],
                     actor=request.user,
-                )  # fmt: skip
+                )
             except ValidationError as exc:
                 _form_errors(form, exc)
             else:
@@ -118,9 +120,13 @@ def webhook_detail(request, webhook_id: int):
     if request.method == "POST" and form.is_valid():
         try:
             webhook_endpoint_update(
-                tenant=request.tenant, endpoint=endpoint, actor=request.user, url=form.cleaned_data["url"],
-                description=form.cleaned_data["description"], events=form.cleaned_data["events"],
-            )  # fmt: skip
+                tenant=request.tenant,
+                endpoint=endpoint,
+                actor=request.user,
+                url=form.cleaned_data["url"],
+                description=form.cleaned_data["description"],
+                events=form.cleaned_data["events"],
+            )
         except ValidationError as exc:
             _form_errors(form, exc)
             endpoint.refresh_from_db()  # the page shows the stored endpoint, not the refused values
@@ -138,9 +144,12 @@ def webhook_disable(request, webhook_id: int):
     form.is_valid()
     try:
         webhook_endpoint_update(
-            tenant=request.tenant, endpoint=endpoint, actor=request.user, is_active=False,
+            tenant=request.tenant,
+            endpoint=endpoint,
+            actor=request.user,
+            is_active=False,
             disabled_reason=form.cleaned_data.get("reason", ""),
-        )  # fmt: skip
+        )
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
     else:

@@ -34,9 +34,13 @@ class _ReadOnly(admin.ModelAdmin):
         if tenant is None or response.status_code != 200:
             return
         audit_trail_read_record(
-            tenant=tenant, actor=request.user, object_type=self.model._meta.label_lower, object_id=object_id,
-            filters={key: request.GET.get(key) for key in request.GET}, via={"via": "platform_admin"},
-        )  # fmt: skip
+            tenant=tenant,
+            actor=request.user,
+            object_type=self.model._meta.label_lower,
+            object_id=object_id,
+            filters={key: request.GET.get(key) for key in request.GET},
+            via={"via": "platform_admin"},
+        )
 
 
 @admin.register(AuditEvent)

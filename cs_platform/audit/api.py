@@ -61,9 +61,19 @@ EXPORT_FORMATS = ("csv", "json")
 EXPORT_BATCH_SIZE = 2000
 # The export's columns: exactly the fields the hash covers, then the hash itself.
 EXPORT_FIELDS = (
-    "seq", "created_at", "tenant", "actor", "actor_label", "action", "object_type", "object_id", "before",
-    "after", "prev_hash", "hash",
-)  # fmt: skip
+    "seq",
+    "created_at",
+    "tenant",
+    "actor",
+    "actor_label",
+    "action",
+    "object_type",
+    "object_id",
+    "before",
+    "after",
+    "prev_hash",
+    "hash",
+)
 
 VERIFICATION_RULE = """\
 **How to verify an export.** Every exported event (a JSON object in `events`, or a CSV row) holds
@@ -118,9 +128,10 @@ event_hash, created_at, reason, prev_digest, key_id` and `signature`.
 
 class AuditEventFilter(filters.FilterSet):
     created_after = MomentFilter(
-        field_name="created_at", lookup_expr="gte",
+        field_name="created_at",
+        lookup_expr="gte",
         help_text="Events recorded at or after this time (ISO 8601; give an offset, e.g. 2026-11-01T00:00:00Z).",
-    )  # fmt: skip
+    )
     created_before = MomentFilter(
         field_name="created_at", lookup_expr="lt", help_text="Events recorded strictly before this time (ISO 8601)."
     )
@@ -157,23 +168,47 @@ def _filter_parameters() -> list[OpenApiParameter]:
 # prev_hash is the first's hash, so the examples verify by the export's rule.
 _TENANT_ID, _ACTOR_ID, _ACTOR_LABEL = 3, 7, "jordan.lee@northwind.example"
 _INCIDENT = {
-    "id": 3318, "tenant_id": _TENANT_ID, "account_id": 42, "title": "Payment file rejected", "severity": "sev2",
-    "opened_at": "2026-11-20T08:00:00Z", "resolved_at": None, "escalated": False, "external_ref": "JIRA-1234",
-}  # fmt: skip
+    "id": 3318,
+    "tenant_id": _TENANT_ID,
+    "account_id": 42,
+    "title": "Payment file rejected",
+    "severity": "sev2",
+    "opened_at": "2026-11-20T08:00:00Z",
+    "resolved_at": None,
+    "escalated": False,
+    "external_ref": "JIRA-1234",
+}
 _EXAMPLE_EVENTS = [
     {
-        "id": 60232, "seq": 1841, "action": "kpi_measurement.create", "object_type": "metrics.kpimeasurement",
-        "object_id": "8876", "before": None,
-        "after": {"id": 8876, "tenant_id": _TENANT_ID, "account_id": 42, "kpi_id": 2, "measured_on": "2026-11-20",
-                  "value": "28.5000", "source": "api", "recorded_at": "2026-11-20T11:29:40Z"},
+        "id": 60232,
+        "seq": 1841,
+        "action": "kpi_measurement.create",
+        "object_type": "metrics.kpimeasurement",
+        "object_id": "8876",
+        "before": None,
+        "after": {
+            "id": 8876,
+            "tenant_id": _TENANT_ID,
+            "account_id": 42,
+            "kpi_id": 2,
+            "measured_on": "2026-11-20",
+            "value": "28.5000",
+            "source": "api",
+            "recorded_at": "2026-11-20T11:29:40Z",
+        },
         "created_at": datetime.datetime(2026, 11, 20, 11, 29, 40, 120518, tzinfo=datetime.UTC),
     },
     {
-        "id": 60233, "seq": 1842, "action": "incident.resolve", "object_type": "metrics.incident", "object_id": "3318",
-        "before": _INCIDENT, "after": {**_INCIDENT, "resolved_at": "2026-11-20T11:30:00Z"},
+        "id": 60233,
+        "seq": 1842,
+        "action": "incident.resolve",
+        "object_type": "metrics.incident",
+        "object_id": "3318",
+        "before": _INCIDENT,
+        "after": {**_INCIDENT, "resolved_at": "2026-11-20T11:30:00Z"},
         "created_at": datetime.datetime(2026, 11, 20, 11, 30, 2, 418305, tzinfo=datetime.UTC),
     },
-]  # fmt: skip
+]
 
 
 def _chained(events: list[dict[str, Any]], prev_hash: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -181,10 +216,18 @@ def _chained(events: list[dict[str, Any]], prev_hash: str) -> list[tuple[dict[st
     chained = []
     for event in events:
         payload = event_payload(
-            tenant_id=_TENANT_ID, seq=event["seq"], actor_id=_ACTOR_ID, actor_label=_ACTOR_LABEL,
-            action=event["action"], object_type=event["object_type"], object_id=event["object_id"],
-            before=event["before"], after=event["after"], created_at=event["created_at"], prev_hash=prev_hash,
-        )  # fmt: skip
+            tenant_id=_TENANT_ID,
+            seq=event["seq"],
+            actor_id=_ACTOR_ID,
+            actor_label=_ACTOR_LABEL,
+            action=event["action"],
+            object_type=event["object_type"],
+            object_id=event["object_id"],
+            before=event["before"],
+            after=event["after"],
+            created_at=event["created_at"],
+            prev_hash=prev_hash,
+        )
         export_row = {**payload, "hash": compute_hash(payload)}
         # The serializer's fields are the export's, with the row id in place of the tenant.
         api_row = {"id": event["id"], **{field: export_row[field] for field in EXPORT_FIELDS if field != "tenant"}}
@@ -214,9 +257,15 @@ def _example_checkpoints() -> list[dict[str, Any]]:
     heads.append((27, 1842, _EXAMPLE_CHAIN[1][1]["hash"], heads[0][3] + datetime.timedelta(hours=1, microseconds=1)))
     for number, seq, event_hash, created_at in heads:
         payload = signing.checkpoint_payload(
-            tenant_id=_TENANT_ID, number=number, seq=seq, event_hash=event_hash, created_at=created_at,
-            reason="hourly", prev_digest=prev_digest, key_id=_EXAMPLE_PUBLIC_KEY.key_id,
-        )  # fmt: skip
+            tenant_id=_TENANT_ID,
+            number=number,
+            seq=seq,
+            event_hash=event_hash,
+            created_at=created_at,
+            reason="hourly",
+            prev_digest=prev_digest,
+            key_id=_EXAMPLE_PUBLIC_KEY.key_id,
+        )
         rows.append({**payload, "signature": signing.sign(payload, _EXAMPLE_KEY)})
         prev_digest = signing.digest(payload)
     return rows
@@ -246,9 +295,19 @@ class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = [
-            "id", "seq", "created_at", "actor", "actor_label", "action", "object_type", "object_id", "before", "after",
-            "prev_hash", "hash",
-        ]  # fmt: skip
+            "id",
+            "seq",
+            "created_at",
+            "actor",
+            "actor_label",
+            "action",
+            "object_type",
+            "object_id",
+            "before",
+            "after",
+            "prev_hash",
+            "hash",
+        ]
         read_only_fields = fields
 
 
@@ -308,10 +367,18 @@ def _export_rows(events: Iterable[AuditEvent]) -> Iterator[dict[str, Any]]:
     for event in events:
         # The same payload the writer hashed (chain.event_payload), so the export cannot drift from it.
         row = event_payload(
-            tenant_id=event.tenant_id, seq=event.seq, actor_id=event.actor_id, actor_label=event.actor_label,
-            action=event.action, object_type=event.object_type, object_id=event.object_id, before=event.before,
-            after=event.after, created_at=event.created_at, prev_hash=event.prev_hash,
-        )  # fmt: skip
+            tenant_id=event.tenant_id,
+            seq=event.seq,
+            actor_id=event.actor_id,
+            actor_label=event.actor_label,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            before=event.before,
+            after=event.after,
+            created_at=event.created_at,
+            prev_hash=event.prev_hash,
+        )
         row["hash"] = event.hash
         yield row
 
@@ -398,18 +465,35 @@ def _json_header(
 _EXPORT_ROWS = [export_row for _, export_row in _EXAMPLE_CHAIN]
 _EXPORT_EXAMPLES = [
     OpenApiExample(
-        "events 1841-1842 (seq_after=1840)", value="".join(_csv_stream(_EXPORT_ROWS)), media_type="text/csv",
-        response_only=True, status_codes=["200"],
+        "events 1841-1842 (seq_after=1840)",
+        value="".join(_csv_stream(_EXPORT_ROWS)),
+        media_type="text/csv",
+        response_only=True,
+        status_codes=["200"],
     ),
     OpenApiExample(
         "events 1841-1842 (seq_after=1840)",
-        value=json.loads("".join(_json_stream(_EXPORT_ROWS, _json_header(
-            "northwind", datetime.datetime(2026, 11, 23, 9, 12, 5, 331907, tzinfo=datetime.UTC), {"seq_after": "1840"},
-            1842, 27,
-        ), EXAMPLE_CHECKPOINTS, EXAMPLE_PUBLIC_KEYS))),
-        media_type="application/json", response_only=True, status_codes=["200"],
+        value=json.loads(
+            "".join(
+                _json_stream(
+                    _EXPORT_ROWS,
+                    _json_header(
+                        "northwind",
+                        datetime.datetime(2026, 11, 23, 9, 12, 5, 331907, tzinfo=datetime.UTC),
+                        {"seq_after": "1840"},
+                        1842,
+                        27,
+                    ),
+                    EXAMPLE_CHECKPOINTS,
+                    EXAMPLE_PUBLIC_KEYS,
+                )
+            )
+        ),
+        media_type="application/json",
+        response_only=True,
+        status_codes=["200"],
     ),
-]  # fmt: skip
+]
 
 
 @extend_schema_view(
@@ -450,18 +534,27 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
         response = super().list(request, *args, **kwargs)
         seqs = [row["seq"] for row in response.data["results"]]
         audit_trail_read_record(
-            tenant=self.tenant, actor=request.user, object_type="audit.auditevent", via=reader(request),
-            filters=query_of(request, AuditEventFilter), returned=len(seqs),
+            tenant=self.tenant,
+            actor=request.user,
+            object_type="audit.auditevent",
+            via=reader(request),
+            filters=query_of(request, AuditEventFilter),
+            returned=len(seqs),
             first_last=(min(seqs), max(seqs)) if seqs else None,
-        )  # fmt: skip
+        )
         return response
 
     def retrieve(self, request, *args, **kwargs):
         response = super().retrieve(request, *args, **kwargs)
         audit_trail_read_record(
-            tenant=self.tenant, actor=request.user, object_type="audit.auditevent", object_id=response.data["id"],
-            via=reader(request), returned=1, first_last=(response.data["seq"], response.data["seq"]),
-        )  # fmt: skip
+            tenant=self.tenant,
+            actor=request.user,
+            object_type="audit.auditevent",
+            object_id=response.data["id"],
+            via=reader(request),
+            returned=1,
+            first_last=(response.data["seq"], response.data["seq"]),
+        )
         return response
 
     @extend_schema(
@@ -510,9 +603,13 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
         },
     )
     @action(
-        detail=False, methods=["get"], url_path="export", url_name="export", pagination_class=None,
+        detail=False,
+        methods=["get"],
+        url_path="export",
+        url_name="export",
+        pagination_class=None,
         content_negotiation_class=ExportContentNegotiation,
-    )  # fmt: skip
+    )
     def export(self, request):
         require_recent_auth(request)  # a browser session re-authenticates first; a token is its own credential
         file_format = request.query_params.get("format", "")
@@ -529,9 +626,14 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
         filters = query_of(request, AuditEventFilter, paged=False)
         through_checkpoint, through_seq = audit_export_bounds()
         audit_trail_export_record(
-            tenant=tenant, actor=request.user, file_format=file_format, filters=filters, through_seq=through_seq,
-            through_checkpoint=through_checkpoint, via=reader(request),
-        )  # fmt: skip
+            tenant=tenant,
+            actor=request.user,
+            file_format=file_format,
+            filters=filters,
+            through_seq=through_seq,
+            through_checkpoint=through_checkpoint,
+            via=reader(request),
+        )
         events = queryset.filter(seq__lte=through_seq)
         rows = _export_rows(audit_events_in_batches(events, tenant_id=tenant.pk, batch_size=EXPORT_BATCH_SIZE))
         if file_format == "csv":

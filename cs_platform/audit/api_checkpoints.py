@@ -33,9 +33,10 @@ class AuditCheckpointFilter(filters.FilterSet):
         field_name="number", lookup_expr="gt", help_text="Checkpoints numbered above this (the last one you hold)."
     )
     seq_from = IdFilter(
-        field_name="seq", lookup_expr="gte",
+        field_name="seq",
+        lookup_expr="gte",
         help_text="Checkpoints that signed the chain at this seq or later (for a CSV export with seq_after=N, N).",
-    )  # fmt: skip
+    )
     created_after = MomentFilter(
         field_name="created_at", lookup_expr="gte", help_text="Checkpoints made at or after this time (ISO 8601)."
     )
@@ -60,9 +61,17 @@ class AuditCheckpointSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditCheckpoint
         fields = [
-            "type", "tenant", "number", "seq", "event_hash", "created_at", "reason", "prev_digest", "key_id",
+            "type",
+            "tenant",
+            "number",
+            "seq",
+            "event_hash",
+            "created_at",
+            "reason",
+            "prev_digest",
+            "key_id",
             "signature",
-        ]  # fmt: skip
+        ]
         read_only_fields = fields
 
     def get_type(self, checkpoint: AuditCheckpoint) -> str:
@@ -111,10 +120,14 @@ class AuditCheckpointViewSet(mixins.ListModelMixin, TenantViewSet):
         response = super().list(request, *args, **kwargs)
         numbers = [row["number"] for row in response.data["results"]]
         audit_trail_read_record(
-            tenant=self.tenant, actor=request.user, object_type="audit.auditcheckpoint", via=reader(request),
-            filters=query_of(request, AuditCheckpointFilter), returned=len(numbers),
+            tenant=self.tenant,
+            actor=request.user,
+            object_type="audit.auditcheckpoint",
+            via=reader(request),
+            filters=query_of(request, AuditCheckpointFilter),
+            returned=len(numbers),
             first_last=(min(numbers), max(numbers)) if numbers else None,
-        )  # fmt: skip
+        )
         return response
 
     @extend_schema(

@@ -87,44 +87,65 @@ def _checkpoint_claims(tenant_id: int, now: datetime.datetime) -> _Claims:
         number, payload = checkpoint.number, signing.payload_of(checkpoint)
         if number != expected_number:
             missing = (
-                f"checkpoint {expected_number} is" if number == expected_number + 1
+                f"checkpoint {expected_number} is"
+                if number == expected_number + 1
                 else f"checkpoints {expected_number}-{number - 1} are"
-            )  # fmt: skip
-            claims.problems.append(Problem(
-                "missing_checkpoint", f"checkpoint {number}",
-                f"missing checkpoint: {missing} not in the table (found {number} after "
-                f"{expected_number - 1 or 'none'})", checkpoint=number,
-            ))  # fmt: skip
+            )
+            claims.problems.append(
+                Problem(
+                    "missing_checkpoint",
+                    f"checkpoint {number}",
+                    f"missing checkpoint: {missing} not in the table (found {number} after "
+                    f"{expected_number - 1 or 'none'})",
+                    checkpoint=number,
+                )
+            )
         elif checkpoint.prev_digest != (signing.digest(previous_payload) if previous_payload else GENESIS_DIGEST):
-            claims.problems.append(Problem(
-                "checkpoint_link", f"checkpoint {number}",
-                f"checkpoint {number}'s prev_digest is not the digest of checkpoint {number - 1} as stored: a "
-                "checkpoint was replaced", checkpoint=number,
-            ))  # fmt: skip
+            claims.problems.append(
+                Problem(
+                    "checkpoint_link",
+                    f"checkpoint {number}",
+                    f"checkpoint {number}'s prev_digest is not the digest of checkpoint {number - 1} as stored: a "
+                    "checkpoint was replaced",
+                    checkpoint=number,
+                )
+            )
         verdict = signing.verify(payload, checkpoint.signature, keys)
         if verdict is signing.Verdict.UNKNOWN_KEY:
-            claims.problems.append(Problem(
-                "unknown_key", f"checkpoint {number}",
-                f"checkpoint {number} is signed by an unknown key ({checkpoint.key_id[:16]}…): neither "
-                "AUDIT_SIGNING_KEY nor one of AUDIT_VERIFY_PUBLIC_KEYS", checkpoint=number,
-            ))  # fmt: skip
+            claims.problems.append(
+                Problem(
+                    "unknown_key",
+                    f"checkpoint {number}",
+                    f"checkpoint {number} is signed by an unknown key ({checkpoint.key_id[:16]}…): neither "
+                    "AUDIT_SIGNING_KEY nor one of AUDIT_VERIFY_PUBLIC_KEYS",
+                    checkpoint=number,
+                )
+            )
         elif verdict is signing.Verdict.BAD_SIGNATURE:
-            claims.problems.append(Problem(
-                "bad_signature", f"checkpoint {number}",
-                f"checkpoint {number}'s signature does not verify (key {checkpoint.key_id[:16]}…): the "
-                "checkpoint was altered or forged", checkpoint=number,
-            ))  # fmt: skip
+            claims.problems.append(
+                Problem(
+                    "bad_signature",
+                    f"checkpoint {number}",
+                    f"checkpoint {number}'s signature does not verify (key {checkpoint.key_id[:16]}…): the "
+                    "checkpoint was altered or forged",
+                    checkpoint=number,
+                )
+            )
         else:
             claims.valid += 1
             development += signing.is_development_key(checkpoint.key_id)
             if previous_valid is not None:
                 if checkpoint.seq < previous_valid.seq:
-                    claims.problems.append(Problem(
-                        "chain_regressed", f"checkpoint {number}",
-                        f"checkpoint {number} signed the chain at #{checkpoint.seq}, but checkpoint "
-                        f"{previous_valid.number} had signed it at #{previous_valid.seq}: events were removed "
-                        "and the chain grown again", checkpoint=number,
-                    ))  # fmt: skip
+                    claims.problems.append(
+                        Problem(
+                            "chain_regressed",
+                            f"checkpoint {number}",
+                            f"checkpoint {number} signed the chain at #{checkpoint.seq}, but checkpoint "
+                            f"{previous_valid.number} had signed it at #{previous_valid.seq}: events were removed "
+                            "and the chain grown again",
+                            checkpoint=number,
+                        )
+                    )
                 if checkpoint.created_at - previous_valid.created_at > interval * _GAP_INTERVALS:
                     claims.warnings.append(
                         f"checkpoints {previous_valid.number} and {number} are "
@@ -202,12 +223,17 @@ def audit_chain_verify(*, tenant) -> ChainReport:
     if beyond:
         first = min(beyond, key=lambda cp: cp.number)
         highest = max(cp.seq for cp in beyond)
-        problems.append(Problem(
-            "missing_tail", f"event #{last_seq + 1} (missing)",
-            f"missing tail: checkpoint {first.number} (signed {_when(first.created_at)}) says the chain reached "
-            f"#{first.seq}, but the table ends at #{last_seq}: events #{last_seq + 1}-#{highest} were removed",
-            last_seq + 1, None, first.number,
-        ))  # fmt: skip
+        problems.append(
+            Problem(
+                "missing_tail",
+                f"event #{last_seq + 1} (missing)",
+                f"missing tail: checkpoint {first.number} (signed {_when(first.created_at)}) says the chain reached "
+                f"#{first.seq}, but the table ends at #{last_seq}: events #{last_seq + 1}-#{highest} were removed",
+                last_seq + 1,
+                None,
+                first.number,
+            )
+        )
     warnings = [*claims.warnings]
     if claims.valid == 0 and last_seq:
         warnings.append(
@@ -224,11 +250,16 @@ def audit_chain_verify(*, tenant) -> ChainReport:
     newest = claims.newest
     first = problems[0] if problems else None
     return ChainReport(
-        ok=not problems, checked=checked, problem=first.message if first else "",
-        bad_event_id=first.event_id if first else None, bad_seq=first.seq if first else None,
-        problems=tuple(problems), warnings=tuple(warnings), checkpoints=claims.valid,
+        ok=not problems,
+        checked=checked,
+        problem=first.message if first else "",
+        bad_event_id=first.event_id if first else None,
+        bad_seq=first.seq if first else None,
+        problems=tuple(problems),
+        warnings=tuple(warnings),
+        checkpoints=claims.valid,
         newest_checkpoint=(newest.number, newest.seq, newest.created_at) if newest else None,
-    )  # fmt: skip
+    )
 
 
 def audit_events_for_object(*, object_type: str, object_id) -> list[AuditEvent]:

@@ -117,11 +117,19 @@ def _append(*, tenant, actor, items: list[dict[str, Any]]) -> list[AuditEvent]:
             )
             event.hash = compute_hash(
                 event_payload(
-                    tenant_id=tenant_id, seq=seq, actor_id=actor_id, actor_label=actor_label, action=event.action,
-                    object_type=event.object_type, object_id=event.object_id, before=event.before,
-                    after=event.after, created_at=now, prev_hash=prev_hash,
+                    tenant_id=tenant_id,
+                    seq=seq,
+                    actor_id=actor_id,
+                    actor_label=actor_label,
+                    action=event.action,
+                    object_type=event.object_type,
+                    object_id=event.object_id,
+                    before=event.before,
+                    after=event.after,
+                    created_at=now,
+                    prev_hash=prev_hash,
                 )
-            )  # fmt: skip
+            )
             prev_hash = event.hash
             rows.append(event)
         AuditEvent.objects.bulk_create(rows, batch_size=2000)
@@ -220,9 +228,15 @@ def audit_trail_export_record(
     (events up to #through_seq, checkpoints up to number through_checkpoint): this event comes after that
     range, so the file never contains its own export event, and the next export does."""
     return audit_record(
-        tenant=tenant, actor=actor, action="audit.export", object_type="audit.auditevent",
+        tenant=tenant,
+        actor=actor,
+        action="audit.export",
+        object_type="audit.auditevent",
         after={
-            **_reader(via), "format": file_format, "filters": {k: _bounded(v) for k, v in filters.items()},
-            "through_seq": through_seq, "through_checkpoint": through_checkpoint,
+            **_reader(via),
+            "format": file_format,
+            "filters": {k: _bounded(v) for k, v in filters.items()},
+            "through_seq": through_seq,
+            "through_checkpoint": through_checkpoint,
         },
-    )  # fmt: skip
+    )

@@ -134,10 +134,15 @@ def checkpoint_payload(
 def payload_of(checkpoint) -> dict[str, Any]:
     """The signed payload of a stored AuditCheckpoint, rebuilt from its columns."""
     return checkpoint_payload(
-        tenant_id=checkpoint.tenant_id, number=checkpoint.number, seq=checkpoint.seq,
-        event_hash=checkpoint.event_hash, created_at=checkpoint.created_at, reason=checkpoint.reason,
-        prev_digest=checkpoint.prev_digest, key_id=checkpoint.key_id,
-    )  # fmt: skip
+        tenant_id=checkpoint.tenant_id,
+        number=checkpoint.number,
+        seq=checkpoint.seq,
+        event_hash=checkpoint.event_hash,
+        created_at=checkpoint.created_at,
+        reason=checkpoint.reason,
+        prev_digest=checkpoint.prev_digest,
+        key_id=checkpoint.key_id,
+    )
 
 
 def signed_bytes(payload: dict[str, Any]) -> bytes:

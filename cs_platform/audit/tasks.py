@@ -22,9 +22,15 @@ def checkpoint_dispatch() -> list[int]:
 
 
 @shared_task(
-    name="audit.checkpoint_tenant", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=30,
-    retry_backoff_max=300, max_retries=5, time_limit=300, soft_time_limit=280,
-)  # fmt: skip
+    name="audit.checkpoint_tenant",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=30,
+    retry_backoff_max=300,
+    max_retries=5,
+    time_limit=300,
+    soft_time_limit=280,
+)
 def checkpoint_tenant(tenant_id: int) -> dict:
     """One tenant's hourly checkpoint. A retry after a lost acknowledgement only adds one more checkpoint,
     which is harmless: each signs the head as it then is."""

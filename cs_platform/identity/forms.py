@@ -34,9 +34,11 @@ class LoginForm(AuthenticationForm):
 
 class CodeForm(forms.Form):
     code = forms.CharField(
-        label="Code", max_length=32, strip=True,
+        label="Code",
+        max_length=32,
+        strip=True,
         help_text="The 6 digits your authenticator app shows, or one of your recovery codes.",
-    )  # fmt: skip
+    )
 
 
 class ReauthForm(forms.Form):

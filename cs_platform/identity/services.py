@@ -50,9 +50,13 @@ def auth_event_record(*, user, action: str, actor, ip: str | None, details: dict
     logger.info("%s user=%s ip=%s %s tenants=%s", action, user.pk, ip, details or {}, len(memberships))
     for membership in memberships:
         audit_record(
-            tenant=membership.tenant, actor=actor, action=action, object_type=USER_OBJECT, object_id=user.pk,
+            tenant=membership.tenant,
+            actor=actor,
+            action=action,
+            object_type=USER_OBJECT,
+            object_id=user.pk,
             after=after,
-        )  # fmt: skip
+        )
     return len(memberships)
 
 
@@ -282,9 +286,12 @@ def mfa_enrollment_confirm(*, user, device: TOTPDevice, code: str, ip: str | Non
     device.confirmed = True
     codes = _new_recovery_codes(user)
     auth_event_record(
-        user=user, action="auth.mfa_enrolled", actor=user, ip=ip,
+        user=user,
+        action="auth.mfa_enrolled",
+        actor=user,
+        ip=ip,
         details={"replaced": had_one, "recovery_codes": len(codes)},
-    )  # fmt: skip
+    )
     return codes
 
 

@@ -44,8 +44,11 @@ class ReadinessView(HealthCheckView):
             known = [name for name, _check in named]
             unknown = [name for name in names if name not in known]
             if not names or unknown or len(wanted) > 200:
-                body = {"error": "unknown_checks", "detail": "checks= takes a comma-separated subset of these names.",
-                        "known": known}  # fmt: skip
+                body = {
+                    "error": "unknown_checks",
+                    "detail": "checks= takes a comma-separated subset of these names.",
+                    "known": known,
+                }
                 return JsonResponse(body, status=400)
             named = [(name, check) for name, check in named if name in names]
         with self.get_executor() as executor:

@@ -80,7 +80,11 @@ def tenant_mfa_policy_set(*, tenant: Tenant, roles: list[str], actor) -> Tenant:
     tenant.mfa_required_roles = chosen
     tenant.save(update_fields=["mfa_required_roles"])
     audit_record(
-        tenant=tenant, actor=actor, action="tenant.mfa_policy_set", obj=tenant, before=before,
+        tenant=tenant,
+        actor=actor,
+        action="tenant.mfa_policy_set",
+        obj=tenant,
+        before=before,
         after={"mfa_required_roles": chosen},
-    )  # fmt: skip
+    )
     return tenant

@@ -13,9 +13,12 @@ def sort_header(params, key: str, label: str, num: bool = False) -> dict:
     # Clicking the active column flips it; another column starts ascending. Page resets to 1.
     next_sort = key if not active or params.descending else f"-{key}"
     return {
-        "label": label, "num": num, "active": active, "descending": params.descending,
+        "label": label,
+        "num": num,
+        "active": active,
+        "descending": params.descending,
         "href": "?" + params.querystring(sort=next_sort),
-    }  # fmt: skip
+    }
 
 
 @register.simple_tag

@@ -15,7 +15,7 @@ SMALL_TABLES = [
     ("segments", "ScorecardMeasure"), ("compliance", "Framework"), ("compliance", "Requirement"),
     ("journeys", "JourneyTemplate"), ("journeys", "Phase"), ("journeys", "PhaseActivity"),
     ("journeys", "SuccessCriterion"), ("tenancy", "Tenant"), ("tenancy", "Membership"),
-]  # fmt: skip
+]
 THRESHOLD = 5
 
 

@@ -63,10 +63,15 @@ def _kpi_row(body: str, code: str) -> str:
 @pytest.mark.django_db
 def test_header_shows_the_account_facts_and_primary_contacts(client, tenant_a):
     account = _owned(
-        tenant_a, tier="enterprise", arr=Decimal("250000.00"), executive_sponsor="Dana Whitfield, COO",
-        jurisdictions=["US-NY", "EU"], regulators=["OCC", "SEC"], data_standards=["ISO 20022", "FIX"],
+        tenant_a,
+        tier="enterprise",
+        arr=Decimal("250000.00"),
+        executive_sponsor="Dana Whitfield, COO",
+        jurisdictions=["US-NY", "EU"],
+        regulators=["OCC", "SEC"],
+        data_standards=["ISO 20022", "FIX"],
         lifecycle_stage="adoption",
-    )  # fmt: skip
+    )
     factories.ContactFactory(tenant=tenant_a.tenant, account=account, name="Priya Raman", is_primary=True)
     factories.ContactFactory(tenant=tenant_a.tenant, account=account, name="Backoffice Clerk")
     _login(client, tenant_a)
@@ -96,15 +101,20 @@ def test_kpi_table_judges_the_latest_value_against_the_seed_target(client, tenan
     account = _owned(tenant_a)
     audit, trust, risk = (_kpi(tenant, c) for c in ("compliance_audit_success", "customer_trust", "risk_reduction"))
     rows = [
-        (audit, 30, "90"), (audit, 2, "100"),  # "100% audit pass rate": met, up from 90
-        (trust, 20, "4.5"), (trust, 5, "4.0"),  # "4.3+ NPS in financial services context": missed, down
+        (audit, 30, "90"),
+        (audit, 2, "100"),  # "100% audit pass rate": met, up from 90
+        (trust, 20, "4.5"),
+        (trust, 5, "4.0"),  # "4.3+ NPS in financial services context": missed, down
         (risk, 200, "30"),  # older than 120 days: no data
-    ]  # fmt: skip
+    ]
     for kpi, days_ago, value in rows:
         factories.KpiMeasurementFactory(
-            tenant=tenant, account=account, kpi=kpi, measured_on=TODAY - datetime.timedelta(days=days_ago),
+            tenant=tenant,
+            account=account,
+            kpi=kpi,
+            measured_on=TODAY - datetime.timedelta(days=days_ago),
             value=Decimal(value),
-        )  # fmt: skip
+        )
     factories.KpiMeasurementFactory(  # another account's value does not leak in
         tenant=tenant, kpi=trust, measured_on=TODAY, value=Decimal("9")
     )
@@ -131,13 +141,32 @@ def test_timeline_merges_touchpoints_incidents_and_surveys_newest_first(client, 
     tenant, csm = tenant_a.tenant, tenant_a.user(Role.CSM)
     account = _owned(tenant_a)
     now = timezone.now()
-    touchpoint_log(tenant=tenant, account=account, actor=csm, kind="qbr", subject="Q3 business review",
-                   occurred_at=now - datetime.timedelta(hours=2))  # fmt: skip
-    incident = incident_open(tenant=tenant, account=account, title="ACH file rejected", severity="sev2",
-                             opened_at=now - datetime.timedelta(days=3), actor=tenant_a.user(Role.MANAGER))  # fmt: skip
+    touchpoint_log(
+        tenant=tenant,
+        account=account,
+        actor=csm,
+        kind="qbr",
+        subject="Q3 business review",
+        occurred_at=now - datetime.timedelta(hours=2),
+    )
+    incident = incident_open(
+        tenant=tenant,
+        account=account,
+        title="ACH file rejected",
+        severity="sev2",
+        opened_at=now - datetime.timedelta(days=3),
+        actor=tenant_a.user(Role.MANAGER),
+    )
     incident_resolve(tenant=tenant, incident=incident, resolved_at=now - datetime.timedelta(days=2), actor=csm)
-    survey_response_record(tenant=tenant, account=account, survey_type="csat", score=4, actor=csm,
-                           responded_on=(now - datetime.timedelta(days=5)).date(), comment="Quick answers")  # fmt: skip
+    survey_response_record(
+        tenant=tenant,
+        account=account,
+        survey_type="csat",
+        score=4,
+        actor=csm,
+        responded_on=(now - datetime.timedelta(days=5)).date(),
+        comment="Quick answers",
+    )
     factories.TouchpointFactory(tenant=tenant, subject="Someone else's call")  # another account
     _login(client, tenant_a)
     timeline = _section(_page(client, account), "timeline")
@@ -160,10 +189,15 @@ def test_timeline_pages_back_with_an_older_link(client, tenant_a):
     start = timezone.now() - datetime.timedelta(days=60)
     with context.tenant_context(tenant):
         Touchpoint.objects.bulk_create(
-            Touchpoint(tenant=tenant, account=account, kind="call", subject=f"Call {n:02d}",
-                       occurred_at=start + datetime.timedelta(hours=n))
+            Touchpoint(
+                tenant=tenant,
+                account=account,
+                kind="call",
+                subject=f"Call {n:02d}",
+                occurred_at=start + datetime.timedelta(hours=n),
+            )
             for n in range(55)
-        )  # fmt: skip
+        )
     _login(client, tenant_a)
     first = _section(_page(client, account), "timeline")
     assert first.count('<tr class="tl-touchpoint">') == 50
@@ -206,11 +240,13 @@ def test_audit_trail_summarises_changes_and_leaves_other_accounts_out(client, te
     tenant, csm = tenant_a.tenant, tenant_a.user(Role.CSM)
     account = _owned(tenant_a)
     other = _owned(tenant_a, name="Other Bank")
-    decision = decision_create(tenant=tenant, account=account, title="Pick SSO", owner=csm, actor=csm,
-                               due_date=TODAY, fallback="Passwords")  # fmt: skip
+    decision = decision_create(
+        tenant=tenant, account=account, title="Pick SSO", owner=csm, actor=csm, due_date=TODAY, fallback="Passwords"
+    )
     decision_resolve(tenant=tenant, decision=decision, resolution="Okta", actor=csm)
-    touchpoint_log(tenant=tenant, account=other, actor=csm, kind="call", subject="Not this one",
-                   occurred_at=timezone.now())  # fmt: skip
+    touchpoint_log(
+        tenant=tenant, account=other, actor=csm, kind="call", subject="Not this one", occurred_at=timezone.now()
+    )
     _login(client, tenant_a)
     trail = _section(_page(client, account), "audit")
     resolve_row = trail.split("<tbody>", 1)[1].split("</tr>", 1)[0]
@@ -243,13 +279,33 @@ def test_decisions_open_first_with_overdue_marker_and_escalation(client, tenant_
     tenant = tenant_a.tenant
     account = _owned(tenant_a)
     manager = tenant_a.user(Role.MANAGER)
-    factories.DecisionFactory(tenant=tenant, account=account, title="Closed long ago", owner=manager, status="resolved",
-                              due_date=TODAY - datetime.timedelta(days=20), resolution="Done")  # fmt: skip
-    factories.DecisionFactory(tenant=tenant, account=account, title="Late blocker", kind="blocker", owner=manager,
-                              due_date=TODAY - datetime.timedelta(days=5), status="escalated",
-                              escalated_to=tenant_a.user(Role.ADMIN), fallback="Ship without SSO")  # fmt: skip
-    factories.DecisionFactory(tenant=tenant, account=account, title="Pick a file format", owner=manager,
-                              due_date=TODAY + datetime.timedelta(days=3))  # fmt: skip
+    factories.DecisionFactory(
+        tenant=tenant,
+        account=account,
+        title="Closed long ago",
+        owner=manager,
+        status="resolved",
+        due_date=TODAY - datetime.timedelta(days=20),
+        resolution="Done",
+    )
+    factories.DecisionFactory(
+        tenant=tenant,
+        account=account,
+        title="Late blocker",
+        kind="blocker",
+        owner=manager,
+        due_date=TODAY - datetime.timedelta(days=5),
+        status="escalated",
+        escalated_to=tenant_a.user(Role.ADMIN),
+        fallback="Ship without SSO",
+    )
+    factories.DecisionFactory(
+        tenant=tenant,
+        account=account,
+        title="Pick a file format",
+        owner=manager,
+        due_date=TODAY + datetime.timedelta(days=3),
+    )
     _login(client, tenant_a)
     section = _section(_page(client, account), "decisions")
     order = [section.index(t) for t in ("Late blocker", "Pick a file format", "Closed long ago")]
@@ -268,12 +324,22 @@ def test_obligations_show_requirement_status_audit_and_evidence(client, tenant_a
     account = _owned(tenant_a)
     requirement = factories.requirement_of(tenant)
     obligation = factories.ObligationFactory(tenant=tenant, account=account, requirement=requirement, status="expiring")
-    evidence = factories.EvidenceFactory(tenant=tenant, obligation=obligation, filename="soc2-type2-2026.pdf",
-                              checksum_sha256="abcdef0123456789" + "0" * 48)  # fmt: skip
-    factories.AuditResultFactory(tenant=tenant, obligation=obligation, outcome="failed", open_findings=2,
-                                 audited_on=TODAY - datetime.timedelta(days=40))  # fmt: skip
-    factories.AuditResultFactory(tenant=tenant, obligation=obligation, outcome="passed",
-                                 audited_on=TODAY - datetime.timedelta(days=3))  # fmt: skip
+    evidence = factories.EvidenceFactory(
+        tenant=tenant,
+        obligation=obligation,
+        filename="soc2-type2-2026.pdf",
+        checksum_sha256="abcdef0123456789" + "0" * 48,
+    )
+    factories.AuditResultFactory(
+        tenant=tenant,
+        obligation=obligation,
+        outcome="failed",
+        open_findings=2,
+        audited_on=TODAY - datetime.timedelta(days=40),
+    )
+    factories.AuditResultFactory(
+        tenant=tenant, obligation=obligation, outcome="passed", audited_on=TODAY - datetime.timedelta(days=3)
+    )
     _login(client, tenant_a)
     section = _section(_page(client, account), "compliance")
     with context.tenant_context(tenant):
@@ -298,8 +364,17 @@ def test_viewers_see_the_page_but_no_form_or_action(client, tenant_a):
     _login(client, tenant_a, Role.VIEWER)
     body = _page(client, account)
     assert account.name in body and 'id="journeys"' in body
-    for hidden in ("touchpoint-form", ">Complete</button>", ">Resolve</a>", "Add decision", "Reassign",
-                   "Record a survey response", "/complete/", "/resolve/", "/touchpoints/new/"):  # fmt: skip
+    for hidden in (
+        "touchpoint-form",
+        ">Complete</button>",
+        ">Resolve</a>",
+        "Add decision",
+        "Reassign",
+        "Record a survey response",
+        "/complete/",
+        "/resolve/",
+        "/touchpoints/new/",
+    ):
         assert hidden not in body, hidden
 
 
@@ -343,60 +418,122 @@ def _rich_account(world, *, accounts: int, rows: int):
             Contact(tenant=tenant, account=account, name=f"Contact {n}", is_primary=n == 0) for n in range(rows)
         )
         touchpoints = Touchpoint.objects.bulk_create(
-            Touchpoint(tenant=tenant, account=account, kind="call", subject=f"Call {n}",
-                       occurred_at=now - datetime.timedelta(hours=n + 1), author=world.user(Role.CSM))
+            Touchpoint(
+                tenant=tenant,
+                account=account,
+                kind="call",
+                subject=f"Call {n}",
+                occurred_at=now - datetime.timedelta(hours=n + 1),
+                author=world.user(Role.CSM),
+            )
             for n in range(rows * 3)
-        )  # fmt: skip
+        )
         Incident.objects.bulk_create(
-            Incident(tenant=tenant, account=account, title=f"Incident {n}", severity="sev3",
-                     opened_at=now - datetime.timedelta(days=n + 2), resolved_at=now - datetime.timedelta(days=n + 1))
+            Incident(
+                tenant=tenant,
+                account=account,
+                title=f"Incident {n}",
+                severity="sev3",
+                opened_at=now - datetime.timedelta(days=n + 2),
+                resolved_at=now - datetime.timedelta(days=n + 1),
+            )
             for n in range(rows)
-        )  # fmt: skip
+        )
         SurveyResponse.objects.bulk_create(
-            SurveyResponse(tenant=tenant, account=account, survey_type="nps", score=n % 11,
-                           responded_on=TODAY - datetime.timedelta(days=n))
+            SurveyResponse(
+                tenant=tenant,
+                account=account,
+                survey_type="nps",
+                score=n % 11,
+                responded_on=TODAY - datetime.timedelta(days=n),
+            )
             for n in range(rows)
-        )  # fmt: skip
+        )
         kpis = list(KpiDefinition.objects.filter(segment=segment))
         KpiMeasurement.objects.bulk_create(
-            KpiMeasurement(tenant=tenant, account=account, kpi=kpi, measured_on=TODAY - datetime.timedelta(days=n),
-                           value=Decimal(n))
-            for kpi in kpis for n in range(rows)
-        )  # fmt: skip
-        Decision.objects.bulk_create(
-            Decision(tenant=tenant, account=account, title=f"Decision {n}", owner=world.user(Role.MANAGER),
-                     due_date=TODAY - datetime.timedelta(days=n - 3), fallback="Proceed",
-                     escalated_to=world.user(Role.ADMIN) if n % 2 else None)
+            KpiMeasurement(
+                tenant=tenant,
+                account=account,
+                kpi=kpi,
+                measured_on=TODAY - datetime.timedelta(days=n),
+                value=Decimal(n),
+            )
+            for kpi in kpis
             for n in range(rows)
-        )  # fmt: skip
+        )
+        Decision.objects.bulk_create(
+            Decision(
+                tenant=tenant,
+                account=account,
+                title=f"Decision {n}",
+                owner=world.user(Role.MANAGER),
+                due_date=TODAY - datetime.timedelta(days=n - 3),
+                fallback="Proceed",
+                escalated_to=world.user(Role.ADMIN) if n % 2 else None,
+            )
+            for n in range(rows)
+        )
         requirements = list(Requirement.objects.order_by("pk")[:rows])  # the reference data has 15
         obligations = Obligation.objects.bulk_create(
             Obligation(tenant=tenant, account=account, requirement=r, due_date=TODAY) for r in requirements
         )
         Evidence.objects.bulk_create(
-            Evidence(tenant=tenant, obligation=o, filename=f"evidence-{i}.pdf", checksum_sha256="f" * 64,
-                     valid_from=TODAY, valid_until=TODAY + datetime.timedelta(days=365))
-            for o in obligations for i in range(2)
-        )  # fmt: skip
+            Evidence(
+                tenant=tenant,
+                obligation=o,
+                filename=f"evidence-{i}.pdf",
+                checksum_sha256="f" * 64,
+                valid_from=TODAY,
+                valid_until=TODAY + datetime.timedelta(days=365),
+            )
+            for o in obligations
+            for i in range(2)
+        )
         AuditResult.objects.bulk_create(
             AuditResult(tenant=tenant, obligation=o, audited_on=TODAY, outcome="passed") for o in obligations
         )
         HealthSnapshot.objects.bulk_create(
-            HealthSnapshot(tenant=tenant, account=account, snapshot_date=TODAY - datetime.timedelta(days=n),
-                           total=Decimal("41.5"), band="red",
-                           components=[{"measure": "kpi_attainment", "weight": 100, "raw": 0, "score": 0,
-                                        "effective_weight": 100, "contribution": 0, "band": "red", "missing": False,
-                                        "facts": {"met": 0, "of": 1, "kpis": [{"kpi": kpis[0].code, "value": 1,
-                                                                                "met": False, "score": 0}]}}])
+            HealthSnapshot(
+                tenant=tenant,
+                account=account,
+                snapshot_date=TODAY - datetime.timedelta(days=n),
+                total=Decimal("41.5"),
+                band="red",
+                components=[
+                    {
+                        "measure": "kpi_attainment",
+                        "weight": 100,
+                        "raw": 0,
+                        "score": 0,
+                        "effective_weight": 100,
+                        "contribution": 0,
+                        "band": "red",
+                        "missing": False,
+                        "facts": {
+                            "met": 0,
+                            "of": 1,
+                            "kpis": [{"kpi": kpis[0].code, "value": 1, "met": False, "score": 0}],
+                        },
+                    }
+                ],
+            )
             for n in range(min(rows, 90))
-        )  # fmt: skip
+        )
     for n in range(max(1, rows // 10)):
         factories.journey_of(account, started_on=TODAY - datetime.timedelta(days=30 + n))
     audit_record_many(
-        tenant=tenant, actor=world.user(Role.CSM),
-        events=[{"action": "touchpoint.log", "object_type": "accounts.touchpoint", "object_id": t.pk,
-                 "after": {"subject": t.subject}} for t in touchpoints],
-    )  # fmt: skip
+        tenant=tenant,
+        actor=world.user(Role.CSM),
+        events=[
+            {
+                "action": "touchpoint.log",
+                "object_type": "accounts.touchpoint",
+                "object_id": t.pk,
+                "after": {"subject": t.subject},
+            }
+            for t in touchpoints
+        ],
+    )
     return account
 
 

@@ -72,8 +72,10 @@ def test_touchpoint_form_by_role(client, tenant_a, role):
     with context.tenant_context(tenant_a.tenant):
         touchpoint = Touchpoint.objects.get()
     assert (touchpoint.subject, touchpoint.contact_id, touchpoint.author_id) == (
-        "Weekly check-in", contact.pk, tenant_a.user(role).pk,
-    )  # fmt: skip
+        "Weekly check-in",
+        contact.pk,
+        tenant_a.user(role).pk,
+    )
     event = last_event(tenant_a.tenant)
     assert event.action == "touchpoint.log" and event.object_id == str(touchpoint.pk)
     assert event.actor_id == tenant_a.user(role).pk
@@ -96,14 +98,17 @@ def test_touchpoint_form_page_offers_only_this_accounts_contacts(client, tenant_
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
-        ({"occurred_at": (timezone.localtime() + datetime.timedelta(days=1)).strftime(LOCAL)}, "occurred_at",
-         "A touchpoint cannot be in the future."),
+        (
+            {"occurred_at": (timezone.localtime() + datetime.timedelta(days=1)).strftime(LOCAL)},
+            "occurred_at",
+            "A touchpoint cannot be in the future.",
+        ),
         ({"subject": ""}, "subject", "This field is required."),
         ({"kind": "pigeon"}, "kind", "Select a valid choice."),
         ({"occurred_at": "next tuesday"}, "occurred_at", "Enter a valid date/time."),
         ("other-account-contact", "contact", "Select a valid choice."),
     ],
-)  # fmt: skip
+)
 def test_touchpoint_bad_input_is_refused_on_its_field_and_kept(client, tenant_a, overrides, field, message):
     account = owned_account(tenant_a)
     if overrides == "other-account-contact":
@@ -135,8 +140,14 @@ def test_touchpoint_service_refuses_another_accounts_contact(tenant_a):
     account = owned_account(tenant_a)
     stranger = factories.ContactFactory(tenant=tenant_a.tenant)
     with pytest.raises(ValidationError) as raised:
-        touchpoint_log(tenant=tenant_a.tenant, account=account, kind="call", subject="x", occurred_at=timezone.now(),
-                       contact=stranger)  # fmt: skip
+        touchpoint_log(
+            tenant=tenant_a.tenant,
+            account=account,
+            kind="call",
+            subject="x",
+            occurred_at=timezone.now(),
+            contact=stranger,
+        )
     assert "contact" in raised.value.message_dict
 
 
@@ -169,11 +180,14 @@ def test_survey_form_by_role(client, tenant_a, role):
         ({"survey_type": "csat", "score": "0"}, "score", "A CSAT score must be a whole number from 1 to 5."),
         ({"survey_type": "ces", "score": "8"}, "score", "A CES score must be a whole number from 1 to 7."),
         ({"score": "nine"}, "score", "Enter a whole number."),
-        ({"responded_on": (TODAY + datetime.timedelta(days=1)).isoformat()}, "responded_on",
-         "A survey response cannot be dated in the future."),
+        (
+            {"responded_on": (TODAY + datetime.timedelta(days=1)).isoformat()},
+            "responded_on",
+            "A survey response cannot be dated in the future.",
+        ),
         ("other-account-contact", "contact", "Select a valid choice."),
     ],
-)  # fmt: skip
+)
 def test_survey_bad_input_is_refused_on_its_field_and_kept(client, tenant_a, overrides, field, message):
     account = owned_account(tenant_a)
     if overrides == "other-account-contact":
@@ -195,8 +209,9 @@ def teams(tenant_a):
     """A second CSM in the manager's team, and a CSM in nobody's team."""
     tenant, admin = tenant_a.tenant, tenant_a.user(Role.ADMIN)
     teammate = factories.UserFactory(username="teammate@alpha.test", first_name="Tess", last_name="Mate")
-    membership_create(tenant=tenant, user=teammate, role=Role.CSM, manager=tenant_a.memberships[Role.MANAGER],
-                      actor=admin)  # fmt: skip
+    membership_create(
+        tenant=tenant, user=teammate, role=Role.CSM, manager=tenant_a.memberships[Role.MANAGER], actor=admin
+    )
     loner = factories.UserFactory(username="loner@alpha.test", first_name="Lone", last_name="Ranger")
     membership_create(tenant=tenant, user=loner, role=Role.CSM, actor=admin)
     return teammate, loner

@@ -26,9 +26,11 @@ def _copies(model, pk: int, tenant, n: int = 2) -> list:
 def test_two_edits_of_an_account_at_once(tenant_committed, django_db_blocker):
     with django_db_blocker.unblock():
         account = account_create(
-            tenant=tenant_committed, name="Old Name Bank", segment=factories.segment_of(tenant_committed),
+            tenant=tenant_committed,
+            name="Old Name Bank",
+            segment=factories.segment_of(tenant_committed),
             executive_sponsor="Old Sponsor",
-        )  # fmt: skip
+        )
         first, second = _copies(Account, account.pk, tenant_committed)
     race(
         tenant_committed,
@@ -43,16 +45,18 @@ def test_two_edits_of_an_account_at_once(tenant_committed, django_db_blocker):
         assert (first_event.before["name"], first_event.after["name"]) == ("Old Name Bank", "New Name Bank")
         assert (second_event.before["name"], second_event.after["name"]) == ("New Name Bank", "New Name Bank")
         assert (second_event.before["executive_sponsor"], second_event.after["executive_sponsor"]) == (
-            "Old Sponsor", "New Sponsor",
-        )  # fmt: skip
+            "Old Sponsor",
+            "New Sponsor",
+        )
 
 
 def test_an_edit_and_a_delete_of_a_contact_at_once(tenant_committed, django_db_blocker):
     """The delete's event keeps the contact's last values (the edit's), and a second delete racing the
     first records nothing more."""
     with django_db_blocker.unblock():
-        account = account_create(tenant=tenant_committed, name="Contact Bank",
-                                 segment=factories.segment_of(tenant_committed))  # fmt: skip
+        account = account_create(
+            tenant=tenant_committed, name="Contact Bank", segment=factories.segment_of(tenant_committed)
+        )
         contact = contact_create(tenant=tenant_committed, account=account, name="Ana Ruiz", title="CFO")
         editing, deleting, deleting_again = _copies(Contact, contact.pk, tenant_committed, 3)
     race(

@@ -107,9 +107,15 @@ def test_admin_creates_an_account_audited_and_the_owner_gets_it(client, tenant_a
     _login(client, tenant_a, Role.ADMIN)
     csm = tenant_a.user(Role.CSM)
     body = {
-        "name": "Harbor Point Bank", "segment": _segment_id(tenant_a), "tier": "strategic", "arr": "1200000.00",
-        "renewal_date": "2027-06-30", "owner_csm": csm.pk, "regulators": ["OCC"], "data_standards": ["ISO 20022"],
-    }  # fmt: skip
+        "name": "Harbor Point Bank",
+        "segment": _segment_id(tenant_a),
+        "tier": "strategic",
+        "arr": "1200000.00",
+        "renewal_date": "2027-06-30",
+        "owner_csm": csm.pk,
+        "regulators": ["OCC"],
+        "data_standards": ["ISO 20022"],
+    }
 
     response = client.post(ACCOUNTS, body, content_type="application/json")
 
@@ -139,12 +145,13 @@ def test_account_validation_errors_name_the_field(client, tenant_a):
         ({"name": "X", "segment": segment, "jurisdictions": "US"}, "jurisdictions", "list"),
         (
             {"name": "X", "segment": segment, "contract_start": "2026-01-01", "renewal_date": "2025-01-01"},
-            "renewal_date", "before the contract start",
+            "renewal_date",
+            "before the contract start",
         ),
         ({"name": "Harbor Point Bank", "segment": segment}, "name", "already exists"),
         ({"name": "X", "segment": 999999}, "segment", "No such segment."),
         ({"name": "X", "segment": segment, "owner_csm": tenant_a.user(Role.VIEWER).pk}, "owner_csm", "Choose"),
-    ]  # fmt: skip
+    ]
     for body, field, reason in cases:
         response = client.post(ACCOUNTS, body, content_type="application/json")
         assert response.status_code == 400, (body, response.content)
@@ -215,9 +222,13 @@ def test_put_replaces_the_account(client, tenant_a):
     account = owned_account(tenant_a, "Harbor Point Bank")
     _login(client, tenant_a, Role.ADMIN)
     body = {
-        "name": "Harbor Point Bancorp", "segment": _segment_id(tenant_a, "insurer"), "tier": "growth",
-        "arr": "10.00", "owner_csm": tenant_a.user(Role.CSM).pk, "lifecycle_stage": "renewal",
-    }  # fmt: skip
+        "name": "Harbor Point Bancorp",
+        "segment": _segment_id(tenant_a, "insurer"),
+        "tier": "growth",
+        "arr": "10.00",
+        "owner_csm": tenant_a.user(Role.CSM).pk,
+        "lifecycle_stage": "renewal",
+    }
     response = client.put(f"{ACCOUNTS}{account.pk}/", body, content_type="application/json")
     assert response.status_code == 200, response.content
     assert response.json()["segment_code"] == "insurer" and response.json()["name"] == "Harbor Point Bancorp"
@@ -390,9 +401,13 @@ def test_account_filters(client, tenant_a):
     today = datetime.date.today()
     bank = owned_account(tenant_a, "Harbor Point Bank", tier="strategic", renewal_date=datetime.date(2026, 3, 1))
     insurer = factories.AccountFactory(
-        tenant=tenant_a.tenant, name="Meridian Mutual", segment=factories.segment_of(tenant_a.tenant, "insurer"),
-        tier="growth", lifecycle_stage="at_risk", renewal_date=datetime.date(2027, 3, 1),
-    )  # fmt: skip
+        tenant=tenant_a.tenant,
+        name="Meridian Mutual",
+        segment=factories.segment_of(tenant_a.tenant, "insurer"),
+        tier="growth",
+        lifecycle_stage="at_risk",
+        renewal_date=datetime.date(2027, 3, 1),
+    )
     factories.AccountFactory(tenant=tenant_a.tenant, name="Quiet Credit Union", renewal_date=None)
     factories.HealthSnapshotFactory(tenant=tenant_a.tenant, account=bank, snapshot_date=today, band="red")
     factories.HealthSnapshotFactory(tenant=tenant_a.tenant, account=insurer, snapshot_date=today, band="green")
@@ -477,9 +492,15 @@ def test_contacts_list_is_the_book_with_filters(client, tenant_a, tenant_b):
     assert _names(client.get(CONTACTS, {"account": mine.pk})) == ["Omar", "Priya"]
     body = client.get(f"{CONTACTS}{primary.pk}/").json()
     assert body == {
-        "id": primary.pk, "account": mine.pk, "name": "Priya", "email": primary.email, "phone": "", "title": "",
-        "is_primary": True, "is_executive_sponsor": False,
-    }  # fmt: skip
+        "id": primary.pk,
+        "account": mine.pk,
+        "name": "Priya",
+        "email": primary.email,
+        "phone": "",
+        "title": "",
+        "is_primary": True,
+        "is_executive_sponsor": False,
+    }
     _login(client, tenant_a, Role.ADMIN)
     assert _names(client.get(CONTACTS)) == ["Omar", "Outside the book", "Priya"]
 
@@ -490,9 +511,10 @@ def test_contact_create_update_delete_are_audited(client, tenant_a):
     _login(client, tenant_a, Role.CSM)
 
     response = client.post(
-        CONTACTS, {"account": account.pk, "name": "Priya Raman", "email": "priya@harbor.example", "is_primary": True},
+        CONTACTS,
+        {"account": account.pk, "name": "Priya Raman", "email": "priya@harbor.example", "is_primary": True},
         content_type="application/json",
-    )  # fmt: skip
+    )
     assert response.status_code == 201, response.content
     contact_id = response.json()["id"]
     assert last_event(tenant_a.tenant).action == "contact.create"
@@ -501,8 +523,11 @@ def test_contact_create_update_delete_are_audited(client, tenant_a):
     assert response.status_code == 200 and response.json()["title"] == "COO"
     event = last_event(tenant_a.tenant)
     assert (event.action, event.object_id, event.before["title"], event.after["title"]) == (
-        "contact.update", str(contact_id), "", "COO",
-    )  # fmt: skip
+        "contact.update",
+        str(contact_id),
+        "",
+        "COO",
+    )
 
     assert client.delete(f"{CONTACTS}{contact_id}/").status_code == 204
     assert not _exists(tenant_a, Contact, contact_id)

@@ -91,9 +91,11 @@ def test_a_service_validation_error_becomes_a_400_naming_the_field():
     response = api_exception_handler(ValidationError({"renewal_date": "Renewal must follow the contract start."}), {})
     assert response.status_code == 400
     assert response.data == {
-        "status": 400, "code": "invalid", "message": "The request is not valid: see errors.",
+        "status": 400,
+        "code": "invalid",
+        "message": "The request is not valid: see errors.",
         "errors": [{"field": "renewal_date", "code": "invalid", "message": "Renewal must follow the contract start."}],
-    }  # fmt: skip
+    }
 
 
 # --- throttling ---------------------------------------------------------------------------------------

@@ -30,9 +30,18 @@ EXPORT = "/api/v1/audit-events/export/"
 GENESIS = "0" * 64
 # The fields the documentation says the hash covers (the export's columns without `hash`).
 HASHED_FIELDS = {
-    "tenant", "seq", "actor", "actor_label", "action", "object_type", "object_id", "before", "after", "created_at",
+    "tenant",
+    "seq",
+    "actor",
+    "actor_label",
+    "action",
+    "object_type",
+    "object_id",
+    "before",
+    "after",
+    "created_at",
     "prev_hash",
-}  # fmt: skip
+}
 
 
 # --- an independent verifier, written from the documented rule (not the app's chain module) ------------
@@ -93,13 +102,19 @@ def _real_writes(world) -> dict:
         ("Call", "=SUM(A1:A9) is just text here"),
     ]:
         touchpoint_log(
-            tenant=world.tenant, account=account, actor=csm, kind="meeting", subject=subject, notes=notes,
+            tenant=world.tenant,
+            account=account,
+            actor=csm,
+            kind="meeting",
+            subject=subject,
+            notes=notes,
             occurred_at=timezone.now() - datetime.timedelta(hours=1),
-        )  # fmt: skip
+        )
     audit_record_many(
-        tenant=world.tenant, actor=None,
+        tenant=world.tenant,
+        actor=None,
         events=[{"action": "health.recompute", "object_type": "metrics.run", "object_id": 1, "after": {"ok": True}}],
-    )  # fmt: skip
+    )
     return {"account": account, "other": other, "contact": contact}
 
 
@@ -149,9 +164,19 @@ def test_list_gives_every_field_in_seq_order_matching_the_database(client, tenan
     assert [item["seq"] for item in items] == [event.seq for event in stored] == list(range(1, len(stored) + 1))
     first, event = items[0], stored[0]
     assert set(first) == {
-        "id", "seq", "created_at", "actor", "actor_label", "action", "object_type", "object_id", "before", "after",
-        "prev_hash", "hash",
-    }  # fmt: skip
+        "id",
+        "seq",
+        "created_at",
+        "actor",
+        "actor_label",
+        "action",
+        "object_type",
+        "object_id",
+        "before",
+        "after",
+        "prev_hash",
+        "hash",
+    }
     assert first["id"] == event.pk and first["hash"] == event.hash and first["prev_hash"] == GENESIS
     # The canonical time the hash covers: UTC, microseconds, +00:00.
     assert first["created_at"] == event.created_at.astimezone(datetime.UTC).isoformat(timespec="microseconds")
@@ -239,9 +264,10 @@ def test_list_query_count_does_not_grow_with_the_rows(client, tenant_a):
 
     def queries_for(rows: int, **headers) -> tuple[int, int]:
         audit_record_many(
-            tenant=tenant_a.tenant, actor=None,
+            tenant=tenant_a.tenant,
+            actor=None,
             events=[{"action": "check", "object_type": "check", "object_id": i} for i in range(rows)],
-        )  # fmt: skip
+        )
         with CaptureQueriesContext(connection) as captured:
             response = client.get(f"{LIST}?page_size=100", **headers)
         assert response.status_code == 200
@@ -470,9 +496,10 @@ def test_export_streams_in_batches_without_losing_or_repeating_events(client, te
     monkeypatch.setattr(audit_api, "EXPORT_BATCH_SIZE", 3)
     already = len(_db_events(tenant_a))  # creating the tenant records a few events
     audit_record_many(
-        tenant=tenant_a.tenant, actor=None,
+        tenant=tenant_a.tenant,
+        actor=None,
         events=[{"action": "check", "object_type": "check", "object_id": i} for i in range(9 - already)],
-    )  # fmt: skip
+    )
     client.force_login(tenant_a.user(Role.ADMIN))
     # Each export fixes its range, then records its audit.export event after it: back to back, they hold 9
     # events (a multiple of the batch size), then 10 (one more: the first export's event), then 11.

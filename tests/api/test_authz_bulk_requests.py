@@ -158,9 +158,15 @@ def test_the_database_refuses_a_second_answer_for_the_same_credential_and_key(te
 
     def record(**credential):
         IdempotencyRecord.objects.create(
-            tenant=tenant_a.tenant, endpoint="api_surveys_bulk", key="k", request_sha256="0" * 64,
-            status_code=201, response_body={}, expires_at=timezone.now() + datetime.timedelta(hours=1), **credential,
-        )  # fmt: skip
+            tenant=tenant_a.tenant,
+            endpoint="api_surveys_bulk",
+            key="k",
+            request_sha256="0" * 64,
+            status_code=201,
+            response_body={},
+            expires_at=timezone.now() + datetime.timedelta(hours=1),
+            **credential,
+        )
 
     with context.tenant_context(tenant_a.tenant):
         record(token=one, user=admin)

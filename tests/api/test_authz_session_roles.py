@@ -65,8 +65,12 @@ def _count(world, model) -> int:
 
 
 def _refusal(role: str) -> dict:
-    return {"status": 403, "code": "permission_denied", "message": f"Your role ({Role(role).label}) cannot do this.",
-            "errors": []}  # fmt: skip
+    return {
+        "status": 403,
+        "code": "permission_denied",
+        "message": f"Your role ({Role(role).label}) cannot do this.",
+        "errors": [],
+    }
 
 
 @pytest.mark.django_db

@@ -76,8 +76,10 @@ def test_ten_thousand_good_rows_are_stored_with_one_audit_event(client, tenant_a
         # ids[i] is rows[i]'s id.
         first = KpiMeasurement.objects.get(pk=body["ids"][0])
     assert (first.account_id, first.kpi_id, first.measured_on.isoformat()) == (
-        rows[0]["account"], rows[0]["kpi"], rows[0]["measured_on"],
-    )  # fmt: skip
+        rows[0]["account"],
+        rows[0]["kpi"],
+        rows[0]["measured_on"],
+    )
 
 
 @pytest.mark.django_db
@@ -114,10 +116,15 @@ def test_every_bad_row_is_listed(client, tenant_a, tenant_b):
     assert response.status_code == 400
     found = [(e["row"], e["field"], e["code"]) for e in response.json()["errors"]]
     assert found == [
-        (1, "account", "does_not_exist"), (3, "value", "invalid"), (5, "kpi", "wrong_segment"), (8, None, "invalid"),
-        (9, "measured_on", "invalid"), (11, "value", "required"), (13, "measured_on", "duplicate"),
+        (1, "account", "does_not_exist"),
+        (3, "value", "invalid"),
+        (5, "kpi", "wrong_segment"),
+        (8, None, "invalid"),
+        (9, "measured_on", "invalid"),
+        (11, "value", "required"),
+        (13, "measured_on", "duplicate"),
         (15, "value", "max_decimal_places"),
-    ]  # fmt: skip
+    ]
     assert response.json()["bad_rows"] == 8
     assert _measurements(tenant_a) == 0
 
@@ -130,8 +137,9 @@ def test_ids_out_of_the_bigint_range_are_bad_rows_not_a_server_error(client, ten
     response = api_post(client, MEASUREMENTS, {"rows": rows}, bearer(tenant_a, *BULK))
     assert response.status_code == 400
     assert [(e["row"], e["field"], e["code"]) for e in response.json()["errors"]] == [
-        (0, "account", "invalid"), (1, "kpi", "invalid"),
-    ]  # fmt: skip
+        (0, "account", "invalid"),
+        (1, "kpi", "invalid"),
+    ]
     survey = [{"account": 2**70, "survey_type": "nps", "score": 9, "responded_on": TODAY.isoformat(), "contact": 2**70}]
     response = api_post(client, "/api/v1/surveys/bulk", {"rows": survey}, bearer(tenant_a, *BULK))
     assert response.status_code == 400
@@ -315,18 +323,25 @@ def test_survey_bulk_validates_scales_contacts_and_dates(client, tenant_a):
         *good,
         {"account": account.pk, "survey_type": "nps", "score": 11, "responded_on": day},
         {"account": other.pk, "survey_type": "nps", "score": 5, "responded_on": day, "contact": contact.pk},
-        {"account": account.pk, "survey_type": "csat", "score": 3,
-         "responded_on": (TODAY + datetime.timedelta(days=1)).isoformat()},
+        {
+            "account": account.pk,
+            "survey_type": "csat",
+            "score": 3,
+            "responded_on": (TODAY + datetime.timedelta(days=1)).isoformat(),
+        },
         {"account": account.pk, "survey_type": "pulse", "score": 3, "responded_on": day},
         {"account": account.pk, "survey_type": "csat", "score": True, "responded_on": day},
-    ]  # fmt: skip
+    ]
     auth = bearer(tenant_a, *BULK)
     response = api_post(client, "/api/v1/surveys/bulk", {"rows": bad}, auth)
     assert response.status_code == 400
     assert [(e["row"], e["field"], e["code"]) for e in response.json()["errors"]] == [
-        (2, "score", "out_of_range"), (3, "contact", "does_not_exist"), (4, "responded_on", "future"),
-        (5, "survey_type", "invalid_choice"), (6, "score", "invalid"),
-    ]  # fmt: skip
+        (2, "score", "out_of_range"),
+        (3, "contact", "does_not_exist"),
+        (4, "responded_on", "future"),
+        (5, "survey_type", "invalid_choice"),
+        (6, "score", "invalid"),
+    ]
     response = api_post(client, "/api/v1/surveys/bulk", {"rows": good}, auth)
     assert response.status_code == 201 and response.json()["stored"] == 2
     with context.tenant_context(tenant_a.tenant):
@@ -343,32 +358,48 @@ def test_incident_bulk_validates_and_stores(client, tenant_a):
     now = timezone.now()
     opened, resolved = (now - datetime.timedelta(hours=4)).isoformat(), (now - datetime.timedelta(hours=1)).isoformat()
     good = [
-        {"account": account.pk, "title": "Outage", "severity": "sev1", "opened_at": opened, "resolved_at": resolved,
-         "escalated": True, "external_ref": "INC-1"},
+        {
+            "account": account.pk,
+            "title": "Outage",
+            "severity": "sev1",
+            "opened_at": opened,
+            "resolved_at": resolved,
+            "escalated": True,
+            "external_ref": "INC-1",
+        },
         {"account": account.pk, "title": "Slow", "severity": "sev4"},
-    ]  # fmt: skip
+    ]
     bad = [
         *good,
         {"account": account.pk, "title": "", "severity": "sev9"},
         {"account": account.pk, "title": "Backwards", "severity": "sev2", "opened_at": resolved, "resolved_at": opened},
-        {"account": account.pk, "title": "Later", "severity": "sev2",
-         "opened_at": (now + datetime.timedelta(days=1)).isoformat(), "escalated": "yes"},
-    ]  # fmt: skip
+        {
+            "account": account.pk,
+            "title": "Later",
+            "severity": "sev2",
+            "opened_at": (now + datetime.timedelta(days=1)).isoformat(),
+            "escalated": "yes",
+        },
+    ]
     auth = bearer(tenant_a, *BULK)
     response = api_post(client, "/api/v1/incidents/bulk", {"rows": bad}, auth)
     assert response.status_code == 400
     assert [(e["row"], e["field"], e["code"]) for e in response.json()["errors"]] == [
-        (2, "title", "blank"), (2, "severity", "invalid_choice"), (3, "resolved_at", "before_opened"),
-        (4, "opened_at", "future"), (4, "escalated", "invalid"),
-    ]  # fmt: skip
+        (2, "title", "blank"),
+        (2, "severity", "invalid_choice"),
+        (3, "resolved_at", "before_opened"),
+        (4, "opened_at", "future"),
+        (4, "escalated", "invalid"),
+    ]
     assert response.json()["bad_rows"] == 3
     response = api_post(client, "/api/v1/incidents/bulk", {"rows": good}, auth)
     assert response.status_code == 201, response.content
     with context.tenant_context(tenant_a.tenant):
         stored = list(Incident.objects.order_by("pk"))
     assert [(i.title, i.escalated, i.resolved_at is not None) for i in stored] == [
-        ("Outage", True, True), ("Slow", False, False),
-    ]  # fmt: skip
+        ("Outage", True, True),
+        ("Slow", False, False),
+    ]
 
 
 # --- concurrent duplicates ------------------------------------------------------------------------------------
@@ -397,9 +428,14 @@ def test_concurrent_duplicates_store_once(tenant_committed, django_db_blocker):
             kpi = KpiDefinition.objects.filter(segment=segment).order_by("pk").first()
         _, plaintext = api_token_create(tenant=tenant_committed, name="race", scopes=["metrics:write"], actor=admin)
     rows = [
-        {"account": account.pk, "kpi": kpi.pk, "measured_on": (TODAY - datetime.timedelta(days=n)).isoformat(),
-         "value": n} for n in range(300)
-    ]  # fmt: skip
+        {
+            "account": account.pk,
+            "kpi": kpi.pk,
+            "measured_on": (TODAY - datetime.timedelta(days=n)).isoformat(),
+            "value": n,
+        }
+        for n in range(300)
+    ]
     body = json.dumps({"rows": rows})
     barrier = threading.Barrier(senders)
     answers: list[tuple[int, str, dict]] = []
@@ -410,9 +446,12 @@ def test_concurrent_duplicates_store_once(tenant_committed, django_db_blocker):
             with django_db_blocker.unblock():
                 barrier.wait()
                 response = Client().post(
-                    MEASUREMENTS, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="race-1",
+                    MEASUREMENTS,
+                    body,
+                    content_type="application/json",
+                    HTTP_IDEMPOTENCY_KEY="race-1",
                     HTTP_AUTHORIZATION=f"Bearer {plaintext}",
-                )  # fmt: skip
+                )
                 answers.append((response.status_code, response.get("Idempotent-Replayed", ""), response.json()))
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
@@ -474,13 +513,18 @@ def test_two_tokens_overwriting_the_same_keys_at_once_each_report_and_audit_thei
 
     def send(token: str, offset: int, idempotency_key: str | None):
         def call():
-            rows = [{"account": account.pk, "kpi": kpi.pk, "measured_on": d, "value": offset + n}
-                    for n, d in enumerate(days)]  # fmt: skip
+            rows = [
+                {"account": account.pk, "kpi": kpi.pk, "measured_on": d, "value": offset + n}
+                for n, d in enumerate(days)
+            ]
             extra = {"HTTP_IDEMPOTENCY_KEY": idempotency_key} if idempotency_key else {}
             response = Client().post(
-                MEASUREMENTS, json.dumps({"rows": rows}), content_type="application/json",
-                HTTP_AUTHORIZATION=f"Bearer {token}", **extra,
-            )  # fmt: skip
+                MEASUREMENTS,
+                json.dumps({"rows": rows}),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {token}",
+                **extra,
+            )
             return response.status_code, response.json()
 
         return call

@@ -61,10 +61,12 @@ def test_obligation_detail_has_requirement_framework_latest_audit_and_evidence(c
     body = client.get(f"{OBLIGATIONS}{obligation.pk}/").json()
     requirement = obligation.requirement
     assert body["requirement"] == {
-        "id": requirement.pk, "code": requirement.code, "title": requirement.title,
+        "id": requirement.pk,
+        "code": requirement.code,
+        "title": requirement.title,
         "evidence_validity_days": requirement.evidence_validity_days,
         "framework": {"id": requirement.framework_id, "code": "soc2", "name": "SOC 2"},
-    }  # fmt: skip
+    }
     assert (
         body["account"] == account.pk and body["status"] == "not_started" and body["due_date"] == _days(30).isoformat()
     )
@@ -129,8 +131,12 @@ def test_obligation_filters(client, tenant_a):
 def test_obligation_create_through_the_service_with_its_audit_event(client, tenant_a):
     account = owned_account(tenant_a)
     requirement = factories.requirement_of(tenant_a.tenant, "soc2")
-    body = {"account": account.pk, "requirement": requirement.pk, "due_date": _days(120).isoformat(),
-            "owner": tenant_a.user(Role.COMPLIANCE).pk}  # fmt: skip
+    body = {
+        "account": account.pk,
+        "requirement": requirement.pk,
+        "due_date": _days(120).isoformat(),
+        "owner": tenant_a.user(Role.COMPLIANCE).pk,
+    }
     log_in_as(client, tenant_a, Role.COMPLIANCE)
 
     response = api_post(client, OBLIGATIONS, body)
@@ -140,8 +146,10 @@ def test_obligation_create_through_the_service_with_its_audit_event(client, tena
     assert created["evidence"] == {"count": 0, "latest_valid_until": None} and created["latest_audit"] is None
     event = last_event(tenant_a.tenant)
     assert (event.action, event.object_id, event.actor_id) == (
-        "obligation.create", str(created["id"]), tenant_a.user(Role.COMPLIANCE).pk,
-    )  # fmt: skip
+        "obligation.create",
+        str(created["id"]),
+        tenant_a.user(Role.COMPLIANCE).pk,
+    )
 
     again = api_post(client, OBLIGATIONS, body, bearer(tenant_a, "compliance:write"))
     assert again.status_code == 400 and "already has" in field_errors(again)["requirement"]
@@ -179,9 +187,12 @@ def _insurer_requirement(world):
     soc2 = factories.requirement_of(world.tenant, "soc2")
     with context.tenant_context(world.tenant):
         return Requirement.objects.create(
-            tenant=world.tenant, framework=soc2.framework, segment=factories.segment_of(world.tenant, "insurer"),
-            code="SOC2-INS", title="Insurer SOC 2 bridge letter",
-        )  # fmt: skip
+            tenant=world.tenant,
+            framework=soc2.framework,
+            segment=factories.segment_of(world.tenant, "insurer"),
+            code="SOC2-INS",
+            title="Insurer SOC 2 bridge letter",
+        )
 
 
 @pytest.mark.django_db
@@ -203,8 +214,9 @@ def test_compliance_writes_follow_the_evidence_forms_roles(client, tenant_a, rol
         },
     )
     assert response.status_code == (201 if allowed else 403), response.content
-    response = api_post(client, AUDITS, {"obligation": obligation.pk, "audited_on": _days(-1).isoformat(),
-                                         "outcome": "passed"})  # fmt: skip
+    response = api_post(
+        client, AUDITS, {"obligation": obligation.pk, "audited_on": _days(-1).isoformat(), "outcome": "passed"}
+    )
     assert response.status_code == (201 if allowed else 403), response.content
 
 
@@ -215,19 +227,32 @@ def test_compliance_writes_follow_the_evidence_forms_roles(client, tenant_a, rol
 def test_evidence_is_metadata_with_a_browser_download_url(client, tenant_a):
     obligation = _obligation(tenant_a, owned_account(tenant_a))
     evidence = factories.EvidenceFactory(
-        tenant=tenant_a.tenant, obligation=obligation, filename="soc2-type2-2026.pdf", checksum_sha256="ab" * 32,
-        content_type="application/pdf", size_bytes=482113, uploaded_by=tenant_a.user(Role.COMPLIANCE),
-    )  # fmt: skip
+        tenant=tenant_a.tenant,
+        obligation=obligation,
+        filename="soc2-type2-2026.pdf",
+        checksum_sha256="ab" * 32,
+        content_type="application/pdf",
+        size_bytes=482113,
+        uploaded_by=tenant_a.user(Role.COMPLIANCE),
+    )
     log_in_as(client, tenant_a, Role.CSM)
     body = client.get(f"{EVIDENCE}{evidence.pk}/").json()
     download = reverse("evidence_download", kwargs={"evidence_id": evidence.pk})
     assert body == {
-        "id": evidence.pk, "obligation": obligation.pk, "account": obligation.account_id,
-        "name": "soc2-type2-2026.pdf", "sha256": "ab" * 32, "size_bytes": 482113, "content_type": "application/pdf",
-        "valid_from": evidence.valid_from.isoformat(), "valid_until": evidence.valid_until.isoformat(),
-        "uploaded_by": tenant_a.user(Role.COMPLIANCE).pk, "uploaded_by_name": body["uploaded_by_name"],
-        "uploaded_at": body["uploaded_at"], "download_url": f"http://testserver{download}",
-    }  # fmt: skip
+        "id": evidence.pk,
+        "obligation": obligation.pk,
+        "account": obligation.account_id,
+        "name": "soc2-type2-2026.pdf",
+        "sha256": "ab" * 32,
+        "size_bytes": 482113,
+        "content_type": "application/pdf",
+        "valid_from": evidence.valid_from.isoformat(),
+        "valid_until": evidence.valid_until.isoformat(),
+        "uploaded_by": tenant_a.user(Role.COMPLIANCE).pk,
+        "uploaded_by_name": body["uploaded_by_name"],
+        "uploaded_at": body["uploaded_at"],
+        "download_url": f"http://testserver{download}",
+    }
     assert body["uploaded_by_name"] and body["uploaded_at"].startswith(evidence.uploaded_at.date().isoformat()[:4])
     assert client.get(download).status_code == 302  # the browser view answers (no file stored: back to the page)
     # Metadata only: evidence is uploaded on the obligation's page, never through the API.
@@ -239,12 +264,17 @@ def test_evidence_filters_and_scoping(client, tenant_a, tenant_b):
     account = owned_account(tenant_a)
     first = _obligation(tenant_a, account, "soc2")
     second = _obligation(tenant_a, account, "soc1")
-    pdf = factories.EvidenceFactory(tenant=tenant_a.tenant, obligation=first, valid_until=_days(20),
-                                    content_type="application/pdf")  # fmt: skip
-    csv = factories.EvidenceFactory(tenant=tenant_a.tenant, obligation=second, valid_until=_days(200),
-                                    content_type="text/csv")  # fmt: skip
-    elsewhere = factories.EvidenceFactory(tenant=tenant_a.tenant, obligation=_obligation(tenant_a, owned_account(
-        tenant_a, "Granite Bay Credit Union")), valid_until=_days(10))  # fmt: skip
+    pdf = factories.EvidenceFactory(
+        tenant=tenant_a.tenant, obligation=first, valid_until=_days(20), content_type="application/pdf"
+    )
+    csv = factories.EvidenceFactory(
+        tenant=tenant_a.tenant, obligation=second, valid_until=_days(200), content_type="text/csv"
+    )
+    elsewhere = factories.EvidenceFactory(
+        tenant=tenant_a.tenant,
+        obligation=_obligation(tenant_a, owned_account(tenant_a, "Granite Bay Credit Union")),
+        valid_until=_days(10),
+    )
     not_mine = factories.EvidenceFactory(
         tenant=tenant_a.tenant, obligation=_obligation(tenant_a, other_csm_account(tenant_a))
     )
@@ -272,16 +302,24 @@ def test_evidence_filters_and_scoping(client, tenant_a, tenant_b):
 @pytest.mark.django_db
 def test_audit_result_record_through_the_service_with_its_audit_event(client, tenant_a):
     obligation = _obligation(tenant_a, owned_account(tenant_a))
-    body = {"obligation": obligation.pk, "audited_on": _days(-2).isoformat(), "outcome": "failed",
-            "open_findings": 2, "auditor": "Northbridge Assurance", "notes": "No Q3 access reviews."}  # fmt: skip
+    body = {
+        "obligation": obligation.pk,
+        "audited_on": _days(-2).isoformat(),
+        "outcome": "failed",
+        "open_findings": 2,
+        "auditor": "Northbridge Assurance",
+        "notes": "No Q3 access reviews.",
+    }
     response = api_post(client, AUDITS, body, bearer(tenant_a, "compliance:write", "compliance:read"))
     assert response.status_code == 201, response.content
     created = response.json()
     assert created == {"id": created["id"], "account": obligation.account_id, **body}
     event = last_event(tenant_a.tenant)
     assert (event.action, event.object_id, event.actor_id) == (
-        "audit_result.record", str(created["id"]), tenant_a.user(Role.ADMIN).pk,
-    )  # fmt: skip
+        "audit_result.record",
+        str(created["id"]),
+        tenant_a.user(Role.ADMIN).pk,
+    )
     assert event.after["outcome"] == "failed"
     detail = client.get(f"{AUDITS}{created['id']}/", **bearer(tenant_a, "compliance:read"))
     assert detail.json() == created
@@ -365,8 +403,14 @@ def test_compliance_statuses_default_to_the_latest_day(client, tenant_a, tenant_
     assert ids(framework="soc1") == {today[1].pk}
     assert ids(date=_days(-7).isoformat()) == set()
     body = client.get(f"{STATUSES}{yesterday[0].pk}/").json()  # a detail URL names its own day
-    assert body == {"id": yesterday[0].pk, "account": first.pk, "account_name": first.name,
-                    "date": _days(-1).isoformat(), "status": "compliant", "counts": {"compliant": 1}}  # fmt: skip
+    assert body == {
+        "id": yesterday[0].pk,
+        "account": first.pk,
+        "account_name": first.name,
+        "date": _days(-1).isoformat(),
+        "status": "compliant",
+        "counts": {"compliant": 1},
+    }
     for snapshot in (hidden, theirs):
         assert client.get(f"{STATUSES}{snapshot.pk}/").status_code == 404
     log_in_as(client, tenant_a, Role.COMPLIANCE)
@@ -400,16 +444,30 @@ def test_tokens_need_the_compliance_scopes(client, tenant_a):
     snapshot = _snapshot(tenant_a, account, TODAY, "compliant")
     other_family = bearer(tenant_a, "journeys:read", "journeys:write", "accounts:write")
     read_only = bearer(tenant_a, "compliance:read")
-    urls = [OBLIGATIONS, f"{OBLIGATIONS}{obligation.pk}/", EVIDENCE, f"{EVIDENCE}{evidence.pk}/", AUDITS,
-            f"{AUDITS}{result.pk}/", STATUSES, f"{STATUSES}{snapshot.pk}/"]  # fmt: skip
+    urls = [
+        OBLIGATIONS,
+        f"{OBLIGATIONS}{obligation.pk}/",
+        EVIDENCE,
+        f"{EVIDENCE}{evidence.pk}/",
+        AUDITS,
+        f"{AUDITS}{result.pk}/",
+        STATUSES,
+        f"{STATUSES}{snapshot.pk}/",
+    ]
     for url in urls:
         assert client.get(url, **other_family).status_code == 403, url
         assert client.get(url, **read_only).status_code == 200, url
     writes = [
-        (OBLIGATIONS, {"account": account.pk, "requirement": factories.requirement_of(tenant_a.tenant, "soc2").pk,
-                       "due_date": _days(30).isoformat()}),
+        (
+            OBLIGATIONS,
+            {
+                "account": account.pk,
+                "requirement": factories.requirement_of(tenant_a.tenant, "soc2").pk,
+                "due_date": _days(30).isoformat(),
+            },
+        ),
         (AUDITS, {"obligation": obligation.pk, "audited_on": _days(-1).isoformat(), "outcome": "passed"}),
-    ]  # fmt: skip
+    ]
     for url, body in writes:
         response = api_post(client, url, body, read_only)
         assert response.status_code == 403 and response.json()["code"] == "permission_denied", url

@@ -92,8 +92,10 @@ def test_journey_start_through_the_service_with_its_audit_event(client, tenant_a
     assert created["account"] == account.pk and created["activities"]["done"] == 0 and created["phases"]
     event = last_event(tenant_a.tenant)
     assert (event.action, event.object_id, event.actor_id) == (
-        "account_journey.start", str(created["id"]), tenant_a.user(Role.ADMIN).pk,
-    )  # fmt: skip
+        "account_journey.start",
+        str(created["id"]),
+        tenant_a.user(Role.ADMIN).pk,
+    )
 
     again = api_post(client, JOURNEYS, body, headers)
     assert again.status_code == 400 and "started_on" in field_errors(again)
@@ -108,11 +110,16 @@ def test_journey_start_refuses_ids_outside_the_tenant_or_book_by_field(client, t
     headers = bearer(tenant_a, "journeys:write")
     before = event_count(tenant_a.tenant)
 
-    response = api_post(client, JOURNEYS, {"account": account_b.pk, "template": template.pk,
-                                           "started_on": TODAY.isoformat()}, headers)  # fmt: skip
+    response = api_post(
+        client, JOURNEYS, {"account": account_b.pk, "template": template.pk, "started_on": TODAY.isoformat()}, headers
+    )
     assert response.status_code == 400 and list(field_errors(response)) == ["account"]
-    response = api_post(client, JOURNEYS, {"account": mine.pk, "template": _template(tenant_b).pk,
-                                           "started_on": TODAY.isoformat()}, headers)  # fmt: skip
+    response = api_post(
+        client,
+        JOURNEYS,
+        {"account": mine.pk, "template": _template(tenant_b).pk, "started_on": TODAY.isoformat()},
+        headers,
+    )
     assert response.status_code == 400 and list(field_errors(response)) == ["template"]
     log_in_as(client, tenant_a, Role.CSM)
     response = api_post(
@@ -176,12 +183,21 @@ def test_activity_detail(client, tenant_a):
     log_in_as(client, tenant_a, Role.MANAGER)  # the CSM's manager: the team's book
     body = client.get(f"{ACTIVITIES}{activity.pk}/").json()
     assert body == {
-        "id": activity.pk, "journey": journey.pk, "account": account.pk, "account_name": account.name,
-        "phase": {"id": activity.activity.phase_id, "order": activity.activity.phase.order,
-                  "name": activity.activity.phase.name},
-        "text": activity.activity.text, "status": "not_started", "due_on": activity.due_on.isoformat(),
-        "completed_on": None, "overdue": False,
-    }  # fmt: skip
+        "id": activity.pk,
+        "journey": journey.pk,
+        "account": account.pk,
+        "account_name": account.name,
+        "phase": {
+            "id": activity.activity.phase_id,
+            "order": activity.activity.phase.order,
+            "name": activity.activity.phase.name,
+        },
+        "text": activity.activity.text,
+        "status": "not_started",
+        "due_on": activity.due_on.isoformat(),
+        "completed_on": None,
+        "overdue": False,
+    }
 
 
 @pytest.mark.django_db
@@ -196,8 +212,10 @@ def test_activity_complete_through_the_service_with_its_audit_event(client, tena
     assert response.json()["status"] == "done" and response.json()["completed_on"] == yesterday.isoformat()
     event = last_event(tenant_a.tenant)
     assert (event.action, event.object_id, event.actor_id) == (
-        "journey_activity.complete", str(first.pk), tenant_a.user(Role.CSM).pk,
-    )  # fmt: skip
+        "journey_activity.complete",
+        str(first.pk),
+        tenant_a.user(Role.CSM).pk,
+    )
     assert event.after["status"] == "done"
 
     # No date: the tenant's today.
@@ -268,10 +286,14 @@ def test_activity_of_another_tenant_or_book_answers_404(client, tenant_a, tenant
 
 def _decision_body(world, account_, **overrides) -> dict:
     return {
-        "account": account_.pk, "kind": "blocker", "title": "Choose the settlement file format",
-        "owner": world.user(Role.CSM).pk, "due_date": (TODAY + datetime.timedelta(days=5)).isoformat(),
-        "fallback": "Keep the current CSV format", **overrides,
-    }  # fmt: skip
+        "account": account_.pk,
+        "kind": "blocker",
+        "title": "Choose the settlement file format",
+        "owner": world.user(Role.CSM).pk,
+        "due_date": (TODAY + datetime.timedelta(days=5)).isoformat(),
+        "fallback": "Keep the current CSV format",
+        **overrides,
+    }
 
 
 @pytest.mark.django_db
@@ -290,8 +312,10 @@ def test_decision_create_through_the_service_with_its_audit_event(client, tenant
     assert body["owner"] == tenant_a.user(Role.CSM).pk and body["overdue"] is False
     event = last_event(tenant_a.tenant)
     assert (event.action, event.object_id, event.actor_id) == (
-        "decision.create", str(body["id"]), tenant_a.user(Role.CSM).pk,
-    )  # fmt: skip
+        "decision.create",
+        str(body["id"]),
+        tenant_a.user(Role.CSM).pk,
+    )
     assert client.get(f"{DECISIONS}{body['id']}/").json() == body
 
 
@@ -310,8 +334,9 @@ def test_decision_create_through_the_service_with_its_audit_event(client, tenant
 def test_decision_create_validation_names_the_field(client, tenant_a, overrides, field):
     account = owned_account(tenant_a)
     before = event_count(tenant_a.tenant)
-    response = api_post(client, DECISIONS, _decision_body(tenant_a, account, **overrides),
-                        bearer(tenant_a, "journeys:write"))  # fmt: skip
+    response = api_post(
+        client, DECISIONS, _decision_body(tenant_a, account, **overrides), bearer(tenant_a, "journeys:write")
+    )
     assert response.status_code == 400, response.content
     assert list(field_errors(response)) == [field]
     assert response.json()["code"] == "invalid"
@@ -361,11 +386,15 @@ def test_decision_resolve_through_the_service_with_its_audit_event(client, tenan
     assert response.json()["status"] == "resolved" and response.json()["resolution"] == "ISO 20022 from January."
     event = last_event(tenant_a.tenant)
     assert (event.action, event.object_id, event.before["status"], event.after["status"]) == (
-        "decision.resolve", str(decision.pk), "open", "resolved",
-    )  # fmt: skip
+        "decision.resolve",
+        str(decision.pk),
+        "open",
+        "resolved",
+    )
 
-    response = api_post(client, f"{DECISIONS}{fallback.pk}/resolve/", {"resolution": "Nobody answered.",
-                                                                          "apply_fallback": True})  # fmt: skip
+    response = api_post(
+        client, f"{DECISIONS}{fallback.pk}/resolve/", {"resolution": "Nobody answered.", "apply_fallback": True}
+    )
     assert response.json()["status"] == DecisionStatus.FALLBACK_APPLIED
 
     again = api_post(client, f"{DECISIONS}{decision.pk}/resolve/", {"resolution": "Changed our minds."})
@@ -381,8 +410,9 @@ def test_decision_resolve_validation_names_the_field(client, tenant_a):
     for body in ({}, {"resolution": ""}, {"resolution": "   "}):
         response = api_post(client, f"{DECISIONS}{decision.pk}/resolve/", body, headers)
         assert response.status_code == 400 and list(field_errors(response)) == ["resolution"], body
-    response = api_post(client, f"{DECISIONS}{decision.pk}/resolve/", {"resolution": "Yes", "apply_fallback": "maybe"},
-                        headers)  # fmt: skip
+    response = api_post(
+        client, f"{DECISIONS}{decision.pk}/resolve/", {"resolution": "Yes", "apply_fallback": "maybe"}, headers
+    )
     assert response.status_code == 400 and list(field_errors(response)) == ["apply_fallback"]
 
 
@@ -414,10 +444,21 @@ def test_decision_filters(client, tenant_a):
     make = factories.DecisionFactory
     late = make(tenant=tenant_a.tenant, account=account, owner=csm, due_date=TODAY - datetime.timedelta(days=1))
     blocker = make(tenant=tenant_a.tenant, account=second, owner=manager, kind="blocker")
-    escalated = make(tenant=tenant_a.tenant, account=account, owner=csm, due_date=TODAY - datetime.timedelta(days=5),
-                     status="escalated")  # fmt: skip
-    closed = make(tenant=tenant_a.tenant, account=account, owner=csm, due_date=TODAY - datetime.timedelta(days=9),
-                  status="resolved", resolution="Done")  # fmt: skip
+    escalated = make(
+        tenant=tenant_a.tenant,
+        account=account,
+        owner=csm,
+        due_date=TODAY - datetime.timedelta(days=5),
+        status="escalated",
+    )
+    closed = make(
+        tenant=tenant_a.tenant,
+        account=account,
+        owner=csm,
+        due_date=TODAY - datetime.timedelta(days=9),
+        status="resolved",
+        resolution="Done",
+    )
     with context.tenant_context(tenant_a.tenant):
         Decision.objects.filter(pk=escalated.pk).update(escalated_at=datetime.datetime.now(datetime.UTC))
     headers = bearer(tenant_a, "journeys:read")
@@ -450,8 +491,14 @@ def test_tokens_need_the_journeys_scopes(client, tenant_a):
     decision = factories.DecisionFactory(tenant=tenant_a.tenant, account=account)
     other_family = bearer(tenant_a, "accounts:read", "accounts:write", "compliance:write")
     read_only = bearer(tenant_a, "journeys:read")
-    for url in (JOURNEYS, f"{JOURNEYS}{journey.pk}/", ACTIVITIES, f"{ACTIVITIES}{activity.pk}/", DECISIONS,
-                f"{DECISIONS}{decision.pk}/"):  # fmt: skip
+    for url in (
+        JOURNEYS,
+        f"{JOURNEYS}{journey.pk}/",
+        ACTIVITIES,
+        f"{ACTIVITIES}{activity.pk}/",
+        DECISIONS,
+        f"{DECISIONS}{decision.pk}/",
+    ):
         assert client.get(url, **other_family).status_code == 403, url
         assert client.get(url, **read_only).status_code == 200, url
     writes = [

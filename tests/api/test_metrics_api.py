@@ -48,8 +48,9 @@ def test_measurement_create_goes_through_the_service_and_is_audited(client, tena
 def test_measurement_list_filters_and_retrieve(client, tenant_a):
     account, other = owned_account(tenant_a), owned_account(tenant_a, name="Other Bank")
     kpi = _kpi(tenant_a, account)
-    old = factories.KpiMeasurementFactory(tenant=tenant_a.tenant, account=account, kpi=kpi,
-                                          measured_on=TODAY - datetime.timedelta(days=30))  # fmt: skip
+    old = factories.KpiMeasurementFactory(
+        tenant=tenant_a.tenant, account=account, kpi=kpi, measured_on=TODAY - datetime.timedelta(days=30)
+    )
     new = factories.KpiMeasurementFactory(tenant=tenant_a.tenant, account=account, kpi=kpi, measured_on=TODAY)
     elsewhere = factories.KpiMeasurementFactory(tenant=tenant_a.tenant, account=other, kpi=kpi, measured_on=TODAY)
     auth = bearer(tenant_a, *ALL_METRICS)
@@ -74,8 +75,12 @@ def test_measurement_refuses_a_kpi_of_another_segment_and_a_future_day(client, t
     body = {"account": account.pk, "kpi": foreign.pk, "measured_on": TODAY.isoformat(), "value": 1}
     response = api_post(client, "/api/v1/measurements/", body, auth)
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "kpi"
-    body = {"account": account.pk, "kpi": _kpi(tenant_a, account).pk, "value": 1,
-            "measured_on": (TODAY + datetime.timedelta(days=3)).isoformat()}  # fmt: skip
+    body = {
+        "account": account.pk,
+        "kpi": _kpi(tenant_a, account).pk,
+        "value": 1,
+        "measured_on": (TODAY + datetime.timedelta(days=3)).isoformat(),
+    }
     response = api_post(client, "/api/v1/measurements/", body, auth)
     assert response.status_code == 400, response.content
     with context.tenant_context(tenant_a.tenant):
@@ -114,8 +119,12 @@ def test_a_csm_sees_and_writes_only_their_book(client, tenant_a):
     client.force_login(tenant_a.user(Role.CSM))
     assert [r["id"] for r in client.get("/api/v1/measurements/").json()["results"]] == [visible.pk]
     assert client.get(f"/api/v1/measurements/{hidden.pk}/").status_code == 404
-    body = {"account": not_mine.pk, "kpi": _kpi(tenant_a, not_mine).pk, "value": 2,
-            "measured_on": (TODAY - datetime.timedelta(days=1)).isoformat()}  # fmt: skip
+    body = {
+        "account": not_mine.pk,
+        "kpi": _kpi(tenant_a, not_mine).pk,
+        "value": 2,
+        "measured_on": (TODAY - datetime.timedelta(days=1)).isoformat(),
+    }
     response = client.post("/api/v1/measurements/", body, content_type="application/json")
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "account"
 
@@ -184,11 +193,29 @@ def test_incident_open_resolve_and_audit(client, tenant_a):
 # --- health scores --------------------------------------------------------------------------------------------
 
 _COMPONENTS = [
-    {"measure": "nps", "weight": 20.0, "raw": 40.0, "score": 70.0, "effective_weight": 25.0, "contribution": 17.5,
-     "band": "yellow", "missing": False, "facts": {"n": 12}},
-    {"measure": "kpi_attainment", "weight": 30.0, "raw": 50.0, "score": 50.0, "effective_weight": 37.5,
-     "contribution": 18.75, "band": "red", "missing": False, "facts": {"met": 1, "of": 2, "kpis": []}},
-]  # fmt: skip
+    {
+        "measure": "nps",
+        "weight": 20.0,
+        "raw": 40.0,
+        "score": 70.0,
+        "effective_weight": 25.0,
+        "contribution": 17.5,
+        "band": "yellow",
+        "missing": False,
+        "facts": {"n": 12},
+    },
+    {
+        "measure": "kpi_attainment",
+        "weight": 30.0,
+        "raw": 50.0,
+        "score": 50.0,
+        "effective_weight": 37.5,
+        "contribution": 18.75,
+        "band": "red",
+        "missing": False,
+        "facts": {"met": 1, "of": 2, "kpis": []},
+    },
+]
 
 
 @pytest.mark.django_db
@@ -196,8 +223,9 @@ def test_health_history_and_latest_with_components(client, tenant_a, tenant_b):
     account, other = owned_account(tenant_a), owned_account(tenant_a, name="Other Bank")
     yesterday = TODAY - datetime.timedelta(days=1)
     for day, band in ((yesterday, "yellow"), (TODAY, "red")):
-        factories.HealthSnapshotFactory(tenant=tenant_a.tenant, account=account, snapshot_date=day, band=band,
-                                        components=_COMPONENTS)  # fmt: skip
+        factories.HealthSnapshotFactory(
+            tenant=tenant_a.tenant, account=account, snapshot_date=day, band=band, components=_COMPONENTS
+        )
     factories.HealthSnapshotFactory(tenant=tenant_a.tenant, account=other, snapshot_date=TODAY, band="green")
     factories.HealthSnapshotFactory(tenant=tenant_b.tenant, snapshot_date=TODAY)
     auth = bearer(tenant_a, "health:read")
@@ -210,8 +238,9 @@ def test_health_history_and_latest_with_components(client, tenant_a, tenant_b):
     url = f"/api/v1/health-scores/?band=yellow&date_before={yesterday.isoformat()}"
     assert [r["date"] for r in client.get(url, **auth).json()["results"]] == [yesterday.isoformat()]
     latest = client.get("/api/v1/health-scores/latest/", **auth).json()["results"]
-    assert [(r["account"], r["date"]) for r in latest] == sorted([(account.pk, TODAY.isoformat()),
-                                                                  (other.pk, TODAY.isoformat())])  # fmt: skip
+    assert [(r["account"], r["date"]) for r in latest] == sorted(
+        [(account.pk, TODAY.isoformat()), (other.pk, TODAY.isoformat())]
+    )
 
 
 # --- query counts ---------------------------------------------------------------------------------------------
@@ -226,8 +255,9 @@ def test_list_query_counts_do_not_grow_with_rows(client, tenant_a, rows):
         factories.KpiMeasurementFactory(tenant=tenant_a.tenant, account=account, measured_on=day)
         factories.SurveyResponseFactory(tenant=tenant_a.tenant, account=account, responded_on=day)
         factories.IncidentFactory(tenant=tenant_a.tenant, account=account)
-        factories.HealthSnapshotFactory(tenant=tenant_a.tenant, account=account, snapshot_date=day,
-                                        components=_COMPONENTS)  # fmt: skip
+        factories.HealthSnapshotFactory(
+            tenant=tenant_a.tenant, account=account, snapshot_date=day, components=_COMPONENTS
+        )
     auth = bearer(tenant_a, *ALL_METRICS)
     client.get("/api/v1/me/", **auth)  # the token's last_used_at is touched once, not on every request
     # Token authentication: 1 token + membership lookup. Then the page (1, the KPI joined), under

@@ -77,10 +77,17 @@ def test_kpis_filter_by_code_name_segment_direction_comparator_unit_and_origin(c
     from segments.services import kpi_definition_create
 
     own = kpi_definition_create(
-        tenant=tenant_a.tenant, segment=sample.segment, actor=tenant_a.user(Role.ADMIN), code="wire_stp_rate",
-        name="Wire straight-through rate", target_text="At least 95 %", unit="%", direction="higher",
-        comparator="gte", target_low=Decimal("95"),
-    )  # fmt: skip
+        tenant=tenant_a.tenant,
+        segment=sample.segment,
+        actor=tenant_a.user(Role.ADMIN),
+        code="wire_stp_rate",
+        name="Wire straight-through rate",
+        target_text="At least 95 %",
+        unit="%",
+        direction="higher",
+        comparator="gte",
+        target_low=Decimal("95"),
+    )
     assert _ids(client, KPIS, auth, is_reference="false") == [own.pk]
     assert sorted(_ids(client, KPIS, auth, is_reference="true")) == [k.pk for k in everything if k.is_reference]
 

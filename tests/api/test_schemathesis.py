@@ -124,9 +124,11 @@ def fuzzed_world(django_db_setup, django_db_blocker):
 def test_every_operation_conforms_to_the_live_schema(fuzzed_world):
     objects = _objects(fuzzed_world)
     _, plaintext = api_token_create(
-        tenant=fuzzed_world.tenant, name="Schemathesis", scopes=list(ALL_SCOPES),
+        tenant=fuzzed_world.tenant,
+        name="Schemathesis",
+        scopes=list(ALL_SCOPES),
         actor=fuzzed_world.user(Role.ADMIN),
-    )  # fmt: skip
+    )
     headers = {"Authorization": f"Bearer {plaintext}"}
     # A WSGI request starts and ends by closing "old" database connections; Django's test client
     # disconnects the same signal so the test keeps its connection.

@@ -98,8 +98,10 @@ def test_an_admin_patches_a_segments_description_audited(client, tenant_a):
     assert segment.success_factors == [{"name": "Clean exams", "description": "No findings."}]
     event = last_event(tenant_a.tenant)
     assert (event.action, event.object_id, event.after["description"]) == (
-        "segment.update", str(segment.pk), "Retail and commercial banks.",
-    )  # fmt: skip
+        "segment.update",
+        str(segment.pk),
+        "Retail and commercial banks.",
+    )
     response = client.patch(f"{SEGMENTS}{segment.pk}/", {"characteristics": "x"}, content_type="application/json")
     assert "characteristics" in _errors(response)
     response = client.patch(f"{SEGMENTS}{segment.pk}/", {"name": ""}, content_type="application/json")
@@ -168,8 +170,10 @@ def test_an_admin_edits_a_kpi_target_audited(client, tenant_a):
     assert (response.json()["target_low"], response.json()["target_high"]) == ("25.0000", "35.0000")
     event = last_event(tenant_a.tenant)
     assert (event.action, event.object_id, event.after["comparator"]) == (
-        "kpi_definition.update", str(kpi.pk), "between",
-    )  # fmt: skip
+        "kpi_definition.update",
+        str(kpi.pk),
+        "between",
+    )
     assert event.before["comparator"] == kpi.comparator
 
 
@@ -202,17 +206,26 @@ def test_an_admin_adds_a_tenant_kpi_audited(client, tenant_a, tenant_b):
     segment = factories.segment_of(tenant_a.tenant)
     auth = bearer(tenant_a, "segments:read", "segments:write")
     body = {
-        "segment": segment.pk, "code": "wire_stp_rate", "name": "Wire straight-through rate", "target_text": "≥ 95 %",
-        "unit": "%", "direction": "higher", "comparator": "gte", "target_low": "95", "weight": "20",
-    }  # fmt: skip
+        "segment": segment.pk,
+        "code": "wire_stp_rate",
+        "name": "Wire straight-through rate",
+        "target_text": "≥ 95 %",
+        "unit": "%",
+        "direction": "higher",
+        "comparator": "gte",
+        "target_low": "95",
+        "weight": "20",
+    }
     response = client.post(KPIS, body, content_type="application/json", **auth)
     assert response.status_code == 201, response.content
     created = response.json()
     assert (created["is_reference"], created["segment_code"], created["target_low"]) == (False, "bank", "95.0000")
     event = last_event(tenant_a.tenant)
     assert (event.action, event.object_id, event.after["code"]) == (
-        "kpi_definition.create", str(created["id"]), "wire_stp_rate",
-    )  # fmt: skip
+        "kpi_definition.create",
+        str(created["id"]),
+        "wire_stp_rate",
+    )
     # It is nested in its segment from now on.
     nested = client.get(f"{SEGMENTS}{segment.pk}/", **auth).json()["kpis"]
     assert "wire_stp_rate" in [kpi["code"] for kpi in nested]
@@ -237,9 +250,16 @@ def test_the_kpi_list_is_a_fixed_number_of_queries(client, tenant_a):
     def add(count: int) -> None:
         for index in range(count):
             KpiDefinition.objects.create(
-                tenant=tenant_a.tenant, segment=segment, code=f"extra-{index}", name=f"Extra {index}",
-                target_text="-", unit="%", direction="higher", comparator="gte", target_low=1,
-            )  # fmt: skip
+                tenant=tenant_a.tenant,
+                segment=segment,
+                code=f"extra-{index}",
+                name=f"Extra {index}",
+                target_text="-",
+                unit="%",
+                direction="higher",
+                comparator="gte",
+                target_low=1,
+            )
 
     # the token's tenant (lookup), token, membership, the KPIs page with its segment joined.
     assert _list_query_counts(client, tenant_a, KPIS, 500, add) == [4, 4]

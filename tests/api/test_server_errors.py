@@ -67,10 +67,23 @@ def server_without_database():
         log = Path(scratch) / "gunicorn.log"
         with log.open("wb") as output:
             process = subprocess.Popen(  # noqa: S603 - our own app
-                [sys.executable, "-m", "gunicorn", "cs_platform.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                 "--workers", "1", "--timeout", "30"],
-                cwd=settings.BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "cs_platform.wsgi:application",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    "1",
+                    "--timeout",
+                    "30",
+                ],
+                cwd=settings.BASE_DIR,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60

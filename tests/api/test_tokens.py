@@ -32,9 +32,12 @@ ME = "/api/v1/me/"
 
 def _token(world, scopes=("accounts:read",), **kwargs):
     return api_token_create(
-        tenant=world.tenant, name=kwargs.pop("name", "CRM sync"), scopes=list(scopes),
-        actor=world.user(Role.ADMIN), **kwargs,
-    )  # fmt: skip
+        tenant=world.tenant,
+        name=kwargs.pop("name", "CRM sync"),
+        scopes=list(scopes),
+        actor=world.user(Role.ADMIN),
+        **kwargs,
+    )
 
 
 def _refused(message: str) -> dict:
@@ -74,9 +77,14 @@ def test_bearer_token_authenticates_as_its_creator_in_its_tenant(client, tenant_
     response = client.get(ME, **authorization(plaintext))
     assert response.status_code == 200, response.content
     assert response.json() == {
-        "tenant": tenant_a.tenant.slug, "user": tenant_a.user(Role.ADMIN).email, "role": "admin",
-        "auth": "token", "scopes": ["accounts:read", "metrics:write"], "accounts": 0, "time_zone": "UTC",
-    }  # fmt: skip
+        "tenant": tenant_a.tenant.slug,
+        "user": tenant_a.user(Role.ADMIN).email,
+        "role": "admin",
+        "auth": "token",
+        "scopes": ["accounts:read", "metrics:write"],
+        "accounts": 0,
+        "time_zone": "UTC",
+    }
 
 
 @pytest.mark.django_db
@@ -296,9 +304,11 @@ def _tokens(world) -> list[ApiToken]:
 def test_admin_creates_a_token_and_sees_it_once_in_the_answer_to_the_post(client, tenant_a):
     client.force_login(tenant_a.user(Role.ADMIN))
     data = {
-        "name": "Data warehouse", "scopes": ["metrics:read", "audit:read"], "expires_on": "",
+        "name": "Data warehouse",
+        "scopes": ["metrics:read", "audit:read"],
+        "expires_on": "",
         "form_key": form_key(client, reverse("api_tokens")),
-    }  # fmt: skip
+    }
     response = client.post(reverse("api_tokens"), data)
     # Answered directly, not redirected: the plaintext exists only in this answer, which no cache keeps.
     assert response.status_code == 200
@@ -441,7 +451,7 @@ def _bulk_tokens(world, count: int) -> None:
                 created_by=admin,
                 revoked_at=timezone.now() if i % 3 == 0 else None,
                 revoked_by=admin if i % 3 == 0 else None,
-            )  # fmt: skip
+            )
             for i in range(count)
         )
 

@@ -205,11 +205,19 @@ def _rewrite(tenant_id: int, seq: int, new_after: dict) -> None:
             after = new_after if event_seq == seq else after
             new_hash = compute_hash(
                 event_payload(
-                    tenant_id=tenant_id, seq=event_seq, actor_id=actor_id, actor_label=label, action=action,
-                    object_type=object_type, object_id=object_id, before=before, after=after, created_at=created_at,
+                    tenant_id=tenant_id,
+                    seq=event_seq,
+                    actor_id=actor_id,
+                    actor_label=label,
+                    action=action,
+                    object_type=object_type,
+                    object_id=object_id,
+                    before=before,
+                    after=after,
+                    created_at=created_at,
                     prev_hash=prev_hash,
                 )
-            )  # fmt: skip
+            )
             cursor.execute(
                 "UPDATE audit_auditevent SET after = %s, prev_hash = %s, hash = %s WHERE tenant_id = %s AND seq = %s",
                 [Json(after), prev_hash, new_hash, tenant_id, event_seq],
@@ -249,11 +257,15 @@ def test_a_checkpoint_altered_to_cover_a_truncation_fails_its_signature(tenant_c
         with context.tenant_context(tenant_committed):
             new_head = AuditEvent.objects.get(seq=head - 2)
         # Cut the tail, and make the checkpoint say the chain ended there: without the private key.
-        _as_owner([
-            ("DELETE FROM audit_auditevent WHERE tenant_id = %s AND seq > %s", [tenant_committed.pk, head - 2]),
-            ("UPDATE audit_auditcheckpoint SET seq = %s, event_hash = %s WHERE id = %s",
-             [head - 2, new_head.hash, checkpoint.pk]),
-        ])  # fmt: skip
+        _as_owner(
+            [
+                ("DELETE FROM audit_auditevent WHERE tenant_id = %s AND seq > %s", [tenant_committed.pk, head - 2]),
+                (
+                    "UPDATE audit_auditcheckpoint SET seq = %s, event_hash = %s WHERE id = %s",
+                    [head - 2, new_head.hash, checkpoint.pk],
+                ),
+            ]
+        )
         report = audit_chain_verify(tenant=tenant_committed)
         assert [p.kind for p in report.problems] == ["bad_signature"]
         _verify_fails(
@@ -304,8 +316,10 @@ def test_removed_or_replaced_checkpoints_break_the_checkpoint_chain(tenant_commi
         _as_owner([("UPDATE audit_auditcheckpoint SET reason = 'manual' WHERE id = %s", [made[2].pk])])
         report = audit_chain_verify(tenant=tenant_committed)
         assert [(p.kind, p.checkpoint) for p in report.problems] == [
-            ("missing_checkpoint", 3), ("bad_signature", 3), ("checkpoint_link", 4),
-        ]  # fmt: skip
+            ("missing_checkpoint", 3),
+            ("bad_signature", 3),
+            ("checkpoint_link", 4),
+        ]
         _as_owner([("DELETE FROM audit_auditcheckpoint WHERE id = %s", [made[0].pk])])
         message = _verify_fails(
             tenant_committed, r"BROKEN at checkpoint 3: missing checkpoint: checkpoints 1-2 are not"

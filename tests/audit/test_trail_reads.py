@@ -66,9 +66,12 @@ def test_a_list_read_is_recorded_after_the_page_with_its_filters(client, tenant_
     assert (read.action, read.object_type, read.object_id) == ("audit.read", "audit.auditevent", "")
     assert (read.actor_id, read.actor_label) == (compliance.pk, compliance.username)
     assert read.after == {
-        "via": "session", "filters": {"seq_after": "2", "action": "check", "page_size": "3"}, "returned": 3,
-        "first": head - 4, "last": head - 2,
-    }  # fmt: skip
+        "via": "session",
+        "filters": {"seq_after": "2", "action": "check", "page_size": "3"},
+        "returned": 3,
+        "first": head - 4,
+        "last": head - 2,
+    }
     assert client.get(f"{LIST}?seq_after={head}").json()["results"][0]["action"] == "audit.read"
 
 
@@ -82,8 +85,14 @@ def test_a_token_read_names_the_token_and_one_event_read_names_the_event(client,
     read = last_event(tenant_a.tenant)
     assert (read.action, read.object_type, read.object_id) == ("audit.read", "audit.auditevent", str(event.pk))
     assert read.actor_id == tenant_a.user(Role.ADMIN).pk  # a token acts for its creator
-    assert read.after == {"via": "api_token", "token_id": token_id, "filters": {}, "returned": 1,
-                          "first": event.seq, "last": event.seq}  # fmt: skip
+    assert read.after == {
+        "via": "api_token",
+        "token_id": token_id,
+        "filters": {},
+        "returned": 1,
+        "first": event.seq,
+        "last": event.seq,
+    }
 
 
 @pytest.mark.django_db
@@ -113,9 +122,12 @@ def test_an_export_fixes_its_range_then_records_itself_outside_it(client, tenant
     assert export.seq == head + 1
     assert (export.action, export.object_type) == ("audit.export", "audit.auditevent")
     assert export.after == {
-        "via": "session", "format": file_format, "filters": {"action": "check"}, "through_seq": head,
+        "via": "session",
+        "format": file_format,
+        "filters": {"action": "check"},
+        "through_seq": head,
         "through_checkpoint": 1,
-    }  # fmt: skip
+    }
     assert "audit.export" not in text  # the file never holds its own export event ...
     everything = _export(client, file_format)
     assert export.hash in everything  # ... the next export does
@@ -128,9 +140,11 @@ def test_an_export_fixes_its_range_then_records_itself_outside_it(client, tenant
 @pytest.mark.django_db
 def test_filter_values_are_kept_bounded_and_without_nul(tenant_a):
     event = audit_trail_read_record(
-        tenant=tenant_a.tenant, actor=None, object_type="audit.auditevent",
+        tenant=tenant_a.tenant,
+        actor=None,
+        object_type="audit.auditevent",
         filters={"object_id": "x" * 500, "action": "a\x00b"},
-    )  # fmt: skip
+    )
     with context.tenant_context(tenant_a.tenant):
         stored = AuditEvent.objects.get(pk=event.pk).after["filters"]
     assert stored == {"object_id": "x" * 200 + "…[cut]", "action": "a\ufffdb"}
@@ -152,11 +166,19 @@ def test_the_json_export_carries_the_checkpoints_and_the_public_keys_after_the_e
     assert [c["number"] for c in body["checkpoints"]] == [1, 2, 3]
     signing_public = base64.b64decode(body["public_keys"][0]["public_key"])
     assert body["public_keys"] == [
-        {"key_id": body["checkpoints"][0]["key_id"], "algorithm": "Ed25519",
-         "public_key": body["public_keys"][0]["public_key"], "signing": True},
-        {"key_id": hashlib.sha256(b"\x07" * 32).hexdigest(), "algorithm": "Ed25519",
-         "public_key": OTHER_PUBLIC, "signing": False},
-    ]  # fmt: skip
+        {
+            "key_id": body["checkpoints"][0]["key_id"],
+            "algorithm": "Ed25519",
+            "public_key": body["public_keys"][0]["public_key"],
+            "signing": True,
+        },
+        {
+            "key_id": hashlib.sha256(b"\x07" * 32).hexdigest(),
+            "algorithm": "Ed25519",
+            "public_key": OTHER_PUBLIC,
+            "signing": False,
+        },
+    ]
     by_seq = {event["seq"]: event for event in body["events"]}
     for checkpoint in body["checkpoints"]:
         payload = {key: value for key, value in checkpoint.items() if key != "signature"}
@@ -187,8 +209,17 @@ def test_the_checkpoint_list_gives_the_signed_payloads_in_number_order(client, t
     rows = body["results"] + client.get(body["next"], **headers).json()["results"]
     assert [row["number"] for row in rows] == [1, 2, 3]  # and none of tenant B's
     assert list(rows[0]) == [
-        "type", "tenant", "number", "seq", "event_hash", "created_at", "reason", "prev_digest", "key_id", "signature",
-    ]  # fmt: skip
+        "type",
+        "tenant",
+        "number",
+        "seq",
+        "event_hash",
+        "created_at",
+        "reason",
+        "prev_digest",
+        "key_id",
+        "signature",
+    ]
     latest = made[2]
     assert rows[2] == {
         "type": "cs-platform/audit-checkpoint/v1",
@@ -243,8 +274,9 @@ def test_the_public_keys_are_the_signing_key_and_the_rotated_ones(client, tenant
 
     mine = Ed25519PrivateKey.from_private_bytes(base64.b64decode(settings.AUDIT_SIGNING_KEY)).public_key()
     assert [(k["public_key"], k["signing"]) for k in keys] == [
-        (base64.b64encode(mine.public_bytes_raw()).decode(), True), (OTHER_PUBLIC, False),
-    ]  # fmt: skip
+        (base64.b64encode(mine.public_bytes_raw()).decode(), True),
+        (OTHER_PUBLIC, False),
+    ]
     assert event_count(tenant_a.tenant) == before  # public: nothing to record
 
 

@@ -35,8 +35,11 @@ def run(tmp_path: Path, export, *args: str, name: str = "export.json") -> subpro
     path.write_text(export if isinstance(export, str) else json.dumps(export), encoding="utf-8")
     return subprocess.run(
         [sys.executable, "-I", str(SCRIPT), str(path), *args],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _hash(event: dict) -> str:
@@ -52,10 +55,18 @@ def trail(client, tenant_a):
     logged in as a compliance officer."""
     for batch in range(3):
         audit_record_many(
-            tenant=tenant_a.tenant, actor=tenant_a.user(Role.ADMIN),
-            events=[{"action": "payment.approve", "object_type": "test", "object_id": f"{batch}-{i}",
-                     "after": {"amount": "1250.00", "note": "Zürich, “quoted”"}} for i in range(4)],
-        )  # fmt: skip
+            tenant=tenant_a.tenant,
+            actor=tenant_a.user(Role.ADMIN),
+            events=[
+                {
+                    "action": "payment.approve",
+                    "object_type": "test",
+                    "object_id": f"{batch}-{i}",
+                    "after": {"amount": "1250.00", "note": "Zürich, “quoted”"},
+                }
+                for i in range(4)
+            ],
+        )
         audit_checkpoint_create(tenant=tenant_a.tenant, reason=CheckpointReason.HOURLY)
     audit_record_many(tenant=tenant_a.tenant, actor=None, events=[{"action": "later", "object_type": "test"}])
     client.force_login(tenant_a.user(Role.COMPLIANCE))

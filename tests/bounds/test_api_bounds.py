@@ -34,8 +34,14 @@ def test_a_bulk_incident_dated_year_one_at_plus_14_is_a_bad_row_and_reads_keep_w
     headers = bearer(tenant_a, "metrics:read", "metrics:write")
     row = {"account": account.pk, "title": "Outage", "severity": "sev1", "opened_at": "0001-01-01T00:00:00+14:00"}
     body = _error(api_post(client, "/api/v1/incidents/bulk", {"rows": [row]}, headers))
-    assert body["errors"] == [{"row": 0, "field": "opened_at", "code": "date_out_of_range",
-                               "message": "Enter a date and time from 1900-01-01 to 2200-12-31."}]  # fmt: skip
+    assert body["errors"] == [
+        {
+            "row": 0,
+            "field": "opened_at",
+            "code": "date_out_of_range",
+            "message": "Enter a date and time from 1900-01-01 to 2200-12-31.",
+        }
+    ]
     with context.tenant_context(tenant_a.tenant):
         assert not Incident.objects.exists()
     assert client.get("/api/v1/incidents/", **headers).status_code == 200
@@ -109,9 +115,12 @@ def test_nul_in_a_bulk_comment_is_refused_naming_its_path(client, tenant_a):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "text, field",
-    [('{"name": "Bank\\u0000", "segment": 1}', "name"), ('{"name\\u0000": "Bank"}', "name\x00"),
-     ('{"name": "Bank \\ud800", "segment": 1}', "name")],
-)  # fmt: skip
+    [
+        ('{"name": "Bank\\u0000", "segment": 1}', "name"),
+        ('{"name\\u0000": "Bank"}', "name\x00"),
+        ('{"name": "Bank \\ud800", "segment": 1}', "name"),
+    ],
+)
 def test_nul_and_lone_surrogates_anywhere_in_json_are_refused(client, tenant_a, text, field):
     headers = bearer(tenant_a, "accounts:write")
     body = _error(api_post(client, "/api/v1/accounts/", text, headers))
@@ -138,8 +147,9 @@ def test_nul_in_a_query_parameter_is_a_400_naming_it_in_the_error_format(client,
     headers = bearer(tenant_a, "accounts:read")
     response = client.get("/api/v1/accounts/", {"cursor": "abc\x00"}, **headers)
     body = _error(response)
-    assert body["errors"] == [{"field": "cursor", "code": "null_characters_not_allowed",
-                               "message": "Null characters are not allowed."}]  # fmt: skip
+    assert body["errors"] == [
+        {"field": "cursor", "code": "null_characters_not_allowed", "message": "Null characters are not allowed."}
+    ]
 
 
 @pytest.mark.django_db
@@ -182,6 +192,12 @@ def test_lists_and_free_text_are_bounded(client, tenant_a):
     body = {"name": "Listy Bank", "segment": segment, "jurisdictions": ["US-NY"] * 51}
     assert field_errors(api_post(client, "/api/v1/accounts/", body, headers)) == {"jurisdictions": "At most 50 items."}
     account = owned_account(tenant_a, name="Wordy Bank")
-    decision = {"account": account.pk, "title": "Cut-over", "owner": tenant_a.user(Role.CSM).pk,
-                "due_date": "2026-01-05", "fallback": "Keep the file", "description": "x" * 10_001}  # fmt: skip
+    decision = {
+        "account": account.pk,
+        "title": "Cut-over",
+        "owner": tenant_a.user(Role.CSM).pk,
+        "due_date": "2026-01-05",
+        "fallback": "Keep the file",
+        "description": "x" * 10_001,
+    }
     assert "description" in field_errors(api_post(client, "/api/v1/decisions/", decision, headers))

@@ -102,12 +102,18 @@ def test_every_full_cleaned_tenant_row_is_bounded(tenant_a):
     from accounts.services import account_update, touchpoint_log
 
     with pytest.raises(ValidationError) as caught:
-        touchpoint_log(tenant=tenant_a.tenant, account=account, kind="call", subject="x",
-                       occurred_at=datetime.datetime(1, 1, 1, tzinfo=PLUS_14))  # fmt: skip
+        touchpoint_log(
+            tenant=tenant_a.tenant,
+            account=account,
+            kind="call",
+            subject="x",
+            occurred_at=datetime.datetime(1, 1, 1, tzinfo=PLUS_14),
+        )
     assert list(caught.value.message_dict) == ["occurred_at"]
     with pytest.raises(ValidationError) as caught:
-        account_update(tenant=tenant_a.tenant, account=account, renewal_date=datetime.date(9999, 12, 31),
-                       regulators=["SEC"] * 51)  # fmt: skip
+        account_update(
+            tenant=tenant_a.tenant, account=account, renewal_date=datetime.date(9999, 12, 31), regulators=["SEC"] * 51
+        )
     assert sorted(caught.value.message_dict) == ["regulators", "renewal_date"]
     with context.tenant_context(tenant_a.tenant):
         assert not Touchpoint.objects.exists()
@@ -124,24 +130,41 @@ def test_services_that_take_plain_values_bound_them(tenant_a):
         template = JourneyTemplate.objects.filter(is_reference=True).order_by("pk").first()
     incident = factories.IncidentFactory(tenant=tenant_a.tenant, account=account)
     refusals = {
-        "started_on": lambda: account_journey_start(tenant=tenant_a.tenant, account=account, template=template,
-                                                    started_on=far),
-        "responded_on": lambda: survey_response_record(tenant=tenant_a.tenant, account=account, survey_type="nps",
-                                                       score=9, responded_on=datetime.date(1, 1, 1)),
-        "comment": lambda: survey_response_record(tenant=tenant_a.tenant, account=account, survey_type="nps",
-                                                  score=9, responded_on=datetime.date(2026, 1, 5), comment="x\x00"),
-        "resolved_at": lambda: incident_resolve(tenant=tenant_a.tenant, incident=incident,
-                                                resolved_at=datetime.datetime(9999, 12, 31, tzinfo=MINUS_14)),
-        "due_date": lambda: obligation_create(tenant=tenant_a.tenant, account=account,
-                                              requirement=factories.requirement_of(tenant_a.tenant), due_date=far),
-        "notes": lambda: audit_result_record(tenant=tenant_a.tenant,
-                                             obligation=factories.ObligationFactory(tenant=tenant_a.tenant),
-                                             audited_on=datetime.date(2026, 1, 5), outcome="failed",
-                                             notes="x" * (bounds.TEXT_MAX_LENGTH + 1)),
-        "expires_at": lambda: api_token_create(tenant=tenant_a.tenant, name="Far", scopes=["accounts:read"],
-                                               expires_at=datetime.datetime(9999, 12, 31, 23, 59, tzinfo=MINUS_14),
-                                               actor=actor),
-    }  # fmt: skip
+        "started_on": lambda: account_journey_start(
+            tenant=tenant_a.tenant, account=account, template=template, started_on=far
+        ),
+        "responded_on": lambda: survey_response_record(
+            tenant=tenant_a.tenant, account=account, survey_type="nps", score=9, responded_on=datetime.date(1, 1, 1)
+        ),
+        "comment": lambda: survey_response_record(
+            tenant=tenant_a.tenant,
+            account=account,
+            survey_type="nps",
+            score=9,
+            responded_on=datetime.date(2026, 1, 5),
+            comment="x\x00",
+        ),
+        "resolved_at": lambda: incident_resolve(
+            tenant=tenant_a.tenant, incident=incident, resolved_at=datetime.datetime(9999, 12, 31, tzinfo=MINUS_14)
+        ),
+        "due_date": lambda: obligation_create(
+            tenant=tenant_a.tenant, account=account, requirement=factories.requirement_of(tenant_a.tenant), due_date=far
+        ),
+        "notes": lambda: audit_result_record(
+            tenant=tenant_a.tenant,
+            obligation=factories.ObligationFactory(tenant=tenant_a.tenant),
+            audited_on=datetime.date(2026, 1, 5),
+            outcome="failed",
+            notes="x" * (bounds.TEXT_MAX_LENGTH + 1),
+        ),
+        "expires_at": lambda: api_token_create(
+            tenant=tenant_a.tenant,
+            name="Far",
+            scopes=["accounts:read"],
+            expires_at=datetime.datetime(9999, 12, 31, 23, 59, tzinfo=MINUS_14),
+            actor=actor,
+        ),
+    }
     for field, call in refusals.items():
         with pytest.raises(ValidationError) as caught:
             call()
@@ -160,8 +183,9 @@ def test_find_out_of_bounds_names_rows_stored_before_the_bounds(tenant_a, tenant
     factories.IncidentFactory(tenant=tenant_b.tenant)
     with context.tenant_context(tenant_a.tenant), connection.cursor() as cursor:
         # As stored before the fix, past every check: the bulk ingest's year 1 at +14:00, a decision form's due date.
-        cursor.execute("UPDATE metrics_incident SET opened_at = '0001-01-01T00:00:00+14:00' WHERE id = %s",
-                       [incident.pk])  # fmt: skip
+        cursor.execute(
+            "UPDATE metrics_incident SET opened_at = '0001-01-01T00:00:00+14:00' WHERE id = %s", [incident.pk]
+        )
         cursor.execute("UPDATE journeys_decision SET due_date = '9999-12-31' WHERE id = %s", [decision.pk])
     out = io.StringIO()
     with pytest.raises(CommandError, match="2 row"):

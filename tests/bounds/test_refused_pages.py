@@ -94,9 +94,14 @@ def test_a_decision_due_outside_the_bounds_is_a_form_error(client, tenant_a, due
     log_in_as(client, tenant_a, Role.CSM)
     response = client.post(
         f"/accounts/{account.pk}/decisions/new/",
-        {"kind": "decision", "title": "Cut-over date", "owner": tenant_a.user(Role.CSM).pk, "due_date": due_date,
-         "fallback": "Keep the current file"},
-    )  # fmt: skip
+        {
+            "kind": "decision",
+            "title": "Cut-over date",
+            "owner": tenant_a.user(Role.CSM).pk,
+            "due_date": due_date,
+            "fallback": "Keep the current file",
+        },
+    )
     assert response.status_code == 400
     assert "from 1900-01-01 to 2200-12-31" in field_error(page_text(response), "due_date")
     with context.tenant_context(tenant_a.tenant):
@@ -117,8 +122,9 @@ def test_a_token_expiring_on_9999_12_31_west_of_utc_is_refused_and_the_page_keep
     UTC, which PostgreSQL stored and Python could not read back, so the token page answered 500."""
     _in_zone(tenant_a, "America/New_York")
     log_in_as(client, tenant_a, Role.ADMIN)
-    response = client.post("/settings/api-tokens/", {"name": "Far future", "scopes": ["accounts:read"],
-                                                     "expires_on": "9999-12-31"})  # fmt: skip
+    response = client.post(
+        "/settings/api-tokens/", {"name": "Far future", "scopes": ["accounts:read"], "expires_on": "9999-12-31"}
+    )
     assert response.status_code == 400
     assert "Enter a date from 1900-01-01 to 2200-12-31." in page_text(response)
     with context.tenant_context(tenant_a.tenant):
@@ -179,8 +185,12 @@ def test_a_charset_that_is_not_a_text_encoding_is_a_400_not_a_decoding_crash(cli
     account = owned_account(tenant_a)
     log_in_as(client, tenant_a, Role.CSM)
     # generic(): post() would encode the body with the charset itself, and fail the same way.
-    response = client.generic("POST", f"/accounts/{account.pk}/touchpoints/new/", b"kind=call&subject=x",
-                              content_type=f"application/x-www-form-urlencoded; charset={charset}")  # fmt: skip
+    response = client.generic(
+        "POST",
+        f"/accounts/{account.pk}/touchpoints/new/",
+        b"kind=call&subject=x",
+        content_type=f"application/x-www-form-urlencoded; charset={charset}",
+    )
     assert response.status_code == 400
     assert "<code>Content-Type</code> was refused" in page_text(response)
     api = client.generic("POST", "/api/v1/accounts/", b"{}", content_type=f"application/json; charset={charset}")

@@ -39,9 +39,12 @@ def book(django_db_setup, django_db_blocker):
 
         def make(name, owner, renewal_days):
             return account_create(
-                tenant=tenant, name=name, segment=segment, owner_csm=owner,
+                tenant=tenant,
+                name=name,
+                segment=segment,
+                owner_csm=owner,
                 renewal_date=TODAY + datetime.timedelta(days=renewal_days),
-            )  # fmt: skip
+            )
 
         red = make("Cedar Point Mutual", csm, 10)
         make("Birch Lane Credit Union", csm, 300)
@@ -49,9 +52,12 @@ def book(django_db_setup, django_db_blocker):
         with context.tenant_context(tenant):
             for survey_type, score in (("nps", 2), ("nps", 3), ("csat", 1)):
                 SurveyResponse.objects.create(
-                    tenant=tenant, account=red, survey_type=survey_type, score=score,
+                    tenant=tenant,
+                    account=red,
+                    survey_type=survey_type,
+                    score=score,
                     responded_on=TODAY - datetime.timedelta(days=3),
-                )  # fmt: skip
+                )
             template = JourneyTemplate.objects.filter(is_reference=True).order_by("pk").first()
         account_journey_start(
             tenant=tenant, account=red, template=template, started_on=TODAY - datetime.timedelta(days=60)

@@ -45,9 +45,10 @@ class Traffic:
 
     def left_the_server(self, live_url: str) -> list[str]:
         return [
-            url for url in self.requested
+            url
+            for url in self.requested
             if not url.startswith("data:") and _origin(url) != live_url and url not in self.blocked_by_csp
-        ]  # fmt: skip
+        ]
 
 
 def _open(page, url: str) -> Traffic:

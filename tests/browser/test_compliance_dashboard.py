@@ -33,12 +33,15 @@ def compliance_world(django_db_setup, django_db_blocker):
             req = {r.code: r for r in Requirement.objects.all()}
         seg = {code: factories.segment_of(tenant, code) for code in ("bank", "insurer", "fintech")}
         specs = [
-            ("Granite Bay Credit Union", "bank",
-             {"SOC2-T2": "compliant", "PCI-AOC": "failed", "SEC-17a-4": "expiring"}),
+            (
+                "Granite Bay Credit Union",
+                "bank",
+                {"SOC2-T2": "compliant", "PCI-AOC": "failed", "SEC-17a-4": "expiring"},
+            ),
             ("Harbor Light Bank", "bank", {"SOC2-T2": "overdue", "PCI-AOC": "compliant"}),
             ("Meridian Mutual Insurance", "insurer", {"SOC2-T2": "expiring"}),
             ("Ledgerline Payments", "fintech", {"SOC2-T2": "not_started"}),
-        ]  # fmt: skip
+        ]
         obligations = {}
         for name, segment, statuses in specs:
             account = account_create(tenant=tenant, name=name, segment=seg[segment])
@@ -57,9 +60,12 @@ def compliance_world(django_db_setup, django_db_blocker):
         ]
         for key, outcome, findings in audits:
             factories.AuditResultFactory(
-                tenant=tenant, obligation=obligations[key], outcome=outcome, open_findings=findings,
+                tenant=tenant,
+                obligation=obligations[key],
+                outcome=outcome,
+                open_findings=findings,
                 auditor="Example LLP",
-            )  # fmt: skip
+            )
     yield tenant, officer, obligations
     with django_db_blocker.unblock():
         from django.db import connections

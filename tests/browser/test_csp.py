@@ -164,9 +164,12 @@ def csp_world(django_db_setup, django_db_blocker):
         # After the passwords are set: a reset token dies when the password changes.
         token_pages = {name: make(world) for name, make in TOKEN_PAGES.items()}
     yield {
-        "world": world, "kwargs": kwargs, "token_pages": token_pages, "other": other,
+        "world": world,
+        "kwargs": kwargs,
+        "token_pages": token_pages,
+        "other": other,
         "platform_device": platform_device,
-    }  # fmt: skip
+    }
     with django_db_blocker.unblock():
         connections.close_all()
         purge_tenant(other.pk)

@@ -59,9 +59,14 @@ def demo_tenant(django_db_setup, django_db_blocker):
             users = {m.user.username: m for m in Membership.objects.select_related("user")}
             csm1 = users["csm1@dash.test"]
             book = set(visible_accounts(csm1.user, csm1).values_list("name", flat=True))
-            others = set(visible_accounts(users["csm2@dash.test"].user, users["csm2@dash.test"]).values_list(
-                "name", flat=True
-            )) - book  # fmt: skip
+            others = (
+                set(
+                    visible_accounts(users["csm2@dash.test"].user, users["csm2@dash.test"]).values_list(
+                        "name", flat=True
+                    )
+                )
+                - book
+            )
         # The suite checks passwords with the fast MD5 hasher only (tests/conftest.py).
         from django.contrib.auth import get_user_model
         from django.contrib.auth.hashers import MD5PasswordHasher

@@ -82,8 +82,9 @@ def test_the_scorecard_email_renders_its_tables_and_images(tenant_a, tmp_path, s
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (browser tests need it)")
     build_book(tenant_a, 12, prefix="Harbor")
     build_book(tenant_a, 5, prefix="Mutual", segment="insurer", owner_role="manager")
-    card = weekly_scorecard(user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE],
-                            week=WEEK)  # fmt: skip
+    card = weekly_scorecard(
+        user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE], week=WEEK
+    )
     server = SmtpServer().start()
     try:
         mail_to(settings, server)
@@ -97,15 +98,25 @@ def test_the_scorecard_email_renders_its_tables_and_images(tenant_a, tmp_path, s
     path = tmp_path / "scorecard.html"
     path.write_text(html, encoding="utf-8")
     assert "cid:" not in html
-    texts = [f"Weekly scorecard {WEEK}", "Harbor 0000", "Top movers", "Renewals at risk",
-             "Open blockers and decisions", "Closed in the last 7 days", "Compliance exceptions",
-             card.segments[0].name]  # fmt: skip
+    texts = [
+        f"Weekly scorecard {WEEK}",
+        "Harbor 0000",
+        "Top movers",
+        "Renewals at risk",
+        "Open blockers and decisions",
+        "Closed in the last 7 days",
+        "Compliance exceptions",
+        card.segments[0].name,
+    ]
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         requests = pool.submit(
-            _check_in_chromium, path, expected_images=1 + len(card.segments), texts=texts,
+            _check_in_chromium,
+            path,
+            expected_images=1 + len(card.segments),
+            texts=texts,
             kpi_name=card.segments[0].summary.kpis[0].name,
-        ).result(timeout=120)  # fmt: skip
+        ).result(timeout=120)
     assert image_parts == 1 + len(card.segments)  # the band chart and one KPI chart per segment
     # The file and its inline images only: no request left for any server.
     assert requests and all(url.startswith(("file://", "data:")) for url in requests), requests

@@ -33,9 +33,13 @@ def renamed_account(django_db_setup, django_db_blocker, settings):
             users[role] = factories.UserFactory(username=f"{role}@browser-xss.test")
             factories.MembershipFactory(tenant=tenant, user=users[role], role=role)
         account = account_create(
-            tenant=tenant, name="Harbor Point Bank", segment=factories.segment_of(tenant), owner_csm=users[Role.CSM],
-            renewal_date=today + datetime.timedelta(days=30), actor=users[Role.CSM],
-        )  # fmt: skip
+            tenant=tenant,
+            name="Harbor Point Bank",
+            segment=factories.segment_of(tenant),
+            owner_csm=users[Role.CSM],
+            renewal_date=today + datetime.timedelta(days=30),
+            actor=users[Role.CSM],
+        )
         account_update(tenant=tenant, account=account, name=PAYLOAD, actor=users[Role.CSM])  # the CSM's rename
         factories.HealthSnapshotFactory(
             tenant=tenant, account=account, snapshot_date=today - datetime.timedelta(days=7), band="green"
@@ -107,9 +111,12 @@ def hostile_chart_names(django_db_setup, django_db_blocker):
         kpi_definition_update(tenant=tenant, kpi=kpi, name=CHART_PAYLOAD, actor=admin)
         account = factories.AccountFactory(tenant=tenant, segment=bank)
         obligation = obligation_create(
-            tenant=tenant, account=account, requirement=factories.requirement_of(tenant),
-            due_date=today + datetime.timedelta(days=30), actor=admin,
-        )  # fmt: skip
+            tenant=tenant,
+            account=account,
+            requirement=factories.requirement_of(tenant),
+            due_date=today + datetime.timedelta(days=30),
+            actor=admin,
+        )
         # An audit this year, so the compliance dashboard charts the segment's pass rate.
         audit_result_record(tenant=tenant, obligation=obligation, audited_on=today, outcome="passed", actor=admin)
     yield tenant, admin, bank

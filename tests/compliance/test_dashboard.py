@@ -40,9 +40,13 @@ def _obligation(tenant, account, requirement, status, **fields) -> Obligation:
 
 def _audit(tenant, obligation, days_ago: int, outcome: str, findings: int = 0, auditor: str = "") -> AuditResult:
     return factories.AuditResultFactory(
-        tenant=tenant, obligation=obligation, audited_on=_days(-days_ago), outcome=outcome,
-        open_findings=findings, auditor=auditor,
-    )  # fmt: skip
+        tenant=tenant,
+        obligation=obligation,
+        audited_on=_days(-days_ago),
+        outcome=outcome,
+        open_findings=findings,
+        auditor=auditor,
+    )
 
 
 @pytest.fixture
@@ -314,7 +318,7 @@ def test_expiring_shows_the_first_50_and_the_total(client, tenant_a):
                     checksum_sha256="0" * 64,
                     valid_from=_days(-300),
                     valid_until=_days(1 + n % 29),
-                )  # fmt: skip
+                )
                 for n, o in enumerate(obligations)
             ]
         )
@@ -354,10 +358,16 @@ def test_pass_rate_per_segment_as_chart_data_and_table(client, tenant_a, book):
     assert json.loads(embedded.group(1)) == expected
     assert "vendor/plotly.min.js" in body and "js/compliance_chart.js" in body and 'id="pass-rate-chart"' in body
     table = body[body.index('<table class="data pass-rates">') :]
-    assert re.search(rf"{re.escape(bank.name)}</th><td class=\"num\">5</td><td class=\"num\">3</td>"
-                     r"<td class=\"num\">60.0%</td>", table)  # fmt: skip
-    assert re.search(rf"{re.escape(insurer.name)}</th><td class=\"num\">2</td><td class=\"num\">1</td>"
-                     r"<td class=\"num\">50.0%</td>", table)  # fmt: skip
+    assert re.search(
+        rf"{re.escape(bank.name)}</th><td class=\"num\">5</td><td class=\"num\">3</td>"
+        r"<td class=\"num\">60.0%</td>",
+        table,
+    )
+    assert re.search(
+        rf"{re.escape(insurer.name)}</th><td class=\"num\">2</td><td class=\"num\">1</td>"
+        r"<td class=\"num\">50.0%</td>",
+        table,
+    )
 
 
 @pytest.mark.django_db
@@ -398,7 +408,7 @@ def _bulk_book(tenant, n: int, start: int = 0) -> None:
                     requirement=req[code],
                     due_date=TODAY,
                     status=statuses[(i + j) % len(statuses)],
-                )  # fmt: skip
+                )
                 for i, account in enumerate(accounts)
                 for j, code in enumerate(codes)
             ]
@@ -412,7 +422,7 @@ def _bulk_book(tenant, n: int, start: int = 0) -> None:
                     checksum_sha256="0" * 64,
                     valid_from=_days(-300),
                     valid_until=_days(15),
-                )  # fmt: skip
+                )
                 for o in obligations
                 if o.status == "expiring"
             ]
@@ -426,7 +436,7 @@ def _bulk_book(tenant, n: int, start: int = 0) -> None:
                     outcome="failed" if k % 2 else "passed",
                     open_findings=k % 2,
                     auditor="Bulk LLP",
-                )  # fmt: skip
+                )
                 for k, o in enumerate(obligations)
             ]
         )

@@ -63,9 +63,11 @@ def obligation(tenant_a):
     roles see it), with one audit on record."""
     tenant = tenant_a.tenant
     account = account_create(
-        tenant=tenant, name="Granite Bay Credit Union", segment=factories.segment_of(tenant),
+        tenant=tenant,
+        name="Granite Bay Credit Union",
+        segment=factories.segment_of(tenant),
         owner_csm=tenant_a.user(Role.CSM),
-    )  # fmt: skip
+    )
     with context.tenant_context(tenant):
         requirement = Requirement.objects.get(code="SOC2-T2")
     obligation = factories.ObligationFactory(
@@ -131,7 +133,7 @@ def test_upload_stores_the_file_its_checksum_and_an_audit_event(client, tenant_a
         ("controls.csv", "control,owner,result\nAC-1,Zoë,pass\r\n".encode(), "text/csv"),
         ("notes.txt", "Auditor's letter\tpage 1\n".encode("cp1252"), "text/plain"),
     ],
-)  # fmt: skip
+)
 def test_every_allowed_type_is_accepted_with_its_content_type(
     client, tenant_a, obligation, media, name, content, content_type
 ):
@@ -230,9 +232,12 @@ def test_a_failure_after_the_file_is_written_leaves_no_orphan_file(tenant_a, obl
     monkeypatch.setattr(services, "audit_record", broken_audit)
     with pytest.raises(RuntimeError):
         services.evidence_add(
-            tenant=tenant_a.tenant, obligation=obligation, upload=SimpleUploadedFile("r.pdf", PDF),
-            valid_from=FROM, valid_until=UNTIL,
-        )  # fmt: skip
+            tenant=tenant_a.tenant,
+            obligation=obligation,
+            upload=SimpleUploadedFile("r.pdf", PDF),
+            valid_from=FROM,
+            valid_until=UNTIL,
+        )
     assert _evidence(tenant_a.tenant) == [] and _stored_files(media) == []
 
 
@@ -241,18 +246,24 @@ def test_the_service_refuses_another_tenants_obligation(tenant_a, tenant_b, medi
     theirs = factories.ObligationFactory(tenant=tenant_b.tenant)
     with pytest.raises(ValidationError):
         services.evidence_add(
-            tenant=tenant_a.tenant, obligation=theirs, upload=SimpleUploadedFile("r.pdf", PDF),
-            valid_from=FROM, valid_until=UNTIL,
-        )  # fmt: skip
+            tenant=tenant_a.tenant,
+            obligation=theirs,
+            upload=SimpleUploadedFile("r.pdf", PDF),
+            valid_from=FROM,
+            valid_until=UNTIL,
+        )
     assert _stored_files(media) == []
 
 
 @pytest.mark.django_db
 def test_the_page_shows_the_obligation_its_evidence_and_audits(client, tenant_a, obligation, media):
     services.evidence_add(
-        tenant=tenant_a.tenant, obligation=obligation, upload=SimpleUploadedFile("old.pdf", PDF),
-        valid_from=FROM - datetime.timedelta(days=400), valid_until=FROM - datetime.timedelta(days=40),
-    )  # fmt: skip
+        tenant=tenant_a.tenant,
+        obligation=obligation,
+        upload=SimpleUploadedFile("old.pdf", PDF),
+        valid_from=FROM - datetime.timedelta(days=400),
+        valid_until=FROM - datetime.timedelta(days=40),
+    )
     client.force_login(tenant_a.user(Role.CSM))
     body = client.get(_url(obligation)).content.decode()
     assert "Granite Bay Credit Union" in body and "SOC 2 Type II report" in body
@@ -304,9 +315,12 @@ def test_evidence_roles_may_file(client, tenant_a, obligation, media, role):
 @pytest.mark.django_db
 def test_a_csm_outside_the_book_gets_404_for_page_post_and_download(client, tenant_a, obligation, media):
     evidence = services.evidence_add(
-        tenant=tenant_a.tenant, obligation=obligation, upload=SimpleUploadedFile("r.pdf", PDF),
-        valid_from=FROM, valid_until=UNTIL,
-    )  # fmt: skip
+        tenant=tenant_a.tenant,
+        obligation=obligation,
+        upload=SimpleUploadedFile("r.pdf", PDF),
+        valid_from=FROM,
+        valid_until=UNTIL,
+    )
     outsider = factories.UserFactory(username="other-csm@alpha.test")
     factories.MembershipFactory(tenant=tenant_a.tenant, user=outsider, role=Role.CSM)
     client.force_login(outsider)
@@ -321,9 +335,12 @@ def test_a_csm_outside_the_book_gets_404_for_page_post_and_download(client, tena
 def test_another_tenants_obligation_and_evidence_answer_404(client, tenant_a, tenant_b, media, role):
     theirs = factories.ObligationFactory(tenant=tenant_b.tenant)
     evidence = services.evidence_add(
-        tenant=tenant_b.tenant, obligation=theirs, upload=SimpleUploadedFile("r.pdf", PDF),
-        valid_from=FROM, valid_until=UNTIL,
-    )  # fmt: skip
+        tenant=tenant_b.tenant,
+        obligation=theirs,
+        upload=SimpleUploadedFile("r.pdf", PDF),
+        valid_from=FROM,
+        valid_until=UNTIL,
+    )
     client.force_login(tenant_a.user(role))
     assert client.get(_url(theirs)).status_code == 404
     assert _post(client, theirs, "report.pdf", PDF).status_code == 404
@@ -384,9 +401,13 @@ def test_anonymous_users_are_sent_to_log_in(client, obligation):
 @pytest.mark.django_db
 def test_the_audit_event_is_in_the_tenants_chain(tenant_a, obligation, media):
     evidence = services.evidence_add(
-        tenant=tenant_a.tenant, obligation=obligation, upload=SimpleUploadedFile("r.csv", b"a,b\n1,2\n"),
-        valid_from=FROM, valid_until=UNTIL, actor=tenant_a.user(Role.CSM),
-    )  # fmt: skip
+        tenant=tenant_a.tenant,
+        obligation=obligation,
+        upload=SimpleUploadedFile("r.csv", b"a,b\n1,2\n"),
+        valid_from=FROM,
+        valid_until=UNTIL,
+        actor=tenant_a.user(Role.CSM),
+    )
     with context.tenant_context(tenant_a.tenant):
         event = AuditEvent.objects.get(action="evidence.add", object_id=str(evidence.pk))
     assert event.after["content_type"] == "text/csv" and event.after["size_bytes"] == 8
@@ -412,9 +433,12 @@ def test_each_download_is_an_audit_event_naming_the_evidence_and_its_checksum(cl
     )
     assert (event.actor_id, event.actor_label) == (csm.pk, csm.username)
     assert event.after == {
-        "evidence_id": evidence.pk, "obligation_id": obligation.pk, "filename": "SOC 2 report.pdf",
-        "checksum_sha256": hashlib.sha256(PDF).hexdigest(), "size_bytes": len(PDF),
-    }  # fmt: skip
+        "evidence_id": evidence.pk,
+        "obligation_id": obligation.pk,
+        "filename": "SOC 2 report.pdf",
+        "checksum_sha256": hashlib.sha256(PDF).hexdigest(),
+        "size_bytes": len(PDF),
+    }
 
 
 @pytest.mark.django_db

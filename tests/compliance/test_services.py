@@ -94,9 +94,13 @@ def test_a_long_file_name_is_kept_as_given_but_stored_under_a_short_random_one(t
     name = ("'\"><img src=x onerror=alert(1)> SOC 2 report " * 8)[:240] + ".PDF"  # no slash: a path
     upload = SimpleUploadedFile(name, b"%PDF-1.4 evidence", content_type="application/pdf")
     evidence = evidence_add(
-        tenant=tenant_a.tenant, obligation=obligation, upload=upload, valid_from=datetime.date(2026, 1, 1),
-        valid_until=datetime.date(2026, 12, 31), actor=tenant_a.user("compliance"),
-    )  # fmt: skip
+        tenant=tenant_a.tenant,
+        obligation=obligation,
+        upload=upload,
+        valid_from=datetime.date(2026, 1, 1),
+        valid_until=datetime.date(2026, 12, 31),
+        actor=tenant_a.user("compliance"),
+    )
     assert evidence.filename == name
     stored = evidence.file.name
     assert stored.startswith(f"evidence/{tenant_a.tenant.pk}/{obligation.pk}/") and stored.endswith(".pdf")

@@ -36,15 +36,20 @@ def _histories(tenant, *, n: int = 80, seed: int = 7) -> None:
         for _ in range(rng.choice((0, 0, 1, 1, 2))):
             start = rng.randint(-400, 5)
             factories.EvidenceFactory(
-                tenant=tenant, obligation=obligation, valid_from=_day(start),
+                tenant=tenant,
+                obligation=obligation,
+                valid_from=_day(start),
                 valid_until=_day(start + rng.randint(20, 420)),
-            )  # fmt: skip
+            )
         for _ in range(rng.choice((0, 1, 1, 2))):
             outcome = rng.choice(("passed", "failed", "failed"))
             factories.AuditResultFactory(
-                tenant=tenant, obligation=obligation, audited_on=_day(rng.randint(-90, 0)), outcome=outcome,
+                tenant=tenant,
+                obligation=obligation,
+                audited_on=_day(rng.randint(-90, 0)),
+                outcome=outcome,
                 open_findings=rng.choice((0, 1, 3)) if outcome == "failed" else 0,
-            )  # fmt: skip
+            )
 
 
 def test_the_status_on_a_day_is_the_one_the_nightly_stores_for_that_day(tenant_a):
@@ -77,8 +82,9 @@ def test_the_day_limits_what_counts(tenant_a):
     tenant = tenant_a.tenant
     obligation = factories.ObligationFactory(tenant=tenant, due_date=_day(-10))
     factories.EvidenceFactory(tenant=tenant, obligation=obligation, valid_from=_day(-3), valid_until=_day(200))
-    factories.AuditResultFactory(tenant=tenant, obligation=obligation, audited_on=_day(-1), outcome="failed",
-                                 open_findings=2)  # fmt: skip
+    factories.AuditResultFactory(
+        tenant=tenant, obligation=obligation, audited_on=_day(-1), outcome="failed", open_findings=2
+    )
 
     def status(offset: int) -> str:
         with context.tenant_context(tenant):

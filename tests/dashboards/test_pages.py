@@ -42,20 +42,39 @@ def _book(world, n: int, *, owner_role: str = Role.CSM, segment: str = "bank", p
     with context.tenant_context(tenant):
         seg = Segment.objects.get(code=segment)
         kpi = KpiDefinition.objects.filter(segment=seg).order_by("sort_order").first()
-        accounts = owned_accounts_bulk(world, owner, [
-            Account(
-                tenant=tenant, name=f"{prefix} {i:04d}", segment=seg, owner_csm=owner, arr=Decimal(1000 + i),
-                renewal_date=TODAY + datetime.timedelta(days=10 + i % 200),
-            )
-            for i in range(n)
-        ])  # fmt: skip
+        accounts = owned_accounts_bulk(
+            world,
+            owner,
+            [
+                Account(
+                    tenant=tenant,
+                    name=f"{prefix} {i:04d}",
+                    segment=seg,
+                    owner_csm=owner,
+                    arr=Decimal(1000 + i),
+                    renewal_date=TODAY + datetime.timedelta(days=10 + i % 200),
+                )
+                for i in range(n)
+            ],
+        )
         bands = ["red", "yellow", "green"]
         HealthSnapshot.objects.bulk_create(
-            [HealthSnapshot(tenant=tenant, account=a, snapshot_date=TODAY, band=bands[i % 3],
-                            total=Decimal(40 + i % 50), change_30d=Decimal(-(i % 7))) for i, a in enumerate(accounts)]
-            + [HealthSnapshot(tenant=tenant, account=a, snapshot_date=WEEK_AGO, band="green", total=Decimal(80))
-               for a in accounts]
-        )  # fmt: skip
+            [
+                HealthSnapshot(
+                    tenant=tenant,
+                    account=a,
+                    snapshot_date=TODAY,
+                    band=bands[i % 3],
+                    total=Decimal(40 + i % 50),
+                    change_30d=Decimal(-(i % 7)),
+                )
+                for i, a in enumerate(accounts)
+            ]
+            + [
+                HealthSnapshot(tenant=tenant, account=a, snapshot_date=WEEK_AGO, band="green", total=Decimal(80))
+                for a in accounts
+            ]
+        )
         KpiMeasurement.objects.bulk_create(
             KpiMeasurement(tenant=tenant, account=a, kpi=kpi, measured_on=TODAY, value=Decimal(i % 100))
             for i, a in enumerate(accounts)
@@ -83,10 +102,16 @@ def _book(world, n: int, *, owner_role: str = Role.CSM, segment: str = "bank", p
             for a in accounts
         )
         Decision.objects.bulk_create(
-            Decision(tenant=tenant, account=a, title=f"Decide {a.name}", owner=owner,
-                     due_date=TODAY - datetime.timedelta(days=3), fallback="Keep as is")
+            Decision(
+                tenant=tenant,
+                account=a,
+                title=f"Decide {a.name}",
+                owner=owner,
+                due_date=TODAY - datetime.timedelta(days=3),
+                fallback="Keep as is",
+            )
             for a in accounts
-        )  # fmt: skip
+        )
     return accounts
 
 
@@ -127,15 +152,23 @@ def test_csm_home_is_their_book_sorted_by_risk(client, tenant_a):
 
 def test_risk_order_is_band_then_largest_30_day_drop(client, tenant_a):
     csm = tenant_a.user(Role.CSM)
-    rows = [("Yellow Falling", "yellow", "60", "-20"), ("Red Steady", "red", "45", "0"),
-            ("Red Falling", "red", "40", "-15"), ("Yellow Steady", "yellow", "65", "1")]  # fmt: skip
+    rows = [
+        ("Yellow Falling", "yellow", "60", "-20"),
+        ("Red Steady", "red", "45", "0"),
+        ("Red Falling", "red", "40", "-15"),
+        ("Yellow Steady", "yellow", "65", "1"),
+    ]
     for name, band, total, change in rows:
         account = factories.AccountFactory(tenant=tenant_a.tenant, name=name)
         account_assign_csm(tenant=tenant_a.tenant, account=account, user=csm)
         _snapshot(tenant_a.tenant, account, band, total, change_30d=Decimal(change))
     response = _get(client, csm, "home")
-    assert [a.name for a in response.context["at_risk"]] == ["Red Falling", "Red Steady", "Yellow Falling",
-                                                             "Yellow Steady"]  # fmt: skip
+    assert [a.name for a in response.context["at_risk"]] == [
+        "Red Falling",
+        "Red Steady",
+        "Yellow Falling",
+        "Yellow Steady",
+    ]
 
 
 def test_csm_home_lists_overdue_work_and_recent_touchpoints_of_their_book_only(client, tenant_a):
@@ -144,8 +177,13 @@ def test_csm_home_lists_overdue_work_and_recent_touchpoints_of_their_book_only(c
     other = factories.AccountFactory(tenant=tenant_a.tenant, name="Other Bank")
     account_assign_csm(tenant=tenant_a.tenant, account=mine, user=csm)
     for account, tag in ((mine, "MINE"), (other, "OTHER")):
-        factories.DecisionFactory(tenant=tenant_a.tenant, account=account, owner=csm, title=f"Pick vendor {tag}",
-                                  due_date=TODAY - datetime.timedelta(days=5))  # fmt: skip
+        factories.DecisionFactory(
+            tenant=tenant_a.tenant,
+            account=account,
+            owner=csm,
+            title=f"Pick vendor {tag}",
+            due_date=TODAY - datetime.timedelta(days=5),
+        )
         factories.TouchpointFactory(tenant=tenant_a.tenant, account=account, subject=f"QBR prep {tag}")
         factories.journey_of(account, started_on=TODAY - datetime.timedelta(days=200))
     body = _get(client, csm, "home").content.decode()
@@ -196,8 +234,13 @@ def test_segment_scorecard_figures_match_a_hand_computation(client, tenant_a):
     # Latest value per account counts: account 0's older 80 is superseded by 97.
     values = [(0, 80, 40), (0, 97, 2), (1, 96, 5), (2, 90, 35)]
     for index, value, days_ago in values:
-        factories.KpiMeasurementFactory(tenant=tenant, account=accounts[index], kpi=renewal_kpi, value=Decimal(value),
-                                        measured_on=TODAY - datetime.timedelta(days=days_ago))  # fmt: skip
+        factories.KpiMeasurementFactory(
+            tenant=tenant,
+            account=accounts[index],
+            kpi=renewal_kpi,
+            value=Decimal(value),
+            measured_on=TODAY - datetime.timedelta(days=days_ago),
+        )
     for index, band, total, before in [
         (0, "green", "80", "green"),
         (1, "red", "40", "yellow"),
@@ -209,8 +252,9 @@ def test_segment_scorecard_figures_match_a_hand_computation(client, tenant_a):
         factories.SurveyResponseFactory(tenant=tenant, account=accounts[0], survey_type="nps", score=score)
     for score in (5, 4, 3):  # CSAT mean 4.00
         factories.SurveyResponseFactory(tenant=tenant, account=accounts[1], survey_type="csat", score=score)
-    obligation = factories.ObligationFactory(tenant=tenant, account=accounts[0],
-                                             requirement=factories.requirement_of(tenant))  # fmt: skip
+    obligation = factories.ObligationFactory(
+        tenant=tenant, account=accounts[0], requirement=factories.requirement_of(tenant)
+    )
     for outcome in ("passed", "passed", "failed"):
         factories.AuditResultFactory(tenant=tenant, obligation=obligation, outcome=outcome)
 

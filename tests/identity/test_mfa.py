@@ -238,9 +238,11 @@ def test_tenant_admins_choose_the_roles_that_must_use_mfa(client, tenant_a):
     admin_user = tenant_a.user(Role.ADMIN)
     client.force_login(admin_user)
     services.mfa_enrollment_confirm(
-        user=tenant_a.user(Role.CSM), device=(d := services.mfa_enrollment_start(user=tenant_a.user(Role.CSM))),
-        code=code_for(d), ip=None,
-    )  # fmt: skip
+        user=tenant_a.user(Role.CSM),
+        device=(d := services.mfa_enrollment_start(user=tenant_a.user(Role.CSM))),
+        code=code_for(d),
+        ip=None,
+    )
     client.get(reverse("home"))  # the first page stores the active tenant in the session
     with CaptureQueriesContext(connection) as queries:
         page = client.get(reverse("security_settings"))
@@ -260,9 +262,11 @@ def test_tenant_admins_choose_the_roles_that_must_use_mfa(client, tenant_a):
 
     event = last_event(tenant_a.tenant)
     assert (event.action, event.actor_id, event.before, event.after) == (
-        "tenant.mfa_policy_set", admin_user.pk, {"mfa_required_roles": []},
+        "tenant.mfa_policy_set",
+        admin_user.pk,
+        {"mfa_required_roles": []},
         {"mfa_required_roles": ["executive", "compliance"]},
-    )  # fmt: skip
+    )
     bad = client.post(reverse("security_settings"), {"roles": ["root"]})
     assert bad.status_code == 400 and "not one of the available choices" in bad.content.decode()
     # An admin who makes MFA mandatory for admins is sent to set it up at once, like every other admin.

@@ -114,8 +114,10 @@ def test_a_reset_link_arrives_by_smtp_and_works_once(
     assert again.status_code == 200 and "This link no longer works" in again.content.decode()
     requested, completed = auth_events(tenant_a, user=user)
     assert (requested.action, requested.actor_id, requested.after) == (
-        "auth.password_reset_requested", None, {"ip": "10.3.0.1"}
-    )  # fmt: skip
+        "auth.password_reset_requested",
+        None,
+        {"ip": "10.3.0.1"},
+    )
     assert (completed.action, completed.actor_id) == ("auth.password_reset_completed", user.pk)
     token = link.rstrip("/").rsplit("/", 1)[1]
     assert token not in str([requested.after, completed.after])

@@ -29,10 +29,14 @@ def _url() -> str:
 def _decision(account, owner, title: str, *, due_in: int = 5, **fields) -> Decision:
     with context.tenant_context(account.tenant):
         return Decision.objects.create(
-            tenant=account.tenant, account=account, owner=owner, title=title,
-            due_date=timezone.localdate() + datetime.timedelta(days=due_in), fallback=f"Fallback of {title}",
+            tenant=account.tenant,
+            account=account,
+            owner=owner,
+            title=title,
+            due_date=timezone.localdate() + datetime.timedelta(days=due_in),
+            fallback=f"Fallback of {title}",
             **fields,
-        )  # fmt: skip
+        )
 
 
 def _titles(response) -> list[str]:
@@ -48,10 +52,24 @@ def book(tenant_a):
     _decision(mine, csm, "Open on time", due_in=5, customer_impact="Late statements")
     _decision(mine, manager, "Open overdue", due_in=-3, kind="blocker")
     _decision(mine, csm, "Escalated", due_in=-5, status="escalated", escalated_at=now, escalated_to=manager)
-    _decision(mine, csm, "Closed yesterday", due_in=-1, status="resolved", resolved_at=now - datetime.timedelta(days=1),
-              resolution="Went with ISO 20022")  # fmt: skip
-    _decision(mine, csm, "Closed last month", due_in=-30, status="fallback",
-              resolved_at=now - datetime.timedelta(days=30), resolution="Fallback applied")  # fmt: skip
+    _decision(
+        mine,
+        csm,
+        "Closed yesterday",
+        due_in=-1,
+        status="resolved",
+        resolved_at=now - datetime.timedelta(days=1),
+        resolution="Went with ISO 20022",
+    )
+    _decision(
+        mine,
+        csm,
+        "Closed last month",
+        due_in=-30,
+        status="fallback",
+        resolved_at=now - datetime.timedelta(days=30),
+        resolution="Fallback applied",
+    )
     theirs = other_csm_account(tenant_a, "Keystone Savings")
     _decision(theirs, theirs.owner_csm, "Someone else's")
     return mine
@@ -103,8 +121,9 @@ def test_filters_sort_and_bad_values(client, tenant_a, book):
     assert _titles(client.get(_url(), {"segment": "bank"})) == ["Escalated", "Open overdue", "Open on time"]
     assert _titles(client.get(_url(), {"sort": "-due"})) == ["Open on time", "Open overdue", "Escalated"]
     assert _titles(client.get(_url(), {"status": "closed", "sort": "-closed"})) == [
-        "Closed yesterday", "Closed last month",
-    ]  # fmt: skip
+        "Closed yesterday",
+        "Closed last month",
+    ]
     # A stale bookmark: unknown view, owner of another book and sort key are dropped, not errors.
     stranger = factories.UserFactory()
     response = client.get(_url(), {"status": "nope", "owner": str(stranger.pk), "sort": "password"})
@@ -112,8 +131,10 @@ def test_filters_sort_and_bad_values(client, tenant_a, book):
     assert _titles(response) == ["Escalated", "Open overdue", "Open on time"]
     # The owner choices are the owners of the book's decisions only.
     names = {name for _, name in response.context["choices"]["owner"]}
-    assert names == {manager.get_full_name() or manager.username, tenant_a.user(Role.CSM).get_full_name()
-                     or tenant_a.user(Role.CSM).username}  # fmt: skip
+    assert names == {
+        manager.get_full_name() or manager.username,
+        tenant_a.user(Role.CSM).get_full_name() or tenant_a.user(Role.CSM).username,
+    }
 
 
 def test_closed_in_the_last_7_days_counts_in_the_tenants_time_zone(client, tenant_a):
@@ -148,10 +169,16 @@ def test_pages_and_a_member_without_membership(client, tenant_a):
     account = owned_account(tenant_a)
     with context.tenant_context(tenant_a.tenant):
         Decision.objects.bulk_create(
-            Decision(tenant=tenant_a.tenant, account=account, owner=tenant_a.user(Role.CSM), title=f"D{i:03d}",
-                     due_date=timezone.localdate() + datetime.timedelta(days=i), fallback="-")
+            Decision(
+                tenant=tenant_a.tenant,
+                account=account,
+                owner=tenant_a.user(Role.CSM),
+                title=f"D{i:03d}",
+                due_date=timezone.localdate() + datetime.timedelta(days=i),
+                fallback="-",
+            )
             for i in range(60)
-        )  # fmt: skip
+        )
     log_in_as(client, tenant_a, Role.CSM)
     first = client.get(_url())
     assert first.context["page"].paginator.count == 60 and len(_titles(first)) == 50
@@ -167,12 +194,18 @@ def _book_of(world, n: int) -> None:
     other = other_csm_account(world, f"{world.tenant.slug} other")
     with context.tenant_context(world.tenant):
         Decision.objects.bulk_create(
-            Decision(tenant=world.tenant, account=account if i % 2 else other, owner=world.user(Role.CSM),
-                     title=f"D{i}", due_date=timezone.localdate() + datetime.timedelta(days=i % 20 - 10),
-                     fallback="-", status=("open", "escalated", "resolved", "fallback")[i % 4],
-                     resolved_at=timezone.now() if i % 4 >= 2 else None)
+            Decision(
+                tenant=world.tenant,
+                account=account if i % 2 else other,
+                owner=world.user(Role.CSM),
+                title=f"D{i}",
+                due_date=timezone.localdate() + datetime.timedelta(days=i % 20 - 10),
+                fallback="-",
+                status=("open", "escalated", "resolved", "fallback")[i % 4],
+                resolved_at=timezone.now() if i % 4 >= 2 else None,
+            )
             for i in range(n)
-        )  # fmt: skip
+        )
 
 
 def _queries(client, world, role) -> int:

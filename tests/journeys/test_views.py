@@ -62,8 +62,12 @@ def test_decision_create_by_role(client, tenant_a, role):
     assert response["Location"] == reverse("account_detail", args=[account.pk]) + "#decisions"
     (decision,) = _decisions(tenant_a.tenant)
     assert (decision.kind, decision.owner_id, decision.journey_id, decision.fallback, decision.status) == (
-        "blocker", tenant_a.user(Role.MANAGER).pk, journey.pk, "Host in the US region", "open",
-    )  # fmt: skip
+        "blocker",
+        tenant_a.user(Role.MANAGER).pk,
+        journey.pk,
+        "Host in the US region",
+        "open",
+    )
     event = last_event(tenant_a.tenant)
     assert event.action == "decision.create" and event.actor_id == tenant_a.user(role).pk
     assert "Blocker added: Approve the data residency plan." in page_text(client.get(response["Location"]))
@@ -231,9 +235,11 @@ def test_the_complete_button_on_the_account_page_posts_today(client, tenant_a):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("days_from_today", "message"),
-    [(1, "An activity cannot be completed in the future."),
-     (-30, "An activity cannot be completed before its journey started.")],
-)  # fmt: skip
+    [
+        (1, "An activity cannot be completed in the future."),
+        (-30, "An activity cannot be completed before its journey started."),
+    ],
+)
 def test_activity_dates_in_the_future_or_before_the_start_are_refused(client, tenant_a, days_from_today, message):
     account = owned_account(tenant_a)
     journey = factories.journey_of(account, started_on=TODAY - datetime.timedelta(days=20))

@@ -9,8 +9,18 @@ from django.conf import settings
 
 from cs_platform import locks
 
-_APPS = ("accounts", "api", "compliance", "cs_platform", "dashboards", "journeys", "metrics", "scorecards",
-         "segments", "webhooks")  # fmt: skip
+_APPS = (
+    "accounts",
+    "api",
+    "compliance",
+    "cs_platform",
+    "dashboards",
+    "journeys",
+    "metrics",
+    "scorecards",
+    "segments",
+    "webhooks",
+)
 
 
 def test_every_namespace_is_distinct_and_an_int4():
@@ -28,8 +38,12 @@ def test_the_idempotency_and_nightly_locks_no_longer_share_a_namespace():
     from cs_platform.audit import services as audit
     from metrics import nightly
 
-    used = [idempotency._LOCK_NAMESPACE, nightly._LOCK_NAMESPACE, audit._LOCK_NAMESPACE,
-            audit._CHECKPOINT_LOCK_NAMESPACE]  # fmt: skip
+    used = [
+        idempotency._LOCK_NAMESPACE,
+        nightly._LOCK_NAMESPACE,
+        audit._LOCK_NAMESPACE,
+        audit._CHECKPOINT_LOCK_NAMESPACE,
+    ]
     assert len(set(used)) == len(used)
     assert set(used) <= set(locks.NAMESPACES.values())
 

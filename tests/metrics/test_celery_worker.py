@@ -210,11 +210,26 @@ class Workers:
         }
         env.pop("DATABASE_OWNER_URL", None)  # the worker is the app role and nothing else
         command = [
-            sys.executable, "-m", "celery", "-A", "cs_platform", "worker", "--pool=prefork", "--concurrency=1",
-            "-l", "info", "-Q", self.queue, "-n", name, "--without-mingle", "--without-gossip",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "cs_platform",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=1",
+            "-l",
+            "info",
+            "-Q",
+            self.queue,
+            "-n",
+            name,
+            "--without-mingle",
+            "--without-gossip",
             # Tasks the worker sends itself (the chord's chunks and callback) go to the default queue.
-            "--", f"task.default_queue={self.queue}",
-        ]  # fmt: skip
+            "--",
+            f"task.default_queue={self.queue}",
+        ]
         with log.open("wb") as out:
             process = subprocess.Popen(
                 command, cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -382,9 +397,12 @@ def test_a_worker_killed_mid_run_loses_nothing_and_a_rerun_duplicates_nothing(bi
         seen = workers.in_flight()
         while True:
             taken = _wait_for(
-                lambda known=seen: workers.in_flight() - known, timeout=30, what="a chunk unacknowledged while it runs",
-                workers=workers, every=0.002,
-            )  # fmt: skip
+                lambda known=seen: workers.in_flight() - known,
+                timeout=30,
+                what="a chunk unacknowledged while it runs",
+                workers=workers,
+                every=0.002,
+            )
             seen.update(taken)
             time.sleep(0.02)
             if taken & workers.in_flight():
@@ -405,8 +423,10 @@ def test_a_worker_killed_mid_run_loses_nothing_and_a_rerun_duplicates_nothing(bi
         with django_db_blocker.unblock():
             run = _wait_for(
                 lambda: (r := _run(tenant)).status == RunStatus.DONE and _snapshot_count(tenant) == total and r,
-                timeout=60, what="the interrupted run to be finished by redelivery", workers=workers,
-            )  # fmt: skip
+                timeout=60,
+                what="the interrupted run to be finished by redelivery",
+                workers=workers,
+            )
         assert (run.attempts, run.error) == (1, "")
         assert run.summary["health"]["accounts"] == total and run.summary["health"]["chunks"] == chunks
     else:  # pragma: no cover - only if this process stalled between the check and the kill above
@@ -425,8 +445,10 @@ def test_a_worker_killed_mid_run_loses_nothing_and_a_rerun_duplicates_nothing(bi
     with django_db_blocker.unblock():
         run = _wait_for(
             lambda: (r := _run(tenant)).status == RunStatus.DONE and r.attempts == 2 and _rewritten() == total and r,
-            timeout=60, what="the re-run to finish", workers=workers,
-        )  # fmt: skip
+            timeout=60,
+            what="the re-run to finish",
+            workers=workers,
+        )
         with context.tenant_context(tenant):
             snapshots = list(HealthSnapshot.objects.filter(snapshot_date=DAY).values_list("account_id", "computed_at"))
         duplicates = _duplicates(tenant)
@@ -496,10 +518,11 @@ def test_dispatch_queues_each_due_tenant_for_its_local_date(django_capture_on_co
     new_york = tenant("d-new-york", "America/New_York", {"run_date": DAY, "status": RunStatus.DONE})
     tokyo = tenant("d-tokyo", "Asia/Tokyo", {"run_date": DAY, "status": RunStatus.DONE, "attempts": 1})
     sydney = tenant(
-        "d-sydney", "Australia/Sydney",
+        "d-sydney",
+        "Australia/Sydney",
         {"run_date": yesterday, "status": RunStatus.DONE, "attempts": 1},
         {"run_date": DAY, "status": RunStatus.FAILED, "attempts": 2},
-    )  # fmt: skip
+    )
     singapore = tenant("d-singapore", "Asia/Singapore", {"run_date": DAY, "status": RunStatus.FAILED, "attempts": 3})
     running = {"run_date": DAY, "status": RunStatus.RUNNING, "attempts": 1}
     # Started 10 minutes ago and beat a minute ago (NIGHTLY_STALE_SECONDS is 5 minutes): alive.
@@ -597,13 +620,15 @@ def test_recompute_with_workers_scores_each_account_once_like_a_sequential_run(c
     with django_db_blocker.unblock():
         tenant, accounts = _committed_tenant(committed, "threads", 40)
         out = io.StringIO()
-        call_command("recompute", "--tenant", "threads", "--date", DAY_ISO, "--chunk-size", "6", "--workers", "1",
-                     stdout=out)  # fmt: skip
+        call_command(
+            "recompute", "--tenant", "threads", "--date", DAY_ISO, "--chunk-size", "6", "--workers", "1", stdout=out
+        )
         with context.tenant_context(tenant):
             sequential = dict(HealthSnapshot.objects.filter(snapshot_date=DAY).values_list("account_id", "total"))
             HealthSnapshot.objects.filter(snapshot_date=DAY).delete()
-        call_command("recompute", "--tenant", "threads", "--date", DAY_ISO, "--chunk-size", "6", "--workers", "3",
-                     stdout=out)  # fmt: skip
+        call_command(
+            "recompute", "--tenant", "threads", "--date", DAY_ISO, "--chunk-size", "6", "--workers", "3", stdout=out
+        )
         assert "threads 2026-03-10: 40 accounts scored" in out.getvalue()
         with context.tenant_context(tenant):
             parallel = list(HealthSnapshot.objects.filter(snapshot_date=DAY).values_list("account_id", "total"))
@@ -621,8 +646,19 @@ def test_recompute_with_workers_scores_each_account_once_like_a_sequential_run(c
 
         with mock.patch("metrics.nightly.health_snapshots_compute", side_effect=third_chunk_fails):
             with pytest.raises(CommandError):
-                call_command("recompute", "--tenant", "threads", "--date", DAY_ISO, "--chunk-size", "6",
-                             "--workers", "3", stdout=out, stderr=io.StringIO())  # fmt: skip
+                call_command(
+                    "recompute",
+                    "--tenant",
+                    "threads",
+                    "--date",
+                    DAY_ISO,
+                    "--chunk-size",
+                    "6",
+                    "--workers",
+                    "3",
+                    stdout=out,
+                    stderr=io.StringIO(),
+                )
         failed = _run(tenant)
         assert failed.status == RunStatus.FAILED and failed.error == "RuntimeError: chunk 3 failed"
     with pytest.raises(CommandError, match="--workers must be between 1 and 64"):
@@ -664,12 +700,14 @@ def test_a_run_whose_worker_is_killed_is_failed_by_heartbeat_expiry_alerted_once
             )
     smtp = SmtpServer().start()
     env = {
-        "NIGHTLY_HEARTBEAT_SECONDS": str(HEARTBEAT), "NIGHTLY_STALE_SECONDS": str(STALE),
-        "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(smtp.port),
+        "NIGHTLY_HEARTBEAT_SECONDS": str(HEARTBEAT),
+        "NIGHTLY_STALE_SECONDS": str(STALE),
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp.port),
         # The killed worker's unacknowledged message must not come back before the watchdog has acted
         # (it would then be a retry of its own, which is fine, but not what this test checks).
         "CELERY_VISIBILITY_TIMEOUT": "600",
-    }  # fmt: skip
+    }
     try:
         first = workers.start(env)
         with owner_connection() as holder, holder.cursor() as cursor:
@@ -678,14 +716,18 @@ def test_a_run_whose_worker_is_killed_is_failed_by_heartbeat_expiry_alerted_once
             with django_db_blocker.unblock():
                 # Scored, then stuck on the checkpoint lock; the heartbeat thread keeps stamping meanwhile.
                 _wait_for(
-                    lambda: _snapshot_count(tenant) == len(accounts), timeout=60, what="the health step",
+                    lambda: _snapshot_count(tenant) == len(accounts),
+                    timeout=60,
+                    what="the health step",
                     workers=workers,
-                )  # fmt: skip
+                )
                 beat = _run(tenant).heartbeat_at
                 _wait_for(
                     lambda: (r := _run(tenant)).heartbeat_at > beat and r.status == RunStatus.RUNNING,
-                    timeout=10, what="a heartbeat while the step waits", workers=workers,
-                )  # fmt: skip
+                    timeout=10,
+                    what="a heartbeat while the step waits",
+                    workers=workers,
+                )
                 first.kill()
                 killed_at = timezone.now()
                 stuck = _run(tenant)
@@ -702,8 +744,7 @@ def test_a_run_whose_worker_is_killed_is_failed_by_heartbeat_expiry_alerted_once
             return _run(tenant).status != RunStatus.RUNNING
 
         with django_db_blocker.unblock():
-            _wait_for(tick, timeout=STALE + 20, what="the watchdog to fail the stalled run", workers=workers,
-                      every=0.2)  # fmt: skip
+            _wait_for(tick, timeout=STALE + 20, what="the watchdog to fail the stalled run", workers=workers, every=0.2)
             failed_at = timezone.now()
             # Marked failed within the stale time plus one watchdog tick of this test (0.2 s + its run).
             assert (failed_at - killed_at).total_seconds() < STALE + 5
@@ -719,9 +760,11 @@ def test_a_run_whose_worker_is_killed_is_failed_by_heartbeat_expiry_alerted_once
 
             # The retry the watchdog queued runs the date to the end on the fresh worker.
             done = _wait_for(
-                lambda: (r := _run(tenant)).status == RunStatus.DONE and r, timeout=60, what="the retry to finish",
+                lambda: (r := _run(tenant)).status == RunStatus.DONE and r,
+                timeout=60,
+                what="the retry to finish",
                 workers=workers,
-            )  # fmt: skip
+            )
             assert done.attempts == 2 and done.error == "" and done.summary["health"]["accounts"] == len(accounts)
             assert _duplicates(tenant) == []
             _wait_for(lambda: smtp.messages, timeout=10, what="the alert email", workers=workers)

@@ -102,9 +102,11 @@ def test_two_bulk_ingests_of_the_same_keys_report_and_audit_what_each_changed(wo
             world.bulk(EARLIER, actor=None)
 
     first, second = race(
-        world.tenant, lambda: world.bulk(FIRST, world.first), lambda: world.bulk(SECOND, world.second),
+        world.tenant,
+        lambda: world.bulk(FIRST, world.first),
+        lambda: world.bulk(SECOND, world.second),
         blocker=django_db_blocker,
-    )  # fmt: skip
+    )
 
     # Together: every key created exactly once (before the race or by the first writer) and every key
     # replaced by the second writer, which waited for the first's rows.
@@ -124,8 +126,9 @@ def test_two_bulk_ingests_of_the_same_keys_report_and_audit_what_each_changed(wo
         with context.tenant_context(world.tenant):
             summaries = AuditEvent.objects.filter(action="kpi_measurement.bulk_record").order_by("seq")
             assert [(e.after["created"], e.after["updated"]) for e in summaries][-2:] == [
-                (first["created"], first["updated"]), (0, n),
-            ]  # fmt: skip
+                (first["created"], first["updated"]),
+                (0, n),
+            ]
         world.assert_audit_intact()
 
 
@@ -181,8 +184,9 @@ def test_two_resolves_of_an_incident_at_once_give_one_resolution(world, django_d
     second event whose "before" says open, and a resolution time silently replaced)."""
     opened = timezone.now().replace(microsecond=0) - datetime.timedelta(hours=3)
     with django_db_blocker.unblock():
-        incident = incident_open(tenant=world.tenant, account=world.accounts[0], title="Wires late", severity="sev2",
-                                 opened_at=opened)  # fmt: skip
+        incident = incident_open(
+            tenant=world.tenant, account=world.accounts[0], title="Wires late", severity="sev2", opened_at=opened
+        )
         with context.tenant_context(world.tenant):
             copies = [Incident.objects.get(pk=incident.pk) for _ in range(2)]  # each request's own read: open
     times = [opened + datetime.timedelta(hours=1), opened + datetime.timedelta(hours=2)]
@@ -191,8 +195,12 @@ def test_two_resolves_of_an_incident_at_once_give_one_resolution(world, django_d
         return lambda: incident_resolve(tenant=world.tenant, incident=copy, resolved_at=at, actor=actor)
 
     with pytest.raises(ValidationError, match="already resolved"):
-        race(world.tenant, resolve(copies[0], times[0], world.first), resolve(copies[1], times[1], world.second),
-             blocker=django_db_blocker)  # fmt: skip
+        race(
+            world.tenant,
+            resolve(copies[0], times[0], world.first),
+            resolve(copies[1], times[1], world.second),
+            blocker=django_db_blocker,
+        )
     with django_db_blocker.unblock(), context.tenant_context(world.tenant):
         assert Incident.objects.get(pk=incident.pk).resolved_at == times[0]
         assert AuditEvent.objects.filter(action="incident.resolve").count() == 1

@@ -101,8 +101,12 @@ def test_total_is_the_weighted_mean_and_components_add_up():
     # Stored in MEASURES order (as the SQL engine writes them); shown heaviest first, ties by label.
     assert [c["measure"] for c in result.components] == ["kpi_attainment", "nps", "csat", "compliance", "renewal"]
     assert [c["label"] for c in describe(result.components)] == [
-        "KPI attainment", "Compliance", "NPS", "CSAT", "Days to renewal",
-    ]  # fmt: skip
+        "KPI attainment",
+        "Compliance",
+        "NPS",
+        "CSAT",
+        "Days to renewal",
+    ]
 
 
 def test_missing_data_is_reweighted_and_shown_as_missing_never_as_zero():

@@ -69,9 +69,12 @@ def demo_tenant(db):
     weights = dict.fromkeys(MEASURES, 8)
     weights["kpi_attainment"] = 12
     scorecard_update(
-        tenant=tenant, scorecard=card, green_at=72, red_below=55,
+        tenant=tenant,
+        scorecard=card,
+        green_at=72,
+        red_below=55,
         measures=[{"measure": m, "weight": w, "green_at": 80, "red_below": 40} for m, w in weights.items()],
-    )  # fmt: skip
+    )
     # Edge accounts: no data at all, no renewal date, a renewal long past.
     factories.AccountFactory(tenant=tenant, segment=wealth, renewal_date=None, name="Quiet Trust Co")
     factories.AccountFactory(tenant=tenant, segment=wealth, renewal_date=TODAY - datetime.timedelta(days=40))

@@ -145,10 +145,15 @@ def test_the_watchdog_fails_a_silent_run_alerts_once_and_queues_a_retry(
         [delivery] = WebhookDelivery.objects.filter(event_type="nightly_run.failed")
     assert delivery.payload["type"] == "nightly_run.failed" and delivery.payload["tenant"] == "alpha"
     assert delivery.payload["data"] == {
-        "run_date": "2026-11-20", "attempt": 1, "max_attempts": 3, "will_retry": True,
-        "started_at": run.started_at.isoformat(), "failed_at": run.finished_at.isoformat(),
-        "last_heartbeat_at": run.heartbeat_at.isoformat(), "error": run.error,
-    }  # fmt: skip
+        "run_date": "2026-11-20",
+        "attempt": 1,
+        "max_attempts": 3,
+        "will_retry": True,
+        "started_at": run.started_at.isoformat(),
+        "failed_at": run.finished_at.isoformat(),
+        "last_heartbeat_at": run.heartbeat_at.isoformat(),
+        "error": run.error,
+    }
     [alert] = _events(tenant_a, "nightly_run.alert")
     assert alert.after == {"run_date": "2026-11-20", "attempt": 1, "emails": 1}
 
@@ -166,9 +171,13 @@ def test_the_last_attempt_is_not_retried_and_a_failure_by_exception_is_alerted_t
 ):
     _run(tenant_a, status=RunStatus.RUNNING, attempts=3, heartbeat_at=_ago(STALE + 1))
     failed = _run(
-        tenant_a, DAY - datetime.timedelta(days=1), status=RunStatus.FAILED, attempts=1, finished_at=_ago(5),
+        tenant_a,
+        DAY - datetime.timedelta(days=1),
+        status=RunStatus.FAILED,
+        attempts=1,
+        finished_at=_ago(5),
         error="OperationalError: server closed the connection",
-    )  # fmt: skip
+    )
     with django_capture_on_commit_callbacks() as callbacks:
         counts = nightly_watchdog.run()
     assert counts == {"stalled": 1, "retried": 0, "alerted": 2}
@@ -292,9 +301,12 @@ def test_the_heartbeat_thread_stamps_the_run_while_the_block_runs_and_stops_afte
 @pytest.mark.django_db
 def test_the_runs_page_shows_a_stuck_run_and_no_stale_summary(client, tenant_a):
     _run(
-        tenant_a, DAY - datetime.timedelta(days=1), status=RunStatus.DONE, attempts=1,
+        tenant_a,
+        DAY - datetime.timedelta(days=1),
+        status=RunStatus.DONE,
+        attempts=1,
         summary={"health": {"accounts": 41, "bands": {"green": 41}}, "seconds": 3.2},
-    )  # fmt: skip
+    )
     _run(tenant_a, status=RunStatus.RUNNING, attempts=1, started_at=_ago(900), heartbeat_at=_ago(STALE + 240))
     client.force_login(tenant_a.user(Role.ADMIN))
     client.get(reverse("home"))
@@ -307,10 +319,13 @@ def test_the_runs_page_shows_a_stuck_run_and_no_stale_summary(client, tenant_a):
 @pytest.mark.django_db
 def test_a_failed_run_shows_its_error_not_the_previous_summary_on_the_runs_page_and_the_admins_home(client, tenant_a):
     _run(
-        tenant_a, status=RunStatus.FAILED, attempts=2, finished_at=timezone.now(),
+        tenant_a,
+        status=RunStatus.FAILED,
+        attempts=2,
+        finished_at=timezone.now(),
         error="Stalled: attempt 2 stopped sending heartbeats <b>x</b>",
         summary={"health": {"accounts": 41, "bands": {"green": 41}}},  # left over by an earlier attempt
-    )  # fmt: skip
+    )
     client.force_login(tenant_a.user(Role.ADMIN))
     home = client.get(reverse("home")).content.decode()
     assert "The nightly run of 2026-11-20 failed" in home and "(attempt 2 of 3)" in home

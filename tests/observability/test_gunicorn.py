@@ -35,15 +35,24 @@ def test_two_gunicorn_workers_share_one_metrics_page(django_db_setup, tmp_path):
     (directory / "counter_999999.db").write_bytes(b"left by the previous container")
     port = free_port()
     env = {
-        **os.environ, "DATABASE_URL": _worker_database_url(), "PROMETHEUS_MULTIPROC_DIR": str(directory),
-        "LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1",
-    }  # fmt: skip
+        **os.environ,
+        "DATABASE_URL": _worker_database_url(),
+        "PROMETHEUS_MULTIPROC_DIR": str(directory),
+        "LOG_FORMAT": "json",
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("DATABASE_OWNER_URL", None)
     log = tmp_path / "gunicorn.log"
     command = [
-        str(Path(sys.executable).with_name("gunicorn")), "cs_platform.wsgi:application", "--bind",
-        f"127.0.0.1:{port}", "--workers", "2", "--config", "gunicorn.conf.py",
-    ]  # fmt: skip
+        str(Path(sys.executable).with_name("gunicorn")),
+        "cs_platform.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--config",
+        "gunicorn.conf.py",
+    ]
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -105,9 +105,12 @@ def test_stdlib_log_lines_carry_the_tenant_of_the_context(tenant_a):
         logging.getLogger("cs_platform.somewhere").warning("something odd about %s", "this")
     (line,) = logs.lines()
     assert line == {
-        "event": "something odd about this", "level": "warning", "logger": "cs_platform.somewhere",
-        "tenant_id": tenant_a.tenant.pk, "timestamp": line["timestamp"],
-    }  # fmt: skip
+        "event": "something odd about this",
+        "level": "warning",
+        "logger": "cs_platform.somewhere",
+        "tenant_id": tenant_a.tenant.pk,
+        "timestamp": line["timestamp"],
+    }
 
 
 def test_console_format_is_readable_for_the_demo():

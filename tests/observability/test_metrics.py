@@ -56,9 +56,13 @@ def test_metrics_show_requests_tasks_nightly_age_and_backlogs(client, tenant_a):
         )
         for status in (DeliveryStatus.PENDING, DeliveryStatus.PENDING, DeliveryStatus.RETRYING, DeliveryStatus.FAILED):
             WebhookDelivery.objects.create(
-                tenant=tenant, endpoint=endpoint, event_type="ping", event_id=uuid.uuid4(), status=status,
+                tenant=tenant,
+                endpoint=endpoint,
+                event_type="ping",
+                event_id=uuid.uuid4(),
+                status=status,
                 created_at=timezone.now() - datetime.timedelta(minutes=10),
-            )  # fmt: skip
+            )
 
     page = _metrics(client)
 

@@ -160,9 +160,13 @@ def test_postgresql_down_is_503_naming_the_database_and_liveness_stays_up(tmp_pa
         "LOG_LEVEL": "CRITICAL",
     }
     result = subprocess.run(
-        [sys.executable, "-c", DATABASE_DOWN_SCRIPT], cwd=settings.BASE_DIR, env=env, capture_output=True,
-        text=True, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-c", DATABASE_DOWN_SCRIPT],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["healthz"] == 200 and outcome["readyz"] == 503, outcome

@@ -38,10 +38,25 @@ def worker(tmp_path):
     env = {**os.environ, "DATABASE_URL": _worker_database_url(), "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "json"}
     env.pop("DATABASE_OWNER_URL", None)
     command = [
-        sys.executable, "-m", "celery", "-A", "cs_platform", "worker", "--pool=prefork", "--concurrency=1",
-        "-l", "info", "-Q", queue, "-n", name, "--without-mingle", "--without-gossip",
-        "--include", "tests.observability.tasks",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "cs_platform",
+        "worker",
+        "--pool=prefork",
+        "--concurrency=1",
+        "-l",
+        "info",
+        "-Q",
+        queue,
+        "-n",
+        name,
+        "--without-mingle",
+        "--without-gossip",
+        "--include",
+        "tests.observability.tasks",
+    ]
     _broker_forget(queue)
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -57,19 +57,63 @@ SOURCE = "bench-api"
 
 _COMPONENTS = json.dumps(
     [
-        {"measure": "kpi_attainment", "weight": 30.0, "raw": 66.7, "score": 66.7, "effective_weight": 30.0,
-         "contribution": 20.0, "band": "yellow", "missing": False,
-         "facts": {"met": 2, "of": 3, "kpis": [{"kpi": "uptime", "value": 99.9, "met": True}]}},
-        {"measure": "nps", "weight": 20.0, "raw": 35.0, "score": 67.5, "effective_weight": 20.0,
-         "contribution": 13.5, "band": "yellow", "missing": False, "facts": {"n": 14}},
-        {"measure": "mttr", "weight": 15.0, "raw": 6.5, "score": 80.0, "effective_weight": 15.0,
-         "contribution": 12.0, "band": "green", "missing": False, "facts": {"n": 4}},
-        {"measure": "escalations", "weight": 15.0, "raw": 1.0, "score": 75.0, "effective_weight": 15.0,
-         "contribution": 11.25, "band": "green", "missing": False, "facts": {}},
-        {"measure": "renewal", "weight": 20.0, "raw": 120.0, "score": 90.0, "effective_weight": 20.0,
-         "contribution": 18.0, "band": "green", "missing": False, "facts": {}},
+        {
+            "measure": "kpi_attainment",
+            "weight": 30.0,
+            "raw": 66.7,
+            "score": 66.7,
+            "effective_weight": 30.0,
+            "contribution": 20.0,
+            "band": "yellow",
+            "missing": False,
+            "facts": {"met": 2, "of": 3, "kpis": [{"kpi": "uptime", "value": 99.9, "met": True}]},
+        },
+        {
+            "measure": "nps",
+            "weight": 20.0,
+            "raw": 35.0,
+            "score": 67.5,
+            "effective_weight": 20.0,
+            "contribution": 13.5,
+            "band": "yellow",
+            "missing": False,
+            "facts": {"n": 14},
+        },
+        {
+            "measure": "mttr",
+            "weight": 15.0,
+            "raw": 6.5,
+            "score": 80.0,
+            "effective_weight": 15.0,
+            "contribution": 12.0,
+            "band": "green",
+            "missing": False,
+            "facts": {"n": 4},
+        },
+        {
+            "measure": "escalations",
+            "weight": 15.0,
+            "raw": 1.0,
+            "score": 75.0,
+            "effective_weight": 15.0,
+            "contribution": 11.25,
+            "band": "green",
+            "missing": False,
+            "facts": {},
+        },
+        {
+            "measure": "renewal",
+            "weight": 20.0,
+            "raw": 120.0,
+            "score": 90.0,
+            "effective_weight": 20.0,
+            "contribution": 18.0,
+            "band": "green",
+            "missing": False,
+            "facts": {},
+        },
     ]
-)  # fmt: skip
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -183,9 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     tenant = Tenant.objects.get(pk=meta["tenant_id"])
     admin = get_user_model().objects.get(pk=meta["admin_id"])
     _, plaintext = api_token_create(
-        tenant=tenant, name=f"bench {time.time():.0f}", actor=admin,
+        tenant=tenant,
+        name=f"bench {time.time():.0f}",
+        actor=admin,
         scopes=["accounts:read", "metrics:read", "metrics:write", "health:read"],
-    )  # fmt: skip
+    )
     auth = {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
     client = Client()
 
@@ -203,8 +249,10 @@ def main(argv: list[str] | None = None) -> int:
             note = f"{note}; median {verdict} (target < {LIST_TARGET_MS} ms)"
         say(f"  {url:<46} {statistics.median(times):>7.1f}ms {p95(times):>7.1f}ms {queries:>8}  {note}")
 
-    heading(f"POST /api/v1/measurements/bulk, {args.rows:,} fresh rows, {args.iterations} iterations "
-            f"(target < {BULK_TARGET_S:.0f} s)")  # fmt: skip
+    heading(
+        f"POST /api/v1/measurements/bulk, {args.rows:,} fresh rows, {args.iterations} iterations "
+        f"(target < {BULK_TARGET_S:.0f} s)"
+    )
     with owner.cursor() as cursor:
         cursor.execute("DELETE FROM metrics_kpimeasurement WHERE tenant_id = %s", [tenant.pk])
         cursor.execute("SELECT id, segment_id FROM accounts_account WHERE tenant_id = %s ORDER BY id", [tenant.pk])
@@ -238,9 +286,12 @@ def main(argv: list[str] | None = None) -> int:
             profiler.enable()
         started, cpu = time.perf_counter(), time.process_time()
         response = client.post(
-            "/api/v1/measurements/bulk", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=f"bench-{day}",
+            "/api/v1/measurements/bulk",
+            body,
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=f"bench-{day}",
             **auth,
-        )  # fmt: skip
+        )
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         if profiler is not None:
             profiler.disable()
@@ -250,16 +301,22 @@ def main(argv: list[str] | None = None) -> int:
             break
         times.append(seconds)
         cpus.append(cpu)
-        row(f"  iteration {iteration + 1}", f"{seconds:.2f} s",
-            f"{response.json()['stored']:,} stored, {len(body):,} bytes, Django process CPU {cpu:.2f} s")  # fmt: skip
+        row(
+            f"  iteration {iteration + 1}",
+            f"{seconds:.2f} s",
+            f"{response.json()['stored']:,} stored, {len(body):,} bytes, Django process CPU {cpu:.2f} s",
+        )
     if times:
         load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
         row("load average (1, 5, 15 min)", load, f"on {os.cpu_count()} CPUs: other work slows every figure")
         median = statistics.median(times)
         row("bulk ingest, median", f"{median:.2f} s", "met" if median < BULK_TARGET_S else "MISSED")
         row("bulk ingest, p95", f"{p95(times):.2f} s")
-        row("  of which Django process CPU, median", f"{statistics.median(cpus):.2f} s",
-            "the rest: PostgreSQL (insert, deferred foreign-key checks at commit), waiting")  # fmt: skip
+        row(
+            "  of which Django process CPU, median",
+            f"{statistics.median(cpus):.2f} s",
+            "the rest: PostgreSQL (insert, deferred foreign-key checks at commit), waiting",
+        )
     with owner.cursor() as cursor:
         cursor.execute("DELETE FROM metrics_kpimeasurement WHERE tenant_id = %s", [tenant.pk])
         cursor.execute("DELETE FROM api_idempotencyrecord WHERE tenant_id = %s", [tenant.pk])

@@ -90,8 +90,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--small-accounts", type=int, default=100, help="accounts of the small tenant (100)")
     parser.add_argument("--requests", type=int, default=50, help="timed requests per page (50)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed requests per page first (3)")
-    parser.add_argument("--budget", type=float, default=60.0,
-                        help="seconds per page: a slower page stops after 5 timed requests or more (60)")  # fmt: skip
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=60.0,
+        help="seconds per page: a slower page stops after 5 timed requests or more (60)",
+    )
     parser.add_argument("--rebuild", action="store_true", help="drop the benchmark database and regenerate")
     parser.add_argument("--only", choices=sorted(PAGES), help="time this page only")
     parser.add_argument("--explain", choices=sorted(PAGES), help="EXPLAIN ANALYZE this page's slowest queries")
@@ -126,9 +130,11 @@ def create_tenant_and_users(*, name: str, slug: str) -> tuple[Any, dict[str, lis
 
     def member(role: str, number: int, manager=None):
         user = users.create_user(
-            username=f"{slug}-{role}-{number:02d}", email=f"{role}{number:02d}@{slug}.test",
-            first_name=role.capitalize(), last_name=f"{number:02d}",
-        )  # fmt: skip
+            username=f"{slug}-{role}-{number:02d}",
+            email=f"{role}{number:02d}@{slug}.test",
+            first_name=role.capitalize(),
+            last_name=f"{number:02d}",
+        )
         ids.setdefault(role, []).append(user.pk)
         return membership_create(tenant=tenant, user=user, role=role, manager=manager)
 
@@ -445,14 +451,32 @@ GENERATE_SQL: list[tuple[str, str]] = [
 ]
 
 # What the nightly run writes.
-NIGHTLY_TABLES = ("metrics_healthsnapshot", "compliance_compliancestatussnapshot", "compliance_obligation",
-                  "journeys_accountjourney", "journeys_decision", "audit_auditevent")  # fmt: skip
+NIGHTLY_TABLES = (
+    "metrics_healthsnapshot",
+    "compliance_compliancestatussnapshot",
+    "compliance_obligation",
+    "journeys_accountjourney",
+    "journeys_decision",
+    "audit_auditevent",
+)
 DATA_TABLES = (
-    "accounts_account", "accounts_accountuserobjectpermission", "accounts_contact", "accounts_touchpoint",
-    "metrics_healthsnapshot", "metrics_kpimeasurement", "metrics_surveyresponse", "metrics_incident",
-    "journeys_accountjourney", "journeys_journeyactivity", "journeys_decision", "compliance_obligation",
-    "compliance_evidence", "compliance_auditresult", "compliance_compliancestatussnapshot", "audit_auditevent",
-)  # fmt: skip
+    "accounts_account",
+    "accounts_accountuserobjectpermission",
+    "accounts_contact",
+    "accounts_touchpoint",
+    "metrics_healthsnapshot",
+    "metrics_kpimeasurement",
+    "metrics_surveyresponse",
+    "metrics_incident",
+    "journeys_accountjourney",
+    "journeys_journeyactivity",
+    "journeys_decision",
+    "compliance_obligation",
+    "compliance_evidence",
+    "compliance_auditresult",
+    "compliance_compliancestatussnapshot",
+    "audit_auditevent",
+)
 
 
 def generate(owner, *, tenant, users: dict[str, list[int]], accounts: int, day: datetime.date, seed: int) -> None:
@@ -475,16 +499,26 @@ def generate(owner, *, tenant, users: dict[str, list[int]], accounts: int, day: 
         perms = [r[0] for r in cursor.fetchall()]
     if len(segments) != 4 or len(perms) != 3:
         sys.exit(f"bench_dashboards: expected 4 segments and 3 account permissions, found {segments} and {perms}")
-    params = {"t": tenant.pk, "d": day, "n": accounts, "segments": segments, "csms": users["csm"],
-              "template": template, "perms": perms}  # fmt: skip
+    params = {
+        "t": tenant.pk,
+        "d": day,
+        "n": accounts,
+        "segments": segments,
+        "csms": users["csm"],
+        "template": template,
+        "perms": perms,
+    }
     with owner.cursor() as cursor:
         cursor.execute("SET LOCAL TIME ZONE 'UTC'")
         cursor.execute("SELECT setseed(%s)", [(seed % 1000) / 1000.0])
         cursor.execute("SET LOCAL session_replication_role = replica")
         filled = temporary_defaults(cursor, GENERATE_SQL)
         if filled:
-            row("  new NOT NULL columns given empty values", str(len(filled)),
-                ", ".join(f"{table}.{column}" for table, column in filled))  # fmt: skip
+            row(
+                "  new NOT NULL columns given empty values",
+                str(len(filled)),
+                ", ".join(f"{table}.{column}" for table, column in filled),
+            )
         for label, statement in GENERATE_SQL:
             step = time.perf_counter()
             cursor.execute(statement, params)
@@ -514,16 +548,33 @@ def audit_trail(*, tenant, admin_id: int, batch: int = 5000) -> int:
         for pk, name, segment_id, owner_id in Account.objects.order_by("pk").values_list(
             "pk", "name", "segment_id", "owner_csm_id"
         ):
-            events.append({"action": "account.create", "object_type": "accounts.account", "object_id": pk,
-                           "after": {"name": name, "segment": segment_id, "owner_csm": owner_id}})  # fmt: skip
-            events.append({"action": "account.grant_csm", "object_type": "accounts.account", "object_id": pk,
-                           "after": {"user": owner_id, "permissions": ["view_account", "change_account",
-                                                                       "manage_account"]}})  # fmt: skip
+            events.append(
+                {
+                    "action": "account.create",
+                    "object_type": "accounts.account",
+                    "object_id": pk,
+                    "after": {"name": name, "segment": segment_id, "owner_csm": owner_id},
+                }
+            )
+            events.append(
+                {
+                    "action": "account.grant_csm",
+                    "object_type": "accounts.account",
+                    "object_id": pk,
+                    "after": {"user": owner_id, "permissions": ["view_account", "change_account", "manage_account"]},
+                }
+            )
         for pk, account_id, title, due in Decision.objects.order_by("pk").values_list(
             "pk", "account_id", "title", "due_date"
         ):
-            events.append({"action": "decision.create", "object_type": "journeys.decision", "object_id": pk,
-                           "after": {"account": account_id, "title": title, "due_date": due}})  # fmt: skip
+            events.append(
+                {
+                    "action": "decision.create",
+                    "object_type": "journeys.decision",
+                    "object_id": pk,
+                    "after": {"account": account_id, "title": title, "due_date": due},
+                }
+            )
         for start in range(0, len(events), batch):
             written += audit_record_many(tenant=tenant, actor=actor, events=events[start : start + batch])
     return written
@@ -573,13 +624,23 @@ def build_tenant(owner, *, name: str, slug: str, accounts: int, day: datetime.da
     row("VACUUM ANALYZE", f"{time.perf_counter() - step:.1f} s")
     seconds, summary = nightly(tenant=tenant, day=day)
     health = summary.get("health", {})
-    row(f"nightly run_tenant for {day} (app role)", f"{seconds:.1f} s",
-        f"{health.get('accounts', 0):,} snapshots, bands {health.get('bands', {})}")  # fmt: skip
+    row(
+        f"nightly run_tenant for {day} (app role)",
+        f"{seconds:.1f} s",
+        f"{health.get('accounts', 0):,} snapshots, bands {health.get('bands', {})}",
+    )
     vacuum_analyze(owner, DATA_TABLES)
     elapsed = time.perf_counter() - started
     row("generation in all", f"{elapsed:.1f} s")
-    return {"tenant_id": tenant.pk, "slug": slug, "accounts": accounts, "users": users, "day": day.isoformat(),
-            "generation_seconds": round(elapsed, 1), "nightly_days": [day.isoformat()]}  # fmt: skip
+    return {
+        "tenant_id": tenant.pk,
+        "slug": slug,
+        "accounts": accounts,
+        "users": users,
+        "day": day.isoformat(),
+        "generation_seconds": round(elapsed, 1),
+        "nightly_days": [day.isoformat()],
+    }
 
 
 def dataset_counts(owner, tenant_id: int) -> dict[str, int]:
@@ -629,9 +690,10 @@ def page_targets(owner, info: dict[str, Any], *, label: str, spread: int = 50) -
         return ids[::step][:spread]
 
     target = Target(
-        name=label, tenant_id=tenant_id,
+        name=label,
+        tenant_id=tenant_id,
         users={"csm": csm, "executive": info["users"]["executive"][0], "compliance": info["users"]["compliance"][0]},
-    )  # fmt: skip
+    )
     for key, spec in PAGES.items():
         if "{account_id}" in spec.path:
             ids = spread_over(book if spec.role == "csm" else every)
@@ -757,9 +819,10 @@ def explain(result: PageResult, *, tenant_id: int, top: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _, owner_url = start(
-        script="bench_dashboards", database=BENCH_DB,
+        script="bench_dashboards",
+        database=BENCH_DB,
         title=f"Dashboard benchmark: {args.accounts:,} accounts (and {args.small_accounts}), database {BENCH_DB}",
-    )  # fmt: skip
+    )
     wanted = {"big": args.accounts, "small": args.small_accounts, "seed": args.seed}
 
     def unfit(meta: dict) -> str | None:
@@ -767,8 +830,14 @@ def main(argv: list[str] | None = None) -> int:
             return None
         return f"the dataset is {({k: meta.get(k) for k in wanted}) if meta else 'missing'}, {wanted} asked for"
 
-    owner, meta = open_database(owner_url, database=BENCH_DB, script="bench_dashboards", rebuild=args.rebuild,
-                                read_meta=read_dataset, unfit=unfit)  # fmt: skip
+    owner, meta = open_database(
+        owner_url,
+        database=BENCH_DB,
+        script="bench_dashboards",
+        rebuild=args.rebuild,
+        read_meta=read_dataset,
+        unfit=unfit,
+    )
     reuse = bool(meta)
 
     seconds = setup_django(test_client=True)
@@ -780,8 +849,11 @@ def main(argv: list[str] | None = None) -> int:
     if reuse:
         heading("Dataset")
         for info in meta["tenants"].values():
-            row(f"reused: {info['slug']} (--rebuild to regenerate)", f"{info['accounts']:,}",
-                f"generated in {info['generation_seconds']} s for {info['day']}")  # fmt: skip
+            row(
+                f"reused: {info['slug']} (--rebuild to regenerate)",
+                f"{info['accounts']:,}",
+                f"generated in {info['generation_seconds']} s for {info['day']}",
+            )
             if today.isoformat() not in info["nightly_days"]:
                 # Pages read "today": give them today's snapshots and statuses, as the real job would.
                 seconds, _ = nightly(tenant=Tenant.objects.get(pk=info["tenant_id"]), day=today)
@@ -794,10 +866,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         started = time.perf_counter()
         meta = dict(wanted, tenants={})
-        meta["tenants"]["big"] = build_tenant(owner, name="Dashboard Bench", slug="dash-bench",
-                                              accounts=args.accounts, day=today, seed=args.seed)  # fmt: skip
-        meta["tenants"]["small"] = build_tenant(owner, name="Dashboard Bench Small", slug="dash-small",
-                                                accounts=args.small_accounts, day=today, seed=args.seed)  # fmt: skip
+        meta["tenants"]["big"] = build_tenant(
+            owner, name="Dashboard Bench", slug="dash-bench", accounts=args.accounts, day=today, seed=args.seed
+        )
+        meta["tenants"]["small"] = build_tenant(
+            owner,
+            name="Dashboard Bench Small",
+            slug="dash-small",
+            accounts=args.small_accounts,
+            day=today,
+            seed=args.seed,
+        )
         meta["generation_seconds"] = round(time.perf_counter() - started, 1)
         write_dataset(owner, meta)
         heading("Dataset")
@@ -820,8 +899,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.explain and args.explain not in keys:
         keys.append(args.explain)
 
-    heading(f"Server time of {args.requests} requests per page after {args.warmup} warm-up (django.test.Client, "
-            "app role)")  # fmt: skip
+    heading(
+        f"Server time of {args.requests} requests per page after {args.warmup} warm-up (django.test.Client, app role)"
+    )
     results: list[PageResult] = []
     for key in keys:
         result = measure_page(key, big, small, requests=args.requests, warmup=args.warmup, budget=args.budget)
@@ -832,14 +912,16 @@ def main(argv: list[str] | None = None) -> int:
             for line in result.error.splitlines()[1:]:
                 say(f"      {line}")
             continue
-        say(f"  {spec.label:<34} {spec.path:<34} median {result.stat('median'):6.1f} ms, "
+        say(
+            f"  {spec.label:<34} {spec.path:<34} median {result.stat('median'):6.1f} ms, "
             f"{result.queries} queries (small tenant: {result.small_queries}), "
-            f"{result.bytes / 1024:.0f} KiB")  # fmt: skip
+            f"{result.bytes / 1024:.0f} KiB"
+        )
 
-    heading(f"Summary ({args.accounts:,} accounts; query counts at {args.accounts:,} and {args.small_accounts} "
-            "accounts)")  # fmt: skip
-    say(f"  {'page':<34} {'median':>8} {'p95':>8} {'min':>8} {'max':>8} {'n':>4} {'queries':>8} {'(small)':>8}  "
-        "target")  # fmt: skip
+    heading(
+        f"Summary ({args.accounts:,} accounts; query counts at {args.accounts:,} and {args.small_accounts} accounts)"
+    )
+    say(f"  {'page':<34} {'median':>8} {'p95':>8} {'min':>8} {'max':>8} {'n':>4} {'queries':>8} {'(small)':>8}  target")
     for result in results:
         spec = PAGES[result.key]
         if result.error:
@@ -848,9 +930,11 @@ def main(argv: list[str] | None = None) -> int:
         median = result.stat("median")
         verdict = ("met" if median < TARGET_MS else "MISSED") if result.key in TARGET_PAGES else "(not a target)"
         grows = "" if result.queries == result.small_queries else "  QUERY COUNT DIFFERS"
-        say(f"  {spec.label:<34} {median:8.1f} {result.stat('p95'):8.1f} {result.stat('min'):8.1f} "
+        say(
+            f"  {spec.label:<34} {median:8.1f} {result.stat('p95'):8.1f} {result.stat('min'):8.1f} "
             f"{result.stat('max'):8.1f} {len(result.times_ms):>4} {result.queries:>8} {result.small_queries:>8}  "
-            f"median < {TARGET_MS:.0f} ms {verdict}{grows}")  # fmt: skip
+            f"median < {TARGET_MS:.0f} ms {verdict}{grows}"
+        )
     say("  (times in ms, wall clock around client.get: the whole Django stack, middleware and template included;")
     say(f"   n = timed requests: fewer than {args.requests} when a page used up its --budget of {args.budget:.0f} s)")
 

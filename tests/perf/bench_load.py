@@ -132,8 +132,9 @@ def make_plan(owner, info: dict, *, sessions: int, day: datetime.date) -> dict:
     users = get_user_model().objects
     tenant_id = info["tenant_id"]
     with owner.cursor() as cursor:
-        cursor.execute("SELECT id, owner_csm_id, segment_id FROM accounts_account WHERE tenant_id = %s ORDER BY id",
-                       [tenant_id])  # fmt: skip
+        cursor.execute(
+            "SELECT id, owner_csm_id, segment_id FROM accounts_account WHERE tenant_id = %s ORDER BY id", [tenant_id]
+        )
         accounts = cursor.fetchall()
         cursor.execute("SELECT DISTINCT segment_id FROM accounts_account WHERE tenant_id = %s", [tenant_id])
         segments = sorted(r[0] for r in cursor.fetchall())
@@ -223,8 +224,11 @@ def start_gunicorn(*, workers: int, threads: int, log: Path) -> tuple[subprocess
     gunicorn = Path(sys.executable).with_name("gunicorn")
     process = subprocess.Popen(
         [str(gunicorn), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "cs_platform.wsgi:application"],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -240,15 +244,38 @@ def start_gunicorn(*, workers: int, threads: int, log: Path) -> tuple[subprocess
     sys.exit(f"bench_load: gunicorn did not answer /healthz within 60 s:\n{log.read_text()[-3000:]}")
 
 
-def run_locust(*, url: str, plan: Path, out: Path, clients: int, seconds: int, wait: tuple[float, float],
-               bulk: bool) -> tuple[list[dict], float]:  # fmt: skip
+def run_locust(
+    *, url: str, plan: Path, out: Path, clients: int, seconds: int, wait: tuple[float, float], bulk: bool
+) -> tuple[list[dict], float]:
     """One headless locust run; its per-name stats rows (the CSV locust writes) and the wall time."""
     classes = ["PageUser", "ApiUser"] + (["BulkUser"] if bulk else [])
     env = {**os.environ, "LOAD_PLAN": str(plan), "LOAD_WAIT_MIN": str(wait[0]), "LOAD_WAIT_MAX": str(wait[1])}
     users = clients + (1 if bulk else 0)
-    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
-               "-r", str(users), "--run-time", f"{seconds + 2}s", "--host", url, "--csv", str(out),
-               "--reset-stats", "--only-summary", "--loglevel", "ERROR", "--stop-timeout", "10", *classes]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "--run-time",
+        f"{seconds + 2}s",
+        "--host",
+        url,
+        "--csv",
+        str(out),
+        "--reset-stats",
+        "--only-summary",
+        "--loglevel",
+        "ERROR",
+        "--stop-timeout",
+        "10",
+        *classes,
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds + 120)
     elapsed = time.perf_counter() - started
@@ -345,15 +372,19 @@ def connections(owner) -> int:
 def report(title: str, rows: list[dict], *, target_ms: float | None, bulk_target_ms: float | None = None) -> None:
     """A table: requests, throughput, failures, p50/p95/p99 per name; the verdict on p95 against the target."""
     heading(title)
-    say(f"  {'page / endpoint':<40} {'requests':>8} {'req/s':>7} {'fail':>5} {'p50':>7} {'p95':>7} {'p99':>7}"
-        f" {'max':>7}  (ms)")  # fmt: skip
+    say(
+        f"  {'page / endpoint':<40} {'requests':>8} {'req/s':>7} {'fail':>5} {'p50':>7} {'p95':>7} {'p99':>7}"
+        f" {'max':>7}  (ms)"
+    )
     missed = []
     for item in sorted(rows, key=lambda r: (r["Name"] == "Aggregated", r["Name"])):
         name = item["Name"]
         p50, p95, p99 = (float(item[k] or 0) for k in ("50%", "95%", "99%"))
-        say(f"  {name[:40]:<40} {int(item['Request Count']):>8} {float(item['Requests/s']):>7.1f}"
+        say(
+            f"  {name[:40]:<40} {int(item['Request Count']):>8} {float(item['Requests/s']):>7.1f}"
             f" {int(item['Failure Count']):>5} {p50:>7.0f} {p95:>7.0f} {p99:>7.0f}"
-            f" {float(item['Max Response Time']):>7.0f}")  # fmt: skip
+            f" {float(item['Max Response Time']):>7.0f}"
+        )
         if name == "Aggregated" or "bulk ingest" in name or target_ms is None:
             continue
         limit = bulk_target_ms if bulk_target_ms is not None else target_ms
@@ -367,16 +398,18 @@ def report(title: str, rows: list[dict], *, target_ms: float | None, bulk_target
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    _, owner_url = start(script="bench_load", database=BENCH_DB,
-                         title=f"Load benchmark: {args.accounts:,} accounts, database {BENCH_DB}")  # fmt: skip
+    _, owner_url = start(
+        script="bench_load", database=BENCH_DB, title=f"Load benchmark: {args.accounts:,} accounts, database {BENCH_DB}"
+    )
 
     def unfit(meta: dict) -> str | None:
         if meta and meta.get("accounts") != args.accounts:
             return f"the dataset has {meta.get('accounts')} accounts, {args.accounts} asked for"
         return None
 
-    owner, meta = open_database(owner_url, database=BENCH_DB, script="bench_load", rebuild=args.rebuild,
-                                read_meta=read_dataset, unfit=unfit)  # fmt: skip
+    owner, meta = open_database(
+        owner_url, database=BENCH_DB, script="bench_load", rebuild=args.rebuild, read_meta=read_dataset, unfit=unfit
+    )
     seconds = setup_django(test_client=True)
     read_dataset(owner)
     row("migrate + create_app_role", f"{seconds:.1f} s")
@@ -392,14 +425,22 @@ def main(argv: list[str] | None = None) -> int:
 
     levels: list[tuple[str, int, tuple[float, float], bool]] = []
     if not args.closed_loop_only:
-        levels += [(f"{n} clients, think time {args.wait[0]:g}-{args.wait[1]:g} s", n, args.wait, False)
-                   for n in args.levels]  # fmt: skip
+        levels += [
+            (f"{n} clients, think time {args.wait[0]:g}-{args.wait[1]:g} s", n, args.wait, False) for n in args.levels
+        ]
         if not args.no_bulk:
-            levels.append((f"{TARGET_CLIENTS} clients + 1 client posting {BULK_ROWS:,}-row bulk ingests",
-                           TARGET_CLIENTS, args.wait, True))  # fmt: skip
+            levels.append(
+                (
+                    f"{TARGET_CLIENTS} clients + 1 client posting {BULK_ROWS:,}-row bulk ingests",
+                    TARGET_CLIENTS,
+                    args.wait,
+                    True,
+                )
+            )
     if args.closed_loop_only or not args.no_closed_loop:
-        levels.append((f"{TARGET_CLIENTS} clients, no think time (closed loop, saturation)", TARGET_CLIENTS,
-                       (0.0, 0.0), False))  # fmt: skip
+        levels.append(
+            (f"{TARGET_CLIENTS} clients, no think time (closed loop, saturation)", TARGET_CLIENTS, (0.0, 0.0), False)
+        )
 
     heading("Plan")
     plan = make_plan(owner, meta, sessions=max(c for _, c, _, _ in levels), day=today)
@@ -416,34 +457,55 @@ def main(argv: list[str] | None = None) -> int:
     row("machine", f"{os.cpu_count()} CPUs", "locust, gunicorn and PostgreSQL share them")
     try:
         # Warm-up: every worker imports the app, opens its connections and fills its caches.
-        run_locust(url=url, plan=plan_path, out=workdir / "warmup", clients=10, seconds=min(8, args.run_time),
-                   wait=(0.0, 0.5), bulk=False)  # fmt: skip
+        run_locust(
+            url=url,
+            plan=plan_path,
+            out=workdir / "warmup",
+            clients=10,
+            seconds=min(8, args.run_time),
+            wait=(0.0, 0.5),
+            bulk=False,
+        )
         for title, clients, wait, bulk in levels:
             out = workdir / f"level_{clients}_{'bulk' if bulk else ''}{wait[1]:g}"
             load_before = os.getloadavg()[0]
             before = cpu_snapshot(process, owner)
-            rows, elapsed = run_locust(url=url, plan=plan_path, out=out, clients=clients, seconds=args.run_time,
-                                       wait=wait, bulk=bulk)  # fmt: skip
+            rows, elapsed = run_locust(
+                url=url, plan=plan_path, out=out, clients=clients, seconds=args.run_time, wait=wait, bulk=bulk
+            )
             target = None
             if clients == TARGET_CLIENTS and wait[1] > 0:
                 target = TARGET_P95_MS
-            report(f"{title}, {args.run_time} s", rows, target_ms=target,
-                   bulk_target_ms=TARGET_BULK_P95_MS if bulk else None)  # fmt: skip
+            report(
+                f"{title}, {args.run_time} s",
+                rows,
+                target_ms=target,
+                bulk_target_ms=TARGET_BULK_P95_MS if bulk else None,
+            )
             used = cpu_delta(before, cpu_snapshot(process, owner))
-            row("PostgreSQL connections to the database", f"{connections(owner)}",
-                f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")  # fmt: skip
+            row(
+                "PostgreSQL connections to the database",
+                f"{connections(owner)}",
+                f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}",
+            )
             requests = sum(int(r["Request Count"]) for r in rows if r["Name"] != "Aggregated")
             bulk_requests = sum(int(r["Request Count"]) for r in rows if "bulk ingest" in r["Name"])
             if requests:
                 ours = used["app"] + used["db"] + used["locust"]
                 other = max(0.0, used["machine_busy"] - ours)
                 cores = used["machine_total"] / max(elapsed, 1e-9)
-                row("CPU per request: gunicorn + PostgreSQL", f"{1000 * (used['app'] + used['db']) / requests:.0f} ms",
+                row(
+                    "CPU per request: gunicorn + PostgreSQL",
+                    f"{1000 * (used['app'] + used['db']) / requests:.0f} ms",
                     f"gunicorn {1000 * used['app'] / requests:.0f} ms, PostgreSQL {1000 * used['db'] / requests:.0f}"
                     f" ms, locust {1000 * used['locust'] / requests:.0f} ms"
-                    + (f" ({bulk_requests} bulk ingests included)" if bulk_requests else ""))  # fmt: skip
-                row("CPU of other work on the machine", f"{100 * other / max(used['machine_total'], 1e-9):.0f} %",
-                    f"of {cores:.0f} CPUs over {elapsed:.0f} s: it queues with ours for the same cores")  # fmt: skip
+                    + (f" ({bulk_requests} bulk ingests included)" if bulk_requests else ""),
+                )
+                row(
+                    "CPU of other work on the machine",
+                    f"{100 * other / max(used['machine_total'], 1e-9):.0f} %",
+                    f"of {cores:.0f} CPUs over {elapsed:.0f} s: it queues with ours for the same cores",
+                )
     finally:
         process.terminate()
         try:

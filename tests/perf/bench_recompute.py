@@ -64,9 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--verify-sample", type=int, default=1000, help="accounts compared engine vs floor")
     parser.add_argument("--tracemalloc", action="store_true", help="one more engine re-run under tracemalloc")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the typical-night engine run into FILE")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="health chunks scored at once in the typical night (default: CPU count; "
-                        "the idempotent re-run always uses 1, so both figures are printed)")  # fmt: skip
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="health chunks scored at once in the typical night (default: CPU count; "
+        "the idempotent re-run always uses 1, so both figures are printed)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     args.workers = max(1, args.workers)
@@ -138,8 +142,13 @@ class QueryCounter:
 class PhaseTimer:
     """Wraps the steps run_tenant calls (looked up in metrics.nightly's namespace) to time each."""
 
-    NAMES = ("decisions_escalate", "journey_status_recompute", "compliance_status_recompute", "account_chunks",
-             "health_snapshots_compute")  # fmt: skip
+    NAMES = (
+        "decisions_escalate",
+        "journey_status_recompute",
+        "compliance_status_recompute",
+        "account_chunks",
+        "health_snapshots_compute",
+    )
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -178,9 +187,13 @@ class PhaseTimer:
         return ended - self.health_started if self.health_started is not None else 0.0
 
     def summary(self) -> str:
-        short = {"decisions_escalate": "escalate", "journey_status_recompute": "journeys",
-                 "compliance_status_recompute": "compliance", "account_chunks": "ids",
-                 "health_snapshots_compute": "health chunks (summed)"}  # fmt: skip
+        short = {
+            "decisions_escalate": "escalate",
+            "journey_status_recompute": "journeys",
+            "compliance_status_recompute": "compliance",
+            "account_chunks": "ids",
+            "health_snapshots_compute": "health chunks (summed)",
+        }
         return ", ".join(f"{short[name]} {self.seconds[name]:.1f}" for name in self.NAMES if name in self.seconds)
 
 
@@ -431,12 +444,27 @@ GENERATE_SQL: list[tuple[str, str]] = [
 ]
 
 MUTABLE_TABLES = (
-    "metrics_healthsnapshot", "compliance_compliancestatussnapshot", "compliance_obligation",
-    "journeys_accountjourney", "journeys_decision", "metrics_nightlyrun", "bench_engine_totals",
-)  # fmt: skip
-DATA_TABLES = ("accounts_account", "metrics_kpimeasurement", "metrics_surveyresponse", "metrics_incident",
-               "journeys_accountjourney", "journeys_journeyactivity", "journeys_decision", "compliance_obligation",
-               "compliance_evidence", "compliance_auditresult", "metrics_healthsnapshot")  # fmt: skip
+    "metrics_healthsnapshot",
+    "compliance_compliancestatussnapshot",
+    "compliance_obligation",
+    "journeys_accountjourney",
+    "journeys_decision",
+    "metrics_nightlyrun",
+    "bench_engine_totals",
+)
+DATA_TABLES = (
+    "accounts_account",
+    "metrics_kpimeasurement",
+    "metrics_surveyresponse",
+    "metrics_incident",
+    "journeys_accountjourney",
+    "journeys_journeyactivity",
+    "journeys_decision",
+    "compliance_obligation",
+    "compliance_evidence",
+    "compliance_auditresult",
+    "metrics_healthsnapshot",
+)
 
 
 def generate(owner, *, tenant, owner_user_id: int, accounts: int, day: datetime.date, seed: int) -> float:
@@ -447,8 +475,15 @@ def generate(owner, *, tenant, owner_user_id: int, accounts: int, day: datetime.
     with context.tenant_context(tenant):
         segments = list(Segment.objects.order_by("sort_order", "pk").values_list("pk", flat=True))
         template = JourneyTemplate.objects.get(is_default=True).pk
-    params = {"t": tenant.pk, "d": day, "n": accounts, "segments": segments, "template": template,
-              "owner": owner_user_id, "kpi_per_account": 10}  # fmt: skip
+    params = {
+        "t": tenant.pk,
+        "d": day,
+        "n": accounts,
+        "segments": segments,
+        "template": template,
+        "owner": owner_user_id,
+        "kpi_per_account": 10,
+    }
     started = time.perf_counter()
     with owner.cursor() as cursor:
         cursor.execute("SET LOCAL TIME ZONE 'UTC'")
@@ -462,8 +497,11 @@ def generate(owner, *, tenant, owner_user_id: int, accounts: int, day: datetime.
             cursor.execute("SELECT setseed(%s)", [((seed % 1000) / 1000.0)])
         filled = temporary_defaults(cursor, GENERATE_SQL)
         if filled:
-            row("  new NOT NULL columns given empty values", str(len(filled)),
-                ", ".join(f"{table}.{column}" for table, column in filled))  # fmt: skip
+            row(
+                "  new NOT NULL columns given empty values",
+                str(len(filled)),
+                ", ".join(f"{table}.{column}" for table, column in filled),
+            )
         for label, statement in GENERATE_SQL:
             step = time.perf_counter()
             cursor.execute(statement, params)
@@ -489,11 +527,18 @@ def generate(owner, *, tenant, owner_user_id: int, accounts: int, day: datetime.
 # benchmark day) these columns are saved; every invocation restores them, so the timed "typical night"
 # finds what a real night finds: the previous night's state, and a day's worth of changes.
 STATE_COLUMNS = {
-    "journeys_accountjourney": ("current_phase_id", "status", "status_reason", "status_computed_on", "completed_on",
-                                "onboarding_days", "time_to_value_days"),
+    "journeys_accountjourney": (
+        "current_phase_id",
+        "status",
+        "status_reason",
+        "status_computed_on",
+        "completed_on",
+        "onboarding_days",
+        "time_to_value_days",
+    ),
     "compliance_obligation": ("status", "status_computed_at"),
     "journeys_decision": ("status", "escalated_at", "escalated_to_id"),
-}  # fmt: skip
+}
 
 
 def save_state(owner, *, tenant_id: int) -> None:
@@ -571,10 +616,19 @@ def _clamp(expr: str) -> str:
 
 # measure code -> score column of the `scored` CTE (metrics.scoring.MEASURES, in order)
 FLOOR_MEASURES = {
-    "kpi_attainment": "s_kpi", "nps": "s_nps", "csat": "s_csat", "ces": "s_ces", "trust": "s_trust",
-    "adoption": "s_adoption", "escalations": "s_escalations", "mttr": "s_mttr", "journey": "s_journey",
-    "compliance": "s_compliance", "decision_closure": "s_decision_closure", "renewal": "s_renewal",
-}  # fmt: skip
+    "kpi_attainment": "s_kpi",
+    "nps": "s_nps",
+    "csat": "s_csat",
+    "ces": "s_ces",
+    "trust": "s_trust",
+    "adoption": "s_adoption",
+    "escalations": "s_escalations",
+    "mttr": "s_mttr",
+    "journey": "s_journey",
+    "compliance": "s_compliance",
+    "decision_closure": "s_decision_closure",
+    "renewal": "s_renewal",
+}
 
 
 def floor_sql() -> str:
@@ -768,8 +822,9 @@ def compare_floor(owner, *, tenant_id: int, day: datetime.date, sample: int, see
             [tenant_id, day],
         )
         engine_rows, matched, max_all, over_cent, band_diff, max_change = cursor.fetchone()
-        cursor.execute("SELECT account_id FROM bench_engine_totals WHERE tenant_id = %s AND snapshot_date = %s",
-                       [tenant_id, day])  # fmt: skip
+        cursor.execute(
+            "SELECT account_id FROM bench_engine_totals WHERE tenant_id = %s AND snapshot_date = %s", [tenant_id, day]
+        )
         ids = sorted(r[0] for r in cursor.fetchall())
         picked = random.Random(seed).sample(ids, min(sample, len(ids)))
         cursor.execute(
@@ -783,10 +838,16 @@ def compare_floor(owner, *, tenant_id: int, day: datetime.date, sample: int, see
     owner.commit()
     diffs = [abs(float(engine - floor)) for _, engine, floor in pairs]
     return {
-        "sample": len(picked), "sample_found": len(pairs), "sample_max": max(diffs, default=float("nan")),
-        "engine_rows": engine_rows, "matched": matched, "max_all": float(max_all or 0), "over_cent": over_cent,
-        "band_diff": band_diff, "max_change_7d": float(max_change or 0),
-    }  # fmt: skip
+        "sample": len(picked),
+        "sample_found": len(pairs),
+        "sample_max": max(diffs, default=float("nan")),
+        "engine_rows": engine_rows,
+        "matched": matched,
+        "max_all": float(max_all or 0),
+        "over_cent": over_cent,
+        "band_diff": band_diff,
+        "max_change_7d": float(max_change or 0),
+    }
 
 
 # --- (c) The naive per-account ORM loop ------------------------------------------------------------------
@@ -821,23 +882,31 @@ def naive_loop(*, tenant, day: datetime.date, account_ids: list[int]) -> dict[in
             latest: dict[int, tuple[KpiTarget, float]] = {}
             for m in (
                 KpiMeasurement.objects.filter(
-                    account=account, measured_on__lte=day,
+                    account=account,
+                    measured_on__lte=day,
                     measured_on__gt=day - datetime.timedelta(days=KPI_WINDOW_DAYS),
-                ).select_related("kpi").order_by("measured_on")
-            ):  # fmt: skip
+                )
+                .select_related("kpi")
+                .order_by("measured_on")
+            ):
                 k = m.kpi
                 target = KpiTarget(
-                    code=k.code, name=k.name, comparator=k.comparator, direction=k.direction,
+                    code=k.code,
+                    name=k.name,
+                    comparator=k.comparator,
+                    direction=k.direction,
                     low=None if k.target_low is None else float(k.target_low),
-                    high=None if k.target_high is None else float(k.target_high), target_text=k.target_text,
-                )  # fmt: skip
+                    high=None if k.target_high is None else float(k.target_high),
+                    target_text=k.target_text,
+                )
                 latest[m.kpi_id] = (target, float(m.value))
             inputs.kpis = sorted(latest.values(), key=lambda pair: pair[0].code)
             scores: dict[str, list[int]] = {"nps": [], "csat": [], "ces": []}
             for survey in SurveyResponse.objects.filter(
-                account=account, responded_on__lte=day,
+                account=account,
+                responded_on__lte=day,
                 responded_on__gt=day - datetime.timedelta(days=SURVEY_WINDOW_DAYS),
-            ):  # fmt: skip
+            ):
                 scores[survey.survey_type].append(survey.score)
             inputs.nps, inputs.csat, inputs.ces = (SurveyStats.of(scores[t]) for t in ("nps", "csat", "ces"))
             for incident in Incident.objects.filter(account=account, opened_at__gte=since, opened_at__lt=until):
@@ -853,9 +922,10 @@ def naive_loop(*, tenant, day: datetime.date, account_ids: list[int]) -> dict[in
             snapshot = ComplianceStatusSnapshot.objects.filter(account=account, snapshot_date=day).first()
             inputs.compliance_status = snapshot.status if snapshot else None
             for decision in Decision.objects.filter(
-                account=account, due_date__lte=day,
+                account=account,
+                due_date__lte=day,
                 due_date__gt=day - datetime.timedelta(days=DECISION_WINDOW_DAYS),
-            ):  # fmt: skip
+            ):
                 inputs.decisions_due += 1
                 if (
                     decision.status in ("resolved", "fallback")
@@ -871,21 +941,34 @@ def naive_loop(*, tenant, day: datetime.date, account_ids: list[int]) -> dict[in
             config = configs[account.segment_id]
             result = score_account(inputs, config.measures, green_at=config.green_at, red_below=config.red_below)
             HealthSnapshot.objects.update_or_create(
-                tenant=tenant, account=account, snapshot_date=day,
+                tenant=tenant,
+                account=account,
+                snapshot_date=day,
                 defaults={
-                    "total": result.total, "band": result.band, "components": result.components,
+                    "total": result.total,
+                    "band": result.band,
+                    "components": result.components,
                     "change_7d": None if back_7 not in before else result.total - before[back_7],
                     "change_30d": None if back_30 not in before else result.total - before[back_30],
                     "computed_at": timezone.now(),
                 },
-            )  # fmt: skip
+            )
             totals[account_id] = result.total
     return totals
 
 
 # --- The engine --------------------------------------------------------------------------------------------
-def run_engine(*, tenant, day: datetime.date, chunk_size: int | None, label: str, capture: bool = False,
-               trace: bool = False, profile: str | None = None, workers: int = 1) -> dict[str, Any]:  # fmt: skip
+def run_engine(
+    *,
+    tenant,
+    day: datetime.date,
+    chunk_size: int | None,
+    label: str,
+    capture: bool = False,
+    trace: bool = False,
+    profile: str | None = None,
+    workers: int = 1,
+) -> dict[str, Any]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -923,10 +1006,14 @@ def run_engine(*, tenant, day: datetime.date, chunk_size: int | None, label: str
             if captured is not None:
                 captured.__exit__(None, None, None)
     result.update(
-        summary=summary, queries=counter.count, rss_growth=rss.growth, rss_peak=rss.peak,
-        maxrss_delta=rss.maxrss_after - rss.maxrss_before, phases=phases,
+        summary=summary,
+        queries=counter.count,
+        rss_growth=rss.growth,
+        rss_peak=rss.peak,
+        maxrss_delta=rss.maxrss_after - rss.maxrss_before,
+        phases=phases,
         health_seconds=phases.health(ended),
-    )  # fmt: skip
+    )
     if captured is not None:
         result["captured_queries"] = len(captured.captured_queries)
     return result
@@ -943,26 +1030,30 @@ def print_engine(result: dict[str, Any]) -> None:
     )
     row(result["label"], secs(result["seconds"]), note)
     say(f"  {'':<46} {'':>14}  phases (s): {result['phases'].summary()}")
-    say(f"  {'':<46} {'':>14}  memory: peak RSS +{mib(result['rss_growth'])} (peak {mib(result['rss_peak'])}), "
+    say(
+        f"  {'':<46} {'':>14}  memory: peak RSS +{mib(result['rss_growth'])} (peak {mib(result['rss_peak'])}), "
         f"ru_maxrss +{mib(result['maxrss_delta'])}"
-        + (f", tracemalloc peak {mib(result['traced_peak'])}" if "traced_peak" in result else ""))  # fmt: skip
+        + (f", tracemalloc peak {mib(result['traced_peak'])}" if "traced_peak" in result else "")
+    )
 
 
 # --- Main ----------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _, owner_url = start(
-        script="bench_recompute", database=BENCH_DB,
+        script="bench_recompute",
+        database=BENCH_DB,
         title=f"Nightly recompute benchmark: {args.accounts:,} accounts, database {BENCH_DB}",
-    )  # fmt: skip
+    )
 
     def unfit(meta: dict) -> str | None:
         if meta.get("accounts") == str(args.accounts) and "generation_seconds" in meta:
             return None
         return f"the dataset has {meta.get('accounts', 'no')} accounts, {args.accounts} asked for"
 
-    owner, meta = open_database(owner_url, database=BENCH_DB, script="bench_recompute", rebuild=args.rebuild,
-                                read_meta=read_meta, unfit=unfit)  # fmt: skip
+    owner, meta = open_database(
+        owner_url, database=BENCH_DB, script="bench_recompute", rebuild=args.rebuild, read_meta=read_meta, unfit=unfit
+    )
     reuse = bool(meta)
 
     seconds = setup_django()
@@ -976,15 +1067,19 @@ def main(argv: list[str] | None = None) -> int:
     if reuse:
         day = datetime.date.fromisoformat(meta["day"])
         tenant = Tenant.objects.get(pk=int(meta["tenant_id"]))
-        row("reused (--rebuild to regenerate)", meta["accounts"], f"generated {meta['generated_at'][:19]} "
-            f"in {meta['generation_seconds']} s, day {day}")  # fmt: skip
+        row(
+            "reused (--rebuild to regenerate)",
+            meta["accounts"],
+            f"generated {meta['generated_at'][:19]} in {meta['generation_seconds']} s, day {day}",
+        )
     else:
         day = datetime.date.today()
         started = time.perf_counter()
         tenant, csm_user = create_tenant_and_users()
         row("tenant (tenant_create: seed 000 reference data)", secs(time.perf_counter() - started))
-        elapsed = generate(owner, tenant=tenant, owner_user_id=csm_user.pk, accounts=args.accounts, day=day,
-                           seed=args.seed)  # fmt: skip
+        elapsed = generate(
+            owner, tenant=tenant, owner_user_id=csm_user.pk, accounts=args.accounts, day=day, seed=args.seed
+        )
         row("generated (set-based SQL as owner + VACUUM ANALYZE)", secs(elapsed))
     counts = dataset_counts(owner, tenant.pk)
     for table, count in counts.items():
@@ -1001,20 +1096,33 @@ def main(argv: list[str] | None = None) -> int:
         print_engine(first)
         save_state(owner, tenant_id=tenant.pk)
         analyze(owner)
-        set_meta(owner, "first_run", f"{first['seconds']:.2f} s, {first['queries']} queries, phases (s): "
-                 f"{first['phases'].summary()}")  # fmt: skip
+        set_meta(
+            owner,
+            "first_run",
+            f"{first['seconds']:.2f} s, {first['queries']} queries, phases (s): {first['phases'].summary()}",
+        )
     else:
-        row(f"first run ever ({previous_day}), at generation", meta["first_run"].split(",")[0],
-            meta["first_run"].split(", ", 1)[1])  # fmt: skip
+        row(
+            f"first run ever ({previous_day}), at generation",
+            meta["first_run"].split(",")[0],
+            meta["first_run"].split(", ", 1)[1],
+        )
     started = time.perf_counter()
     reset_state(owner, tenant_id=tenant.pk, day=day)
     row("state restored as the previous night left it", secs(time.perf_counter() - started), "(untimed setup)")
-    night = run_engine(tenant=tenant, day=day, chunk_size=None, profile=args.profile, workers=args.workers,
-                       label=f"typical night ({day}), {args.workers} worker(s)")  # fmt: skip
+    night = run_engine(
+        tenant=tenant,
+        day=day,
+        chunk_size=None,
+        profile=args.profile,
+        workers=args.workers,
+        label=f"typical night ({day}), {args.workers} worker(s)",
+    )
     print_engine(night)
     analyze(owner)
-    rerun = run_engine(tenant=tenant, day=day, chunk_size=None, label="idempotent re-run (same day), 1 worker",
-                       capture=True)  # fmt: skip
+    rerun = run_engine(
+        tenant=tenant, day=day, chunk_size=None, label="idempotent re-run (same day), 1 worker", capture=True
+    )
     print_engine(rerun)
     analyze(owner)
     row("  queries (CaptureQueriesContext, re-run)", f"{rerun['captured_queries']}")
@@ -1043,11 +1151,17 @@ def main(argv: list[str] | None = None) -> int:
     analyze(owner, ("metrics_healthsnapshot", "bench_engine_totals"))
     row("floor, re-run (upsert over existing rows)", secs(floor_rerun))
     check = compare_floor(owner, tenant_id=tenant.pk, day=day, sample=args.verify_sample, seed=args.seed)
-    row(f"max |engine - floor| total, {check['sample_found']} random accounts", f"{check['sample_max']:.2f}",
-        "(agreement: < 0.05)")  # fmt: skip
-    row("max |engine - floor| total, all accounts", f"{check['max_all']:.2f}",
+    row(
+        f"max |engine - floor| total, {check['sample_found']} random accounts",
+        f"{check['sample_max']:.2f}",
+        "(agreement: < 0.05)",
+    )
+    row(
+        "max |engine - floor| total, all accounts",
+        f"{check['max_all']:.2f}",
         f"{check['matched']:,}/{check['engine_rows']:,} matched, {check['over_cent']} differ by > 0.01, "
-        f"{check['band_diff']} band differences, max change_7d diff {check['max_change_7d']:.2f}")  # fmt: skip
+        f"{check['band_diff']} band differences, max change_7d diff {check['max_change_7d']:.2f}",
+    )
 
     heading(f"(c) Naive per-account ORM loop over {args.sample:,} random accounts")
     with owner.cursor() as cursor:
@@ -1069,8 +1183,9 @@ def main(argv: list[str] | None = None) -> int:
         loop_totals = naive_loop(tenant=tenant, day=day, account_ids=sample_ids)
     loop_seconds = time.perf_counter() - started
     extrapolated = loop_seconds / args.sample * len(all_ids)
-    loop_diff = max((abs(float(loop_totals[a] - engine_totals[a])) for a in sample_ids if a in engine_totals),
-                    default=float("nan"))  # fmt: skip
+    loop_diff = max(
+        (abs(float(loop_totals[a] - engine_totals[a])) for a in sample_ids if a in engine_totals), default=float("nan")
+    )
     row(
         "loop over the sample",
         secs(loop_seconds),
@@ -1081,11 +1196,17 @@ def main(argv: list[str] | None = None) -> int:
 
     heading("Summary")
     engine = night["seconds"]
-    row(f"(a) engine, typical night, {args.workers} worker(s)", secs(engine),
-        f"{night['queries']} queries, peak RSS +{mib(night['rss_growth'])}")  # fmt: skip
+    row(
+        f"(a) engine, typical night, {args.workers} worker(s)",
+        secs(engine),
+        f"{night['queries']} queries, peak RSS +{mib(night['rss_growth'])}",
+    )
     row("(a) engine, first run ever (the day before)", read_meta(owner)["first_run"].split(",")[0])
-    row("(a) engine, idempotent re-run, 1 worker", secs(rerun["seconds"]),
-        f"{rerun['captured_queries']} queries captured; health {rerun['health_seconds']:.1f} s")  # fmt: skip
+    row(
+        "(a) engine, idempotent re-run, 1 worker",
+        secs(rerun["seconds"]),
+        f"{rerun['captured_queries']} queries captured; health {rerun['health_seconds']:.1f} s",
+    )
     if big is not None:
         row(f"(a) engine, re-run with chunk {args.big_chunk}", secs(big["seconds"]))
     row("(a) engine, health step only (typical night)", secs(night["health_seconds"]))
@@ -1097,8 +1218,11 @@ def main(argv: list[str] | None = None) -> int:
     row("  health step only / floor", f"{night['health_seconds'] / floor_first:.1f}x")
     row("  idempotent re-run (1 worker) / floor re-run", f"{rerun['seconds'] / floor_rerun:.1f}x")
     row("loop extrapolated / engine  (target >= 50x)", f"{ratio_loop:.1f}x", "OK" if ratio_loop >= 50 else "MISSED")
-    row("  loop extrapolated / engine health step", f"{extrapolated / night['health_seconds']:.1f}x",
-        "(the loop, like the floor, only does the health step)")  # fmt: skip
+    row(
+        "  loop extrapolated / engine health step",
+        f"{extrapolated / night['health_seconds']:.1f}x",
+        "(the loop, like the floor, only does the health step)",
+    )
     row("  loop extrapolated / idempotent re-run, 1 worker", f"{extrapolated / rerun['seconds']:.1f}x")
     owner.close()
     return 0

@@ -61,8 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--executives", type=int, default=100, help="executives per tenant (100)")
     parser.add_argument("--accounts", type=int, default=200, help="accounts per tenant (200)")
     parser.add_argument("--workers", type=int, default=1, help="sending threads, one DB and SMTP connection each (1)")
-    parser.add_argument("--no-share", action="store_true",
-                        help="build every email from scratch (no ScorecardViews): what sharing saves")  # fmt: skip
+    parser.add_argument(
+        "--no-share", action="store_true", help="build every email from scratch (no ScorecardViews): what sharing saves"
+    )
     parser.add_argument("--rebuild", action="store_true", help="drop the benchmark database and regenerate")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
@@ -84,11 +85,16 @@ def add_executives(tenant, *, slug: str, have: int, want: int) -> int:
     unusable = make_password(None)
     users = User.objects.bulk_create(
         [
-            User(username=f"{slug}-exec-{n:03d}", email=f"exec{n:03d}@{slug}.test", first_name="Exec",
-                 last_name=f"{n:03d}", password=unusable)
+            User(
+                username=f"{slug}-exec-{n:03d}",
+                email=f"exec{n:03d}@{slug}.test",
+                first_name="Exec",
+                last_name=f"{n:03d}",
+                password=unusable,
+            )
             for n in range(have + 1, want + 1)
         ]
-    )  # fmt: skip
+    )
     with context.tenant_context(tenant):
         Membership.objects.bulk_create(
             [Membership(tenant=tenant, user=user, role=Role.EXECUTIVE) for user in users], batch_size=1000
@@ -262,9 +268,14 @@ def run(tenants: list, week, *, workers: int, share: bool = True) -> dict[str, A
         services.scorecard_build = real_build
     total = time.perf_counter() - started
     return {
-        "total": total, "prepare": prepare_seconds, "emails": len(jobs), "per_email": per_email,
-        "build": build_seconds, "statuses": statuses, "views": (views.hits, views.misses),
-    }  # fmt: skip
+        "total": total,
+        "prepare": prepare_seconds,
+        "emails": len(jobs),
+        "per_email": per_email,
+        "build": build_seconds,
+        "statuses": statuses,
+        "views": (views.hits, views.misses),
+    }
 
 
 def queries_of_one_email(tenant, week) -> tuple[int, int]:
@@ -288,9 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     total_execs = args.tenants * args.executives
     _, owner_url = start(
-        script="bench_scorecards", database=BENCH_DB,
+        script="bench_scorecards",
+        database=BENCH_DB,
         title=f"Scorecard benchmark: {total_execs:,} executives in {args.tenants} tenants, database {BENCH_DB}",
-    )  # fmt: skip
+    )
     wanted = {"tenants": args.tenants, "executives": args.executives, "accounts": args.accounts, "seed": args.seed}
 
     def unfit(meta: dict) -> str | None:
@@ -298,8 +310,14 @@ def main(argv: list[str] | None = None) -> int:
             return None
         return f"the dataset is {({k: meta.get(k) for k in wanted}) if meta else 'missing'}, {wanted} asked for"
 
-    owner, meta = open_database(owner_url, database=BENCH_DB, script="bench_scorecards", rebuild=args.rebuild,
-                                read_meta=read_dataset, unfit=unfit)  # fmt: skip
+    owner, meta = open_database(
+        owner_url,
+        database=BENCH_DB,
+        script="bench_scorecards",
+        rebuild=args.rebuild,
+        read_meta=read_dataset,
+        unfit=unfit,
+    )
     seconds = setup_django()
     read_dataset(owner)
     row("migrate + create_app_role", f"{seconds:.1f} s")
@@ -325,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
             meta["tenant_info"].append(
                 build_tenant(
                     owner, number=number, accounts=args.accounts, executives=args.executives, day=today, seed=args.seed
-                )  # fmt: skip
+                )
             )
         meta["seconds"] = round(time.perf_counter() - started, 1)
         row("generated", f"{meta['seconds']:.1f} s")
@@ -359,8 +377,11 @@ def main(argv: list[str] | None = None) -> int:
             f"max {max(sizes) / 1024:.0f} KiB",
         )
     if per_email_ms:
-        row("per email (send call) median", f"{statistics.median(per_email_ms):.1f} ms",
-            f"p95 {p95(per_email_ms):.1f} ms, max {max(per_email_ms):.1f} ms")  # fmt: skip
+        row(
+            "per email (send call) median",
+            f"{statistics.median(per_email_ms):.1f} ms",
+            f"p95 {p95(per_email_ms):.1f} ms, max {max(per_email_ms):.1f} ms",
+        )
         row("  of which build (data + render + MIME)", f"{statistics.median(build_ms):.1f} ms", "median")
     row("queries for one email (claim .. audit)", f"{queries}", "(an executive's, views not shared)")
     hits, misses = result["views"]
@@ -368,11 +389,17 @@ def main(argv: list[str] | None = None) -> int:
 
     heading("Summary")
     verdict = "met" if result["total"] < TARGET_SECONDS else "MISSED"
-    row(f"total for {result['emails']:,} emails", f"{result['total']:.1f} s",
-        f"target < {TARGET_SECONDS:.0f} s: {verdict}")  # fmt: skip
+    row(
+        f"total for {result['emails']:,} emails",
+        f"{result['total']:.1f} s",
+        f"target < {TARGET_SECONDS:.0f} s: {verdict}",
+    )
     if per_email_ms:
-        row("per-email median", f"{statistics.median(per_email_ms):.1f} ms",
-            f"throughput {result['emails'] / result['total']:.1f} emails/s")  # fmt: skip
+        row(
+            "per-email median",
+            f"{statistics.median(per_email_ms):.1f} ms",
+            f"throughput {result['emails'] / result['total']:.1f} emails/s",
+        )
     owner.close()
     return 0
 

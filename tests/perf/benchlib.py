@@ -68,9 +68,13 @@ def owner_connect(owner_url: str, dbname: str | None = None, *, script: str = "b
     url = urlparse(owner_url)
     try:
         return psycopg2.connect(
-            dbname=dbname or url.path.lstrip("/"), user=url.username, password=url.password,
-            host=url.hostname, port=url.port or 5432, connect_timeout=10,
-        )  # fmt: skip
+            dbname=dbname or url.path.lstrip("/"),
+            user=url.username,
+            password=url.password,
+            host=url.hostname,
+            port=url.port or 5432,
+            connect_timeout=10,
+        )
     except psycopg2.OperationalError as exc:
         sys.exit(
             f"{script}: cannot reach PostgreSQL at {url.hostname}:{url.port or 5432} as {url.username!r}: "
@@ -189,9 +193,19 @@ def row(label: str, value: str, note: str = "") -> None:
     say(f"  {label:<46} {value:>14}  {note}".rstrip())
 
 
-_EMPTY_BY_TYPE = {"character varying": "''", "text": "''", "integer": "0", "bigint": "0", "smallint": "0",
-                  "numeric": "0", "double precision": "0", "boolean": "false", "jsonb": "'{}'",
-                  "date": "current_date", "timestamp with time zone": "now()"}  # fmt: skip
+_EMPTY_BY_TYPE = {
+    "character varying": "''",
+    "text": "''",
+    "integer": "0",
+    "bigint": "0",
+    "smallint": "0",
+    "numeric": "0",
+    "double precision": "0",
+    "boolean": "false",
+    "jsonb": "'{}'",
+    "date": "current_date",
+    "timestamp with time zone": "now()",
+}
 
 
 def temporary_defaults(cursor, statements) -> list[tuple[str, str]]:

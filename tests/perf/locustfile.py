@@ -181,7 +181,10 @@ class BulkUser(FastHttpUser):
         ]
         headers = {**self.auth, "Idempotency-Key": f"load-{uuid.uuid4()}"}
         with self.client.post(
-            "/api/v1/measurements/bulk", data=json.dumps({"rows": rows}), headers=headers,
-            name=f"api: bulk ingest, {len(rows):,} rows", catch_response=True,
-        ) as response:  # fmt: skip
+            "/api/v1/measurements/bulk",
+            data=json.dumps({"rows": rows}),
+            headers=headers,
+            name=f"api: bulk ingest, {len(rows):,} rows",
+            catch_response=True,
+        ) as response:
             _check(response, want=201)

@@ -49,21 +49,39 @@ def build_book(world, n: int, *, prefix: str, owner_role: str = "csm", segment: 
     with context.tenant_context(tenant):
         seg = Segment.objects.get(code=segment)
         kpi = KpiDefinition.objects.filter(segment=seg).order_by("sort_order", "pk").first()
-        accounts = owned_accounts_bulk(world, owner, [
-            Account(
-                tenant=tenant, name=f"{prefix} {i:04d}", segment=seg, owner_csm=owner, arr=Decimal(100000 + i),
-                renewal_date=TODAY + datetime.timedelta(days=10 + 7 * i),
-            )
-            for i in range(n)
-        ])  # fmt: skip
+        accounts = owned_accounts_bulk(
+            world,
+            owner,
+            [
+                Account(
+                    tenant=tenant,
+                    name=f"{prefix} {i:04d}",
+                    segment=seg,
+                    owner_csm=owner,
+                    arr=Decimal(100000 + i),
+                    renewal_date=TODAY + datetime.timedelta(days=10 + 7 * i),
+                )
+                for i in range(n)
+            ],
+        )
         bands = ["red", "yellow", "green"]
         HealthSnapshot.objects.bulk_create(
-            [HealthSnapshot(tenant=tenant, account=a, snapshot_date=TODAY, band=bands[i % 3],
-                            total=Decimal(35 + 20 * (i % 3)), change_30d=Decimal(-(i % 7)))
-             for i, a in enumerate(accounts)]
-            + [HealthSnapshot(tenant=tenant, account=a, snapshot_date=WEEK_AGO, band="green", total=Decimal(80))
-               for a in accounts]
-        )  # fmt: skip
+            [
+                HealthSnapshot(
+                    tenant=tenant,
+                    account=a,
+                    snapshot_date=TODAY,
+                    band=bands[i % 3],
+                    total=Decimal(35 + 20 * (i % 3)),
+                    change_30d=Decimal(-(i % 7)),
+                )
+                for i, a in enumerate(accounts)
+            ]
+            + [
+                HealthSnapshot(tenant=tenant, account=a, snapshot_date=WEEK_AGO, band="green", total=Decimal(80))
+                for a in accounts
+            ]
+        )
         KpiMeasurement.objects.bulk_create(
             KpiMeasurement(tenant=tenant, account=a, kpi=kpi, measured_on=TODAY, value=Decimal(60 + i % 40))
             for i, a in enumerate(accounts)
@@ -76,33 +94,67 @@ def build_book(world, n: int, *, prefix: str, owner_role: str = "csm", segment: 
         requirement = factories.requirement_of(tenant)
         statuses = ["overdue", "expiring", "compliant"]
         obligations = Obligation.objects.bulk_create(
-            Obligation(tenant=tenant, account=a, requirement=requirement, status=statuses[i % 3],
-                       due_date=TODAY + datetime.timedelta(days=-5 if i % 3 == 0 else 40))
+            Obligation(
+                tenant=tenant,
+                account=a,
+                requirement=requirement,
+                status=statuses[i % 3],
+                due_date=TODAY + datetime.timedelta(days=-5 if i % 3 == 0 else 40),
+            )
             for i, a in enumerate(accounts)
-        )  # fmt: skip
+        )
         Evidence.objects.bulk_create(
-            Evidence(tenant=tenant, obligation=o, filename="soc2.pdf", checksum_sha256="0" * 64,
-                     valid_from=TODAY - datetime.timedelta(days=300),
-                     valid_until=TODAY + datetime.timedelta(days=12 + i))
+            Evidence(
+                tenant=tenant,
+                obligation=o,
+                filename="soc2.pdf",
+                checksum_sha256="0" * 64,
+                valid_from=TODAY - datetime.timedelta(days=300),
+                valid_until=TODAY + datetime.timedelta(days=12 + i),
+            )
             for i, o in enumerate(obligations)
             if i % 3 == 1
-        )  # fmt: skip
+        )
         AuditResult.objects.bulk_create(
-            AuditResult(tenant=tenant, obligation=o, audited_on=TODAY - datetime.timedelta(days=3),
-                        outcome="failed" if i % 4 == 0 else "passed", open_findings=2 if i % 4 == 0 else 0)
+            AuditResult(
+                tenant=tenant,
+                obligation=o,
+                audited_on=TODAY - datetime.timedelta(days=3),
+                outcome="failed" if i % 4 == 0 else "passed",
+                open_findings=2 if i % 4 == 0 else 0,
+            )
             for i, o in enumerate(obligations)
-        )  # fmt: skip
+        )
         Decision.objects.bulk_create(
-            [Decision(tenant=tenant, account=a, kind="blocker" if i % 2 else "decision", title=f"Decide {a.name}",
-                      owner=owner, due_date=TODAY + datetime.timedelta(days=i - 2), fallback="Keep as is",
-                      customer_impact=f"Settlement delays at {a.name}" if i % 2 == 0 else "")
-             for i, a in enumerate(accounts)]
-            + [Decision(tenant=tenant, account=a, title=f"Closed {a.name}", owner=owner, due_date=TODAY,
-                        fallback="-", status="resolved" if i % 2 == 0 else "fallback", resolution=f"Agreed {i}",
-                        created_at=_noon(TODAY - datetime.timedelta(days=30)),
-                        resolved_at=_noon(TODAY - datetime.timedelta(days=2 if i % 2 == 0 else 10)))
-               for i, a in enumerate(accounts)]
-        )  # fmt: skip
+            [
+                Decision(
+                    tenant=tenant,
+                    account=a,
+                    kind="blocker" if i % 2 else "decision",
+                    title=f"Decide {a.name}",
+                    owner=owner,
+                    due_date=TODAY + datetime.timedelta(days=i - 2),
+                    fallback="Keep as is",
+                    customer_impact=f"Settlement delays at {a.name}" if i % 2 == 0 else "",
+                )
+                for i, a in enumerate(accounts)
+            ]
+            + [
+                Decision(
+                    tenant=tenant,
+                    account=a,
+                    title=f"Closed {a.name}",
+                    owner=owner,
+                    due_date=TODAY,
+                    fallback="-",
+                    status="resolved" if i % 2 == 0 else "fallback",
+                    resolution=f"Agreed {i}",
+                    created_at=_noon(TODAY - datetime.timedelta(days=30)),
+                    resolved_at=_noon(TODAY - datetime.timedelta(days=2 if i % 2 == 0 else 10)),
+                )
+                for i, a in enumerate(accounts)
+            ]
+        )
     if nightly:
         from dashboards.services import segment_snapshots_compute
 
@@ -130,5 +182,8 @@ def dashboard_figures(world, role) -> SimpleNamespace:
             earlier=dash.portfolio_summaries(visible, membership, as_of=WEEK_AGO, today=WEEK_AGO),
             movers=dash.band_movers(visible, as_of=TODAY, limit=100),
             renewals=dash.renewals_due(at_risk, today=TODAY, limit=100),
-            failed=failed, failed_total=failed_total, expiring=expiring, expiring_total=expiring_total,
-        )  # fmt: skip
+            failed=failed,
+            failed_total=failed_total,
+            expiring=expiring,
+            expiring_total=expiring_total,
+        )

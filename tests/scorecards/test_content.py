@@ -50,12 +50,23 @@ def test_figures_equal_the_dashboards_selectors_for_the_same_day_and_user(client
     bank = card.segments[0]
     # By hand: 9 accounts, today 3 red / 3 yellow / 3 green, last week all 9 green.
     assert bank.summary.bands == {"red": 3, "yellow": 3, "grey": 0, "green": 3, "none": 0}
-    assert bank.bands_before == next(s.bands for s in before if s.code == "bank") == {
-        "red": 0, "yellow": 0, "grey": 0, "green": 9, "none": 0,
-    }  # fmt: skip
+    assert (
+        bank.bands_before
+        == next(s.bands for s in before if s.code == "bank")
+        == {
+            "red": 0,
+            "yellow": 0,
+            "grey": 0,
+            "green": 9,
+            "none": 0,
+        }
+    )
     assert [(b, n, was, d) for b, n, was, d in bank.band_rows][:4] == [
-        ("red", 3, 0, 3), ("yellow", 3, 0, 3), ("grey", 0, 0, 0), ("green", 3, 9, -6),
-    ]  # fmt: skip
+        ("red", 3, 0, 3),
+        ("yellow", 3, 0, 3),
+        ("grey", 0, 0, 0),
+        ("green", 3, 9, -6),
+    ]
     insurer_section = card.segments[1]
     assert insurer_section.bands_before is None  # nothing scored there last week: unknown, not zero
     kpi = bank.summary.kpis[0]
@@ -142,8 +153,9 @@ def test_decisions_are_those_open_on_the_figures_day_and_the_weeks_closed_ones_a
 
     # Last week's email lists what was open then: the decisions closed since (open for 30 days, closed
     # 2 days ago), not the ones opened today; and what closed in its own seven days (10 days ago).
-    last_week = weekly_scorecard(user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE],
-                                 week=IsoWeek.of(WEEK_AGO))  # fmt: skip
+    last_week = weekly_scorecard(
+        user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE], week=IsoWeek.of(WEEK_AGO)
+    )
     assert last_week.decisions.total == 5
     assert {d.title for d in last_week.decisions.items} == {f"Closed Harbor {i:04d}" for i in (0, 2, 4, 6, 8)}
     assert last_week.decisions_closed.total == 4
@@ -153,13 +165,17 @@ def test_decisions_are_those_open_on_the_figures_day_and_the_weeks_closed_ones_a
 def test_a_manager_sees_their_team_only_and_no_tenant_ever_sees_another(tenant_a, tenant_b):
     outside = factories.AccountFactory(tenant=tenant_a.tenant, name="Outside Harbor Bank", renewal_date=TODAY)
     factories.HealthSnapshotFactory(tenant=tenant_a.tenant, account=outside, band="red", snapshot_date=TODAY)
-    factories.DecisionFactory(tenant=tenant_a.tenant, account=outside, title="Outside decision",
-                              owner=tenant_a.user(Role.ADMIN))  # fmt: skip
+    factories.DecisionFactory(
+        tenant=tenant_a.tenant, account=outside, title="Outside decision", owner=tenant_a.user(Role.ADMIN)
+    )
     build_book(tenant_a, 6, prefix="Team")  # owned by the CSM, who reports to the manager; then the nightly
     build_book(tenant_b, 6, prefix="Bravo Secret")
-    factories.DecisionFactory(tenant=tenant_b.tenant, account=factories.AccountFactory(tenant=tenant_b.tenant,
-                              name="Bravo Hidden Bank"), title="Bravo Confidential Blocker",
-                              owner=tenant_b.user(Role.ADMIN))  # fmt: skip
+    factories.DecisionFactory(
+        tenant=tenant_b.tenant,
+        account=factories.AccountFactory(tenant=tenant_b.tenant, name="Bravo Hidden Bank"),
+        title="Bravo Confidential Blocker",
+        owner=tenant_b.user(Role.ADMIN),
+    )
 
     manager = _scorecard(tenant_a, Role.MANAGER)
     executive = _scorecard(tenant_a, Role.EXECUTIVE)
@@ -210,9 +226,11 @@ def test_segment_ids_narrow_every_section(tenant_a):
     card = _scorecard(tenant_a, Role.EXECUTIVE, segment_ids=[insurer.pk])
     assert [s.summary.code for s in card.segments] == ["insurer"]
     names = (
-        [m.name for m in card.movers.items] + [r.name for r in card.renewals_at_risk.items]
-        + [d.account for d in card.decisions.items] + [e.account for e in card.compliance_exceptions]
-    )  # fmt: skip
+        [m.name for m in card.movers.items]
+        + [r.name for r in card.renewals_at_risk.items]
+        + [d.account for d in card.decisions.items]
+        + [e.account for e in card.compliance_exceptions]
+    )
     assert names and all(name.startswith("Mutual") for name in names)
     assert card.decisions.total == 3 and card.movers.total == 2
     # Empty means every segment; an unknown (or another tenant's) id matches nothing.
@@ -223,12 +241,14 @@ def test_segment_ids_narrow_every_section(tenant_a):
 def test_the_week_picks_its_last_nightly_run_and_says_when_there_was_none(tenant_a):
     build_book(tenant_a, 3, prefix="Harbor")
     previous = IsoWeek.of(WEEK_AGO)
-    card = weekly_scorecard(user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE],
-                            week=previous)  # fmt: skip
+    card = weekly_scorecard(
+        user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE], week=previous
+    )
     assert card.as_of == WEEK_AGO and card.segments[0].summary.bands["green"] == 3
     later = IsoWeek.of(TODAY + datetime.timedelta(days=14))
-    stale = weekly_scorecard(user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE],
-                             week=later)  # fmt: skip
+    stale = weekly_scorecard(
+        user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE], week=later
+    )
     assert stale.as_of == TODAY and stale.stale
     assert "No nightly run happened during this week" in render_scorecard(stale, unsubscribe_url=None).text
 

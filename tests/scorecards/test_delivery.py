@@ -443,8 +443,9 @@ def test_a_rendering_that_depends_on_the_user_otherwise_is_not_shared(tenant_a, 
 
     def with_address(scorecard, *, unsubscribe_url):
         rendered = real(scorecard, unsubscribe_url=unsubscribe_url)
-        return rendered.__class__(rendered.subject, rendered.text + f"\nfor {scorecard.user.pk}", rendered.html,
-                                  rendered.images)  # fmt: skip
+        return rendered.__class__(
+            rendered.subject, rendered.text + f"\nfor {scorecard.user.pk}", rendered.html, rendered.images
+        )
 
     monkeypatch.setattr(email, "render_scorecard", with_address)
     _executives(tenant_a, [("Ana", "Lima"), ("Rui", "Costa")])
@@ -471,10 +472,18 @@ def test_the_deliveries_page_query_count_does_not_grow_with_rows(tenant_a, clien
         ]
         with context.tenant_context(world.tenant):
             ScorecardDelivery.objects.bulk_create(
-                ScorecardDelivery(tenant=world.tenant, user=u, week=str(WEEK), week_start=WEEK.monday, email=u.email,
-                                  status=DeliveryStatus.FAILED, attempts=6, last_error=f"SMTPDataError: 451 ({u.pk})")
+                ScorecardDelivery(
+                    tenant=world.tenant,
+                    user=u,
+                    week=str(WEEK),
+                    week_start=WEEK.monday,
+                    email=u.email,
+                    status=DeliveryStatus.FAILED,
+                    attempts=6,
+                    last_error=f"SMTPDataError: 451 ({u.pk})",
+                )
                 for u in users
-            )  # fmt: skip
+            )
 
     client.get(url)  # warm the session
     add_failed(2, 0)
@@ -500,8 +509,9 @@ def test_the_received_text_carries_the_dashboards_figures_for_the_week(tenant_a,
     build_book(tenant_a, 9, prefix="Harbor")
     user = tenant_a.user(role)
     if role == Role.MANAGER:
-        services.scorecard_subscription_update(tenant=tenant_a.tenant, user=user, enabled=True, segment_ids=[],
-                                               actor=user)  # fmt: skip
+        services.scorecard_subscription_update(
+            tenant=tenant_a.tenant, user=user, enabled=True, segment_ids=[], actor=user
+        )
     outcomes = {o.status for o in _send_all(tenant_a)}
     assert outcomes == {DeliveryStatus.SENT}
     (received,) = smtp.collector.to(user.email)

@@ -28,8 +28,9 @@ UNSUBSCRIBE = settings.SITE_URL + "/scorecards/unsubscribe/signed-token/"
 def card(tenant_a):
     build_book(tenant_a, 9, prefix="Harbor")
     build_book(tenant_a, 4, prefix="Mutual", segment="insurer", owner_role="manager")
-    return weekly_scorecard(user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE],
-                            week=WEEK)  # fmt: skip
+    return weekly_scorecard(
+        user=tenant_a.user(Role.EXECUTIVE), membership=tenant_a.memberships[Role.EXECUTIVE], week=WEEK
+    )
 
 
 def _parse(rendered, unsubscribe_url=UNSUBSCRIBE):

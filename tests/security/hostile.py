@@ -127,9 +127,10 @@ EXEMPT: dict[tuple[str, str], str] = {
 def _project_models() -> list[type[models.Model]]:
     base = Path(settings.BASE_DIR).resolve()
     own = [
-        config for config in apps.get_app_configs()
+        config
+        for config in apps.get_app_configs()
         if Path(config.path).resolve().is_relative_to(base) and ".venv" not in Path(config.path).parts
-    ]  # fmt: skip
+    ]
     return [get_user_model(), *(model for config in own for model in config.get_models())]
 
 
@@ -281,9 +282,11 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
     for index, role in enumerate(Role.values):
         # A username may start with a formula lead (Django allows [\w.@+-]): the audit CSV's actor_label.
         user = User(
-            username=f"-2+3+{role}@hostile.test", email=hostile_email(f"{role}."),
-            **values_for(User, skip=("username", "email", "first_name")), first_name=hostile_text(150, index % 5),
-        )  # fmt: skip
+            username=f"-2+3+{role}@hostile.test",
+            email=hostile_email(f"{role}."),
+            **values_for(User, skip=("username", "email", "first_name")),
+            first_name=hostile_text(150, index % 5),
+        )
         user.set_password(factories.TEST_PASSWORD)
         user.full_clean()  # as the admin's user form validates it
         user.save()
@@ -300,39 +303,68 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
         phase = template.phases.order_by("order").first()
         requirement = factories.requirement_of(tenant)
         for instance in (
-            template, phase, PhaseActivity.objects.filter(phase=phase).order_by("order").first(),
+            template,
+            phase,
+            PhaseActivity.objects.filter(phase=phase).order_by("order").first(),
             SuccessCriterion.objects.filter(phase=phase).order_by("order").first(),
-            Framework.objects.get(pk=requirement.framework_id), Requirement.objects.get(pk=requirement.pk),
-        ):  # fmt: skip
+            Framework.objects.get(pk=requirement.framework_id),
+            Requirement.objects.get(pk=requirement.pk),
+        ):
             _admin_edit(instance)
         requirement = Requirement.objects.get(pk=requirement.pk)
     segment_values = values_for(Segment)
     segment_values["success_factors"] = [{"name": p, "description": p} for p in PAYLOADS]
     bank = segment_update(tenant=tenant, segment=bank, actor=admin, **segment_values)
     kpi = kpi_definition_create(
-        tenant=tenant, segment=bank, actor=admin, code="hostile-kpi", direction="higher", comparator="gte",
-        target_low=Decimal("50"), weight=Decimal("10"), **values_for(type_of("segments.KpiDefinition")),
-    )  # fmt: skip
+        tenant=tenant,
+        segment=bank,
+        actor=admin,
+        code="hostile-kpi",
+        direction="higher",
+        comparator="gte",
+        target_low=Decimal("50"),
+        weight=Decimal("10"),
+        **values_for(type_of("segments.KpiDefinition")),
+    )
 
     account = account_create(
-        tenant=tenant, actor=admin, segment=bank, owner_csm=csm, arr=Decimal("250000"),
-        contract_start=today - datetime.timedelta(days=400), renewal_date=today + datetime.timedelta(days=30),
+        tenant=tenant,
+        actor=admin,
+        segment=bank,
+        owner_csm=csm,
+        arr=Decimal("250000"),
+        contract_start=today - datetime.timedelta(days=400),
+        renewal_date=today + datetime.timedelta(days=30),
         **values_for(type_of("accounts.Account")),
-    )  # fmt: skip
+    )
     contact = contact_create(tenant=tenant, account=account, actor=csm, **values_for(type_of("accounts.Contact")))
     touchpoint = touchpoint_log(
-        tenant=tenant, account=account, actor=csm, kind="meeting", contact=contact,
-        occurred_at=timezone.now() - datetime.timedelta(hours=2), **values_for(type_of("accounts.Touchpoint")),
-    )  # fmt: skip
+        tenant=tenant,
+        account=account,
+        actor=csm,
+        kind="meeting",
+        contact=contact,
+        occurred_at=timezone.now() - datetime.timedelta(hours=2),
+        **values_for(type_of("accounts.Touchpoint")),
+    )
     decision_values = values_for(type_of("journeys.Decision"), skip=("resolution",))
     decision = decision_create(
-        tenant=tenant, account=account, owner=csm, kind="blocker", due_date=today - datetime.timedelta(days=3),
-        actor=csm, **decision_values,
-    )  # fmt: skip
-    closed = decision_create(
-        tenant=tenant, account=account, owner=csm, due_date=today + datetime.timedelta(days=3), actor=csm,
+        tenant=tenant,
+        account=account,
+        owner=csm,
+        kind="blocker",
+        due_date=today - datetime.timedelta(days=3),
+        actor=csm,
         **decision_values,
-    )  # fmt: skip
+    )
+    closed = decision_create(
+        tenant=tenant,
+        account=account,
+        owner=csm,
+        due_date=today + datetime.timedelta(days=3),
+        actor=csm,
+        **decision_values,
+    )
     resolution = values_for(type_of("journeys.Decision"))["resolution"]
     decision_resolve(tenant=tenant, decision=closed, resolution=resolution, actor=csm)
     journey = account_journey_start(tenant=tenant, account=account, template=template, started_on=today, actor=csm)
@@ -340,27 +372,45 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
         tenant=tenant, account=account, kpi=kpi, measured_on=today, value=Decimal("60"), actor=csm
     )
     survey = survey_response_record(
-        tenant=tenant, account=account, survey_type="nps", score=3, responded_on=today, contact=contact, actor=csm,
+        tenant=tenant,
+        account=account,
+        survey_type="nps",
+        score=3,
+        responded_on=today,
+        contact=contact,
+        actor=csm,
         **values_for(type_of("metrics.SurveyResponse")),
-    )  # fmt: skip
+    )
     incident = incident_open(
         tenant=tenant, account=account, severity="sev1", actor=csm, **values_for(type_of("metrics.Incident"))
     )
     obligation = obligation_create(
-        tenant=tenant, account=account, requirement=requirement, due_date=today - datetime.timedelta(days=5),
-        owner=users[Role.COMPLIANCE], actor=users[Role.COMPLIANCE],
-    )  # fmt: skip
+        tenant=tenant,
+        account=account,
+        requirement=requirement,
+        due_date=today - datetime.timedelta(days=5),
+        owner=users[Role.COMPLIANCE],
+        actor=users[Role.COMPLIANCE],
+    )
     # A browser sends the file's own name; Django keeps its last path segment, so no "/" in it.
     filename = hostile_text(200, 1).replace("/", "") + ".txt"
     evidence = evidence_add(
-        tenant=tenant, obligation=obligation, upload=SimpleUploadedFile(filename, b"Evidence of control 1.\n"),
-        valid_from=today - datetime.timedelta(days=300), valid_until=today + datetime.timedelta(days=10),
+        tenant=tenant,
+        obligation=obligation,
+        upload=SimpleUploadedFile(filename, b"Evidence of control 1.\n"),
+        valid_from=today - datetime.timedelta(days=300),
+        valid_until=today + datetime.timedelta(days=10),
         actor=users[Role.COMPLIANCE],
-    )  # fmt: skip
+    )
     audit_result = audit_result_record(
-        tenant=tenant, obligation=obligation, audited_on=today - datetime.timedelta(days=2), outcome="failed",
-        open_findings=2, actor=users[Role.COMPLIANCE], **values_for(type_of("compliance.AuditResult")),
-    )  # fmt: skip
+        tenant=tenant,
+        obligation=obligation,
+        audited_on=today - datetime.timedelta(days=2),
+        outcome="failed",
+        open_findings=2,
+        actor=users[Role.COMPLIANCE],
+        **values_for(type_of("compliance.AuditResult")),
+    )
     token, _ = api_token_create(
         tenant=tenant, scopes=["accounts:read"], actor=admin, **values_for(type_of("api.ApiToken"))
     )
@@ -379,16 +429,22 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
     with HostileReceiver() as receiver:
         endpoint_values = values_for(type_of("webhooks.WebhookEndpoint"), skip=("disabled_reason",))
         endpoint, _ = webhook_services.webhook_endpoint_create(
-            tenant=tenant, url=webhook_url(receiver.base), events=["health.band_changed"], actor=admin,
+            tenant=tenant,
+            url=webhook_url(receiver.base),
+            events=["health.band_changed"],
+            actor=admin,
             **endpoint_values,
-        )  # fmt: skip
+        )
         answered = webhook_services.webhook_ping(tenant=tenant, endpoint=endpoint, actor=admin)
         refused = webhook_services.webhook_ping(tenant=tenant, endpoint=endpoint, actor=admin)
         webhook_services.delivery_attempt(tenant=tenant, delivery_id=answered.pk, attempt=1)  # the hostile answer
     endpoint = webhook_services.webhook_endpoint_update(
-        tenant=tenant, endpoint=endpoint, actor=admin, is_active=False,
+        tenant=tenant,
+        endpoint=endpoint,
+        actor=admin,
+        is_active=False,
         disabled_reason=values_for(type_of("webhooks.WebhookEndpoint"))["disabled_reason"],
-    )  # fmt: skip
+    )
     # Disabled with that reason before its first attempt: the attempt's error quotes the reason.
     webhook_services.delivery_attempt(tenant=tenant, delivery_id=refused.pk, attempt=1)
 
@@ -400,8 +456,9 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
     bulk = api.post(
         "/api/v1/incidents/bulk",
         {"rows": [{"account": account.pk, "severity": "sev3", **values_for(type_of("metrics.Incident"))}]},
-        content_type="application/json", HTTP_IDEMPOTENCY_KEY=values_for(type_of("api.IdempotencyRecord"))["key"],
-    )  # fmt: skip
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=values_for(type_of("api.IdempotencyRecord"))["key"],
+    )
     assert bulk.status_code == 201, bulk.content
     # A stranger's failed logins under a hostile name lock that name out: the lockout keeps it as typed.
     stranger, typed = Client(), hostile_text(150, 1)  # the login form takes a username's length
@@ -429,16 +486,31 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
     with context.tenant_context(tenant):
         event = AuditEvent.objects.filter(action="account.create").get()
     url_kwargs = {
-        "account_id": account.pk, "scorecard_id": scorecard.pk, "segment_id": bank.pk, "decision_id": decision.pk,
-        "activity_id": activity.pk, "obligation_id": obligation.pk, "evidence_id": evidence.pk,
-        "audit_result_id": audit_result.pk, "status_id": status.pk, "token_id": token.pk, "contact_id": contact.pk,
-        "touchpoint_id": touchpoint.pk, "kpi_id": kpi.pk, "measurement_id": measurement.pk, "survey_id": survey.pk,
-        "incident_id": incident.pk, "journey_id": journey.pk, "event_id": event.pk, "webhook_id": endpoint.pk,
-        "delivery_id": answered.pk, "token": unsubscribe_url(tenant, users[Role.EXECUTIVE]).rstrip("/").split("/")[-1],
+        "account_id": account.pk,
+        "scorecard_id": scorecard.pk,
+        "segment_id": bank.pk,
+        "decision_id": decision.pk,
+        "activity_id": activity.pk,
+        "obligation_id": obligation.pk,
+        "evidence_id": evidence.pk,
+        "audit_result_id": audit_result.pk,
+        "status_id": status.pk,
+        "token_id": token.pk,
+        "contact_id": contact.pk,
+        "touchpoint_id": touchpoint.pk,
+        "kpi_id": kpi.pk,
+        "measurement_id": measurement.pk,
+        "survey_id": survey.pk,
+        "incident_id": incident.pk,
+        "journey_id": journey.pk,
+        "event_id": event.pk,
+        "webhook_id": endpoint.pk,
+        "delivery_id": answered.pk,
+        "token": unsubscribe_url(tenant, users[Role.EXECUTIVE]).rstrip("/").split("/")[-1],
         # The password reset link's user; its token (the unsubscribe one above) is not a reset token, so the
         # page walked is the "link no longer valid" answer.
         "uidb64": urlsafe_base64_encode(str(users[Role.CSM].pk).encode()),
-    }  # fmt: skip
+    }
     objects = {"account": account, "decision": decision, "closed": closed, "week": week, "recipients": recipients}
     return HostileWorld(tenant=tenant, users=users, url_kwargs=url_kwargs, objects=objects)
 

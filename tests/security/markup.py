@@ -16,25 +16,54 @@ from urllib.parse import parse_qsl
 
 # Attributes whose value the browser loads or navigates to as a URL.
 URL_ATTRIBUTES = frozenset(
-    {"href", "src", "action", "formaction", "xlink:href", "data", "poster", "background", "cite", "longdesc",
-     "lowsrc", "dynsrc", "ping", "manifest", "codebase", "srcset", "imagesrcset"}
-)  # fmt: skip
+    {
+        "href",
+        "src",
+        "action",
+        "formaction",
+        "xlink:href",
+        "data",
+        "poster",
+        "background",
+        "cite",
+        "longdesc",
+        "lowsrc",
+        "dynsrc",
+        "ping",
+        "manifest",
+        "codebase",
+        "srcset",
+        "imagesrcset",
+    }
+)
 # URL schemes that run script (or an HTML document of their own) in the page's origin when followed.
 SCRIPT_SCHEMES = ("javascript:", "vbscript:", "data:text/html", "data:image/svg+xml")
 # <script type> values that the browser executes; anything else (application/json...) is a data block.
 SCRIPT_TYPES = frozenset(
-    {"", "text/javascript", "application/javascript", "module", "text/ecmascript", "application/ecmascript",
-     "text/jscript", "text/livescript", "application/x-javascript", "text/x-javascript"}
-)  # fmt: skip
+    {
+        "",
+        "text/javascript",
+        "application/javascript",
+        "module",
+        "text/ecmascript",
+        "application/ecmascript",
+        "text/jscript",
+        "text/livescript",
+        "application/x-javascript",
+        "text/x-javascript",
+    }
+)
 VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"})
 
 
 def script_url(value: str) -> bool:
     """Whether a URL attribute's value would run script, read as the URL parser reads it: leading and
     trailing C0 controls and spaces dropped, tabs and newlines removed anywhere, scheme case-insensitive."""
-    cleaned = re.sub(r"[\t\n\r]", "", value).strip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f"
-                                                   "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c"
-                                                   "\x1d\x1e\x1f ")  # fmt: skip
+    cleaned = re.sub(r"[\t\n\r]", "", value).strip(
+        "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f"
+        "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c"
+        "\x1d\x1e\x1f "
+    )
     return cleaned.lower().startswith(SCRIPT_SCHEMES)
 
 

@@ -46,8 +46,9 @@ def renamed_by_its_csm(client, tenant_a, settings):
 
 def test_the_text_part_and_subject_are_plain_text_not_safe_html(tenant_a, renamed_by_its_csm):
     executive = tenant_a.user(Role.EXECUTIVE)
-    card = weekly_scorecard(user=executive, membership=tenant_a.memberships[Role.EXECUTIVE],
-                            week=IsoWeek.of(timezone.localdate()))  # fmt: skip
+    card = weekly_scorecard(
+        user=executive, membership=tenant_a.memberships[Role.EXECUTIVE], week=IsoWeek.of(timezone.localdate())
+    )
     rendered = render_scorecard(card, unsubscribe_url=None)
     assert PAYLOAD in rendered.text  # a text email reads as typed
     assert not isinstance(rendered.text, SafeData) and not isinstance(rendered.subject, SafeData)

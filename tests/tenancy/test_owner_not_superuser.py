@@ -61,8 +61,12 @@ def probe():
     }
     result = subprocess.run(  # noqa: S603 - our own manage.py
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     try:
         yield database, owner, app_role
@@ -87,9 +91,14 @@ def test_the_lookups_work_for_an_owner_that_rls_applies_to(probe):
             cursor.execute("SELECT set_config('app.tenant_id', %s, false)", [str(tenant_id)])
             _insert(cursor, Membership, tenant_id=tenant_id, user_id=user_id, role="viewer")
             _insert(
-                cursor, ApiToken, tenant_id=tenant_id, name="Sync", prefix="abcd1234", key_hash=f"{slug}-hash",
+                cursor,
+                ApiToken,
+                tenant_id=tenant_id,
+                name="Sync",
+                prefix="abcd1234",
+                key_hash=f"{slug}-hash",
                 created_by_id=user_id,
-            )  # fmt: skip
+            )
     with _connect(database, app_role) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT current_user")
         assert cursor.fetchone() == (app_role,)

@@ -171,10 +171,15 @@ def test_inline_rows_are_audited_without_their_secrets(client, operator, tenant_
     url = "/admin/otp_static/staticdevice/add/"
     assert client.get(url).status_code == 200
     data = {
-        "user": str(user.pk), "name": "Recovery codes", "confirmed": "on",
-        "token_set-TOTAL_FORMS": "1", "token_set-INITIAL_FORMS": "0", "token_set-MIN_NUM_FORMS": "0",
-        "token_set-MAX_NUM_FORMS": "1000", "token_set-0-token": "printed-code-17",
-    }  # fmt: skip
+        "user": str(user.pk),
+        "name": "Recovery codes",
+        "confirmed": "on",
+        "token_set-TOTAL_FORMS": "1",
+        "token_set-INITIAL_FORMS": "0",
+        "token_set-MIN_NUM_FORMS": "0",
+        "token_set-MAX_NUM_FORMS": "1000",
+        "token_set-0-token": "printed-code-17",
+    }
     response = client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     [event] = [e for e in _admin_events(tenant_a, "admin.add") if e.object_type == "otp_static.statictoken"]

@@ -206,8 +206,11 @@ def test_the_lookups_answer_only_their_own_question(tenant_a, tenant_b):
         functions = cursor.fetchall()
     # The two operations lookups (monitoring migration 0001) answer aggregates only: tests/observability.
     assert [f[0] for f in functions] == [
-        "cs_api_token_tenant", "cs_delivery_backlog", "cs_nightly_run_ages", "cs_user_memberships"
-    ]  # fmt: skip
+        "cs_api_token_tenant",
+        "cs_delivery_backlog",
+        "cs_nightly_run_ages",
+        "cs_user_memberships",
+    ]
     for name, definer, config, public in functions:
         # The caller's search_path cannot steer the owner's function to a table of its own.
         assert definer and config == ["search_path=public, pg_temp"] and not public, name

@@ -61,13 +61,45 @@ def throwaway_tls(
     )
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]  # fast to generate
     commands = [
-        [openssl, "req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "1",
-         "-subj", "/CN=cs-platform test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        [
+            openssl,
+            "req",
+            "-x509",
+            *ec,
+            "-keyout",
+            ca_key,
+            "-out",
+            ca,
+            "-days",
+            "1",
+            "-subj",
+            "/CN=cs-platform test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
         [openssl, "req", "-new", *ec, "-keyout", key, "-out", csr, "-subj", f"/CN={(names or ips)[0]}"],
-        [openssl, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial", "1", "-days", "1",
-         "-extfile", extensions, "-out", cert],
-    ]  # fmt: skip
+        [
+            openssl,
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            ca,
+            "-CAkey",
+            ca_key,
+            "-set_serial",
+            "1",
+            "-days",
+            "1",
+            "-extfile",
+            extensions,
+            "-out",
+            cert,
+        ],
+    ]
     for command in commands:
         subprocess.run([str(part) for part in command], check=True, capture_output=True, timeout=60)
     return TlsFiles(ca=ca, cert=cert, key=key)

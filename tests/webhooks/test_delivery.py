@@ -162,9 +162,12 @@ def test_a_disabled_endpoint_gets_nothing_from_queued_deliveries(tenant_a, insec
         endpoint, receiver.secret = make_endpoint(tenant_a, receiver.url)
         delivery = _ping(tenant_a, endpoint)
         services.webhook_endpoint_update(
-            tenant=tenant_a.tenant, endpoint=endpoint, actor=tenant_a.user(Role.ADMIN), is_active=False,
+            tenant=tenant_a.tenant,
+            endpoint=endpoint,
+            actor=tenant_a.user(Role.ADMIN),
+            is_active=False,
             disabled_reason="Receiver being replaced",
-        )  # fmt: skip
+        )
         assert deliver_now(tenant_a.tenant, delivery.pk) == []
     assert receiver.received == []
     done = delivery_of(tenant_a.tenant, delivery.pk)

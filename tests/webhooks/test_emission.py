@@ -73,11 +73,21 @@ def test_band_changes_are_delivered_to_subscribed_active_endpoints_only(band_wor
     deliveries = _deliveries(world)
     assert {x.endpoint_id for x in deliveries} == {subscribed.pk}
     assert [x.payload["data"] for x in deliveries] == [
-        {"account": {"id": a.pk, "name": "Bank A"}, "from_band": "green", "to_band": "red", "score": 31.5,
-         "date": "2026-03-10"},
-        {"account": {"id": d.pk, "name": "Bank D"}, "from_band": "yellow", "to_band": "green", "score": 80.0,
-         "date": "2026-03-10"},
-    ]  # fmt: skip
+        {
+            "account": {"id": a.pk, "name": "Bank A"},
+            "from_band": "green",
+            "to_band": "red",
+            "score": 31.5,
+            "date": "2026-03-10",
+        },
+        {
+            "account": {"id": d.pk, "name": "Bank D"},
+            "from_band": "yellow",
+            "to_band": "green",
+            "score": 80.0,
+            "date": "2026-03-10",
+        },
+    ]
     assert all(x.event_type == "health.band_changed" and x.payload["type"] == x.event_type for x in deliveries)
     assert all(x.payload["id"] == str(x.event_id) for x in deliveries)
     # One task per delivery, by id, first attempt.
@@ -165,9 +175,13 @@ def test_compliance_status_changes_are_delivered(tenant_a, insecure):
     [delivery] = _deliveries(world)
     assert delivery.event_type == "compliance.status_changed"
     assert delivery.payload["data"] == {
-        "account": {"id": moved.pk, "name": moved.name}, "scope": "account", "from_status": "compliant",
-        "to_status": "overdue", "obligations_by_status": {"overdue": 1}, "date": "2026-03-10",
-    }  # fmt: skip
+        "account": {"id": moved.pk, "name": moved.name},
+        "scope": "account",
+        "from_status": "compliant",
+        "to_status": "overdue",
+        "obligations_by_status": {"overdue": 1},
+        "date": "2026-03-10",
+    }
 
 
 def test_decisions_escalated_by_the_run_are_delivered_once(tenant_a, insecure):

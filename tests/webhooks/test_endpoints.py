@@ -95,9 +95,11 @@ def test_create_update_and_rotate_are_audited_without_the_secret(tenant_a, secur
     admin = tenant_a.user(Role.ADMIN)
     with _resolves_to("93.184.216.34"):
         endpoint, secret = make_endpoint(
-            tenant_a, " https://hooks.example.com/in ", events=["decision.escalated", "health.band_changed"],
+            tenant_a,
+            " https://hooks.example.com/in ",
+            events=["decision.escalated", "health.band_changed"],
             description="Ops bridge",
-        )  # fmt: skip
+        )
         # Stored in the canonical order, URL stripped.
         assert endpoint.events == ["health.band_changed", "decision.escalated"]
         assert endpoint.url == "https://hooks.example.com/in" and endpoint.secret == secret

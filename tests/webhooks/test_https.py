@@ -64,8 +64,11 @@ def test_an_https_delivery_trusting_the_receivers_ca_is_signed_and_verified(tena
     assert request.headers["Webhook-Id"] == str(delivery.event_id)
     done = delivery_of(tenant_a.tenant, delivery.pk)
     assert (done.status, done.attempts, done.last_status_code, done.last_error) == (
-        DeliveryStatus.SUCCEEDED, 1, 200, "",
-    )  # fmt: skip
+        DeliveryStatus.SUCCEEDED,
+        1,
+        200,
+        "",
+    )
     [attempt] = attempts_of(tenant_a.tenant, delivery.pk)
     assert attempt.url == receiver.url and attempt.succeeded
 

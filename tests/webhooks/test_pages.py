@@ -41,9 +41,11 @@ def test_admin_creates_a_webhook_and_sees_its_secret_once_in_the_answer_to_the_p
     home = page_text(client.get(reverse("home"), follow=True))
     assert reverse("webhooks") in home  # the nav link
     data = {
-        "url": "http://127.0.0.1:9/hook", "description": "Ops", "events": ["health.band_changed"],
+        "url": "http://127.0.0.1:9/hook",
+        "description": "Ops",
+        "events": ["health.band_changed"],
         "form_key": form_key(client, reverse("webhooks")),
-    }  # fmt: skip
+    }
     response = client.post(reverse("webhooks"), data)
     # Answered directly, not redirected: the secret exists only in this answer, which no cache keeps.
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
@@ -246,9 +248,13 @@ def test_delivery_detail_shows_each_attempt_and_redeliver_queues_a_new_delivery(
     with context.tenant_context(tenant_a.tenant):
         for number, code in ((1, 500), (2, None)):
             WebhookAttempt.objects.create(
-                tenant=tenant_a.tenant, delivery=delivery, number=number, url=endpoint.url, status_code=code,
+                tenant=tenant_a.tenant,
+                delivery=delivery,
+                number=number,
+                url=endpoint.url,
+                status_code=code,
                 error="The receiver answered HTTP 500." if code else "No answer within 10 s.",
-            )  # fmt: skip
+            )
     client.force_login(tenant_a.user(Role.ADMIN))
     url = reverse("webhook_delivery", kwargs={"delivery_id": delivery.pk})
     body = page_text(client.get(url))

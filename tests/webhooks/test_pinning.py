@@ -107,9 +107,12 @@ def test_a_private_ip_in_the_url_is_refused_without_a_connection(tenant_a, secur
         with context.tenant_context(tenant_a.tenant):
             # As a row written before the registration check existed, or by hand: delivery checks anyway.
             endpoint = WebhookEndpoint.objects.create(
-                tenant=tenant_a.tenant, url=f"https://127.0.0.1:{listener.port}/in", events=["ping"],
-                secret=services.new_secret(), created_by=tenant_a.user(Role.ADMIN),
-            )  # fmt: skip
+                tenant=tenant_a.tenant,
+                url=f"https://127.0.0.1:{listener.port}/in",
+                events=["ping"],
+                secret=services.new_secret(),
+                created_by=tenant_a.user(Role.ADMIN),
+            )
         delivery = _ping(tenant_a, endpoint)
         deliver_now(tenant_a.tenant, delivery.pk)
         assert listener.connections() == 0

@@ -68,9 +68,12 @@ def test_a_real_worker_retries_with_backoff_until_the_receiver_accepts(
             # The ping's on_commit queues on the default queue; this test sends to the worker's own.
             with context.tenant_context(tenant):
                 delivery = WebhookDelivery.objects.create(
-                    tenant=tenant, endpoint=endpoint, event_type="ping", event_id=EVENT_ID,
+                    tenant=tenant,
+                    endpoint=endpoint,
+                    event_type="ping",
+                    event_id=EVENT_ID,
                     payload={"id": EVENT_ID, "type": "ping", "data": {}},
-                )  # fmt: skip
+                )
         assert (
             webhook_deliver.apply_async((tenant.pk, delivery.pk, 1), queue=worker.queue).get(timeout=30) == "retrying"
         )

@@ -46,9 +46,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--tenant", action="append", metavar="SLUG", help="Only this tenant (repeatable).")
         parser.add_argument(
-            "--require-checkpoints", action="store_true",
+            "--require-checkpoints",
+            action="store_true",
             help="A tenant with audit events and no verified signed checkpoint is a problem, not a warning.",
-        )  # fmt: skip
+        )
         parser.add_argument(
             "--skip-files", action="store_true", help="Do not check evidence files (a database restored without media)."
         )

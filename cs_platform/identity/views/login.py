@@ -62,8 +62,11 @@ def login_view(request):
                 # The password was right; the session is not logged in until the code is.
                 request.session.cycle_key()
                 request.session[sessions.PENDING] = {
-                    "user": user.pk, "backend": user.backend, "at": sessions.now(), "next": next_url,
-                }  # fmt: skip
+                    "user": user.pk,
+                    "backend": user.backend,
+                    "at": sessions.now(),
+                    "next": next_url,
+                }
                 return redirect("login_verify")
             auth_login(request, user)
             services.auth_login_record(user=user, ip=client_address(request), method="password")

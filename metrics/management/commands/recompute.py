@@ -23,10 +23,13 @@ class Command(BaseCommand):
             "--workers", type=int, default=None, help="Health chunks scored at once (default NIGHTLY_WORKERS)."
         )
         parser.add_argument(
-            "--backfill-weeks", type=int, default=0, metavar="N",
+            "--backfill-weeks",
+            type=int,
+            default=0,
+            metavar="N",
             help="First run the N weekly dates before the date (and the date 30 days before it), oldest first, "
             "so a new installation has trend history. Each date is an ordinary, idempotent nightly run.",
-        )  # fmt: skip
+        )
 
     def handle(
         self, *args, tenant=None, all=False, date=None, chunk_size=None, workers=None, backfill_weeks=0, **options

@@ -48,14 +48,21 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Render and list; send and write nothing.")
         parser.add_argument("--to", metavar="EMAIL", help="Send every recipient's email to EMAIL instead (test).")
         parser.add_argument(
-            "--force", action="store_true",
+            "--force",
+            action="store_true",
             help="Send even before the week's send moment or its send day's nightly run (see above).",
-        )  # fmt: skip
+        )
 
     def handle(
-        self, *args, tenant: str, week: str | None = None, dry_run: bool = False, to: str | None = None,
-        force: bool = False, **opts,
-    ):  # fmt: skip
+        self,
+        *args,
+        tenant: str,
+        week: str | None = None,
+        dry_run: bool = False,
+        to: str | None = None,
+        force: bool = False,
+        **opts,
+    ):
         found = Tenant.objects.filter(slug=tenant).first()
         if found is None:
             known = ", ".join(Tenant.objects.order_by("slug").values_list("slug", flat=True)) or "none"
