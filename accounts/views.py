@@ -20,12 +20,9 @@ from accounts.models import Account
 from accounts.services import account_reassign, touchpoint_log
 from cs_platform import bounds
 from cs_platform.tenancy.access import forms_allowed, require_form
+from cs_platform.tenancy.clock import tenant_today
 from metrics.forms import SurveyResponseForm
 from metrics.services import survey_response_record
-
-
-def local_today() -> datetime.date:
-    return timezone.localdate()
 
 
 def visible_account_or_404(request, account_id: int) -> Account:
@@ -76,7 +73,7 @@ def _timeline_cursor(request) -> datetime.datetime | None:
 
 @login_required
 def account_detail(request, account_id: int):
-    today = local_today()
+    today = tenant_today(request.tenant)
     page = (
         selectors.account_360(
             request.user,
@@ -132,7 +129,7 @@ def survey_record(request, account_id: int):
     account = visible_account_or_404(request, account_id)
     require_form(request, "survey")
     contacts = selectors.account_contacts(account)
-    form = SurveyResponseForm(posted_data(request), contacts=contacts, today=local_today())
+    form = SurveyResponseForm(posted_data(request), contacts=contacts, today=tenant_today(request.tenant))
 
     def save(form) -> str:
         response = survey_response_record(

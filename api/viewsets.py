@@ -3,7 +3,6 @@ cursor-paginated by the project defaults; each app's `api.py` subclasses these."
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -14,6 +13,7 @@ from rest_framework.response import Response
 
 from api.models import ApiToken
 from cs_platform.tenancy.access import role_of
+from cs_platform.tenancy.clock import tenant_today
 from cs_platform.tenancy.models import Membership
 
 
@@ -75,7 +75,7 @@ class BookViewSetMixin:
 
     def get_serializer_context(self) -> dict:
         fake = getattr(self, "swagger_fake_view", False)
-        return {**super().get_serializer_context(), "today": None if fake else tenant_today(self.request)}
+        return {**super().get_serializer_context(), "today": None if fake else tenant_today(self.tenant)}
 
 
 class ReadOnlyTenantViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
@@ -95,11 +95,3 @@ def action_body(request) -> Any:
         if request._request.POST or request._request.FILES:
             raise
         return {}
-
-
-def tenant_today(request) -> datetime.date:
-    """The tenant's local date: "overdue" and "not in the future" mean what the nightly and the pages
-    mean by them."""
-    from metrics.nightly import local_today
-
-    return local_today(request._request.tenant)

@@ -19,7 +19,7 @@ from compliance.models import STATUS_SEVERITY, ObligationStatus
 from compliance.services import evidence_add, evidence_download_record, evidence_max_bytes
 from cs_platform.listing import PAGE_SIZES, list_params, paginate
 from cs_platform.tenancy.access import can_post, require_form, require_member
-from metrics.nightly import local_today
+from cs_platform.tenancy.clock import tenant_today
 
 EXPIRING_LIMIT = 50
 FAILED_AUDITS_LIMIT = 50
@@ -29,7 +29,7 @@ PASS_RATE_COLUMNS = ("segments", "audits", "passed", "pass_rates")
 @login_required
 def compliance_dashboard(request):
     membership = require_member(request)
-    day = local_today(request.tenant)
+    day = tenant_today(request.tenant)
     book = selectors.compliance_book(request.user, membership)
     options = selectors.matrix_filter_options(book)
     params = list_params(

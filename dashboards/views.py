@@ -6,22 +6,18 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils import timezone
 
 from accounts.selectors import visible_accounts
 from compliance.models import ObligationStatus
 from cs_platform.listing import list_params, paginate
 from cs_platform.tenancy.access import PORTFOLIO_ROLES, require_member
+from cs_platform.tenancy.clock import tenant_today
 from cs_platform.tenancy.models import Role
 from dashboards import selectors
 from metrics.nightly import MAX_ATTEMPTS
 from metrics.selectors import nightly_run_attention
 
 BOOK_PREVIEW = 25
-
-
-def _today():
-    return timezone.localdate()
 
 
 @login_required
@@ -39,7 +35,7 @@ def home(request):
 
 
 def _book(request):
-    membership, today = request.membership, _today()
+    membership, today = request.membership, tenant_today(request.tenant)
     visible = visible_accounts(request.user, membership)
     as_of = selectors.health_as_of()
     rows = selectors.account_rows(visible, as_of=as_of)
@@ -63,7 +59,7 @@ def _book(request):
 @login_required
 def account_list(request):
     membership = require_member(request)
-    today = _today()
+    today = tenant_today(request.tenant)
     visible = visible_accounts(request.user, membership)
     choices = selectors.list_filter_choices(visible)
     params = list_params(
@@ -104,7 +100,7 @@ def portfolio(request):
 
 
 def _portfolio(request, *, landing: bool):
-    membership, today = request.membership, _today()
+    membership, today = request.membership, tenant_today(request.tenant)
     visible = visible_accounts(request.user, membership)
     as_of = selectors.health_as_of()
     whole = selectors.sees_whole_tenant(membership)
@@ -154,7 +150,7 @@ def segment_scorecard(request, segment_id: int):
     segment = selectors.segment_of(segment_id)
     if segment is None:
         raise Http404("No such segment.")
-    today = _today()
+    today = tenant_today(request.tenant)
     visible = visible_accounts(request.user, membership)
     as_of = selectors.health_as_of()
     (summary,) = selectors.portfolio_summaries(visible, membership, as_of=as_of, today=today, segment_id=segment.pk)

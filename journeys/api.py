@@ -20,7 +20,8 @@ from rest_framework.response import Response
 from api.fields import BookAccountField, DayField, MemberUserField, TenantPkField, display_name, in_book
 from api.filters import DayFilter, IdFilter
 from api.schema import response_example
-from api.viewsets import BookViewSetMixin, TenantViewSet, action_body, tenant_today
+from api.viewsets import BookViewSetMixin, TenantViewSet, action_body
+from cs_platform.tenancy.clock import tenant_today
 from journeys import selectors
 from journeys.models import (
     AccountJourney,
@@ -375,7 +376,7 @@ class ActivityFilter(filters.FilterSet):
         fields = ["account", "journey", "status", "due_before", "due_after", "overdue"]
 
     def filter_overdue(self, queryset, name, value):
-        late = Q(due_on__lt=tenant_today(self.request)) & ~Q(status=ActivityStatus.DONE)
+        late = Q(due_on__lt=tenant_today(self.tenant)) & ~Q(status=ActivityStatus.DONE)
         return queryset.filter(late) if value else queryset.exclude(late)
 
 
@@ -394,7 +395,7 @@ class DecisionFilter(filters.FilterSet):
         fields = ["account", "status", "kind", "owner", "overdue", "escalated"]
 
     def filter_overdue(self, queryset, name, value):
-        late = Q(status__in=selectors.OPEN_STATUSES, due_date__lt=tenant_today(self.request))
+        late = Q(status__in=selectors.OPEN_STATUSES, due_date__lt=tenant_today(self.tenant))
         return queryset.filter(late) if value else queryset.exclude(late)
 
 
@@ -443,19 +444,19 @@ class AccountJourneyViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins.
 
     def book_queryset(self) -> QuerySet[AccountJourney]:
         journeys = selectors.api_journeys(self.request.user, self.membership)
-        return selectors.api_journeys_as_of(journeys, today=tenant_today(self.request))
+        return selectors.api_journeys_as_of(journeys, today=tenant_today(self.tenant))
 
     def get_serializer_class(self):
         return AccountJourneyDetailSerializer if self.action in ("retrieve", "create") else AccountJourneySerializer
 
     def _detail(self, journey_id: int) -> AccountJourney:
         journey = self.get_queryset().get(pk=journey_id)
-        journey.phase_rows = selectors.journey_phases(journey, today=tenant_today(self.request))
+        journey.phase_rows = selectors.journey_phases(journey, today=tenant_today(self.tenant))
         return journey
 
     def retrieve(self, request, *args, **kwargs):
         journey = self.get_object()
-        journey.phase_rows = selectors.journey_phases(journey, today=tenant_today(request))
+        journey.phase_rows = selectors.journey_phases(journey, today=tenant_today(self.tenant))
         return Response(self.get_serializer(journey).data)
 
     def create(self, request, *args, **kwargs):
@@ -501,7 +502,7 @@ class JourneyActivityViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins
     def complete(self, request, activity_id=None):
         activity = self.get_object()
         data = self.validated(request, ActivityCompleteSerializer, form="activity", data=action_body(request))
-        completed_on = data.get("completed_on") or tenant_today(request)
+        completed_on = data.get("completed_on") or tenant_today(self.tenant)
         journey_activity_complete(tenant=self.tenant, activity=activity, completed_on=completed_on, actor=request.user)
         return Response(self.get_serializer(activity).data)
 

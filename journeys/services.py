@@ -14,6 +14,7 @@ from cs_platform import bounds
 from cs_platform.audit.services import audit_record, audit_record_many, model_snapshot
 from cs_platform.bulk import bulk_update_rows
 from cs_platform.tenancy import context
+from cs_platform.tenancy.clock import tenant_today
 from cs_platform.tenancy.models import Membership
 from journeys.models import (
     AccountJourney,
@@ -81,9 +82,8 @@ def journey_activity_complete(
         bounds.check(completed_on=completed_on)
         if completed_on < activity.journey.started_on:
             raise ValidationError({"completed_on": "An activity cannot be completed before its journey started."})
-        from metrics.nightly import local_today  # the tenant's today; nightly imports this module
 
-        if completed_on > local_today(tenant):
+        if completed_on > tenant_today(tenant):
             raise ValidationError({"completed_on": "An activity cannot be completed in the future."})
         if activity.status == ActivityStatus.DONE:
             raise ValidationError({"completed_on": f"Already completed on {activity.completed_on:%Y-%m-%d}."})

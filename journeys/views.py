@@ -11,9 +11,10 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.selectors import visible_accounts
-from accounts.views import account_url, local_today, posted_data, submit_form, visible_account_or_404
+from accounts.views import account_url, posted_data, submit_form, visible_account_or_404
 from cs_platform.listing import list_params, paginate
 from cs_platform.tenancy.access import can_post, require_form, require_member
+from cs_platform.tenancy.clock import tenant_today
 from journeys import selectors
 from journeys.forms import ActivityCompleteForm, DecisionForm, DecisionResolveForm
 from journeys.models import DecisionKind
@@ -23,8 +24,8 @@ from journeys.services import decision_create, decision_resolve, journey_activit
 @login_required
 def decision_list(request):
     membership = require_member(request)
-    today = local_today()
-    zone = timezone.get_current_timezone()  # the tenant's, set by the middleware like local_today()
+    today = tenant_today(request.tenant)
+    zone = timezone.get_current_timezone()  # the tenant's, set by the middleware
     visible = visible_accounts(request.user, membership)
     choices = selectors.decision_filter_choices(visible)
     params = list_params(
@@ -121,7 +122,9 @@ def activity_complete_view(request, activity_id: int):
     if activity is None:
         raise Http404("No such activity.")
     require_form(request, "activity")
-    form = ActivityCompleteForm(posted_data(request), today=local_today(), started_on=activity.journey.started_on)
+    form = ActivityCompleteForm(
+        posted_data(request), today=tenant_today(request.tenant), started_on=activity.journey.started_on
+    )
 
     def save(form) -> str:
         journey_activity_complete(

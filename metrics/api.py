@@ -52,6 +52,7 @@ from api.permissions import BOOK_WRITERS, HasScope, RoleMayWrite
 from api.schema import response_example
 from api.viewsets import TenantViewSet, TenantViewSetMixin, action_body
 from cs_platform.tenancy.access import FORM_ROLES
+from cs_platform.tenancy.clock import tenant_today
 from metrics import selectors, services
 from metrics.models import HealthBand, HealthSnapshot, Incident, KpiMeasurement, Severity, SurveyResponse, SurveyType
 from metrics.scoring import describe
@@ -106,13 +107,12 @@ class KpiMeasurementSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "source", "recorded_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        from metrics.nightly import local_today
 
         if attrs["kpi"].segment_id != attrs["account"].segment_id:
             raise serializers.ValidationError(
                 {"kpi": "This KPI belongs to another segment than the account's."}, code="wrong_segment"
             )
-        _not_future(attrs["measured_on"], local_today(self.context["view"].tenant))
+        _not_future(attrs["measured_on"], tenant_today(self.context["view"].tenant))
         return attrs
 
 

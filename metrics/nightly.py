@@ -415,9 +415,3 @@ def local_run_date(tenant, now: datetime.datetime | None = None) -> datetime.dat
 
     local = (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(tenant.time_zone))
     return local.date() if local.hour >= settings.NIGHTLY_LOCAL_HOUR else None
-
-
-def local_today(tenant) -> datetime.date:
-    import zoneinfo
-
-    return timezone.now().astimezone(zoneinfo.ZoneInfo(tenant.time_zone)).date()

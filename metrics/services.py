@@ -17,6 +17,7 @@ from accounts.models import Account
 from cs_platform import bounds
 from cs_platform.audit.services import audit_record, audit_record_many, model_snapshot
 from cs_platform.tenancy import context
+from cs_platform.tenancy.clock import tenant_today
 from metrics.models import SURVEY_SCALES, HealthSnapshot, Incident, KpiMeasurement, SurveyResponse, SurveyType
 from segments.models import KpiDefinition
 
@@ -116,11 +117,10 @@ def survey_response_record(
         raise ValidationError({"responded_on": "A date is required."})
     bounds.check(responded_on=responded_on)
     bounds.check_text(comment=comment)
-    from metrics.nightly import local_today  # nightly imports this module
 
     # "Today" is the tenant's: a Tokyo team recording this morning's response must not be refused
     # because it is still yesterday in UTC.
-    if responded_on > local_today(tenant):
+    if responded_on > tenant_today(tenant):
         raise ValidationError({"responded_on": "A survey response cannot be dated in the future."})
     with context.tenant_context(tenant):
         if contact is not None and contact.account_id != account.pk:
@@ -497,11 +497,10 @@ def kpi_measurements_bulk_ingest(
     (lock, head, insert). Concurrent requests writing the same keys queue on the rows, and each
     reports and audits exactly the values it replaced, including another request's just committed.
     Returns {"stored", "created", "updated", "sha256", "ids"}; raises BulkRowsInvalid."""
-    from metrics.nightly import local_today
 
     check = _Checker()
     good = check.rows(rows)
-    today = local_today(tenant)
+    today = tenant_today(tenant)
     with transaction.atomic(), context.tenant_context(tenant):
         segments = _visible_segments(accounts, good)
         kpis = {
@@ -723,11 +722,10 @@ def survey_responses_bulk_ingest(
     contact, "comment"?: text}. Five queries whatever the number of rows: book, contacts, insert
     (2,000 rows a statement), audit append. Returns {"stored", "sha256", "ids"}; raises BulkRowsInvalid."""
     from accounts.models import Contact
-    from metrics.nightly import local_today
 
     check = _Checker()
     good = check.rows(rows)
-    today = local_today(tenant)
+    today = tenant_today(tenant)
     with transaction.atomic(), context.tenant_context(tenant):
         segments = _visible_segments(accounts, good)
         contact_ids = {

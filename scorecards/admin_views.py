@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from cs_platform.tenancy import context
 from cs_platform.tenancy.access import require_member
+from cs_platform.tenancy.clock import tenant_today
 from cs_platform.tenancy.models import Role
 from scorecards import selectors as scorecard_selectors
 from scorecards.models import DeliveryStatus
@@ -37,7 +38,6 @@ def _require_admin(request):
 
 
 def _week_of(request) -> IsoWeek:
-    from metrics.nightly import local_today
 
     raw = request.GET.get("week") or request.POST.get("week")
     if raw:
@@ -45,7 +45,7 @@ def _week_of(request) -> IsoWeek:
             return IsoWeek.parse(raw)
         except ValueError:
             pass  # a mistyped week shows the current one rather than an error page
-    return IsoWeek.of(local_today(request.tenant))
+    return IsoWeek.of(tenant_today(request.tenant))
 
 
 @login_required

@@ -5,7 +5,7 @@ Target (this 2-core machine kind): at 30 concurrent clients p95 under 500 ms for
 and under 1 s while a 10,000-row bulk ingest runs again and again. Printed as met or MISSED.
 
     make bench                                                  # every tests/perf/bench_*.py
-    .venv/bin/python tests/perf/bench_load.py                   # defaults: 3,000 accounts, 45 s a level
+    .venv/bin/python tests/perf/bench_load.py                   # defaults: 3,000 accounts, 60 s a level
     .venv/bin/python tests/perf/bench_load.py --workers 2 --threads 4     # gthread, for comparison
     .venv/bin/python tests/perf/bench_load.py --closed-loop-only          # no think time, saturation
 
@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--accounts", type=int, default=3000, help="accounts of the tenant (3000)")
     parser.add_argument("--levels", default="10,30,60", help="client counts with think time (10,30,60)")
-    parser.add_argument("--run-time", type=int, default=45, help="seconds per level, after all clients started (45)")
+    parser.add_argument("--run-time", type=int, default=60, help="seconds per level, after all clients started (60)")
     parser.add_argument("--wait", default="1,3", help="think time bounds in seconds, min,max (1,3)")
     parser.add_argument("--workers", type=int, default=3, help="GUNICORN_WORKERS (3: cores + 1, the default)")
     parser.add_argument("--threads", type=int, default=1, help="GUNICORN_THREADS (1 = sync workers; 4 = gthread)")

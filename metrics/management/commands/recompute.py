@@ -6,6 +6,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from cs_platform import bounds
+from cs_platform.tenancy.clock import tenant_today
 from cs_platform.tenancy.models import Tenant
 from metrics import nightly
 
@@ -56,7 +57,7 @@ class Command(BaseCommand):
             tenants = [found]
         failures = []
         for item in tenants:
-            last_day = day or nightly.local_today(item)
+            last_day = day or tenant_today(item)
             for run_day in self._dates(last_day, backfill_weeks):
                 started = time.perf_counter()
                 try:

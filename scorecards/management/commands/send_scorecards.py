@@ -32,6 +32,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from cs_platform.tenancy import context
+from cs_platform.tenancy.clock import tenant_today
 from cs_platform.tenancy.models import Tenant
 from scorecards import selectors as scorecard_selectors
 from scorecards import services
@@ -93,9 +94,8 @@ class Command(BaseCommand):
 
     @staticmethod
     def _current_week(tenant) -> IsoWeek:
-        from metrics.nightly import local_today
 
-        return IsoWeek.of(local_today(tenant))
+        return IsoWeek.of(tenant_today(tenant))
 
     def _dry_run(self, tenant, week: IsoWeek) -> None:
         # Rendering only reads; the rolled-back transaction makes "writes nothing" hold whatever it calls.
