@@ -27,8 +27,8 @@ from api.schema import id_parameter, response_example
 from api.viewsets import BookViewSetMixin, TenantViewSet
 from cs_platform.tenancy.access import FORM_ROLES
 from cs_platform.tenancy.models import Role
-from dashboards.selectors import health_as_of
 from metrics.models import HealthBand
+from metrics.selectors import health_as_of
 from segments.models import Segment
 
 # --- Accounts ------------------------------------------------------------------------------------------

@@ -169,11 +169,11 @@ def _plain_number(value) -> str:
 def account_kpis(account: Account, *, today: datetime.date) -> list[dict[str, Any]]:
     """Every KPI definition of the account's segment with its latest value on or before `today` (and
     the date), the value before it, the trend between them and whether the latest meets the target
-    (metrics.scoring.kpi_met, as the nightly score judges it). A latest value older than 120 days is
+    (segments.health_model.kpi_met, as the nightly score judges it). A latest value older than 120 days is
     "no data". One query: the definitions, each with four correlated LIMIT 1 look-ups on the
     (tenant, account, kpi, measured_on) unique index."""
     from metrics.models import KpiMeasurement
-    from metrics.scoring import KpiTarget, kpi_met
+    from segments.health_model import KpiTarget, kpi_met
     from segments.models import KpiDefinition
 
     values = KpiMeasurement.objects.filter(
@@ -236,7 +236,7 @@ def account_health(account: Account, *, kpi_names: dict[str, str], days: int = 9
     was never scored). They filter by the account's id alone: going through visible_accounts again
     would cost a CSM's book one more query each. KPI names come from the caller's KPI table."""
     from metrics.models import HealthSnapshot
-    from metrics.scoring import describe
+    from segments.health_model import describe
 
     trend: dict[str, list] = {"dates": [], "totals": [], "bands": []}
     snapshot = HealthSnapshot.objects.filter(account_id=account.pk).order_by("-snapshot_date").first()
@@ -551,7 +551,7 @@ def api_account_keys(accounts: QuerySet[Account], *, as_of: datetime.date | None
     on the (tenant, name) index and reads n rows. Joined and sorted first, the same page cost
     PostgreSQL every account of a 10,000-account tenant: Row-Level Security hides the row count from
     the planner, which then estimates ~1% of it and sorts after the joins.
-    `h` (the health snapshot of `as_of`, dashboards.selectors.on_day) joins only when a filter uses it;
+    `h` (the health snapshot of `as_of`, metrics.selectors.on_day) joins only when a filter uses it;
     `renewal_key` is renewal_date with "no date" sorting last, so cursor pagination can order by it
     (a NULL position cannot be compared)."""
     from dashboards.selectors import on_day
@@ -563,7 +563,7 @@ def api_account_keys(accounts: QuerySet[Account], *, as_of: datetime.date | None
 
 def api_account_rows(accounts: QuerySet[Account], *, as_of: datetime.date | None) -> QuerySet[Account]:
     """The `accounts` with segment code and owner CSM e-mail joined and the health of the tenant's latest nightly
-    run (`as_of`: dashboards.selectors.health_as_of) as ONE LEFT JOIN on the (tenant, account, day)
+    run (`as_of`: metrics.selectors.health_as_of) as ONE LEFT JOIN on the (tenant, account, day)
     unique index: annotations health_score, health_band, health_as_of (None when the account was not
     scored that night). One query. The list reads a page's rows with it by id, after paging on
     api_account_keys; a single account (retrieve, write answers) reads through it directly."""

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from accounts.models import Account, AccountUserObjectPermission, Contact, DataStandard, Touchpoint
+from accounts.models import Account, Contact, DataStandard, Touchpoint
 from accounts.selectors import reassign_candidates
 from cs_platform.audit.services import audit_record, model_snapshot
 from cs_platform.tenancy import context
@@ -144,14 +144,6 @@ def account_assign_csm(*, tenant, account: Account, user, actor=None) -> None:
         if membership is None or membership.role not in (Role.CSM, Role.MANAGER):
             raise ValidationError({"user": f"{user} is not an active CSM or manager of {tenant}."})
         _grant_csm(tenant=tenant, account=account, user=user, actor=actor)
-
-
-@transaction.atomic
-def account_unassign_csm(*, tenant, account: Account, user, actor=None) -> None:
-    with context.tenant_context(tenant):
-        if not AccountUserObjectPermission.objects.filter(content_object=account, user=user).exists():
-            raise ValidationError({"user": f"{user} is not assigned to {account}."})
-        _revoke_csm(tenant=tenant, account=account, user=user, actor=actor)
 
 
 @transaction.atomic

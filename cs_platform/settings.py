@@ -112,6 +112,8 @@ INSTALLED_APPS = [
     "api",
     "webhooks",
     "scorecards",
+    "nightly",
+    "provisioning",
 ]
 
 MIDDLEWARE = [

@@ -21,9 +21,7 @@ from django.db.models import (
     Count,
     DecimalField,
     F,
-    FilteredRelation,
     IntegerField,
-    Max,
     Q,
     QuerySet,
     Sum,
@@ -37,8 +35,9 @@ from accounts.selectors import WHOLE_TENANT_ROLES
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership
 from metrics.models import HealthBand, HealthSnapshot, SurveyResponse
-from metrics.scoring import KpiTarget, kpi_met, nps_from_counts
+from metrics.selectors import on_day
 from metrics.services import KPI_WINDOW_DAYS
+from segments.health_model import KpiTarget, kpi_met, nps_from_counts
 from segments.models import KpiDefinition, Segment
 
 BANDS = ("red", "yellow", "grey", "green")  # worst first: the order of risk
@@ -50,28 +49,6 @@ AUDIT_DAYS = 365
 RENEWAL_DAYS = 90
 KPI_TREND_BUCKETS = 3  # three 30-day windows make the KPI trend
 RENEWAL_WINDOWS = {"overdue": (None, 0), "30": (0, 30), "60": (0, 60), "90": (0, 90), "180": (0, 180)}
-
-
-# --- The reference day --------------------------------------------------------------------------------
-def health_as_of() -> datetime.date | None:
-    """The newest nightly snapshot date of the tenant (one indexed query): every figure on a page
-    is "as of the last nightly run", so today's page before tonight's run shows yesterday's state."""
-    return HealthSnapshot.objects.aggregate(day=Max("snapshot_date"))["day"]
-
-
-def on_day(relation: str, day: datetime.date | None) -> FilteredRelation:
-    """An account's daily snapshot row (health or compliance) of `day`, as a LEFT JOIN. The join names
-    the tenant too, so it runs on the (tenant, account, day) unique index: without it PostgreSQL
-    reached each account's snapshots through the account index and read a year of rows per account."""
-    return FilteredRelation(
-        relation,
-        condition=Q(
-            **{
-                f"{relation}__snapshot_date": day or datetime.date.min,
-                f"{relation}__tenant_id": context.require_tenant_id(),
-            }
-        ),
-    )
 
 
 # --- Account rows (home book, account list, segment drill-down) ------------------------------------------
@@ -370,7 +347,7 @@ def _kpi_figures(
 ) -> tuple[dict[int, tuple[int, float, int]], dict[int, list[tuple[datetime.date, int, float]]]]:
     """Two queries. (1) Per KPI: accounts reporting, mean of each account's latest value in the KPI
     window, and accounts whose latest value meets the target (the same rule as
-    metrics.scoring.kpi_met, in SQL). (2) Per KPI and day of the last 90 days: measurements and their
+    segments.health_model.kpi_met, in SQL). (2) Per KPI and day of the last 90 days: measurements and their
     sum, which the caller folds into 30-day means (a handful of rows per KPI, whatever the accounts)."""
     try:
         visible, params = _visible_sql(accounts, segment_id)

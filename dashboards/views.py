@@ -14,8 +14,8 @@ from cs_platform.tenancy.access import PORTFOLIO_ROLES, require_member
 from cs_platform.tenancy.clock import tenant_today
 from cs_platform.tenancy.models import Role
 from dashboards import selectors
-from metrics.nightly import MAX_ATTEMPTS
-from metrics.selectors import nightly_run_attention
+from metrics.models import NightlyRun
+from metrics.selectors import health_as_of, nightly_run_attention
 
 BOOK_PREVIEW = 25
 
@@ -37,7 +37,7 @@ def home(request):
 def _book(request):
     membership, today = request.membership, tenant_today(request.tenant)
     visible = visible_accounts(request.user, membership)
-    as_of = selectors.health_as_of()
+    as_of = health_as_of()
     rows = selectors.account_rows(visible, as_of=as_of)
     context = {
         "as_of": as_of,
@@ -75,7 +75,7 @@ def account_list(request):
         sorts=selectors.ACCOUNT_SORTS,
         default_sort="risk",
     )
-    as_of = selectors.health_as_of()
+    as_of = health_as_of()
     rows = selectors.filter_accounts(selectors.account_rows(visible, as_of=as_of), params.filters, today=today)
     page = paginate(rows.order_by(*params.order_by(selectors.ACCOUNT_SORTS)), params)
     return render(
@@ -102,7 +102,7 @@ def portfolio(request):
 def _portfolio(request, *, landing: bool):
     membership, today = request.membership, tenant_today(request.tenant)
     visible = visible_accounts(request.user, membership)
-    as_of = selectors.health_as_of()
+    as_of = health_as_of()
     whole = selectors.sees_whole_tenant(membership)
     summaries = selectors.portfolio_summaries(visible, membership, as_of=as_of, today=today)
     trend = selectors.band_trend(visible, as_of=as_of, whole_tenant=whole)
@@ -121,7 +121,7 @@ def _portfolio(request, *, landing: bool):
             # Admins are told plainly when the latest nightly run failed or is stuck (one query), so the
             # figures above are not taken for tonight's.
             "nightly_alert": nightly_run_attention() if membership.role == Role.ADMIN else None,
-            "max_attempts": MAX_ATTEMPTS,
+            "max_attempts": NightlyRun.MAX_ATTEMPTS,
         },
     )
 
@@ -152,7 +152,7 @@ def segment_scorecard(request, segment_id: int):
         raise Http404("No such segment.")
     today = tenant_today(request.tenant)
     visible = visible_accounts(request.user, membership)
-    as_of = selectors.health_as_of()
+    as_of = health_as_of()
     (summary,) = selectors.portfolio_summaries(visible, membership, as_of=as_of, today=today, segment_id=segment.pk)
     rows = selectors.account_rows(visible, as_of=as_of).filter(segment_id=segment.pk)
     trend = selectors.band_trend(

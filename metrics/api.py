@@ -55,7 +55,7 @@ from cs_platform.tenancy.access import FORM_ROLES
 from cs_platform.tenancy.clock import tenant_today
 from metrics import selectors, services
 from metrics.models import HealthBand, HealthSnapshot, Incident, KpiMeasurement, Severity, SurveyResponse, SurveyType
-from metrics.scoring import describe
+from segments.health_model import describe
 from segments.models import KpiDefinition
 
 # Browser sessions write by role, as the pages would let them (tokens: metrics:write, see RoleMayWrite).
@@ -418,7 +418,7 @@ _HEALTH_EXAMPLE = OpenApiExample(
         "change_7d": "-6.10",
         "change_30d": "-11.80",
         "computed_at": "2026-11-23T02:04:51Z",
-        # Two of the components, as metrics.scoring.describe gives them (numbers unrounded, as stored).
+        # Two of the components, as segments.health_model.describe gives them (numbers unrounded, as stored).
         "components": [
             {
                 "measure": "kpi_attainment",

@@ -101,7 +101,7 @@ class HealthSnapshot(TenantOwned):
     """One account's health on one day: total, band and every component, so the score explains itself.
 
     components: [{"measure", "weight", "raw", "score", "effective_weight", "contribution", "band", "missing",
-    "facts"}], heaviest measure first; metrics.scoring.describe turns them into sentences for the page."""
+    "facts"}], heaviest measure first; segments.health_model.describe turns them into sentences for the page."""
 
     account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="health_snapshots")
     snapshot_date = models.DateField()
@@ -129,6 +129,10 @@ class RunStatus(models.TextChoices):
 class NightlyRun(TenantOwned):
     """One nightly recompute of one tenant for one date: what ran, how it ended, and why it failed.
     Visible to the tenant's admins; the unique key makes "already done for this date" a lookup."""
+
+    # A failed night is run again until it has had this many attempts (the watchdog and the 15-minute
+    # dispatch both stop there); the runs page, the admins' home and the alert say so.
+    MAX_ATTEMPTS = 3
 
     run_date = models.DateField()
     status = models.CharField(max_length=8, choices=RunStatus.choices, default=RunStatus.RUNNING)

@@ -1,6 +1,6 @@
 """The health snapshot of every account in one SQL statement, on PostgreSQL.
 
-`metrics.scoring` is the reference: it states each measure's rule in Python and is what the tests
+`segments.health_model` is the reference: it states each measure's rule in Python and is what the tests
 check by hand. Shipping 100,000 accounts' inputs to Python and the snapshots back costs several
 times what the arithmetic does, so on PostgreSQL the nightly run evaluates the same rules where the
 data lives: one INSERT ... SELECT ... ON CONFLICT per tenant (or chunk of accounts) that gathers the
@@ -8,7 +8,7 @@ inputs, scores every measure, re-weights missing ones, builds the same component
 the snapshots, returning the band counts and the digest the audit event records. The tests hold the
 two implementations to each other component by component (tests/metrics/test_scoring_sql.py).
 
-Every constant comes from metrics.scoring, and the module refuses to load if a measure exists there
+Every constant comes from segments.health_model, and the module refuses to load if a measure exists there
 that it does not compute, so the two cannot drift apart silently.
 """
 
@@ -23,7 +23,14 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from metrics.scoring import ADOPTION_KPIS, COMPLIANCE_SCORES, JOURNEY_SCORES, MEASURES, SHORTFALL_PENALTY, TRUST_KPIS
+from segments.health_model import (
+    ADOPTION_KPIS,
+    COMPLIANCE_SCORES,
+    JOURNEY_SCORES,
+    MEASURES,
+    SHORTFALL_PENALTY,
+    TRUST_KPIS,
+)
 
 
 def _clamp(expr: str) -> str:
@@ -48,7 +55,7 @@ def _first_kpi(codes, name: str) -> str:
 class SqlMeasure:
     raw: str  # the raw value in the measure's unit, NULL when missing
     score: str  # 0-100, NULL when missing
-    facts: str  # a jsonb expression: what metrics.scoring puts in MeasureResult.facts
+    facts: str  # a jsonb expression: what segments.health_model puts in MeasureResult.facts
 
 
 # Columns available: the `inputs` CTE below. Each entry mirrors the m_<code> function in scoring.py.
@@ -108,7 +115,7 @@ SQL_MEASURES: dict[str, SqlMeasure] = {
 if set(SQL_MEASURES) != set(MEASURES):  # pragma: no cover - a developer error, caught at import
     raise ImportError(
         f"metrics.scoring_sql does not compute {sorted(set(MEASURES) - set(SQL_MEASURES))} "
-        f"(or computes unknown {sorted(set(SQL_MEASURES) - set(MEASURES))}): keep it in step with metrics.scoring"
+        f"(or computes unknown {sorted(set(SQL_MEASURES) - set(MEASURES))}): keep it in step with segments.health_model"
     )
 
 

@@ -5,14 +5,37 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
-from django.db.models import Avg, Count, F, Q, Window
+from django.db.models import Avg, Count, F, FilteredRelation, Max, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from accounts.models import Account
+from cs_platform.tenancy import context
 from metrics.models import HealthSnapshot, Incident, KpiMeasurement, NightlyRun, RunStatus, SurveyResponse
-from metrics.scoring import AccountInputs, KpiTarget, SurveyStats
+from segments.health_model import AccountInputs, KpiTarget, SurveyStats
 from segments.models import KpiDefinition, Segment
+
+
+# --- The reference day of the pages ------------------------------------------------------------------
+def health_as_of() -> datetime.date | None:
+    """The newest nightly snapshot date of the tenant (one indexed query): every figure on a page
+    is "as of the last nightly run", so today's page before tonight's run shows yesterday's state."""
+    return HealthSnapshot.objects.aggregate(day=Max("snapshot_date"))["day"]
+
+
+def on_day(relation: str, day: datetime.date | None) -> FilteredRelation:
+    """An account's daily snapshot row (health or compliance) of `day`, as a LEFT JOIN. The join names
+    the tenant too, so it runs on the (tenant, account, day) unique index: without it PostgreSQL
+    reached each account's snapshots through the account index and read a year of rows per account."""
+    return FilteredRelation(
+        relation,
+        condition=Q(
+            **{
+                f"{relation}__snapshot_date": day or datetime.date.min,
+                f"{relation}__tenant_id": context.require_tenant_id(),
+            }
+        ),
+    )
 
 
 def _ago(day: datetime.date, days: int) -> datetime.date:
@@ -195,11 +218,9 @@ def health_history(user, membership):
 
 def health_latest(user, membership):
     """The latest snapshot of each visible account: the snapshots of the tenant's newest nightly date
-    (dashboards.selectors.health_as_of: every page is "as of the last nightly run", and the nightly scores
+    (health_as_of: every page is "as of the last nightly run", and the nightly scores
     every account), on the (tenant, day, band) index. An account created since that run has no row yet.
     One aggregate query for the date, then one query for the page."""
-    from dashboards.selectors import health_as_of
-
     day = health_as_of()
     if day is None:
         return HealthSnapshot.objects.none()

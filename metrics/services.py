@@ -210,9 +210,9 @@ def _health_digest(rows: list[tuple[int, Decimal, str]]) -> str:
 
 def _health_python(*, tenant, day: datetime.date, account_ids: list[int] | None) -> tuple[int, dict[str, int], str]:
     """The reference engine: inputs gathered in a fixed number of grouped queries
-    (metrics.selectors.health_inputs), scored in memory by metrics.scoring, upserted 2,000 rows a time."""
-    from metrics.scoring import score_account
+    (metrics.selectors.health_inputs), scored in memory by segments.health_model, upserted 2,000 rows a time."""
     from metrics.selectors import health_inputs
+    from segments.health_model import score_account
     from segments.services import scorecards_for_scoring
 
     configs = scorecards_for_scoring(tenant=tenant)
@@ -251,7 +251,7 @@ def _health_python(*, tenant, day: datetime.date, account_ids: list[int] | None)
 def _refuse_unknown_measures() -> None:
     """A scorecard measure the engine cannot compute (written around scorecard_update's validation)
     fails the run loudly, as the Python engine does, rather than being silently left out (one query)."""
-    from metrics.scoring import MEASURES
+    from segments.health_model import MEASURES
     from segments.models import ScorecardMeasure
 
     unknown = list(
@@ -268,7 +268,7 @@ def health_snapshots_compute(
     """Score every account (or the given chunk) for `day` and upsert one snapshot per (account, day);
     re-running for the same day rewrites the same values, never a second row.
 
-    engine: "sql" (PostgreSQL: metrics.scoring_sql, one statement) or "python" (metrics.scoring, the
+    engine: "sql" (PostgreSQL: metrics.scoring_sql, one statement) or "python" (segments.health_model, the
     reference, and the only one on SQLite). Default: "sql" wherever it can run. Both write identical
     snapshots and record the same audit event, digest included."""
     from django.db import connection

@@ -4,7 +4,7 @@ from django.shortcuts import render
 
 from cs_platform.tenancy.models import Role
 from metrics import selectors
-from metrics.nightly import MAX_ATTEMPTS
+from metrics.models import NightlyRun
 
 
 @login_required
@@ -16,5 +16,5 @@ def nightly_runs(request):
     return render(
         request,
         "metrics/nightly_runs.html",
-        {"runs": runs, "nightly_alert": selectors.nightly_run_attention(runs), "max_attempts": MAX_ATTEMPTS},
+        {"runs": runs, "nightly_alert": selectors.nightly_run_attention(runs), "max_attempts": NightlyRun.MAX_ATTEMPTS},
     )

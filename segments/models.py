@@ -83,7 +83,7 @@ class Scorecard(TenantOwned):
 
 
 class ScorecardMeasure(TenantOwned):
-    """One measure of a scorecard. `measure` is a code of metrics.scoring.MEASURES; its 0-100 score is
+    """One measure of a scorecard. `measure` is a code of segments.health_model.MEASURES; its 0-100 score is
     banded with this measure's own thresholds."""
 
     scorecard = models.ForeignKey(Scorecard, on_delete=models.CASCADE, related_name="measures")

@@ -11,103 +11,8 @@ from django.db import transaction
 
 from cs_platform.audit.services import audit_record, model_snapshot
 from cs_platform.tenancy import context
-from metrics.scoring import DEFAULT_WEIGHTS, GENERIC_WEIGHTS, MEASURES, MeasureConfig
-from segments import reference
+from segments.health_model import DEFAULT_WEIGHTS, GENERIC_WEIGHTS, MEASURES, MeasureConfig
 from segments.models import Comparator, Direction, KpiDefinition, Scorecard, ScorecardMeasure, Segment
-
-
-@transaction.atomic
-def reference_data_load(*, tenant, actor=None) -> dict[str, int]:
-    """Load seed 000's segments, KPI targets, journey template and compliance frameworks into a tenant.
-
-    Idempotent: rows that already exist (by their natural key) are left as the tenant edited them.
-    Records one audit event with the counts created, rather than hundreds of near-identical ones."""
-    from compliance.models import Framework, Requirement
-    from journeys.models import JourneyTemplate, Phase, PhaseActivity, SuccessCriterion
-
-    created = {"segments": 0, "kpis": 0, "phases": 0, "frameworks": 0, "requirements": 0}
-    with context.tenant_context(tenant):
-        for order, spec in enumerate(reference.SEGMENTS):
-            segment, made = Segment.objects.get_or_create(
-                code=spec.code,
-                defaults={
-                    "tenant": tenant,
-                    "name": spec.name,
-                    "characteristics": list(spec.characteristics),
-                    "success_factors": [{"name": n, "description": d} for n, d in spec.success_factors],
-                    "sort_order": order,
-                },
-            )
-            created["segments"] += made
-            for kpi_order, kpi in enumerate(spec.kpis):
-                _, made = KpiDefinition.objects.get_or_create(
-                    segment=segment,
-                    code=kpi.code,
-                    defaults={
-                        "tenant": tenant,
-                        "name": kpi.name,
-                        "target_text": kpi.target_text,
-                        "unit": kpi.unit,
-                        "direction": kpi.direction,
-                        "comparator": kpi.comparator,
-                        "target_low": kpi.target_low,
-                        "target_high": kpi.target_high,
-                        "weight": kpi.weight,
-                        "is_reference": True,
-                        "sort_order": kpi_order,
-                    },
-                )
-                created["kpis"] += made
-        template, made = JourneyTemplate.objects.get_or_create(
-            name=reference.JOURNEY_NAME,
-            defaults={
-                "tenant": tenant,
-                "is_default": True,
-                "is_reference": True,
-                "description": "Seed 000: the three phases of a financial-services client journey.",
-            },
-        )
-        if made:
-            for order, spec in enumerate(reference.PHASES, start=1):
-                phase = Phase.objects.create(
-                    tenant=tenant,
-                    template=template,
-                    order=order,
-                    name=spec.name,
-                    objective=spec.objective,
-                    start_day=spec.start_day,
-                    end_day=spec.end_day,
-                )
-                PhaseActivity.objects.bulk_create(
-                    PhaseActivity(tenant=tenant, phase=phase, order=i, text=t) for i, t in enumerate(spec.activities, 1)
-                )
-                SuccessCriterion.objects.bulk_create(
-                    SuccessCriterion(tenant=tenant, phase=phase, order=i, text=t)
-                    for i, t in enumerate(spec.criteria, 1)
-                )
-                created["phases"] += 1
-        for spec in reference.FRAMEWORKS:
-            framework, made = Framework.objects.get_or_create(
-                code=spec.code,
-                defaults={"tenant": tenant, "name": spec.name, "description": spec.description, "is_reference": True},
-            )
-            created["frameworks"] += made
-            for code, title in spec.requirements:
-                _, made = Requirement.objects.get_or_create(
-                    framework=framework, code=code, defaults={"tenant": tenant, "title": title}
-                )
-                created["requirements"] += made
-        scorecard_defaults_ensure(tenant=tenant, actor=actor)
-        if any(created.values()):
-            audit_record(
-                tenant=tenant,
-                actor=actor,
-                action="reference_data.load",
-                object_type="tenancy.tenant",
-                object_id=tenant.pk,
-                after=created,
-            )
-    return created
 
 
 def _validate_band(*, comparator: str, direction: str, target_low, target_high) -> None:
@@ -179,7 +84,7 @@ def _default_measures(segment_code: str) -> dict[str, int]:
 
 
 def scorecard_defaults_ensure(*, tenant, actor=None) -> int:
-    """Give every segment without a scorecard the default one (weights from metrics.scoring).
+    """Give every segment without a scorecard the default one (weights from segments.health_model).
     Idempotent; returns how many scorecards were created."""
     created = 0
     with transaction.atomic(), context.tenant_context(tenant):

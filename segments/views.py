@@ -11,8 +11,8 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 
 from cs_platform.tenancy.models import Role
-from metrics.scoring import MEASURES
 from segments import selectors
+from segments.health_model import MEASURES
 from segments.services import scorecard_update
 
 

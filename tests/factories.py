@@ -31,7 +31,7 @@ class TenantFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, reference_data: bool = True, **kwargs):
-        from cs_platform.tenancy.services import tenant_create
+        from provisioning.services import tenant_create
 
         # Through the service, so every test tenant has the seed-000 reference data.
         return tenant_create(load_reference_data=reference_data, **kwargs)

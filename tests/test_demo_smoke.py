@@ -29,7 +29,7 @@ print("SCORED", '<table class="data components">' in detail and ("no data" in de
 # The platform superuser reaches the Django admin with the password and the published TOTP secret.
 import base64
 from django_otp.oath import TOTP
-from cs_platform import demo
+from provisioning.demo import seeder as demo
 admin = Client()
 credentials = {"username": "platform@example.com", "password": "demo-pass-2026"}
 admin.post("/login/?next=/admin/", {**credentials, "next": "/admin/"})

@@ -17,7 +17,7 @@ class EventType(models.TextChoices):
     HEALTH_BAND_CHANGED = "health.band_changed", "Health band changed"
     COMPLIANCE_STATUS_CHANGED = "compliance.status_changed", "Compliance status changed"
     DECISION_ESCALATED = "decision.escalated", "Decision escalated"
-    # Sent by the watchdog (metrics.nightly.nightly_run_alert), not the nightly emission: once per failed
+    # Sent by the watchdog (nightly.pipeline.nightly_run_alert), not the nightly emission: once per failed
     # or stalled attempt of a tenant's nightly run.
     NIGHTLY_RUN_FAILED = "nightly_run.failed", "Nightly run failed"
 

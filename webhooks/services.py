@@ -45,7 +45,7 @@ from urllib3.util.timeout import Timeout
 from cs_platform.audit.services import audit_record
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Tenant
-from metrics.nightly import MAX_ATTEMPTS
+from metrics.models import NightlyRun
 from webhooks import selectors
 from webhooks.models import (
     PING,
@@ -616,8 +616,8 @@ def nightly_run_failed_data(run) -> dict[str, Any]:
     return {
         "run_date": run.run_date.isoformat(),
         "attempt": run.attempts,
-        "max_attempts": MAX_ATTEMPTS,
-        "will_retry": run.attempts < MAX_ATTEMPTS,
+        "max_attempts": NightlyRun.MAX_ATTEMPTS,
+        "will_retry": run.attempts < NightlyRun.MAX_ATTEMPTS,
         "started_at": run.started_at.isoformat(),
         "failed_at": run.finished_at.isoformat() if run.finished_at else None,
         "last_heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,

@@ -262,10 +262,6 @@ def audit_chain_verify(*, tenant) -> ChainReport:
     )
 
 
-def audit_events_for_object(*, object_type: str, object_id) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(object_type=object_type, object_id=str(object_id)).order_by("seq"))
-
-
 def audit_events() -> QuerySet[AuditEvent]:
     """The current tenant's whole trail. Deliberately not book-scoped: only roles that may read the
     entire trail (admin, compliance, tokens with audit:read) reach the API that uses it."""

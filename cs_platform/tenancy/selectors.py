@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cs_platform.tenancy import context, system
+from cs_platform.tenancy import system
 from cs_platform.tenancy.models import Membership, Tenant
 
 
@@ -21,15 +21,6 @@ def memberships_for_user(user) -> list[Membership]:
         membership.tenant = system.instance_from_json(Tenant, tenant_row)
         memberships.append(membership)
     return memberships
-
-
-def tenant_by_slug(slug: str) -> Tenant | None:
-    return Tenant.objects.filter(slug=slug).first()
-
-
-def membership_in(user, tenant: Tenant) -> Membership | None:
-    with context.tenant_context(tenant):
-        return Membership.objects.filter(user=user, is_active=True).select_related("tenant", "manager").first()
 
 
 def team_user_ids(membership: Membership) -> list[int]:

@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from accounts.models import Account, Touchpoint
 from accounts.selectors import visible_accounts
+from cs_platform.identity.services import membership_create
 from cs_platform.tenancy import context
 from cs_platform.tenancy.access import FORM_ROLES
 from cs_platform.tenancy.models import Role
-from cs_platform.tenancy.services import membership_create
 from metrics.models import SurveyResponse
 from tests import factories
 from tests.helpers import event_count, field_error, last_event, log_in_as, owned_account, page_text

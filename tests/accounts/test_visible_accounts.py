@@ -6,9 +6,9 @@ import pytest
 
 from accounts.selectors import visible_accounts
 from accounts.services import account_assign_csm, account_create
+from cs_platform.identity.services import membership_create
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
-from cs_platform.tenancy.services import membership_create
 from tests import factories
 
 

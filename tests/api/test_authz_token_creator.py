@@ -79,7 +79,7 @@ def test_a_deactivated_creators_token_stops_working_until_re_activated(client, t
 def test_an_admin_elsewhere_does_not_keep_a_token_of_this_tenant_alive(client, tenant_a, tenant_b):
     """Admin rights count in the token's own tenant only: the creator staying admin of another tenant
     does not keep a token alive after the demotion here."""
-    from cs_platform.tenancy.services import membership_create
+    from cs_platform.identity.services import membership_create
 
     admin = tenant_a.user(Role.ADMIN)
     membership_create(tenant=tenant_b.tenant, user=admin, role=Role.ADMIN)

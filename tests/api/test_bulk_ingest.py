@@ -285,7 +285,7 @@ def test_a_refused_request_is_not_remembered_and_expired_keys_are_forgotten(clie
 
 @pytest.mark.django_db
 def test_the_nightly_run_purges_expired_keys_only(client, tenant_a):
-    from metrics.nightly import run_tenant
+    from nightly.pipeline import run_tenant
 
     rows = _measurement_rows(tenant_a, 4)
     auth = bearer(tenant_a, *BULK)
@@ -416,7 +416,7 @@ def test_concurrent_duplicates_store_once(tenant_committed, django_db_blocker):
     from django.test import Client
 
     from accounts.services import account_create
-    from cs_platform.tenancy.services import membership_create
+    from cs_platform.identity.services import membership_create
 
     senders = 4
     with django_db_blocker.unblock():
@@ -490,7 +490,7 @@ def test_two_tokens_overwriting_the_same_keys_at_once_each_report_and_audit_thei
     from django.test import Client
 
     from accounts.services import account_create
-    from cs_platform.tenancy.services import membership_create
+    from cs_platform.identity.services import membership_create
     from tests.concurrency import race
 
     keys = 120

@@ -126,7 +126,7 @@ def test_concurrent_requests_get_exactly_the_budget(tenant_committed, django_db_
     from django.db import connections
     from django.test import Client
 
-    from cs_platform.tenancy.services import membership_create
+    from cs_platform.identity.services import membership_create
 
     settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "token": "15/min", "user": "25/min"}
     with django_db_blocker.unblock():

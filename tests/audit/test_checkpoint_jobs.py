@@ -21,7 +21,7 @@ from cs_platform.audit.tasks import checkpoint_dispatch, checkpoint_tenant
 from cs_platform.celery import app as celery_app
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
-from metrics.nightly import run_tenant
+from nightly.pipeline import run_tenant
 from tests import factories
 
 DAY = datetime.date(2026, 3, 10)

@@ -28,7 +28,7 @@ def book(django_db_setup, django_db_blocker):
         from accounts.services import account_create
         from journeys.models import JourneyTemplate
         from journeys.services import account_journey_start
-        from metrics.nightly import run_tenant
+        from nightly.pipeline import run_tenant
 
         tenant = factories.TenantFactory(slug="browser-360", name="Browser 360 Tenant")
         csm = factories.UserFactory(username="csm@b360.test", first_name="Riley", last_name="Chen")

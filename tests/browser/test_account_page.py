@@ -18,7 +18,7 @@ DAY = datetime.date(2026, 11, 20)
 def scored_account(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         from accounts.services import account_create
-        from metrics.nightly import run_tenant
+        from nightly.pipeline import run_tenant
 
         tenant = factories.TenantFactory(slug="browser-chart", name="Browser Chart Tenant")
         user = factories.UserFactory(username="csm@chart.test", first_name="Riley", last_name="Chen")

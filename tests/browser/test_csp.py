@@ -110,10 +110,10 @@ def csp_world(django_db_setup, django_db_blocker):
 
     from accounts.models import Account
     from accounts.services import account_assign_csm
-    from cs_platform import demo
     from cs_platform.tenancy import context
     from cs_platform.tenancy.models import Tenant
-    from metrics.nightly import run_tenant
+    from nightly.pipeline import run_tenant
+    from provisioning.demo import seeder as demo
     from tests import factories
 
     spec = demo.DemoTenant(

@@ -23,9 +23,9 @@ PASSWORD = "demo-pass-2026"
 
 @pytest.fixture(scope="module")
 def demo_tenant(django_db_setup, django_db_blocker):
-    from cs_platform import demo
     from cs_platform.tenancy import context
-    from metrics.nightly import run_tenant
+    from nightly.pipeline import run_tenant
+    from provisioning.demo import seeder as demo
 
     spec = demo.DemoTenant(
         name="Browser Dashboards Tenant",

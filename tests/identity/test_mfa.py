@@ -19,8 +19,8 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cs_platform.identity import services, sessions
+from cs_platform.identity.services import tenant_mfa_policy_set
 from cs_platform.tenancy.models import Role
-from cs_platform.tenancy.services import tenant_mfa_policy_set
 from tests import factories
 from tests.helpers import force_login_verified
 from tests.identity.conftest import auth_events, code_for

@@ -36,7 +36,7 @@ def test_every_namespace_is_distinct_and_an_int4():
 def test_the_idempotency_and_nightly_locks_no_longer_share_a_namespace():
     from api import idempotency
     from cs_platform.audit import services as audit
-    from metrics import nightly
+    from nightly import pipeline as nightly
 
     used = [
         idempotency._LOCK_NAMESPACE,

@@ -43,9 +43,9 @@ from cs_platform.celery import app as celery_app
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from dashboards.models import SegmentSnapshot
-from metrics import nightly
 from metrics.models import HealthSnapshot, KpiMeasurement, NightlyRun, RunStatus, SurveyResponse
-from metrics.tasks import nightly_dispatch, nightly_tenant
+from nightly import pipeline as nightly
+from nightly.tasks import nightly_dispatch, nightly_tenant
 from segments.models import Segment
 from tests import factories
 from tests.committed import owner_connection, purge_tenant
@@ -534,8 +534,8 @@ def test_dispatch_queues_each_due_tenant_for_its_local_date(django_capture_on_co
 
     def dispatch(at: datetime.datetime) -> tuple[set[int], set[tuple[int, str]]]:
         with (
-            mock.patch("metrics.tasks.timezone.now", return_value=at),
-            mock.patch("metrics.tasks.nightly_tenant.delay") as delay,
+            mock.patch("nightly.tasks.timezone.now", return_value=at),
+            mock.patch("nightly.tasks.nightly_tenant.delay") as delay,
         ):
             with django_capture_on_commit_callbacks(execute=True) as callbacks:
                 queued = nightly_dispatch.run()
@@ -586,7 +586,7 @@ def test_recompute_all_reports_a_failing_tenant_and_still_runs_the_others(client
 
     out, err = io.StringIO(), io.StringIO()
     with (
-        mock.patch("metrics.nightly.health_snapshots_compute", side_effect=failing_for_broken),
+        mock.patch("nightly.pipeline.health_snapshots_compute", side_effect=failing_for_broken),
         pytest.raises(CommandError) as raised,
     ):
         call_command("recompute", "--all", "--date", DAY_ISO, stdout=out, stderr=err)
@@ -644,7 +644,7 @@ def test_recompute_with_workers_scores_each_account_once_like_a_sequential_run(c
                 raise RuntimeError("chunk 3 failed")
             return compute(account_ids=account_ids, **kwargs)
 
-        with mock.patch("metrics.nightly.health_snapshots_compute", side_effect=third_chunk_fails):
+        with mock.patch("nightly.pipeline.health_snapshots_compute", side_effect=third_chunk_fails):
             with pytest.raises(CommandError):
                 call_command(
                     "recompute",
@@ -738,7 +738,7 @@ def test_a_run_whose_worker_is_killed_is_failed_by_heartbeat_expiry_alerted_once
         assert second.process.poll() is None
 
         def tick():
-            from metrics.tasks import nightly_watchdog
+            from nightly.tasks import nightly_watchdog
 
             nightly_watchdog.apply_async(queue=workers.queue).get(timeout=30)
             return _run(tenant).status != RunStatus.RUNNING

@@ -2,7 +2,7 @@
 
 import pytest
 
-from metrics.scoring import (
+from segments.health_model import (
     AccountInputs,
     KpiTarget,
     MeasureConfig,

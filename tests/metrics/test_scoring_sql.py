@@ -1,4 +1,4 @@
-"""The SQL engine (metrics.scoring_sql) against the reference Python engine (metrics.scoring).
+"""The SQL engine (metrics.scoring_sql) against the reference Python engine (segments.health_model).
 
 Both score the seeded demo tenant (a year of varied data: every journey and compliance status,
 surveys, incidents, decisions, KPIs met and missed) plus a few edge accounts; every snapshot must
@@ -16,9 +16,9 @@ from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Tenant
 from metrics.models import HealthSnapshot
-from metrics.nightly import tenant_wide_steps
-from metrics.scoring import MEASURES
 from metrics.services import health_snapshots_compute
+from nightly.pipeline import tenant_wide_steps
+from segments.health_model import MEASURES
 from segments.models import Scorecard, Segment
 from segments.services import scorecard_update
 from tests import factories

@@ -17,9 +17,9 @@ from django.utils import timezone
 from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
-from metrics import nightly
 from metrics.models import HealthSnapshot, NightlyRun, RunStatus
-from metrics.tasks import nightly_tenant, nightly_watchdog
+from nightly import pipeline as nightly
+from nightly.tasks import nightly_tenant, nightly_watchdog
 from tests import factories
 from tests.scorecards.smtp import SmtpServer, mail_to
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -199,7 +199,7 @@ def test_an_smtp_outage_does_not_crash_the_watchdog_and_the_alert_is_not_repeate
     mail_to(settings, SmtpServer())  # never started: connections are refused
     _endpoint(tenant_a)
     run = _run(tenant_a, status=RunStatus.RUNNING, attempts=1, heartbeat_at=_ago(STALE + 1))
-    with caplog.at_level(logging.WARNING, logger="metrics.nightly"):
+    with caplog.at_level(logging.WARNING, logger="nightly.pipeline"):
         assert nightly_watchdog.run() == {"stalled": 1, "retried": 1, "alerted": 1}
     assert any(
         r.levelno == logging.WARNING and "could not be emailed" in r.getMessage() and r.exc_info for r in caplog.records

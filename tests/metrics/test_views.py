@@ -6,7 +6,7 @@ from django.urls import reverse
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from metrics.models import NightlyRun, SurveyResponse
-from metrics.nightly import run_tenant
+from nightly.pipeline import run_tenant
 from tests import factories
 
 DAY = datetime.date(2026, 11, 20)

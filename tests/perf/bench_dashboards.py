@@ -121,8 +121,9 @@ def create_tenant_and_users(*, name: str, slug: str) -> tuple[Any, dict[str, lis
     across the managers, 1 compliance officer, 1 viewer. Returns the tenant and {role: [user ids]}."""
     from django.contrib.auth import get_user_model
 
+    from cs_platform.identity.services import membership_create
     from cs_platform.tenancy.models import Role
-    from cs_platform.tenancy.services import membership_create, tenant_create
+    from provisioning.services import tenant_create
 
     tenant = tenant_create(name=name, slug=slug, load_reference_data=True)
     users = get_user_model().objects
@@ -583,7 +584,7 @@ def audit_trail(*, tenant, admin_id: int, batch: int = 5000) -> int:
 def nightly(*, tenant, day: datetime.date) -> tuple[float, dict]:
     """The real nightly job for the day, as the app role: today's snapshots, compliance and journey
     status, escalations."""
-    from metrics.nightly import run_tenant
+    from nightly.pipeline import run_tenant
 
     started = time.perf_counter()
     summary = run_tenant(tenant=tenant, day=day)

@@ -156,7 +156,7 @@ class PhaseTimer:
 
     @contextmanager
     def installed(self) -> Iterator[PhaseTimer]:
-        from metrics import nightly
+        from nightly import pipeline as nightly
 
         originals = {name: getattr(nightly, name) for name in self.NAMES}
 
@@ -238,8 +238,9 @@ def create_tenant_and_users():
     frameworks from seed 000), and two members: decision owners (csm) report to a manager."""
     from django.contrib.auth import get_user_model
 
+    from cs_platform.identity.services import membership_create
     from cs_platform.tenancy.models import Role
-    from cs_platform.tenancy.services import membership_create, tenant_create
+    from provisioning.services import tenant_create
 
     tenant = tenant_create(name=TENANT_NAME, slug=TENANT_SLUG)
     users = get_user_model().objects
@@ -610,11 +611,11 @@ def dataset_counts(owner, tenant_id: int) -> dict[str, int]:
 
 # --- (b) The hand-written single-SQL floor -----------------------------------------------------------
 def _clamp(expr: str) -> str:
-    """metrics.scoring._clamp, keeping NULL (= missing) NULL: greatest/least would ignore it."""
+    """segments.health_model._clamp, keeping NULL (= missing) NULL: greatest/least would ignore it."""
     return f"CASE WHEN ({expr}) IS NULL THEN NULL ELSE greatest(0.0, least(100.0, ({expr}))) END"
 
 
-# measure code -> score column of the `scored` CTE (metrics.scoring.MEASURES, in order)
+# measure code -> score column of the `scored` CTE (segments.health_model.MEASURES, in order)
 FLOOR_MEASURES = {
     "kpi_attainment": "s_kpi",
     "nps": "s_nps",
@@ -632,7 +633,8 @@ FLOOR_MEASURES = {
 
 
 def floor_sql() -> str:
-    from metrics.scoring import (
+    from metrics.services import DECISION_WINDOW_DAYS, KPI_WINDOW_DAYS, SURVEY_WINDOW_DAYS
+    from segments.health_model import (
         ADOPTION_KPIS,
         COMPLIANCE_SCORES,
         JOURNEY_SCORES,
@@ -640,9 +642,8 @@ def floor_sql() -> str:
         SHORTFALL_PENALTY,
         TRUST_KPIS,
     )
-    from metrics.services import DECISION_WINDOW_DAYS, KPI_WINDOW_DAYS, SURVEY_WINDOW_DAYS
 
-    assert set(FLOOR_MEASURES) == set(MEASURES), "a measure was added to metrics.scoring: add it to the floor"
+    assert set(FLOOR_MEASURES) == set(MEASURES), "a measure was added to segments.health_model: add it to the floor"
 
     def codes(values) -> str:
         return ", ".join(f"'{value}'" for value in values)
@@ -853,7 +854,7 @@ def compare_floor(owner, *, tenant_id: int, day: datetime.date, sample: int, see
 # --- (c) The naive per-account ORM loop ------------------------------------------------------------------
 def naive_loop(*, tenant, day: datetime.date, account_ids: list[int]) -> dict[int, Any]:
     """What "a query per account" looks like: each account's inputs fetched one by one with the ORM,
-    scored with metrics.scoring.score_account, saved with update_or_create. Returns {account: total}."""
+    scored with segments.health_model.score_account, saved with update_or_create. Returns {account: total}."""
     from django.utils import timezone
 
     from accounts.models import Account
@@ -861,8 +862,8 @@ def naive_loop(*, tenant, day: datetime.date, account_ids: list[int]) -> dict[in
     from cs_platform.tenancy import context
     from journeys.models import AccountJourney, Decision
     from metrics.models import HealthSnapshot, Incident, KpiMeasurement, SurveyResponse
-    from metrics.scoring import AccountInputs, KpiTarget, SurveyStats, score_account
     from metrics.services import DECISION_WINDOW_DAYS, INCIDENT_WINDOW_DAYS, KPI_WINDOW_DAYS, SURVEY_WINDOW_DAYS
+    from segments.health_model import AccountInputs, KpiTarget, SurveyStats, score_account
     from segments.services import scorecards_for_scoring
 
     totals: dict[int, Any] = {}
@@ -972,7 +973,7 @@ def run_engine(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from metrics.nightly import run_tenant
+    from nightly.pipeline import run_tenant
 
     counter = QueryCounter()
     phases = PhaseTimer()
@@ -1085,7 +1086,7 @@ def main(argv: list[str] | None = None) -> int:
     for table, count in counts.items():
         row(f"  {table}", f"{count:,}" if table != "database bytes" else mib(count))
 
-    heading(f"(a) Engine: metrics.nightly.run_tenant, as the app role (chunk {settings.NIGHTLY_CHUNK_SIZE})")
+    heading(f"(a) Engine: nightly.pipeline.run_tenant, as the app role (chunk {settings.NIGHTLY_CHUNK_SIZE})")
     meta = read_meta(owner)
     previous_day = day - datetime.timedelta(days=1)
     if "first_run" not in meta:

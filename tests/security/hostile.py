@@ -97,7 +97,7 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("audit.AuditCheckpoint", "signature"): "an Ed25519 signature, hex",
     ("segments.Segment", "code"): "a slug (validated)",
     ("segments.KpiDefinition", "code"): "a slug (validated)",
-    ("segments.ScorecardMeasure", "measure"): "a code of metrics.scoring.MEASURES (validated)",
+    ("segments.ScorecardMeasure", "measure"): "a code of segments.health_model.MEASURES (validated)",
     ("accounts.Account", "data_standards"): "codes of DataStandard (validated)",
     ("journeys.AccountJourney", "status_reason"): "written by the nightly run from counts",
     ("metrics.KpiMeasurement", "source"): "api, csv, manual or demo, chosen by the write path",
@@ -256,12 +256,13 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
     from api.services import api_token_create
     from compliance.models import ComplianceStatusSnapshot, Framework, Requirement
     from compliance.services import audit_result_record, evidence_add, obligation_create
-    from cs_platform.tenancy.services import membership_create, membership_set_manager, tenant_create
+    from cs_platform.identity.services import membership_create, membership_set_manager
     from journeys.models import JourneyTemplate, PhaseActivity, SuccessCriterion
     from journeys.services import account_journey_start, decision_create, decision_resolve
     from metrics.models import NightlyRun
-    from metrics.nightly import fail_run, run_tenant
     from metrics.services import incident_open, kpi_measurement_record, survey_response_record
+    from nightly.pipeline import fail_run, run_tenant
+    from provisioning.services import tenant_create
     from scorecards import services as scorecard_services
     from scorecards.selectors import recipient_now
     from scorecards.tokens import unsubscribe_url

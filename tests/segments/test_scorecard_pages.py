@@ -50,7 +50,7 @@ def test_other_roles_do_not_get_scorecard_pages(client, tenant_a, role):
 
 
 def _form(card, **overrides) -> dict[str, str]:
-    from metrics.scoring import MEASURES
+    from segments.health_model import MEASURES
 
     with context.tenant_context(card.tenant):
         stored = {m.measure: m for m in card.measures.all()}

@@ -14,8 +14,8 @@ from compliance.models import ComplianceStatusSnapshot
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from journeys.models import DecisionStatus
-from metrics import nightly
 from metrics.models import HealthSnapshot
+from nightly import pipeline as nightly
 from tests import factories
 from tests.webhooks.conftest import make_endpoint
 from webhooks import services, tasks

@@ -23,9 +23,9 @@ from cs_platform.identity.client_address import client_address
 from cs_platform.identity.forms import CodeForm, MfaPolicyForm
 from cs_platform.identity.navigation import next_of
 from cs_platform.identity.reauth import require_recent_auth
+from cs_platform.identity.services import tenant_mfa_policy_set
 from cs_platform.tenancy.access import SECURITY_SETTINGS_ROLES, mfa_required, require_roles
 from cs_platform.tenancy.models import Role
-from cs_platform.tenancy.services import tenant_mfa_policy_set
 
 # --- MFA ------------------------------------------------------------------------------------------------------
 

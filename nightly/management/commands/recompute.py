@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from cs_platform import bounds
 from cs_platform.tenancy.clock import tenant_today
 from cs_platform.tenancy.models import Tenant
-from metrics import nightly
+from nightly import pipeline as nightly
 
 
 class Command(BaseCommand):

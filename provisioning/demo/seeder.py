@@ -1,6 +1,7 @@
 """Demo data: two customer-success tenants serving financial institutions, with a year of history.
 
-`seed_demo()` is what `python manage.py seed_demo` runs (the command only parses options and prints).
+`seed_demo()` is what `python manage.py seed_demo` runs; the words it draws from are in
+`provisioning.demo.vocabulary` (the command only parses options and prints).
 
 * Deterministic: every random choice comes from one `random.Random` per tenant, seeded with
   ``f"{seed}:{slug}"``, so the same `seed` and `today` give identical data, and a tenant's data does
@@ -43,10 +44,9 @@ from accounts.services import account_assign_csm, account_create
 from compliance.models import AuditOutcome, AuditResult, Evidence, Obligation, ObligationStatus, Requirement
 from cs_platform.audit.models import AuditEvent
 from cs_platform.audit.services import audit_record
-from cs_platform.identity.services import mfa_fixed_credentials_install
+from cs_platform.identity.services import membership_create, mfa_fixed_credentials_install
 from cs_platform.tenancy.context import tenant_context
 from cs_platform.tenancy.models import Membership, Role, Tenant
-from cs_platform.tenancy.services import membership_create, tenant_create
 from journeys.models import (
     AccountJourney,
     ActivityStatus,
@@ -60,8 +60,72 @@ from journeys.models import (
     PhaseActivity,
 )
 from metrics.models import Incident, KpiMeasurement, Severity, SurveyResponse, SurveyType
+from provisioning.demo.vocabulary import (
+    ACTIVITY_DONE,
+    AUDITORS,
+    BANK_SUFFIXES,
+    BIG_TIERS,
+    BLOCKERS,
+    COMPLIANCE_TOPICS,
+    CONTACT_TITLES,
+    CUSTOMER_IMPACTS,
+    DATA_STANDARD_ODDS,
+    DECISION_DESCRIPTIONS,
+    DECISION_STATES,
+    DECISIONS,
+    EU_FINTECH_REGULATORS,
+    FINDINGS,
+    FINTECH_PREFIXES,
+    FINTECH_STEMS,
+    FINTECH_SUFFIXES,
+    FIRST_NAMES,
+    INCIDENT_TITLES,
+    INSURER_SUFFIXES,
+    INSURER_WORDS,
+    JOURNEY_DAYS,
+    JOURNEY_MIX,
+    LAST_NAMES,
+    NAME_QUALIFIERS,
+    OBLIGATION_STATUS_WEIGHTS,
+    OBLIGATION_STATUSES,
+    PLACES,
+    PROFILE_LEVELS,
+    PROFILE_MIX,
+    RESOLUTIONS,
+    SEGMENT_ARR_FACTOR,
+    SEGMENT_MIX,
+    SEVERITY_ESCALATION,
+    SEVERITY_HOURS,
+    SEVERITY_MIX,
+    SPONSOR_TITLES,
+    SURVEY_COMMENTS,
+    TIER_ARR,
+    TIER_MIX,
+    TOUCHPOINT_NOTES,
+    TOUCHPOINT_SUBJECTS,
+    UNFINISHED_JOURNEY_DAYS,
+    US_STATES,
+    WEALTH_NAMES,
+    WEALTH_SUFFIXES,
+)
+from provisioning.services import tenant_create
 from segments import reference
 from segments.models import KpiDefinition, Segment
+
+# The key fields hashed into each bulk write's audit event.
+DIGEST_FIELDS: dict[type[models.Model], tuple[str, ...]] = {
+    Contact: ("id", "account_id", "name", "email", "is_executive_sponsor"),
+    Incident: ("id", "account_id", "severity", "opened_at", "resolved_at", "escalated", "external_ref"),
+    Touchpoint: ("id", "account_id", "kind", "occurred_at", "subject"),
+    KpiMeasurement: ("id", "account_id", "kpi_id", "measured_on", "value"),
+    SurveyResponse: ("id", "account_id", "survey_type", "score", "responded_on"),
+    AccountJourney: ("id", "account_id", "template_id", "started_on", "status", "current_phase_id"),
+    JourneyActivity: ("id", "journey_id", "activity_id", "status", "due_on", "completed_on"),
+    Decision: ("id", "account_id", "kind", "owner_id", "due_date", "status"),
+    Obligation: ("id", "account_id", "requirement_id", "due_date", "status"),
+    Evidence: ("id", "obligation_id", "filename", "checksum_sha256", "valid_from", "valid_until"),
+    AuditResult: ("id", "obligation_id", "audited_on", "outcome", "open_findings"),
+}
 
 T = TypeVar("T")
 
@@ -167,756 +231,6 @@ def demo_logins(tenants: Sequence[DemoTenant] = TENANTS) -> list[Login]:
         Login(PLATFORM_ADMIN[0], f"{PLATFORM_ADMIN[1]} {PLATFORM_ADMIN[2]}", "platform superuser (no tenant)")
     )
     return logins
-
-
-# --------------------------------------------------------------------------------------------------
-# Word lists
-# --------------------------------------------------------------------------------------------------
-
-PLACES = {
-    "US": (
-        "Granite Bay",
-        "Cedar Falls",
-        "Harbor Point",
-        "Blue Ridge",
-        "Stonebridge",
-        "Lakeshore",
-        "Pine Valley",
-        "Silver Creek",
-        "Oak Harbor",
-        "Riverbend",
-        "Fairhaven",
-        "Westfield",
-        "Maple Grove",
-        "Eagle Rock",
-        "Copper Canyon",
-        "Prairie Wind",
-        "Bayview",
-        "Hudson Valley",
-        "Sawtooth",
-        "Red Cedar",
-        "Willow Springs",
-        "Clearwater",
-        "Iron Range",
-        "Sandhill",
-        "Northfield",
-        "Brookhaven",
-        "Great Lakes",
-        "Palmetto",
-        "Magnolia",
-        "Sierra Vista",
-        "Juniper Hills",
-        "Chesapeake",
-        "Cumberland",
-        "Tidewater",
-        "Cascade",
-        "Timberline",
-        "Golden Plains",
-        "Heartland",
-        "Bluegrass",
-        "Piedmont",
-        "Ozark",
-        "Canyon Lake",
-        "Driftwood",
-        "Lone Pine",
-        "Three Rivers",
-        "Twin Oaks",
-        "Summit Ridge",
-        "Mill Creek",
-        "Deer Valley",
-        "Anchor Bay",
-        "Beacon Hill",
-        "Sequoia",
-        "High Desert",
-        "Gulf Coast",
-        "Shoreline",
-        "Badger State",
-        "Wolf River",
-        "Long Meadow",
-    ),
-    "UK": (
-        "Thornbury",
-        "Ashby Vale",
-        "Kingsmere",
-        "Harrowfield",
-        "Wyndham",
-        "Larkhill",
-        "Pennine",
-        "Severn Vale",
-        "Cotswold",
-        "Fenwick",
-        "Marlow Heath",
-        "Tamar",
-        "Wessex",
-        "Cheviot",
-        "Aldergate",
-        "Brampton",
-        "Caledonia",
-        "Glenmoor",
-        "Dunmore",
-        "Mersey",
-        "Thames Reach",
-        "Langholm",
-        "Penrose",
-        "Whitby Moor",
-        "Ravenscar",
-        "Elmstead",
-        "Kestrel Down",
-        "Tyneside",
-        "Mendip",
-        "Chiltern",
-    ),
-    "EU": (
-        "Rhine Valley",
-        "Baltic",
-        "Aurora Nord",
-        "Adriatic",
-        "Nordlys",
-        "Tagus",
-        "Danube",
-        "Lumen",
-        "Alpine",
-        "Iberia",
-        "Hanse",
-        "Meridia",
-        "Vltava",
-        "Zuider",
-        "Liffey",
-        "Loire",
-        "Scheldt",
-        "Elbe",
-        "Carpathia",
-        "Aegean",
-        "Ligurian",
-        "Oresund",
-        "Moselle",
-        "Douro",
-    ),
-}
-BANK_SUFFIXES = {
-    "US": (
-        ("Credit Union", 3),
-        ("Federal Credit Union", 2),
-        ("Community Bank", 3),
-        ("Savings Bank", 2),
-        ("National Bank", 2),
-        ("Bank & Trust", 2),
-        ("Bancorp", 1),
-        ("Trust Company", 1),
-        ("Cooperative Bank", 1),
-    ),
-    "UK": (("Building Society", 3), ("Bank", 2), ("Savings Bank", 1), ("Mutual Bank", 1), ("Private Bank", 1)),
-    "EU": (("Bank", 2), ("Cooperative Bank", 2), ("Savings Bank", 1), ("Private Bank", 1), ("Bank Group", 1)),
-}
-INSURER_WORDS = (
-    "Meridian",
-    "Keystone",
-    "Evergreen",
-    "Bastion",
-    "Lighthouse",
-    "Sentinel",
-    "Harborstone",
-    "Cornerstone",
-    "Copper Ridge",
-    "Northstar",
-    "Bulwark",
-    "Steadfast",
-    "Aegis",
-    "Citadel",
-    "Ironwood",
-    "Lodestar",
-    "Bellhaven",
-    "Ravenswood",
-    "Trillium",
-    "Beacon",
-    "Hearthstone",
-    "Palisade",
-    "Old Mill",
-    "Fieldstone",
-    "Bridgewater",
-)
-INSURER_SUFFIXES = (
-    "Mutual Insurance",
-    "Assurance Group",
-    "Life & Annuity",
-    "Casualty Company",
-    "Insurance Company",
-    "Reinsurance",
-    "Mutual",
-    "Underwriters",
-    "Fire & Marine",
-    "Indemnity",
-    "Life Assurance",
-    "General Insurance",
-)
-WEALTH_NAMES = (
-    "Calder",
-    "Ashworth",
-    "Whitcombe",
-    "Hargrove",
-    "Pemberton",
-    "Langley",
-    "Thackeray",
-    "Winslow",
-    "Brennan",
-    "Holloway",
-    "Kessler",
-    "Marlowe",
-    "Radcliffe",
-    "Sutherland",
-    "Carrington",
-    "Delacroix",
-    "Fairbanks",
-    "Greywood",
-    "Hollis",
-    "Iverson",
-    "Kingsley",
-    "Lindqvist",
-    "Mercer",
-    "Northcott",
-    "Okafor",
-    "Prescott",
-    "Rowntree",
-    "Stratton",
-    "Trevelyan",
-    "Whitlock",
-    "Yardley",
-    "Beaumont",
-    "Ashcombe",
-    "Fairweather",
-)
-WEALTH_SUFFIXES = (
-    "Wealth Partners",
-    "Capital Advisors",
-    "Asset Management",
-    "Investment Counsel",
-    "Private Wealth",
-    "Family Office",
-    "Capital Management",
-    "Advisory Group",
-    "Wealth Management",
-    "Investment Partners",
-)
-FINTECH_PREFIXES = (
-    "Ledger",
-    "Coin",
-    "Clear",
-    "Bright",
-    "Quant",
-    "Nova",
-    "Flux",
-    "Vault",
-    "Arc",
-    "Kite",
-    "Tally",
-    "Lumen",
-    "Atlas",
-    "Crest",
-    "Pilot",
-    "Orbit",
-    "Spark",
-    "True",
-    "Zen",
-    "Peak",
-    "Cobalt",
-    "Fern",
-    "Prism",
-    "Helio",
-    "Sable",
-)
-FINTECH_STEMS = (
-    "line",
-    "stack",
-    "path",
-    "flow",
-    "bridge",
-    "gate",
-    "works",
-    "hub",
-    "loop",
-    "grid",
-    "rail",
-    "nest",
-    "sight",
-    "forge",
-    "mark",
-    "wave",
-    "field",
-)
-FINTECH_SUFFIXES = (
-    "Payments",
-    "Lending",
-    "Technologies",
-    "Labs",
-    "Money",
-    "Capital",
-    "Exchange",
-    "Pay",
-    "Finance",
-    "RegTech",
-    "Treasury",
-    "Cards",
-)
-NAME_QUALIFIERS = ("First", "United", "Heritage", "Pioneer", "Liberty", "Citizens", "Frontier", "Sovereign")
-
-FIRST_NAMES = (
-    "James",
-    "Maria",
-    "Wei",
-    "Aisha",
-    "Daniel",
-    "Sofia",
-    "Rahul",
-    "Emily",
-    "Carlos",
-    "Hannah",
-    "Kwame",
-    "Olivia",
-    "Mateo",
-    "Priya",
-    "Ethan",
-    "Fatima",
-    "Lucas",
-    "Grace",
-    "Hiroshi",
-    "Chloe",
-    "Samuel",
-    "Amara",
-    "Noah",
-    "Isabel",
-    "Omar",
-    "Zoe",
-    "Benjamin",
-    "Leila",
-    "Andre",
-    "Mei",
-    "Patrick",
-    "Ingrid",
-    "Diego",
-    "Ruth",
-    "Tomasz",
-    "Nia",
-    "Victor",
-    "Elena",
-    "Kofi",
-    "Sarah",
-    "Ahmed",
-    "Claire",
-    "Javier",
-    "Anika",
-    "Connor",
-    "Yuki",
-    "Marcus",
-    "Helen",
-    "Raj",
-    "Laura",
-    "Gabriel",
-    "Aoife",
-    "Stefan",
-    "Imani",
-    "Felix",
-    "Rosa",
-)
-LAST_NAMES = (
-    "Anderson",
-    "Okonkwo",
-    "Chen",
-    "Garcia",
-    "Patel",
-    "Mueller",
-    "Johansson",
-    "Nguyen",
-    "O'Brien",
-    "Kowalski",
-    "Rossi",
-    "Haddad",
-    "Fischer",
-    "Brooks",
-    "Tanaka",
-    "Silva",
-    "Ivanova",
-    "Mensah",
-    "Murphy",
-    "Khan",
-    "Dubois",
-    "Larsen",
-    "Romero",
-    "Walsh",
-    "Novak",
-    "Adeyemi",
-    "Schmidt",
-    "Park",
-    "Hughes",
-    "Bianchi",
-    "Costa",
-    "Reid",
-    "Sato",
-    "Lindgren",
-    "Bennett",
-    "Moreau",
-    "Kaplan",
-    "Castillo",
-    "Osei",
-    "Ferreira",
-    "Jensen",
-    "Gallagher",
-    "Hoffman",
-    "Yilmaz",
-    "Wright",
-    "Das",
-    "Morales",
-    "Keller",
-    "Abbott",
-    "Sullivan",
-    "Varga",
-    "Eriksen",
-    "Grant",
-    "Ortiz",
-)
-
-SPONSOR_TITLES = {
-    "bank": (
-        "Chief Operating Officer",
-        "Chief Risk Officer",
-        "EVP, Retail Banking",
-        "Chief Information Officer",
-        "President & CEO",
-    ),
-    "insurer": (
-        "Chief Claims Officer",
-        "Chief Operating Officer",
-        "Chief Underwriting Officer",
-        "SVP, Policy Operations",
-    ),
-    "wealth": ("Managing Partner", "Chief Investment Officer", "Chief Operating Officer", "Head of Private Clients"),
-    "fintech": ("Co-founder & CEO", "Chief Technology Officer", "VP Engineering", "Chief Product Officer"),
-}
-CONTACT_TITLES = {
-    "bank": (
-        "Chief Compliance Officer",
-        "BSA/AML Officer",
-        "VP, Digital Banking",
-        "Core Systems Manager",
-        "Director of Operations",
-        "Information Security Officer",
-    ),
-    "insurer": (
-        "Claims Operations Director",
-        "Head of Underwriting Analytics",
-        "Compliance Manager",
-        "IT Integration Lead",
-        "Policy Administration Manager",
-    ),
-    "wealth": (
-        "Chief Compliance Officer",
-        "Head of Trading Operations",
-        "Client Service Director",
-        "Portfolio Analytics Lead",
-        "Operations Manager",
-    ),
-    "fintech": (
-        "Head of Compliance",
-        "Engineering Manager, Integrations",
-        "Product Manager, Payments",
-        "Risk & Fraud Lead",
-        "Partnerships Manager",
-    ),
-}
-COMPLIANCE_TOPICS = {
-    "bank": ("SOC 2", "GLBA safeguards", "BSA/AML", "PCI DSS", "NIST CSF"),
-    "insurer": ("SOC 1", "NAIC data security model law", "NIST CSF", "state licensing"),
-    "wealth": ("SEC 17a-4", "FINRA 3110", "Regulation S-P", "SOC 1"),
-    "fintech": ("PCI DSS", "SOC 2", "money-transmitter licensing", "ISO 27001"),
-}
-DATA_STANDARD_ODDS = {  # probability a client of the segment uses the standard
-    "bank": (("FIX", 0.15), ("ISO 20022", 0.85), ("OFX", 0.6), ("XBRL", 0.5)),
-    "insurer": (("FIX", 0.05), ("ISO 20022", 0.3), ("OFX", 0.1), ("XBRL", 0.7)),
-    "wealth": (("FIX", 0.85), ("ISO 20022", 0.3), ("OFX", 0.5), ("XBRL", 0.35)),
-    "fintech": (("FIX", 0.25), ("ISO 20022", 0.75), ("OFX", 0.45), ("XBRL", 0.1)),
-}
-SEGMENT_MIX = (("bank", 34), ("insurer", 20), ("wealth", 20), ("fintech", 26))
-SEGMENT_ARR_FACTOR = {"bank": 1.0, "insurer": 0.95, "wealth": 0.85, "fintech": 0.8}
-TIER_MIX = ((Tier.STRATEGIC, 10), (Tier.ENTERPRISE, 25), (Tier.MID_MARKET, 35), (Tier.GROWTH, 30))
-TIER_ARR = {
-    Tier.STRATEGIC: (1_000_000, 2_500_000),
-    Tier.ENTERPRISE: (350_000, 1_000_000),
-    Tier.MID_MARKET: (110_000, 350_000),
-    Tier.GROWTH: (40_000, 110_000),
-}
-BIG_TIERS = (Tier.STRATEGIC, Tier.ENTERPRISE)
-
-# code: (state, banking / money-transmitter regulator, insurance regulator); weights for picking.
-US_STATES: dict[str, tuple[str, str, str, int]] = {
-    "US-NY": ("New York", "NYDFS", "NYDFS", 14),
-    "US-CA": ("California", "California DFPI", "California Department of Insurance", 12),
-    "US-TX": ("Texas", "Texas Department of Banking", "Texas Department of Insurance", 10),
-    "US-IL": ("Illinois", "Illinois IDFPR", "Illinois Department of Insurance", 7),
-    "US-FL": ("Florida", "Florida Office of Financial Regulation", "Florida Office of Insurance Regulation", 7),
-    "US-MA": ("Massachusetts", "Massachusetts Division of Banks", "Massachusetts Division of Insurance", 6),
-    "US-NJ": ("New Jersey", "New Jersey DOBI", "New Jersey DOBI", 5),
-    "US-PA": ("Pennsylvania", "Pennsylvania DoBS", "Pennsylvania Insurance Department", 5),
-    "US-OH": ("Ohio", "Ohio Division of Financial Institutions", "Ohio Department of Insurance", 4),
-    "US-NC": ("North Carolina", "North Carolina Commissioner of Banks", "North Carolina Department of Insurance", 4),
-    "US-GA": ("Georgia", "Georgia DBF", "Georgia Office of Insurance", 4),
-    "US-WA": ("Washington", "Washington DFI", "Washington Office of the Insurance Commissioner", 4),
-    "US-CO": ("Colorado", "Colorado Division of Banking", "Colorado Division of Insurance", 3),
-    "US-MN": ("Minnesota", "Minnesota Department of Commerce", "Minnesota Department of Commerce", 3),
-    "US-AZ": ("Arizona", "Arizona DIFI", "Arizona DIFI", 3),
-    "US-CT": ("Connecticut", "Connecticut Department of Banking", "Connecticut Insurance Department", 3),
-}
-EU_FINTECH_REGULATORS = ("Central Bank of Ireland", "Bank of Lithuania", "De Nederlandsche Bank", "BaFin")
-
-# Account health profiles drive KPIs, surveys, incidents, journeys, decisions and compliance together,
-# so a red account looks red everywhere. Level 0 = exactly at target; > 0 better; < 0 below target.
-PROFILE_MIX = (("healthy", 55), ("watch", 18), ("struggling", 12), ("declining", 8), ("recovering", 7))
-PROFILE_LEVELS = {  # (base range, slope over the year range)
-    "healthy": ((0.5, 1.3), (-0.2, 0.3)),
-    "watch": ((-0.3, 0.4), (-0.3, 0.3)),
-    "struggling": ((-2.0, -0.9), (-0.3, 0.3)),
-    "declining": ((0.6, 1.1), (-2.6, -1.8)),
-    "recovering": ((-1.9, -1.1), (1.5, 2.3)),
-}
-JOURNEY_MIX = (("phase1", 17), ("phase2", 22), ("phase3", 26), ("beyond", 35))
-JOURNEY_DAYS = {"phase1": (3, 44), "phase2": (45, 119), "phase3": (120, 239), "beyond": (240, 1080)}
-UNFINISHED_JOURNEY_DAYS = (241, 400)  # a journey past day 240 that is not complete is running late, not years late
-# Probability an activity that is past due was done, by profile.
-ACTIVITY_DONE = {"healthy": 0.99, "watch": 0.92, "struggling": 0.65, "declining": 0.85, "recovering": 0.9}
-
-TOUCHPOINT_SUBJECTS = {
-    TouchpointKind.MEETING: (
-        "Implementation stand-up: {standard} integration",
-        "Compliance working session: {topic} evidence",
-        "Executive sponsor check-in",
-        "Workflow optimisation workshop",
-        "Renewal planning meeting",
-        "Training session: compliance reporting features",
-        "Roadmap preview with the product team",
-        "Steering committee: {phase}",
-    ),
-    TouchpointKind.CALL: (
-        "Call: {standard} message validation errors",
-        "Call: renewal timeline and procurement steps",
-        "Call: follow-up on open blockers",
-        "Call: KPI baseline review ({kpi})",
-        "Call: introduction to the new {title}",
-        "Call: escalation follow-up",
-        "Call: user adoption numbers for last month",
-    ),
-    TouchpointKind.EMAIL: (
-        "Email: SOC 2 Type II report and bridge letter sent",
-        "Email: QBR deck and action items",
-        "Email: release notes for the upcoming version",
-        "Email: evidence request for {topic}",
-        "Email: training recording and materials",
-        "Email: updated {standard} mapping document",
-        "Email: renewal quote and order form",
-    ),
-    TouchpointKind.NOTE: (
-        "Note: sponsor concerned about {kpi}",
-        "Note: champion changing roles",
-        "Note: expansion opportunity",
-        "Note: budget freeze until next fiscal year",
-        "Note: positive feedback on the reporting module",
-        "Note: regulator exam scheduled; wants {topic} artefacts ready",
-        "Note: competitor evaluation rumoured",
-    ),
-}
-TOUCHPOINT_NOTES = (
-    "Agreed next steps and owners; follow-up booked.",
-    "Client asked for a written summary for their risk committee.",
-    "Action items logged in the success plan.",
-    "Sponsor attended; priorities confirmed for the quarter.",
-    "Open questions routed to product and compliance.",
-    "Good engagement from the operations team.",
-    "",
-)
-INCIDENT_TITLES = {
-    "bank": (
-        "ISO 20022 pacs.008 messages rejected by clearing gateway",
-        "OFX downloads failing for retail customers",
-        "Core banking batch posting delayed",
-        "XBRL call-report export validation errors",
-        "Fraud alert feed lagging behind real time",
-        "Online banking SSO certificate expired",
-    ),
-    "insurer": (
-        "Claims export job failed overnight",
-        "Policy renewal notices not generated",
-        "Statutory XBRL filing export incomplete",
-        "Underwriting rules engine timeouts",
-        "Agent portal login errors",
-    ),
-    "wealth": (
-        "FIX drop-copy feed delayed",
-        "Portfolio performance report timeout",
-        "OFX position download gaps",
-        "Trade blotter reconciliation mismatch",
-        "Client statement generation failed",
-    ),
-    "fintech": (
-        "Webhook delivery backlog",
-        "API rate-limit errors during month-end",
-        "Payment status API 5xx spike",
-        "ISO 20022 camt.053 statement parsing errors",
-        "KYC provider integration timeouts",
-        "Sandbox environment unavailable",
-    ),
-}
-SEVERITY_MIX = ((Severity.SEV1, 5), (Severity.SEV2, 20), (Severity.SEV3, 45), (Severity.SEV4, 30))
-SEVERITY_HOURS = {Severity.SEV1: (1, 8), Severity.SEV2: (4, 36), Severity.SEV3: (12, 120), Severity.SEV4: (24, 240)}
-SEVERITY_ESCALATION = {Severity.SEV1: 0.7, Severity.SEV2: 0.3, Severity.SEV3: 0.08, Severity.SEV4: 0.02}
-SURVEY_COMMENTS = {
-    "good": (
-        "Responsive team and clear compliance reporting.",
-        "The QBRs are genuinely useful.",
-        "Integration went smoothly.",
-        "Great partner for our audit season.",
-    ),
-    "mid": (
-        "Good product, onboarding took longer than planned.",
-        "Would like faster answers on tickets.",
-        "Reporting is fine; exports need work.",
-    ),
-    "bad": (
-        "Too many incidents this quarter.",
-        "Still waiting on the integration fixes.",
-        "Escalations take too long to resolve.",
-        "We are reviewing alternatives before renewal.",
-    ),
-}
-DECISIONS = (
-    (
-        "Approve ISO 20022 field mapping for cross-border payments",
-        "Go live with the standard pacs.008 mapping; revisit custom fields at the next QBR",
-    ),
-    (
-        "Choose the go-live window for the core system integration",
-        "Use the default Sunday 02:00-06:00 maintenance window",
-    ),
-    (
-        "Sign off data-retention settings for books and records",
-        "Apply the seven-year WORM retention default until compliance signs off",
-    ),
-    (
-        "Select the SSO identity provider for the staff rollout",
-        "Launch with username, password and MFA; add SSO in the next phase",
-    ),
-    ("Agree the KPI baseline for efficiency reporting", "Use the vendor benchmark baseline for the first two quarters"),
-    ("Approve the staff training plan for compliance features", "Run the standard recorded training curriculum"),
-    (
-        "Decide between masked production data and synthetic data for UAT",
-        "Use the masked production extract prepared by the vendor",
-    ),
-    ("Approve customer communication for the portal launch", "Send the vendor's template notice without co-branding"),
-    (
-        "Choose the XBRL taxonomy version for regulatory filings",
-        "Stay on the current taxonomy until the next filing cycle",
-    ),
-    ("Prioritise API endpoints for partner onboarding", "Ship the payments and accounts endpoints first"),
-    ("Agree the escalation path for Sev 1 incidents", "Use the vendor's standard 24x7 escalation matrix"),
-)
-BLOCKERS = (
-    (
-        "Vendor risk questionnaire awaiting the client's security team",
-        "Provide the SOC 2 Type II report and bridge letter in place of the questionnaire",
-    ),
-    (
-        "Core system sandbox credentials not provisioned",
-        "Test against the vendor's simulated core until credentials arrive",
-    ),
-    ("Data processing agreement pending legal review", "Limit the pilot to non-personal data until the DPA is signed"),
-    (
-        "FIX certification session not scheduled by the counterparty",
-        "Certify against the vendor's FIX simulator and re-certify later",
-    ),
-    (
-        "Firewall allow-listing for the SFTP feed outstanding",
-        "Deliver files through the secure web upload until allow-listing completes",
-    ),
-    ("Regulator approval for new disclosure wording pending", "Keep the currently approved disclosure text"),
-    (
-        "Historical data extract missing for model calibration",
-        "Calibrate on benchmark data and re-run when the extract arrives",
-    ),
-    (
-        "Penetration test findings awaiting a client remediation plan",
-        "Restrict the integration to read-only scopes until findings are closed",
-    ),
-)
-# What the client feels if a decision slips (seed 002's weekly summary); picked from the title so the
-# demo's random stream, and with it every other figure, stays what it was.
-CUSTOMER_IMPACTS = [
-    "Month-end settlement files could be rejected for the client's members",
-    "Go-live slips past the client's regulatory reporting date",
-    "Branch staff keep re-keying payments by hand for another cycle",
-    "The client's examiners see an open finding at the next review",
-    "Renewal conversation starts without the promised integration",
-]
-DECISION_DESCRIPTIONS = (
-    "Raised in the steering meeting; one owner, a due date and a fallback agreed (no blocker without them).",
-    "Needed before the next phase gate can be passed.",
-    "Client stakeholders disagree; the owner must close it or the fallback applies.",
-    "Dependency for the go-live plan; customer impact if it slips.",
-)
-RESOLUTIONS = (
-    "Approved in the steering meeting; recorded in the decision log.",
-    "Client chose the recommended option; sponsor confirmed by email.",
-    "Resolved after a working session with the client's operations team.",
-    "Closed: the client's risk committee signed off.",
-)
-# state: (weight for healthy-ish accounts, weight for troubled accounts)
-DECISION_STATES = {
-    "resolved": (50, 22),
-    "fallback": (5, 10),
-    "open_future": (32, 20),
-    "overdue_fresh": (4, 10),
-    "overdue_stale": (3, 13),
-    "escalated": (6, 25),
-}
-AUDITORS = (
-    "Internal Audit",
-    "Whitcombe & Lane LLP",
-    "Northgate Assurance Partners",
-    "Bellweather Risk Advisory",
-    "Client internal audit",
-)
-FINDINGS = (
-    "Quarterly access reviews not evidenced.",
-    "Change-management tickets missing approvals.",
-    "Vendor risk assessments out of date.",
-    "Encryption key rotation not documented.",
-    "Incident response test overdue.",
-    "Data retention schedule not applied to archived records.",
-)
-OBLIGATION_STATUS_WEIGHTS = {  # compliant, expiring, overdue, failed, not_started
-    "healthy": (72, 12, 4, 2, 10),
-    "watch": (55, 15, 10, 8, 12),
-    "struggling": (30, 12, 24, 24, 10),
-    "declining": (42, 15, 18, 15, 10),
-    "recovering": (55, 15, 10, 8, 12),
-}
-OBLIGATION_STATUSES = (
-    ObligationStatus.COMPLIANT,
-    ObligationStatus.EXPIRING,
-    ObligationStatus.OVERDUE,
-    ObligationStatus.FAILED,
-    ObligationStatus.NOT_STARTED,
-)
-
-# The key fields hashed into each bulk write's audit event.
-DIGEST_FIELDS: dict[type[models.Model], tuple[str, ...]] = {
-    Contact: ("id", "account_id", "name", "email", "is_executive_sponsor"),
-    Incident: ("id", "account_id", "severity", "opened_at", "resolved_at", "escalated", "external_ref"),
-    Touchpoint: ("id", "account_id", "kind", "occurred_at", "subject"),
-    KpiMeasurement: ("id", "account_id", "kpi_id", "measured_on", "value"),
-    SurveyResponse: ("id", "account_id", "survey_type", "score", "responded_on"),
-    AccountJourney: ("id", "account_id", "template_id", "started_on", "status", "current_phase_id"),
-    JourneyActivity: ("id", "journey_id", "activity_id", "status", "due_on", "completed_on"),
-    Decision: ("id", "account_id", "kind", "owner_id", "due_date", "status"),
-    Obligation: ("id", "account_id", "requirement_id", "due_date", "status"),
-    Evidence: ("id", "obligation_id", "filename", "checksum_sha256", "valid_from", "valid_until"),
-    AuditResult: ("id", "obligation_id", "audited_on", "outcome", "open_findings"),
-}
 
 
 # --------------------------------------------------------------------------------------------------

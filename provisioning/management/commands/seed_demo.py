@@ -3,7 +3,7 @@
     DEBUG=true python manage.py seed_demo [--accounts 220] [--seed 2026] [--today YYYY-MM-DD]
 
 Idempotent (existing tenants are skipped, users are get-or-create) and deterministic (same --seed and
---today give the same data). The generator lives in cs_platform/demo.py.
+--today give the same data). The generator lives in provisioning/demo.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from cs_platform import demo
+from provisioning.demo import seeder as demo
 
 
 class Command(BaseCommand):

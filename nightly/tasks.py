@@ -1,4 +1,7 @@
-"""Celery entry points for the nightly engine. Thin: they look up ids and call metrics.nightly."""
+"""Celery entry points for the nightly pipeline. Thin: they look up ids and call nightly.pipeline.
+
+The task names keep their "metrics." prefix from before the pipeline had its own app: they are what the
+beat schedule, queued messages and the task metrics' labels refer to."""
 
 from __future__ import annotations
 
@@ -6,13 +9,14 @@ import datetime
 import logging
 
 from celery import chord, shared_task
+from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Tenant
-from metrics import nightly
 from metrics.models import NightlyRun, RunStatus
+from nightly import pipeline as nightly
 
 logger = logging.getLogger(__name__)
 
@@ -60,40 +64,30 @@ def nightly_dispatch() -> list[int]:
     soft_time_limit=3500,
 )
 def nightly_tenant(self, tenant_id: int, day_iso: str, chunk_size: int | None = None, force: bool = False) -> dict:
-    """One tenant's nightly run. Small tenants run in this task; big ones run the tenant-wide steps
-    here and fan the health scoring out in chunks (a chord that finishes the run).
+    """One tenant's nightly run, through the same pipeline as `manage.py recompute`. Small tenants are
+    scored in this task; for big ones the health chunks fan out as a chord that finishes the run.
 
     Once it holds the tenant lock, a task finds the date already done (a colliding task finished it
     while this one waited: TenantRunLocked retries) or run by a live attempt, and stops: the night is
     not recomputed twice. force=True (an operator's deliberate re-run) runs it regardless."""
-    from django.conf import settings
-
-    day = datetime.date.fromisoformat(day_iso)
     tenant = Tenant.objects.get(pk=tenant_id)
-    chunk_size = chunk_size or settings.NIGHTLY_CHUNK_SIZE
-    chunks = nightly.account_chunks(tenant=tenant, chunk_size=chunk_size)
-    if len(chunks) <= 1:
-        return nightly.run_tenant(tenant=tenant, day=day, chunk_size=chunk_size, skip_if_in_hand=not force)
-    import time
 
-    started = time.time()
-    with nightly.tenant_lock(tenant.pk):
-        if not force and (reason := nightly.run_in_hand(tenant, day)):
-            logger.info("nightly run of %s for %s not repeated: %s", tenant.slug, day, reason)
-            return {"skipped": reason}
-        attempt = nightly._run_record(tenant, day).attempts
-        try:
-            with nightly.heartbeat(tenant=tenant, day=day, attempt=attempt):
-                summary = nightly.tenant_wide_steps(tenant=tenant, day=day)
-            nightly.heartbeat_beat(tenant=tenant, day=day, attempt=attempt)
-        except Exception as exc:
-            nightly.fail_run(tenant=tenant, day=day, exc=exc, attempt=attempt)
-            raise
-    header = [nightly_health_chunk.s(tenant_id, day_iso, ids[0], ids[-1], attempt) for ids in chunks]
-    finish = nightly_finish.s(tenant_id, day_iso, summary, started, attempt)
-    # If a chunk fails for good, the run is marked failed (visible to admins) instead of hanging.
-    chord(header)(finish.on_error(nightly_chunks_failed.s(tenant_id, day_iso, attempt)))
-    return {"chunks": len(chunks), "attempt": attempt}
+    def fan_out(*, chunks: list[list[int]], summary: dict, started: float, attempt: int) -> dict:
+        header = [nightly_health_chunk.s(tenant_id, day_iso, ids[0], ids[-1], attempt) for ids in chunks]
+        finish = nightly_finish.s(tenant_id, day_iso, summary, started, attempt)
+        # If a chunk fails for good, the run is marked failed (visible to admins) instead of hanging.
+        transaction.on_commit(
+            lambda: chord(header)(finish.on_error(nightly_chunks_failed.s(tenant_id, day_iso, attempt)))
+        )
+        return {"chunks": len(chunks), "attempt": attempt}
+
+    return nightly.run_tenant(
+        tenant=tenant,
+        day=datetime.date.fromisoformat(day_iso),
+        chunk_size=chunk_size or settings.NIGHTLY_CHUNK_SIZE,
+        skip_if_in_hand=not force,
+        fan_out=fan_out,
+    )
 
 
 @shared_task(
@@ -106,19 +100,9 @@ def nightly_tenant(self, tenant_id: int, day_iso: str, chunk_size: int | None = 
     soft_time_limit=1700,
 )
 def nightly_health_chunk(tenant_id: int, day_iso: str, first_id: int, last_id: int, attempt: int | None = None) -> dict:
-    from accounts.models import Account
-    from metrics.services import health_snapshots_compute
-
     tenant = Tenant.objects.get(pk=tenant_id)
     day = datetime.date.fromisoformat(day_iso)
-    with context.tenant_context(tenant):
-        ids = list(Account.objects.filter(pk__gte=first_id, pk__lte=last_id).values_list("pk", flat=True))
-    # The run beats at each chunk's start and end, and while it is scored.
-    nightly.heartbeat_beat(tenant=tenant, day=day, attempt=attempt)
-    with nightly.heartbeat(tenant=tenant, day=day, attempt=attempt):
-        result = health_snapshots_compute(tenant=tenant, day=day, account_ids=ids)
-    nightly.heartbeat_beat(tenant=tenant, day=day, attempt=attempt)
-    return result
+    return nightly.health_chunk_run(tenant=tenant, day=day, first_id=first_id, last_id=last_id, attempt=attempt)
 
 
 @shared_task(name="metrics.nightly_chunks_failed", time_limit=60, soft_time_limit=50)
@@ -131,11 +115,7 @@ def nightly_chunks_failed(request, exc, traceback, tenant_id: int, day_iso: str,
 def nightly_finish(
     results: list[dict], tenant_id: int, day_iso: str, summary: dict, started: float, attempt: int | None = None
 ) -> dict:
-    bands: dict[str, int] = {}
-    for result in results:
-        for band, n in result["bands"].items():
-            bands[band] = bands.get(band, 0) + n
-    summary["health"] = {"accounts": sum(r["accounts"] for r in results), "bands": bands, "chunks": len(results)}
+    summary["health"] = nightly.health_summary(results, chunks=True)
     tenant = Tenant.objects.get(pk=tenant_id)
     day = datetime.date.fromisoformat(day_iso)
     with nightly.heartbeat(tenant=tenant, day=day, attempt=attempt):

@@ -9,7 +9,7 @@ Each run is recorded in NightlyRun, which the tenant's admins see.
 
 Liveness (issue #16 item 4): the running attempt stamps NightlyRun.heartbeat_at at every step and
 health chunk, and a background thread (its own connection) stamps it every NIGHTLY_HEARTBEAT_SECONDS
-while a long step runs. A worker killed with kill -9 stops beating; the watchdog (metrics.tasks,
+while a long step runs. A worker killed with kill -9 stops beating; the watchdog (nightly.tasks,
 every NIGHTLY_WATCHDOG_SECONDS) then finds the heartbeat older than NIGHTLY_STALE_SECONDS, marks the
 run failed (nightly_run_stall, audited), alerts the tenant's admins (nightly_run_alert: an email and
 the `nightly_run.failed` webhook event, once per failed attempt) and queues a retry. A task that gets
@@ -25,31 +25,40 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
+from django.core.mail import get_connection, send_mail
 from django.db import connection, connections, transaction
 from django.db.models import F, Q
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account
+from api.idempotency import idempotency_records_purge
 from compliance.services import compliance_status_recompute
 from cs_platform import locks
 from cs_platform.audit.models import CheckpointReason
 from cs_platform.audit.services import audit_checkpoint_create, audit_record
 from cs_platform.tenancy import context
+from cs_platform.tenancy.clock import tenant_zone
+from cs_platform.tenancy.models import Membership, Role
+from dashboards.services import segment_snapshots_compute
 from journeys.services import decisions_escalate, journey_status_recompute
 from metrics.models import NightlyRun, RunStatus
 from metrics.services import health_snapshots_compute
 from metrics.signals import nightly_run_failed
+from webhooks.services import webhook_events_emit
 
 logger = logging.getLogger(__name__)
 _LOCK_NAMESPACE = locks.NIGHTLY_TENANT
 # Attempts of one date before the run is left failed for an admin (the watchdog and the dispatch retry
 # until then).
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = NightlyRun.MAX_ATTEMPTS
 ALERT_SMTP_TIMEOUT_SECONDS = 30
 
 
@@ -157,9 +166,6 @@ def _on_threads(calls: list[Callable[[], Any]], *, workers: int) -> list[Any]:
     """Run the calls on `workers` threads, each with its own database connection (closed when its
     call ends), and return their results in order; the first exception is raised. PostgreSQL then
     works on several statements at once: psycopg2 releases the GIL while the server computes."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connections
 
     def run(call: Callable[[], Any]) -> Any:
         try:
@@ -200,10 +206,6 @@ def _this_attempt(day: datetime.date, attempt: int | None):
 def finish_run(
     *, tenant, day: datetime.date, summary: dict[str, Any], started: float, attempt: int | None = None
 ) -> dict[str, Any]:
-    from api.idempotency import idempotency_records_purge
-    from dashboards.services import segment_snapshots_compute
-    from webhooks.services import webhook_events_emit
-
     # After every health chunk: the portfolio's per-segment figures read today's snapshots.
     summary["segments"] = segment_snapshots_compute(tenant=tenant, day=day)
     # Last: band changes need every chunk's snapshots; compliance and escalations ran before them.
@@ -230,6 +232,28 @@ def fail_run(*, tenant, day: datetime.date, exc: BaseException, attempt: int | N
         )
 
 
+def health_summary(results: list[dict], *, chunks: bool = False) -> dict[str, Any]:
+    """The health step's part of the run summary, from its chunks' results."""
+    bands: dict[str, int] = {}
+    for result in results:
+        for band, n in result["bands"].items():
+            bands[band] = bands.get(band, 0) + n
+    summary: dict[str, Any] = {"accounts": sum(r["accounts"] for r in results), "bands": bands}
+    if chunks:
+        summary["chunks"] = len(results)
+    return summary
+
+
+class FanOut(Protocol):
+    """Hands the health chunks to other workers (the Celery chord) instead of scoring them here. It is
+    called under the tenant lock, after the tenant-wide steps, and returns what run_tenant returns; the
+    run is then closed by whoever finishes the last chunk (finish_run, or fail_run on error)."""
+
+    def __call__(
+        self, *, chunks: list[list[int]], summary: dict[str, Any], started: float, attempt: int
+    ) -> dict[str, Any]: ...
+
+
 def run_tenant(
     *,
     tenant,
@@ -237,13 +261,15 @@ def run_tenant(
     chunk_size: int | None = None,
     workers: int | None = None,
     skip_if_in_hand: bool = False,
+    fan_out: FanOut | None = None,
 ) -> dict[str, Any]:
-    """The whole nightly run of one tenant, synchronously (management command, eager demo, small
-    tenants on a worker). Raises TenantRunLocked if another run holds the tenant. skip_if_in_hand (the
-    Celery task): once the lock is held, a date already done or run by a live attempt is left alone.
+    """The whole nightly run of one tenant (management command, eager demo, Celery task). Raises
+    TenantRunLocked if another run holds the tenant. skip_if_in_hand (the Celery task): once the lock is
+    held, a date already done or run by a live attempt is left alone.
 
     workers: health chunks scored in parallel (PostgreSQL only; default NIGHTLY_WORKERS). Each chunk
-    is its own transaction either way, as when the chord runs them on several Celery workers."""
+    is its own transaction either way. fan_out: when the tenant has more than one chunk, the chunks go
+    to it (the Celery chord spreads them over workers) and the run is finished by the last of them."""
     chunk_size = chunk_size or settings.NIGHTLY_CHUNK_SIZE
     workers = workers or settings.NIGHTLY_WORKERS
     started = time.time()
@@ -259,16 +285,26 @@ def run_tenant(
                 summary = tenant_wide_steps(tenant=tenant, day=day, parallel=workers > 1)
                 heartbeat_beat(tenant=tenant, day=day, attempt=attempt)
                 chunks = account_chunks(tenant=tenant, chunk_size=chunk_size)
+                if fan_out is not None and len(chunks) > 1:
+                    return fan_out(chunks=chunks, summary=summary, started=started, attempt=attempt)
                 results = _health_chunks(tenant=tenant, day=day, chunks=chunks, workers=workers, attempt=attempt)
-                bands: dict[str, int] = {}
-                for result in results:
-                    for band, n in result["bands"].items():
-                        bands[band] = bands.get(band, 0) + n
-                summary["health"] = {"accounts": sum(r["accounts"] for r in results), "bands": bands}
+                summary["health"] = health_summary(results)
                 return finish_run(tenant=tenant, day=day, summary=summary, started=started, attempt=attempt)
             except Exception as exc:
                 fail_run(tenant=tenant, day=day, exc=exc, attempt=attempt)
                 raise
+
+
+def health_chunk_run(*, tenant, day: datetime.date, first_id: int, last_id: int, attempt: int | None) -> dict:
+    """One chunk of the health step (accounts first_id..last_id), on whichever worker the chord chose.
+    The run beats at the chunk's start and end, and while it is scored."""
+    with context.tenant_context(tenant):
+        ids = list(Account.objects.filter(pk__gte=first_id, pk__lte=last_id).values_list("pk", flat=True))
+    heartbeat_beat(tenant=tenant, day=day, attempt=attempt)
+    with heartbeat(tenant=tenant, day=day, attempt=attempt):
+        result = health_snapshots_compute(tenant=tenant, day=day, account_ids=ids)
+    heartbeat_beat(tenant=tenant, day=day, attempt=attempt)
+    return result
 
 
 def _health_chunks(*, tenant, day: datetime.date, chunks: list[list[int]], workers: int, attempt: int) -> list[dict]:
@@ -369,8 +405,6 @@ def nightly_run_alert(*, tenant, run_id: int) -> bool:
 
 def _admin_emails() -> list[str]:
     """The current tenant's active admins' addresses (one query)."""
-    from cs_platform.tenancy.models import Membership, Role
-
     emails = Membership.objects.filter(role=Role.ADMIN, is_active=True, user__is_active=True).values_list(
         "user__email", flat=True
     )
@@ -378,10 +412,6 @@ def _admin_emails() -> list[str]:
 
 
 def _alert_email_send(tenant, run: NightlyRun, recipients: list[str]) -> bool:
-    from django.core.mail import get_connection, send_mail
-    from django.template.loader import render_to_string
-    from django.urls import reverse
-
     if not recipients:
         return False
     values = {
@@ -411,7 +441,5 @@ def _alert_email_send(tenant, run: NightlyRun, recipients: list[str]) -> bool:
 
 def local_run_date(tenant, now: datetime.datetime | None = None) -> datetime.date | None:
     """The date a tenant's nightly run is for, if it is due: from 02:00 local time onwards."""
-    import zoneinfo
-
-    local = (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(tenant.time_zone))
+    local = (now or timezone.now()).astimezone(tenant_zone(tenant))
     return local.date() if local.hour >= settings.NIGHTLY_LOCAL_HOUR else None
