@@ -10,7 +10,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import Account, Contact, DataStandard, Touchpoint
-from accounts.selectors import reassign_candidates
+from accounts.selectors import account_history, reassign_candidates
 from cs_platform.audit.services import audit_record, model_snapshot
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership, Role
@@ -208,7 +208,6 @@ def account_delete(*, tenant, account: Account, actor=None) -> None:
     history (touchpoints, contacts, health snapshots, measurements, surveys, incidents, obligations,
     journeys, decisions...) raises AccountHasHistory: a regulated product does not lose records, the
     account is churned instead. The audit event keeps the deleted row's last values."""
-    from accounts.selectors import account_history
 
     with context.tenant_context(tenant):
         # Lock the row so a touchpoint logged meanwhile cannot slip in between the check and the delete,

@@ -15,7 +15,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
-from compliance.models import AuditOutcome, AuditResult, ComplianceStatusSnapshot, Evidence, Obligation, Requirement
+from compliance.models import (
+    STATUS_SEVERITY,
+    AuditOutcome,
+    AuditResult,
+    ComplianceStatusSnapshot,
+    Evidence,
+    Obligation,
+    Requirement,
+)
 from compliance.status import obligation_status, worst
 from cs_platform import bounds
 from cs_platform.audit.services import audit_record, audit_record_many, model_snapshot
@@ -305,8 +313,6 @@ def _status_snapshots_upsert(*, tenant, day: datetime.date, per_account: dict[in
     status. On PostgreSQL one INSERT ... SELECT aggregates the obligations just updated (no rows
     shipped through Python); elsewhere the same rows are built in Python."""
     from django.db import connection
-
-    from compliance.models import STATUS_SEVERITY
 
     if connection.vendor != "postgresql":
         snapshots = [

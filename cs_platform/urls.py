@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.defaults import page_not_found, server_error
 
-from api.errors import json_server_error
+from api.errors import json_bad_request, json_not_found, json_server_error
+from cs_platform.bad_requests import bad_request_page
 from cs_platform.observability import views as observability_views
 from dashboards import views as dashboard_views
 
@@ -31,10 +32,7 @@ def handler400(request, exception):
     """A request refused before a view answered it (cs_platform.bad_requests: NUL in a parameter, a body
     Django cannot read): the API's error format under /api/, the HTML page elsewhere."""
     if request.path.startswith("/api/"):
-        from api.errors import json_bad_request
-
         return json_bad_request(request, exception)
-    from cs_platform.bad_requests import bad_request_page
 
     return bad_request_page(request, exception)
 
@@ -42,8 +40,6 @@ def handler400(request, exception):
 def handler404(request, exception):
     """API callers get the API's JSON error format; everyone else the HTML page."""
     if request.path.startswith("/api/"):
-        from api.errors import json_not_found
-
         return json_not_found(request, exception)
     return page_not_found(request, exception)
 

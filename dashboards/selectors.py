@@ -32,8 +32,13 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import Account, LifecycleStage, Touchpoint
 from accounts.selectors import WHOLE_TENANT_ROLES
+from compliance.models import AuditOutcome, AuditResult
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership
+from cs_platform.tenancy.selectors import team_user_ids
+from dashboards.models import SegmentSnapshot
+from journeys.models import ActivityStatus, Decision, JourneyActivity
+from journeys.selectors import OPEN_STATUSES
 from metrics.models import HealthBand, HealthSnapshot, SurveyResponse
 from metrics.selectors import on_day
 from metrics.services import KPI_WINDOW_DAYS
@@ -157,7 +162,6 @@ def renewals_due(rows: QuerySet[Account], *, today: datetime.date, days: int = R
 def overdue_activities(accounts: QuerySet[Account], *, today: datetime.date, limit: int = 20) -> dict[str, Any]:
     """Journey activities past due and not done on the visible `accounts`, oldest first: the first `limit`
     (one query) and how many there are (one query)."""
-    from journeys.models import ActivityStatus, JourneyActivity
 
     overdue = JourneyActivity.objects.filter(journey__account__in=accounts, due_on__lt=today).exclude(
         status=ActivityStatus.DONE
@@ -173,8 +177,6 @@ def overdue_activities(accounts: QuerySet[Account], *, today: datetime.date, lim
 def overdue_decisions(accounts: QuerySet[Account], *, today: datetime.date, limit: int = 20) -> dict[str, Any]:
     """Open or escalated decisions and blockers on the visible `accounts` past their due date, oldest
     first: the first `limit` with owner and account (one query) and how many there are (one query)."""
-    from journeys.models import Decision
-    from journeys.selectors import OPEN_STATUSES
 
     decisions = Decision.objects.filter(account__in=accounts, status__in=OPEN_STATUSES, due_date__lt=today)
     items = list(decisions.select_related("account", "owner", "escalated_to").order_by("due_date", "pk")[:limit])
@@ -208,9 +210,6 @@ def team_load(membership: Membership, *, as_of: datetime.date | None, today: dat
     overdue journey activities and open/overdue decisions they own. Four queries whatever the team
     or book size: members, accounts grouped by owner and band, activities grouped by owner,
     decisions grouped by owner."""
-    from cs_platform.tenancy.selectors import team_user_ids
-    from journeys.models import ActivityStatus, Decision, JourneyActivity
-    from journeys.selectors import OPEN_STATUSES
 
     team = team_user_ids(membership)
     members = (
@@ -420,7 +419,6 @@ def segment_summaries(
     Seven queries whatever the number of accounts: segments, KPI definitions, accounts grouped by
     segment and band, surveys grouped by segment and type, audits grouped by segment, KPI latest
     values grouped by KPI, KPI daily sums of the last 90 days."""
-    from compliance.models import AuditOutcome, AuditResult
 
     segments = Segment.objects.order_by("sort_order", "name")
     if segment_id is not None:
@@ -549,7 +547,6 @@ def portfolio_summaries(
     of `as_of` (one query: 10,000 accounts are not re-aggregated on every request); a restricted book,
     or a day the nightly run did not snapshot, is aggregated live by segment_summaries (seven queries).
     Both are the same computation: the nightly run calls segment_summaries over every account."""
-    from dashboards.models import SegmentSnapshot
 
     if as_of is not None and sees_whole_tenant(membership):
         snapshots = SegmentSnapshot.objects.filter(snapshot_date=as_of).select_related("segment")
@@ -610,7 +607,6 @@ def _fill_trend(trend: dict[str, list], dates: list[datetime.date], counts: dict
 def _band_counts_from_snapshots(dates: list[datetime.date], *, segment_id: int | None) -> dict:
     """Accounts per band on each of `dates` that has nightly SegmentSnapshots, tenant-wide (one query
     over a few dozen rows instead of counting 130,000 health snapshots): {day: {band: n}}."""
-    from dashboards.models import SegmentSnapshot
 
     snapshots = SegmentSnapshot.objects.filter(snapshot_date__in=dates)
     if segment_id is not None:

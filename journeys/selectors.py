@@ -12,6 +12,7 @@ from accounts.selectors import visible_accounts
 from cs_platform.tenancy.models import Membership
 from journeys.models import AccountJourney, ActivityStatus, Decision, DecisionStatus, JourneyActivity, Phase
 from journeys.services import current_phase_of, journey_status_of
+from segments.models import Segment
 
 OPEN_STATUSES = (DecisionStatus.OPEN, DecisionStatus.ESCALATED)
 ACCOUNT_DECISIONS_SHOWN = 100
@@ -193,7 +194,6 @@ def decision_counts(accounts: QuerySet[Account], *, today: datetime.date, zone: 
 def decision_filter_choices(accounts: QuerySet[Account]) -> dict[str, list[tuple[str, str]]]:
     """The filter form's choices: the people owning a decision on the visible `accounts`, by name (one
     query), and the segments (one query)."""
-    from segments.models import Segment
 
     owners = (
         Decision.objects.filter(account__in=accounts)

@@ -15,7 +15,7 @@ from cs_platform.audit.services import audit_record, audit_record_many, model_sn
 from cs_platform.bulk import bulk_update_rows
 from cs_platform.tenancy import context
 from cs_platform.tenancy.clock import tenant_today
-from cs_platform.tenancy.models import Membership
+from cs_platform.tenancy.models import Membership, Role
 from journeys.models import (
     AccountJourney,
     ActivityStatus,
@@ -363,7 +363,6 @@ def decisions_escalate(*, tenant, day: datetime.date, actor=None) -> dict[str, i
     """Escalate, once, every open decision more than 48 hours past due to its owner's manager (or,
     when the owner has no manager, to the tenant's first admin). Already-escalated decisions are left
     alone, so re-running never escalates twice."""
-    from cs_platform.tenancy.models import Role
 
     cutoff = day - datetime.timedelta(days=ESCALATE_AFTER_DAYS + 1)  # due at end of due_date, +48 h
     with transaction.atomic(), context.tenant_context(tenant):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from segments.models import Scorecard
+from segments.models import KpiDefinition, Scorecard, Segment
 
 
 def scorecards_overview() -> list[Scorecard]:
@@ -20,14 +20,11 @@ def segments_with_kpis():
     """Every segment of the current tenant with its KPI definitions (two queries: segments, KPIs)."""
     from django.db.models import Prefetch
 
-    from segments.models import KpiDefinition, Segment
-
     kpis = KpiDefinition.objects.order_by("sort_order", "name", "pk")
     return Segment.objects.prefetch_related(Prefetch("kpis", queryset=kpis))
 
 
 def kpi_definitions():
     """Every KPI definition of the current tenant, segment joined (one query)."""
-    from segments.models import KpiDefinition
 
     return KpiDefinition.objects.select_related("segment")

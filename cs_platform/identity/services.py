@@ -35,6 +35,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from cs_platform.audit.services import audit_record, model_snapshot
 from cs_platform.identity import lockout, selectors
 from cs_platform.identity.models import LoginLockout
+from cs_platform.identity.tasks import password_reset_email
 from cs_platform.tenancy import context
 from cs_platform.tenancy.access import mfa_required
 from cs_platform.tenancy.models import Membership, Role, Tenant
@@ -156,8 +157,6 @@ def password_reset_request(*, email: str, ip: str | None) -> int:
         user_ids = [user.pk for user in users]
 
         def queue() -> None:
-            from cs_platform.identity.tasks import password_reset_email
-
             for user_id in user_ids:
                 try:
                     password_reset_email.delay(user_id)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from cs_platform import bounds
 from cs_platform.tenancy import system
-from cs_platform.tenancy.models import Membership, Tenant
+from cs_platform.tenancy.models import Membership, Tenant, TenantOwned
 
 
 def memberships_for_user(user) -> list[Membership]:
@@ -50,9 +51,6 @@ def out_of_bounds_dates() -> list[tuple[str, str, int, str]]:
     from django.apps import apps
     from django.db.models import DateField, DateTimeField, F, Q, TextField
     from django.db.models.functions import Cast
-
-    from cs_platform import bounds
-    from cs_platform.tenancy.models import TenantOwned
 
     found = []
     for model in sorted(apps.get_models(), key=lambda m: m._meta.label):

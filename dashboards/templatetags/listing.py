@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import template
 
+from compliance.models import ObligationStatus
+
 register = template.Library()
 
 
@@ -29,6 +31,5 @@ def page_href(params, number: int) -> str:
 @register.filter
 def status_label(value: str | None) -> str:
     """An obligation status code as its label ("not_started" -> "Not started")."""
-    from compliance.models import ObligationStatus
 
     return dict(ObligationStatus.choices).get(value or "", value or "")
