@@ -1,44 +1,65 @@
 """All settings come from the environment (twelve-factor); defaults give the zero-setup SQLite demo.
 
-Every value is parsed here once. A malformed value stops start-up with a message naming the variable,
-because a platform holding regulated clients' data must never run on a half-understood config.
+Every value is parsed here once, by _setting() and a parser for its kind. A malformed value stops start-up
+with a message naming the variable and what is expected, because a platform holding regulated clients'
+data must never run on a half-understood config.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import SplitResult, urlsplit
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
-_env_file = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
-if os.path.exists(_env_file):
-    environ.Env.read_env(_env_file)
 
+def _setting(name: str, parse, default, *, show: Callable[[str], str] | None = repr):
+    """Read one variable; re-raise any parse error as a one-line message naming the variable.
 
-def _setting(name: str, parse, default):
-    """Read one variable; re-raise any parse error as a one-line message naming the variable."""
+    `show` renders the value in that message; None leaves it out (a secret, or a URL holding one)."""
     raw = os.environ.get(name)
     if raw is None:
         return default
     try:
         return parse(raw)
     except (ValueError, TypeError, ImproperlyConfigured, KeyError) as exc:
-        raise ImproperlyConfigured(f"Setting {name}={raw!r} is not valid: {exc}") from None
+        shown = f"={show(raw)}" if show else ""
+        raise ImproperlyConfigured(f"Setting {name}{shown} is not valid: {exc}") from None
+
+
+def _url_shown(raw: str) -> str:
+    """A URL for an error message, its password replaced: messages end up in logs and CI output."""
+    try:
+        parts = urlsplit(raw)
+        if parts.password is None:
+            return repr(raw)
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return repr(parts._replace(netloc=netloc).geturl())
+    except ValueError:
+        return "(not shown)"
+
+
+_BOOL_SPELLINGS = "true/false, 1/0, yes/no or on/off (any case)"
 
 
 def _bool(raw: str) -> bool:
+    # Exactly these spellings: anything else, the empty string included, would silently mean one or the
+    # other (STATIC_MANIFEST=true once meant off).
     value = raw.strip().lower()
     if value in {"1", "true", "yes", "on"}:
         return True
-    if value in {"0", "false", "no", "off", ""}:
+    if value in {"0", "false", "no", "off"}:
         return False
-    raise ValueError("expected one of true/false/1/0/yes/no/on/off")
+    raise ValueError(f"expected {_BOOL_SPELLINGS}; unset the variable for its default")
 
 
 def _int(raw: str) -> int:
@@ -47,6 +68,127 @@ def _int(raw: str) -> int:
 
 def _list(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _text(raw: str) -> str:
+    """Free text (a user name, a password): taken as given."""
+    return raw
+
+
+def _name(raw: str) -> str:
+    """A PostgreSQL role or database name. Longer than 63 bytes, PostgreSQL would silently cut it."""
+    value = raw.strip()
+    if not value or len(value.encode()) > 63 or re.search(r"[\s\x00]", value):
+        raise ValueError("expected a PostgreSQL name: 1-63 bytes, no spaces")
+    return value
+
+
+def _path(raw: str) -> Path:
+    if not raw.strip():
+        raise ValueError("expected a path")
+    return Path(raw.strip())
+
+
+def _optional_path(raw: str) -> str:
+    """A directory some library reads by itself; empty means none."""
+    return raw.strip()
+
+
+def _env_file(raw: str) -> Path | None:
+    # Named on purpose, so a typo in it must not quietly start the app without its settings.
+    if not raw.strip():
+        return None
+    path = Path(raw.strip())
+    if not path.is_file():
+        raise ValueError("no such file")
+    return path
+
+
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
+
+
+def _hostname(value: str) -> bool:
+    """A DNS name (ASCII; IDNs in their xn-- form) or an IP address."""
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return len(value) <= 253 and _HOSTNAME.fullmatch(value) is not None
+
+
+def _server_url(value: str, schemes: set[str]) -> SplitResult | None:
+    """The URL split into its parts when its scheme is one of `schemes` and it names a valid host and
+    port; None otherwise."""
+    if re.search(r"[\s\x00-\x1f]", value):
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+    except ValueError:
+        return None
+    if parts.scheme not in schemes or not parts.hostname or not _hostname(parts.hostname):
+        return None
+    return parts
+
+
+def _host(raw: str) -> str:
+    value = raw.strip()
+    if not _hostname(value):
+        raise ValueError("expected a host name or an IP address, e.g. mail.example.com")
+    return value
+
+
+def _site_url(raw: str) -> str:
+    """The address users open the dashboard at: links in emails are SITE_URL + a path."""
+    value = raw.strip().rstrip("/")
+    parts = _server_url(value, {"http", "https"})
+    if parts is None or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(
+            "expected the address users open the dashboard at: http(s)://host[:port][/path], "
+            "e.g. https://cs.example.com, with no user, query or fragment"
+        )
+    return value
+
+
+def _redis_url(raw: str) -> str:
+    """A Redis server URL (the cache, the broker, the result store); empty means none."""
+    value = raw.strip()
+    if not value:
+        return ""
+    parts = _server_url(value, {"redis", "rediss"})
+    if parts is None or not re.fullmatch(r"/?|/\d+", parts.path):
+        raise ValueError("expected redis://[[user]:password@]host[:port][/db] (or rediss:// for TLS), db a number")
+    return value
+
+
+def _from_email(raw: str) -> str:
+    """The sender of every email: an address, or a display name and an address in <>."""
+    value = raw.strip()
+    match = re.fullmatch(r'(?:"?(?P<name>[^"<>\x00-\x1f]*?)"?\s*)?<(?P<address>[^<>]*)>|(?P<bare>[^<>\s]+)', value)
+    try:
+        if not match:
+            raise ValidationError("unparsed")
+        validate_email(match["address"] if match["bare"] is None else match["bare"])
+    except ValidationError:
+        raise ValueError(
+            "expected an email address, e.g. cs-platform@example.com or CS Platform <cs-platform@example.com>"
+        ) from None
+    return value
+
+
+def _dotted_path(raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", value):
+        raise ValueError("expected a dotted Python path, e.g. django.core.mail.backends.smtp.EmailBackend")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return value
 
 
 def _db(raw: str) -> dict:
@@ -74,10 +216,37 @@ def _timezone(raw: str) -> str:
     return raw
 
 
+# Read before everything else: the file fills in variables the environment does not set. ENV_FILE itself
+# can only come from the environment.
+_default_env_file = BASE_DIR / ".env"
+_env_path = _setting("ENV_FILE", _env_file, _default_env_file if _default_env_file.is_file() else None)
+if _env_path is not None:
+    environ.Env.read_env(str(_env_path))
+
 DEBUG = _setting("DEBUG", _bool, False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# Only for building the image (collectstatic): lets a production-mode start-up go without its secrets.
+_ALLOW_INSECURE_DEFAULTS = _setting("CS_ALLOW_INSECURE_DEFAULTS", _bool, False)
+# The value .env.example ships with: a deployment that copied the file and forgot to change it.
+_ENV_EXAMPLE_KEY = "change-me-to-a-long-random-string"
+_KEY_HOWTO = 'Generate one with: python3 -c "import secrets; print(secrets.token_urlsafe(50))"'
+
+
+def _secret_key(raw: str) -> str:
+    # The value is never repeated in a message (show=None). Short keys are allowed under DEBUG (the demo).
+    if DEBUG or not raw:
+        return raw
+    if raw.strip() == _ENV_EXAMPLE_KEY:
+        raise ValueError(f"it is the placeholder from .env.example; set 50 or more random characters. {_KEY_HOWTO}")
+    if len(raw) < 50:
+        raise ValueError(
+            f"it has {len(raw)} characters; production (DEBUG off) needs 50 or more random ones. {_KEY_HOWTO}"
+        )
+    return raw
+
+
+SECRET_KEY = _setting("SECRET_KEY", _secret_key, "", show=None)
 if not SECRET_KEY:
-    if not DEBUG and os.environ.get("CS_ALLOW_INSECURE_DEFAULTS") != "1":
+    if not DEBUG and not _ALLOW_INSECURE_DEFAULTS:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. Set SECRET_KEY (50+ random characters) or, for local development only, DEBUG=true."
         )
@@ -155,9 +324,9 @@ TEMPLATES = [
 # so Row-Level Security applies to them. DATABASE_OWNER_URL is the role that owns the schema; only
 # `migrate` and `create_app_role` connect with it. Both default to the demo's SQLite file.
 _default_db = f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
-DATABASES = {"default": _setting("DATABASE_URL", _db, _db(_default_db))}
-DATABASE_OWNER = _setting("DATABASE_OWNER_URL", _db, None)
-DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE") or DATABASES["default"].get("USER") or ""
+DATABASES = {"default": _setting("DATABASE_URL", _db, _db(_default_db), show=_url_shown)}
+DATABASE_OWNER = _setting("DATABASE_OWNER_URL", _db, None, show=_url_shown)
+DATABASE_APP_ROLE = _setting("DATABASE_APP_ROLE", _name, DATABASES["default"].get("USER") or "")
 
 IS_POSTGRES = "postgresql" in DATABASES["default"]["ENGINE"]
 if IS_POSTGRES:
@@ -175,8 +344,9 @@ if IS_POSTGRES:
         DATABASE_OWNER = dict(DATABASES["default"])
     DATABASE_OWNER["ENGINE"] = DATABASES["default"]["ENGINE"]
 DATABASES["default"].setdefault("TEST", {})
-if os.environ.get("TEST_DATABASE_NAME"):
-    DATABASES["default"]["TEST"]["NAME"] = os.environ["TEST_DATABASE_NAME"]
+_test_database_name = _setting("TEST_DATABASE_NAME", _name, None)
+if _test_database_name:
+    DATABASES["default"]["TEST"]["NAME"] = _test_database_name
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -210,13 +380,15 @@ STATICFILES_FINDERS = [
     "cs_platform.staticfinders.VendorFinder",  # plotly.js from the pinned package, never a CDN
 ]
 MEDIA_URL = "media/"
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(BASE_DIR / "media")))
+MEDIA_ROOT = _setting("MEDIA_ROOT", _path, BASE_DIR / "media")
+# Parsed under DEBUG too, where it has no effect: a bad value is refused wherever it is set.
+_STATIC_MANIFEST = _setting("STATIC_MANIFEST", _bool, True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if not DEBUG and os.environ.get("STATIC_MANIFEST", "1") == "1"
+            if not DEBUG and _STATIC_MANIFEST
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
@@ -228,9 +400,9 @@ if EVIDENCE_MAX_BYTES < 1:
     raise ImproperlyConfigured(f"Setting EVIDENCE_MAX_BYTES={EVIDENCE_MAX_BYTES} is not valid: must be positive")
 
 # --- Cache, Celery --------------------------------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", REDIS_URL or None)
+REDIS_URL = _setting("REDIS_URL", _redis_url, "", show=_url_shown)
+CELERY_BROKER_URL = _setting("CELERY_BROKER_URL", _redis_url, REDIS_URL, show=_url_shown)
+CELERY_RESULT_BACKEND = _setting("CELERY_RESULT_BACKEND", _redis_url, REDIS_URL, show=_url_shown) or None
 # With no broker configured (the demo), tasks run in-process so the product works with no services.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -286,19 +458,22 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Email ----------------------------------------------------------------------------------------
-if os.environ.get("EMAIL_URL"):
-    vars().update(_setting("EMAIL_URL", environ.Env.email_url_config, {}))
+# EMAIL_URL carries the SMTP password: an error message does not repeat it.
+_email_url = _setting("EMAIL_URL", lambda raw: environ.Env.email_url_config(raw) if raw.strip() else {}, {}, show=None)
+if _email_url:
+    vars().update(_email_url)
 else:
-    EMAIL_BACKEND = os.environ.get(
+    EMAIL_BACKEND = _setting(
         "EMAIL_BACKEND",
+        _dotted_path,
         "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
     )
-    EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+    EMAIL_HOST = _setting("EMAIL_HOST", _host, "localhost")
     EMAIL_PORT = _setting("EMAIL_PORT", _int, 25)
-    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_HOST_USER = _setting("EMAIL_HOST_USER", _text, "")
+    EMAIL_HOST_PASSWORD = _setting("EMAIL_HOST_PASSWORD", _text, "", show=None)
     EMAIL_USE_TLS = _setting("EMAIL_USE_TLS", _bool, False)
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "cs-platform@localhost")
+DEFAULT_FROM_EMAIL = _setting("DEFAULT_FROM_EMAIL", _from_email, "cs-platform@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Security -------------------------------------------------------------------------------------
@@ -431,7 +606,7 @@ if SCORECARD_RETRY_MAX_SECONDS < SCORECARD_RETRY_BASE_SECONDS:
         f"SCORECARD_RETRY_BASE_SECONDS={SCORECARD_RETRY_BASE_SECONDS}: the cap must allow the first wait"
     )
 # Links in emails are absolute: the address users reach the dashboard at.
-SITE_URL = _setting("SITE_URL", lambda raw: raw.strip().rstrip("/"), "http://127.0.0.1:8000")
+SITE_URL = _setting("SITE_URL", _site_url, "http://127.0.0.1:8000")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Customer-success platform API",
@@ -665,9 +840,7 @@ PERMISSIONS_POLICY = ", ".join(
 )
 
 # --- Logging --------------------------------------------------------------------------------------
-LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
-if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-    raise ImproperlyConfigured(f"Setting LOG_LEVEL={LOG_LEVEL!r} is not valid: use DEBUG, INFO, WARNING or ERROR")
+LOG_LEVEL = _setting("LOG_LEVEL", _log_level, "INFO")
 # LOGGING itself is built in the Observability block below (structured logs, LOG_FORMAT).
 
 
@@ -714,24 +887,30 @@ _AUDIT_KEY_HELP = (
     '`python3 -c "import base64, os; print(base64.b64encode(os.urandom(32)).decode())"`.'
 )
 AUDIT_DEVELOPMENT_SIGNING_KEY = _audit_development_key()
-AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "").strip()
+
+
+def _audit_signing_key(raw: str) -> str:
+    if not raw.strip():
+        return ""
+    try:
+        return _ed25519_raw(raw, "private key")
+    except ValueError as exc:
+        raise ValueError(f"{exc}. {_AUDIT_KEY_HELP}") from None
+
+
+# Unlike most settings, the value is never repeated in a message (show=None): it is a private key.
+AUDIT_SIGNING_KEY = _setting("AUDIT_SIGNING_KEY", _audit_signing_key, "", show=None)
 if not AUDIT_SIGNING_KEY:
-    if not DEBUG and os.environ.get("CS_ALLOW_INSECURE_DEFAULTS") != "1":
+    if not DEBUG and not _ALLOW_INSECURE_DEFAULTS:
         raise ImproperlyConfigured(
             "AUDIT_SIGNING_KEY is not set. Audit checkpoints are signed with it (Ed25519 private key, standard "
             "base64 of 32 random bytes, kept outside the database). " + _AUDIT_KEY_HELP
         )
     AUDIT_SIGNING_KEY = AUDIT_DEVELOPMENT_SIGNING_KEY
-else:
-    try:
-        AUDIT_SIGNING_KEY = _ed25519_raw(AUDIT_SIGNING_KEY, "private key")
-    except ValueError as exc:
-        # Unlike other settings, the value is not repeated: it is a private key.
-        raise ImproperlyConfigured(f"Setting AUDIT_SIGNING_KEY is not valid: {exc}. {_AUDIT_KEY_HELP}") from None
-    if AUDIT_SIGNING_KEY == AUDIT_DEVELOPMENT_SIGNING_KEY and not DEBUG:
-        raise ImproperlyConfigured(
-            "Setting AUDIT_SIGNING_KEY is the published development key, which anyone can sign with. " + _AUDIT_KEY_HELP
-        )
+elif AUDIT_SIGNING_KEY == AUDIT_DEVELOPMENT_SIGNING_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "Setting AUDIT_SIGNING_KEY is the published development key, which anyone can sign with. " + _AUDIT_KEY_HELP
+    )
 AUDIT_VERIFY_PUBLIC_KEYS = _setting("AUDIT_VERIFY_PUBLIC_KEYS", _ed25519_public_keys, [])
 AUDIT_CHECKPOINT_INTERVAL_MINUTES = _setting("AUDIT_CHECKPOINT_INTERVAL_MINUTES", _int, 60)
 if not 1 <= AUDIT_CHECKPOINT_INTERVAL_MINUTES <= 60:
@@ -805,9 +984,16 @@ def _networks(raw: str) -> list[str]:
 # METRICS_ALLOWED_IPS (addresses or CIDR networks; default loopback only) or that carry
 # "Authorization: Bearer <METRICS_TOKEN>" (unset: no token accepted). Everyone else gets 403.
 METRICS_ALLOWED_IPS = _setting("METRICS_ALLOWED_IPS", _networks, ["127.0.0.1/32", "::1/128"])
-METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
-if METRICS_TOKEN and len(METRICS_TOKEN) < 24:
-    raise ImproperlyConfigured("Setting METRICS_TOKEN is not valid: use 24 or more random characters")
+
+
+def _metrics_token(raw: str) -> str:
+    value = raw.strip()
+    if value and len(value) < 24:
+        raise ValueError("use 24 or more random characters")
+    return value
+
+
+METRICS_TOKEN = _setting("METRICS_TOKEN", _metrics_token, "", show=None)
 # A Celery worker serves its own metrics (task durations and failures) on this port; 0 = off.
 WORKER_METRICS_PORT = _setting("WORKER_METRICS_PORT", _int, 0)
 if not 0 <= WORKER_METRICS_PORT <= 65535:
@@ -816,7 +1002,7 @@ PROMETHEUS_EXPORT_MIGRATIONS = False
 # Several processes (gunicorn workers, Celery pool processes): prometheus_client itself reads
 # PROMETHEUS_MULTIPROC_DIR, a directory each process writes its values to (docker-compose: /dev/shm/...,
 # wiped when gunicorn or the worker starts). Unset: each process serves only its own values.
-PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+PROMETHEUS_MULTIPROC_DIR = _setting("PROMETHEUS_MULTIPROC_DIR", _optional_path, "")
 if PROMETHEUS_MULTIPROC_DIR:
     os.makedirs(PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
 

@@ -311,6 +311,18 @@ def test_secret_key_is_required_and_has_no_default(compose, services, compose_te
     assert not re.search(r"\$\{SECRET_KEY:?[-+]", compose_text), "SECRET_KEY must never get a default"
 
 
+def test_passwords_and_keys_are_required_and_have_no_fallback(compose_text):
+    # A stack started without .env must stop with Compose's message, not run on a password written here.
+    secrets = [
+        m for m in INTERPOLATION.finditer(compose_text) if re.search(r"PASSWORD|SECRET_KEY|SIGNING_KEY", m["name"])
+    ]
+    assert {m["name"] for m in secrets} >= {"POSTGRES_PASSWORD", "APP_DB_PASSWORD", "SECRET_KEY", "AUDIT_SIGNING_KEY"}
+    for match in secrets:
+        assert match["op"] == ":?", f"{match.group(0)} must be required (${{{match['name']}:?message}})"
+        assert match["rest"].strip(), f"{match.group(0)} must say what to set"
+    assert "local_only" not in compose_text
+
+
 def test_database_urls_point_at_the_right_roles_and_hosts(services, shared_env):
     postgres_env = environment(services["postgres"]["environment"])
     scheme, user, host, path = url_parts(shared_env["DATABASE_URL"])

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# The module Django loaded in this process: its parsers, without a second start-up.
+from cs_platform import settings as settings_module
 
 ROOT = Path(__file__).resolve().parent.parent
 # A real-looking Ed25519 private key (base64 of 32 bytes) for production-mode start-ups; test-only.
@@ -28,6 +33,16 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         "STATIC_",
         "DJANGO_ALLOW_ASYNC",
         "AUDIT_",
+        "REDIS_",
+        "CELERY_",
+        "SITE_URL",
+        "DEFAULT_FROM_EMAIL",
+        "ENV_FILE",
+        "CS_ALLOW_INSECURE_DEFAULTS",
+        "MEDIA_ROOT",
+        "LOG_",
+        "TEST_DATABASE_NAME",
+        "METRICS_TOKEN",
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     clean.update(env)
@@ -156,3 +171,179 @@ def test_demo_defaults_use_sqlite_and_eager_tasks():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == ["django.db.backends.sqlite3", "True"]
+
+
+# --- Production rules and the formats of URLs, addresses and booleans (issue #17 item 9) ---------------------
+
+# A 50-character key, the shortest production accepts; test-only.
+PRODUCTION_KEY = "test-only-production-key-exactly-fifty-characters!"
+PRODUCTION = {"DEBUG": "false", "SECRET_KEY": PRODUCTION_KEY, "AUDIT_SIGNING_KEY": AUDIT_KEY}
+
+
+def _env_example_secret_key() -> str:
+    [value] = re.findall(r"^SECRET_KEY=(.*)$", (ROOT / ".env.example").read_text(), re.MULTILINE)
+    return value
+
+
+REDIS_EXPECTED = "expected redis://[[user]:password@]host[:port][/db] (or rediss:// for TLS), db a number"
+SITE_EXPECTED = "expected the address users open the dashboard at: http(s)://host[:port][/path]"
+FROM_EXPECTED = "expected an email address, e.g. cs-platform@example.com or CS Platform <cs-platform@example.com>"
+BOOL_EXPECTED = "expected true/false, 1/0, yes/no or on/off (any case)"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        (
+            "SECRET_KEY",
+            "x" * 49,
+            "Setting SECRET_KEY is not valid: it has 49 characters; production (DEBUG off) needs 50",
+        ),
+        ("SECRET_KEY", "ENV_EXAMPLE", "Setting SECRET_KEY is not valid: it is the placeholder from .env.example"),
+        ("SITE_URL", "cs.example.com", f"Setting SITE_URL='cs.example.com' is not valid: {SITE_EXPECTED}"),
+        ("SITE_URL", "ftp://cs.example.com", f"Setting SITE_URL='ftp://cs.example.com' is not valid: {SITE_EXPECTED}"),
+        ("SITE_URL", "https://cs.example.com/?t=a", "Setting SITE_URL='https://cs.example.com/?t=a' is not valid"),
+        ("SITE_URL", "https://cs.example.com:99999", "Setting SITE_URL='https://cs.example.com:99999' is not valid"),
+        ("SITE_URL", "https://cs_example com", "Setting SITE_URL='https://cs_example com' is not valid"),
+        ("REDIS_URL", "localhost:6379", f"Setting REDIS_URL='localhost:6379' is not valid: {REDIS_EXPECTED}"),
+        (
+            "REDIS_URL",
+            "redis://redis:6379/cache",
+            f"Setting REDIS_URL='redis://redis:6379/cache' is not valid: {REDIS_EXPECTED}",
+        ),
+        # The password inside a URL is masked in the message.
+        (
+            "REDIS_URL",
+            "redis://:hunter2@redis/x",
+            f"Setting REDIS_URL='redis://:***@redis/x' is not valid: {REDIS_EXPECTED}",
+        ),
+        (
+            "CELERY_BROKER_URL",
+            "amqp://rabbit//",
+            f"Setting CELERY_BROKER_URL='amqp://rabbit//' is not valid: {REDIS_EXPECTED}",
+        ),
+        ("CELERY_BROKER_URL", "redis://redis:port/1", "Setting CELERY_BROKER_URL='redis://redis:port/1' is not valid"),
+        ("CELERY_RESULT_BACKEND", "redis:/redis/2", "Setting CELERY_RESULT_BACKEND='redis:/redis/2' is not valid"),
+        (
+            "DEFAULT_FROM_EMAIL",
+            "cs-platform",
+            f"Setting DEFAULT_FROM_EMAIL='cs-platform' is not valid: {FROM_EXPECTED}",
+        ),
+        (
+            "DEFAULT_FROM_EMAIL",
+            "CS <cs-platform>",
+            f"Setting DEFAULT_FROM_EMAIL='CS <cs-platform>' is not valid: {FROM_EXPECTED}",
+        ),
+        # A header injection: the sender's address goes into every email's From header.
+        ("DEFAULT_FROM_EMAIL", "a@example.com\nBcc: b@example.com", "Setting DEFAULT_FROM_EMAIL='a@example.com\\nBcc"),
+        ("STATIC_MANIFEST", "maybe", f"Setting STATIC_MANIFEST='maybe' is not valid: {BOOL_EXPECTED}"),
+        # Empty is not "off": SECURE_SSL_REDIRECT= would otherwise quietly turn a production default off.
+        ("SECURE_SSL_REDIRECT", "", f"Setting SECURE_SSL_REDIRECT='' is not valid: {BOOL_EXPECTED}"),
+        (
+            "CS_ALLOW_INSECURE_DEFAULTS",
+            "sure",
+            f"Setting CS_ALLOW_INSECURE_DEFAULTS='sure' is not valid: {BOOL_EXPECTED}",
+        ),
+        ("EMAIL_HOST", "mail server", "Setting EMAIL_HOST='mail server' is not valid: expected a host name or an IP"),
+        ("EMAIL_BACKEND", "smtp", "Setting EMAIL_BACKEND='smtp' is not valid: expected a dotted Python path"),
+        (
+            "DATABASE_APP_ROLE",
+            "r" * 64,
+            f"Setting DATABASE_APP_ROLE='{'r' * 64}' is not valid: expected a PostgreSQL name",
+        ),
+        ("TEST_DATABASE_NAME", "my db", "Setting TEST_DATABASE_NAME='my db' is not valid: expected a PostgreSQL name"),
+        ("MEDIA_ROOT", " ", "Setting MEDIA_ROOT=' ' is not valid: expected a path"),
+        ("ENV_FILE", "/nonexistent/cs.env", "Setting ENV_FILE='/nonexistent/cs.env' is not valid: no such file"),
+        ("LOG_LEVEL", "loud", "Setting LOG_LEVEL='loud' is not valid: use DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+        # Secrets are not repeated at all.
+        ("EMAIL_URL", "smtp://cs:hunter2@mail:port", "Setting EMAIL_URL is not valid: "),
+        ("METRICS_TOKEN", "hunter2-short", "Setting METRICS_TOKEN is not valid: use 24 or more random characters"),
+    ],
+)
+def test_a_malformed_production_setting_stops_start_up_naming_it_and_what_is_expected(variable, value, expected):
+    if value == "ENV_EXAMPLE":
+        value = _env_example_secret_key()
+    result = _manage("check", **{**PRODUCTION, variable: value})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith(f"Configuration error: {expected}"), result.stderr
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+
+
+def test_the_demo_accepts_a_short_secret_key():
+    result = _manage("check", DEBUG="true", SECRET_KEY="short-demo-key")
+    assert result.returncode == 0, result.stderr
+
+
+SHOW = (
+    "import json; from django.conf import settings as s; print(json.dumps([s.SITE_URL, s.REDIS_URL, "
+    "s.CELERY_BROKER_URL, s.CELERY_RESULT_BACKEND, s.DEFAULT_FROM_EMAIL, s.SERVER_EMAIL, "
+    "s.STORAGES['staticfiles']['BACKEND'].rsplit('.', 1)[1], s.SECRET_KEY, s.EMAIL_HOST, s.SECURE_SSL_REDIRECT]))"
+)
+
+
+def _shown(**env: str) -> list:
+    result = _manage("shell", "-c", SHOW, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])  # Django's shell first lists what it imported
+
+
+def test_good_production_values_load():
+    assert _shown(
+        **PRODUCTION,
+        SITE_URL="https://cs.example.com/",
+        REDIS_URL="redis://:p%40ss@redis:6379/0",
+        CELERY_BROKER_URL="rediss://broker.example.com:6380/1?ssl_cert_reqs=required",
+        CELERY_RESULT_BACKEND="redis://[::1]:6379",
+        DEFAULT_FROM_EMAIL='"CS Platform" <cs@example.com>',
+        STATIC_MANIFEST="TRUE",
+        EMAIL_HOST="10.0.0.25",
+        SECURE_SSL_REDIRECT="Off",
+    ) == [
+        "https://cs.example.com",
+        "redis://:p%40ss@redis:6379/0",
+        "rediss://broker.example.com:6380/1?ssl_cert_reqs=required",
+        "redis://[::1]:6379",
+        '"CS Platform" <cs@example.com>',
+        '"CS Platform" <cs@example.com>',
+        "CompressedManifestStaticFilesStorage",
+        PRODUCTION_KEY,
+        "10.0.0.25",
+        False,
+    ]
+
+
+def test_the_defaults_load_in_production():
+    assert _shown(**PRODUCTION) == [
+        "http://127.0.0.1:8000",
+        "",
+        "",
+        None,
+        "cs-platform@localhost",
+        "cs-platform@localhost",
+        "CompressedManifestStaticFilesStorage",
+        PRODUCTION_KEY,
+        "localhost",
+        True,
+    ]
+
+
+@pytest.mark.parametrize(("spelling", "manifest"), [("true", True), ("OFF", False)])
+def test_static_manifest_true_means_on(spelling, manifest):
+    # STATIC_MANIFEST=true once meant off: only "1" turned the manifest on.
+    backend = _shown(**PRODUCTION, STATIC_MANIFEST=spelling)[6]
+    assert backend == ("CompressedManifestStaticFilesStorage" if manifest else "StaticFilesStorage")
+
+
+@pytest.mark.parametrize(
+    ("spelling", "value"),
+    [(s, True) for s in ("1", "true", "yes", "on", "True", " ON ")]
+    + [(s, False) for s in ("0", "false", "no", "off", "FALSE", "No")],
+)
+def test_every_documented_boolean_spelling_is_read(spelling, value):
+    assert settings_module._bool(spelling) is value
+
+
+@pytest.mark.parametrize("spelling", ["", "y", "n", "enabled", "2", "truee", "none"])
+def test_any_other_boolean_spelling_is_refused(spelling):
+    with pytest.raises(ValueError, match="expected true/false, 1/0, yes/no or on/off"):
+        settings_module._bool(spelling)

@@ -1,79 +1,27 @@
-"""The reference data equals seed 000, value by value, parsed from the seed file itself."""
+"""The reference data equals seed 000, value by value: the seed's facts are kept in seed_000_facts.py, so
+the suite needs nothing outside the repository."""
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from compliance.models import Framework
 from cs_platform.tenancy import context
 from journeys.models import JourneyTemplate
 from segments import reference
 from segments.models import KpiDefinition, Segment
-
-# The suite must pass in a plain clone with nothing beside it, so it reads its own copy of seed 000;
-# where the shared seeds are beside the clone (CI, a developer's checkout), the copy must equal them.
-SEED_COPY = Path(__file__).with_name("seed_000.txt")
-SHARED_SEEDS = Path(settings.BASE_DIR).parent / "shared" / "seeds"
-
-
-def _seed_text() -> str:
-    return SEED_COPY.read_text(encoding="utf-8")
-
-
-@pytest.mark.skipif(not any(SHARED_SEEDS.glob("000_*.txt")), reason="no shared seeds beside this clone")
-def test_the_copy_of_seed_000_is_the_shared_seed():
-    [shared] = sorted(SHARED_SEEDS.glob("000_*.txt"))
-    assert shared.read_text(encoding="utf-8") == _seed_text(), f"{SEED_COPY} differs from {shared}: copy it again"
-
-
-def _section(text: str, heading: str, level: int = 3) -> str:
-    marker = "#" * level + " " + heading
-    start = text.index(marker) + len(marker)
-    following = re.search(rf"\n#{{1,{level}}} ", text[start:])
-    return text[start : start + following.start()] if following else text[start:]
-
-
-def _bullets(block: str, label: str) -> list[str]:
-    part = block.split(f"**{label}**:", 1)[1]
-    part = re.split(r"\n\*\*[^*]+\*\*:", part, maxsplit=1)[0]
-    return [line[2:].strip() for line in part.splitlines() if line.startswith("- ")]
-
-
-def _parse_segments(text: str) -> dict[str, dict]:
-    segments_block = _section(text, "Financial Services Customer Segments", level=2)
-    parsed = {}
-    for name in re.findall(r"^### (.+)$", segments_block, flags=re.M):
-        block = _section(segments_block, name)
-        metrics = []
-        for line in _bullets(block, "Key Metrics"):
-            match = re.fullmatch(r"(.+?) \(target: (.+)\)", line)
-            assert match, line
-            metrics.append((match.group(1), match.group(2)))
-        factors = []
-        for line in _bullets(block, "Success Factors"):
-            match = re.fullmatch(r"\*\*(.+?)\*\*: (.+)", line)
-            factors.append((match.group(1), match.group(2)))
-        parsed[name] = {
-            "characteristics": _bullets(block, "Characteristics"),
-            "factors": factors,
-            "metrics": metrics,
-        }
-    return parsed
+from tests.segments import seed_000_facts as seed
 
 
 def test_segments_kpis_and_targets_match_the_seed_verbatim():
-    seed = _parse_segments(_seed_text())
-    assert list(seed) == [s.name for s in reference.SEGMENTS]
-    for spec in reference.SEGMENTS:
-        expected = seed[spec.name]
-        assert list(spec.characteristics) == expected["characteristics"]
-        assert list(spec.success_factors) == expected["factors"]
-        assert [(k.name, k.target_text) for k in spec.kpis] == expected["metrics"]
+    assert [s.name for s in reference.SEGMENTS] == [s.name for s in seed.SEGMENTS]
+    for spec, expected in zip(reference.SEGMENTS, seed.SEGMENTS, strict=True):
+        assert tuple(spec.characteristics) == expected.characteristics
+        assert tuple(spec.success_factors) == expected.success_factors
+        assert tuple((k.name, k.target_text) for k in spec.kpis) == expected.key_metrics
 
 
 def _numbers(text: str) -> list[Decimal]:
@@ -81,9 +29,9 @@ def _numbers(text: str) -> list[Decimal]:
 
 
 def test_numeric_bands_are_the_numbers_the_seed_states():
-    for spec in reference.SEGMENTS:
-        for kpi in spec.kpis:
-            stated = _numbers(kpi.target_text)
+    for spec, expected in zip(reference.SEGMENTS, seed.SEGMENTS, strict=True):
+        for kpi, (_, target) in zip(spec.kpis, expected.key_metrics, strict=True):
+            stated = _numbers(target)
             band = [v for v in (kpi.target_low, kpi.target_high) if v is not None]
             if kpi.comparator == "top_quartile":
                 assert stated == [] and kpi.target_low == Decimal("75")  # 75th percentile and above
@@ -93,8 +41,8 @@ def test_numeric_bands_are_the_numbers_the_seed_states():
                 assert stated == [Decimal("100")] and band == [Decimal("100"), Decimal("100")], kpi
             else:
                 assert band == stated, kpi
-            plus = "+" in kpi.target_text
-            less = kpi.target_text.startswith("<")
+            plus = "+" in target
+            less = target.startswith("<")
             assert (kpi.comparator == "gte") == plus, kpi
             assert (kpi.comparator == "lt") == less, kpi
             assert kpi.direction == ("lower" if less else "higher"), kpi
@@ -121,28 +69,21 @@ def test_headline_targets(segment, kpi, comparator, low, high):
 
 
 def test_journey_phases_match_the_seed():
-    text = _section(_seed_text(), "Financial Services Customer Journey", level=2)
-    phases = re.findall(r"^### (.+) Phase \((\d+)-(\d+) days\)$", text, flags=re.M)
     assert [(p.name, p.start_day, p.end_day) for p in reference.PHASES] == [
-        (name, int(a), int(b)) for name, a, b in phases
+        (p.name, p.start_day, p.end_day) for p in seed.PHASES
     ]
-    for spec, (name, a, b) in zip(reference.PHASES, phases, strict=True):
-        block = _section(text, f"{name} Phase ({a}-{b} days)")
-        assert list(spec.activities) == _bullets(block, "Key Activities")
-        assert list(spec.criteria) == _bullets(block, "Success Criteria")
-        assert spec.objective == re.search(r"\*\*Objective\*\*: (.+)", block).group(1)
+    for spec, expected in zip(reference.PHASES, seed.PHASES, strict=True):
+        assert tuple(spec.activities) == expected.activities
+        assert tuple(spec.criteria) == expected.criteria
+        assert spec.objective == expected.objective
 
 
 def test_frameworks_cover_every_standard_the_seed_names():
-    text = _seed_text()
     names = {f.name for f in reference.FRAMEWORKS}
-    regulatory = re.findall(r"^- \*\*(.+?)\*\*:", _section(text, "Regulatory Environment"), flags=re.M)
-    standards = re.findall(r"^- \*\*(.+?)\*\*:", _section(text, "Security and Compliance Standards"), flags=re.M)
-    assert regulatory == ["SEC Regulations", "FINRA Rules", "State Regulations", "Federal Regulations"]
-    for name in regulatory:
-        assert name in names
+    for name in seed.REGULATIONS:
+        assert name in names, name
     # "SOC 1/2" is one bullet in the seed and two frameworks here (separate reports, separate audits).
-    expected = [n for s in standards for n in (["SOC 1", "SOC 2"] if s == "SOC 1/2" else [s])]
+    expected = [n for s in seed.SECURITY_STANDARDS for n in (["SOC 1", "SOC 2"] if s == "SOC 1/2" else [s])]
     for name in expected:
         assert name in names, name
 
