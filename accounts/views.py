@@ -3,8 +3,6 @@ response, reassign the account. Reads go through accounts.selectors, writes thro
 
 from __future__ import annotations
 
-import datetime
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -12,17 +10,12 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from accounts import selectors
 from accounts.forms import ReassignForm, TouchpointForm, person_label
 from accounts.models import Account
 from accounts.services import account_reassign, touchpoint_log
-from cs_platform import bounds
-from cs_platform.tenancy.access import forms_allowed, require_form
-from cs_platform.tenancy.clock import tenant_today
-from metrics.forms import SurveyResponseForm
-from metrics.services import survey_response_record
+from cs_platform.tenancy.access import require_form
 
 
 def visible_account_or_404(request, account_id: int) -> Account:
@@ -58,50 +51,6 @@ def account_url(account: Account, anchor: str = "") -> str:
     return reverse("account_detail", args=[account.pk]) + (f"#{anchor}" if anchor else "")
 
 
-def _timeline_cursor(request) -> datetime.datetime | None:
-    raw = request.GET.get("timeline_before") or ""
-    try:
-        moment = parse_datetime(raw)
-    except ValueError:
-        return None  # a mangled link opens the newest page rather than failing
-    if moment is None or bounds.moment_error(moment):
-        return None
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
-    return moment
-
-
-@login_required
-def account_detail(request, account_id: int):
-    today = tenant_today(request.tenant)
-    page = (
-        selectors.account_360(
-            request.user,
-            account_id,
-            membership=request.membership,
-            today=today,
-            timeline_before=_timeline_cursor(request),
-        )
-        if request.membership
-        else None
-    )
-    if page is None:
-        raise Http404("No such account.")
-    allowed = forms_allowed(request)
-    page.update(
-        today=today,
-        forms=allowed,
-        timeline_paged=bool(request.GET.get("timeline_before")),
-        timeline_older=page["timeline"]["older"].isoformat() if page["timeline"]["older"] else "",
-        touchpoint_form=(
-            TouchpointForm(contacts=page["contacts"], now=timezone.localtime(), auto_id="tp_%s")
-            if allowed["touchpoint"]
-            else None
-        ),
-    )
-    return render(request, "accounts/detail.html", page)
-
-
 @login_required
 def touchpoint_log_view(request, account_id: int):
     account = visible_account_or_404(request, account_id)
@@ -120,29 +69,6 @@ def touchpoint_log_view(request, account_id: int):
         save=save,
         success_url=account_url(account, "timeline"),
         template="accounts/touchpoint_form.html",
-        context={"account": account},
-    )
-
-
-@login_required
-def survey_record(request, account_id: int):
-    account = visible_account_or_404(request, account_id)
-    require_form(request, "survey")
-    contacts = selectors.account_contacts(account)
-    form = SurveyResponseForm(posted_data(request), contacts=contacts, today=tenant_today(request.tenant))
-
-    def save(form) -> str:
-        response = survey_response_record(
-            tenant=request.tenant, account=account, actor=request.user, **form.service_fields()
-        )
-        return f"{response.get_survey_type_display().split(' ')[0]} response recorded: {response.score}."
-
-    return submit_form(
-        request,
-        form,
-        save=save,
-        success_url=account_url(account, "timeline"),
-        template="accounts/survey_form.html",
         context={"account": account},
     )
 

@@ -3,17 +3,23 @@ what each user sees (visible_accounts), these views only pick the page and parse
 
 from __future__ import annotations
 
+import datetime
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from accounts.forms import TouchpointForm
 from accounts.selectors import visible_accounts
 from compliance.models import ObligationStatus
+from cs_platform import bounds
 from cs_platform.listing import list_params, paginate
-from cs_platform.tenancy.access import PORTFOLIO_ROLES, require_member
+from cs_platform.tenancy.access import PORTFOLIO_ROLES, forms_allowed, require_member
 from cs_platform.tenancy.clock import tenant_today
 from cs_platform.tenancy.models import Role
-from dashboards import selectors
+from dashboards import account360, selectors
 from metrics.models import NightlyRun
 from metrics.selectors import health_as_of, nightly_run_attention
 
@@ -177,3 +183,48 @@ def segment_scorecard(request, segment_id: int):
             "kpi_chart": kpi_chart,
         },
     )
+
+
+# --- Account 360 ---------------------------------------------------------------------------------------
+def _timeline_cursor(request) -> datetime.datetime | None:
+    raw = request.GET.get("timeline_before") or ""
+    try:
+        moment = parse_datetime(raw)
+    except ValueError:
+        return None  # a mangled link opens the newest page rather than failing
+    if moment is None or bounds.moment_error(moment):
+        return None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+@login_required
+def account_detail(request, account_id: int):
+    today = tenant_today(request.tenant)
+    page = (
+        account360.account_360(
+            request.user,
+            account_id,
+            membership=request.membership,
+            today=today,
+            timeline_before=_timeline_cursor(request),
+        )
+        if request.membership
+        else None
+    )
+    if page is None:
+        raise Http404("No such account.")
+    allowed = forms_allowed(request)
+    page.update(
+        today=today,
+        forms=allowed,
+        timeline_paged=bool(request.GET.get("timeline_before")),
+        timeline_older=page["timeline"]["older"].isoformat() if page["timeline"]["older"] else "",
+        touchpoint_form=(
+            TouchpointForm(contacts=page["contacts"], now=timezone.localtime(), auto_id="tp_%s")
+            if allowed["touchpoint"]
+            else None
+        ),
+    )
+    return render(request, "accounts/detail.html", page)
