@@ -10,8 +10,8 @@ tenant; each is printed as met or MISSED. `/api/v1/health-scores/latest/?page_si
     .venv/bin/python tests/perf/bench_api.py --rebuild   # regenerate the dataset
 
 It uses its own small database (cs_platform_bench_api, created if missing, migrated as the owner): one
-tenant made by tenant_create (reference data) with the dashboards benchmark's users and its account
-generator (bench_dashboards.GENERATE_SQL "accounts"), and one health snapshot per account for today.
+tenant made by tenant_create (reference data) with the dashboards benchmark's users and accounts, and
+one health snapshot per account for today (tests/perf/datagen.py, api_shape).
 No other data: the figures are about the API layer, and the bulk target is about the write path.
 Requests are served in-process (django.test.Client) as the app role (NOBYPASSRLS), so Row-Level
 Security is in force. Each bulk iteration writes 10,000 fresh (account, KPI, day) rows; the rows the
@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.perf import datagen  # noqa: E402 - needs ROOT on sys.path
 from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
     bench_database,
-    drop_temporary_defaults,
     heading,
     open_database,
     p95,
@@ -45,7 +45,6 @@ from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
     say,
     setup_django,
     start,
-    temporary_defaults,
     vacuum_analyze,
     write_dataset,
 )
@@ -133,39 +132,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build(owner, *, accounts: int, day: datetime.date) -> dict:
-    """The tenant and its members (bench_dashboards' helper), the accounts (its generator's first
-    statement), an API token for the admin, and one health snapshot per account for `day`."""
-    from cs_platform.tenancy import context
-    from segments.models import Segment
-    from tests.perf.bench_dashboards import GENERATE_SQL, create_tenant_and_users
-
-    tenant, users = create_tenant_and_users(name="API Bench", slug="api-bench")
-    with context.tenant_context(tenant):
-        segments = list(Segment.objects.order_by("sort_order", "pk").values_list("pk", flat=True))
-    label, statement = GENERATE_SQL[0]
-    assert label == "accounts", label
-    params = {"t": tenant.pk, "d": day, "n": accounts, "segments": segments, "csms": users["csm"]}
-    with owner.cursor() as cursor:
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        filled = temporary_defaults(cursor, [(label, statement)])
-        cursor.execute(statement, params)
-        drop_temporary_defaults(cursor, filled)
-    owner.commit()
-    snapshots(owner, tenant_id=tenant.pk, day=day)
+    """The tenant with the dashboards benchmark's members and accounts, and one health snapshot per
+    account for `day` (datagen.api_shape)."""
+    shape = datagen.api_shape(accounts, components=_COMPONENTS)
+    tenant, users = datagen.create_tenant(name="API Bench", slug="api-bench", members=shape.members)
+    datagen.generate(owner, tenant=tenant, users=users, shape=shape, day=day, seed=42)
     return {"tenant_id": tenant.pk, "admin_id": users["admin"][0], "accounts": accounts}
 
 
-def snapshots(owner, *, tenant_id: int, day: datetime.date) -> None:
+def snapshots(owner, *, tenant, accounts: int, day: datetime.date) -> None:
+    """The day's snapshots of a dataset built on an earlier day, so the latest date is today's."""
     with owner.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO metrics_healthsnapshot (tenant_id, account_id, snapshot_date, total, band, components,"
-            " change_7d, change_30d, computed_at)"
-            " SELECT tenant_id, id, %s, 40 + id %% 60, CASE WHEN id %% 60 >= 30 THEN 'green' WHEN id %% 60 >= 15"
-            " THEN 'yellow' ELSE 'red' END, %s::jsonb, 1.5, -2.25, now()"
-            " FROM accounts_account WHERE tenant_id = %s ON CONFLICT DO NOTHING",
-            [day, _COMPONENTS, tenant_id],
+            "SELECT 1 FROM metrics_healthsnapshot WHERE tenant_id = %s AND snapshot_date = %s LIMIT 1", [tenant.pk, day]
         )
+        present = cursor.fetchone() is not None
     owner.commit()
+    if not present:
+        shape = datagen.api_shape(accounts, components=_COMPONENTS)
+        datagen.generate(owner, tenant=tenant, users={}, shape=shape, day=day, seed=42, only=["health history"])
 
 
 def time_list(client, url: str, auth: dict, *, requests: int, warmup: int) -> tuple[list[float], int, str]:
@@ -223,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         row("generated", f"{args.accounts:,} accounts", f"{time.perf_counter() - started:.1f} s")
     else:
         row("reused (--rebuild to regenerate)", f"{meta['accounts']:,} accounts", f"built {meta['day']}")
-        snapshots(owner, tenant_id=meta["tenant_id"], day=today)  # the latest date is today's
     tenant = Tenant.objects.get(pk=meta["tenant_id"])
+    snapshots(owner, tenant=tenant, accounts=meta["accounts"], day=today)
     admin = get_user_model().objects.get(pk=meta["admin_id"])
     _, plaintext = api_token_create(
         tenant=tenant,

@@ -9,15 +9,15 @@ and under 1 s while a 10,000-row bulk ingest runs again and again. Printed as me
     .venv/bin/python tests/perf/bench_load.py --workers 2 --threads 4     # gthread, for comparison
     .venv/bin/python tests/perf/bench_load.py --closed-loop-only          # no think time, saturation
 
-What it does: its own database (cs_platform_bench_load), one tenant built by the dashboards benchmark's
-generator (tenant_create, 49 members, a year of data for --accounts accounts, the real nightly run),
-reused while --accounts matches. Real Django sessions for the generated users (force_login) and API
-tokens are written to a plan file; gunicorn starts on a free port with gunicorn.conf.py (--workers,
---threads) as the app role (RLS in force) with the Makefile's Redis; locust runs headless in a
-subprocess (gevent must not patch this process) at each level: 10, 30 and 60 clients with think time,
-then 30 clients while one more client posts 10,000-row bulk ingests back to back, then 30 clients with
-no think time (the saturation figure). The model is in tests/perf/README.md. Prints throughput and
-p50/p95/p99 per page and endpoint per level; asserts nothing.
+What it does: its own database (cs_platform_bench_load), one tenant of the dashboards benchmark's shape
+(tests/perf/datagen.py: tenant_create, 49 members, a year of data for --accounts accounts, the real
+nightly run), reused while --accounts matches. Real Django sessions for the generated users
+(force_login) and API tokens are written to a plan file; gunicorn starts on a free port with
+gunicorn.conf.py (--workers, --threads) as the app role (RLS in force) with the Makefile's Redis;
+locust runs headless in a subprocess (gevent must not patch this process) at each level: 10, 30 and 60
+clients with think time, then 30 clients while one more client posts 10,000-row bulk ingests back to
+back, then 30 clients with no think time (the saturation figure). The model is in tests/perf/README.md.
+Prints throughput and p50/p95/p99 per page and endpoint per level; asserts nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.perf import datagen  # noqa: E402 - needs ROOT on sys.path
 from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
     bench_database,
     heading,
@@ -49,6 +50,7 @@ from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
     say,
     setup_django,
     start,
+    vacuum_analyze,
     write_dataset,
 )
 
@@ -89,28 +91,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # --- Dataset and plan ----------------------------------------------------------------------------------
 def build(owner, *, accounts: int, day: datetime.date) -> dict:
-    """The dashboards benchmark's tenant (a year of data, the real nightly run) and its segment history."""
+    """The dashboards benchmark's tenant shape (a year of data, the real nightly run) and its segment history."""
     from cs_platform.tenancy.models import Tenant
-    from tests.perf.bench_dashboards import build_tenant, segment_history
 
-    info = build_tenant(owner, name="Load Bench", slug="load-bench", accounts=accounts, day=day, seed=42)
-    segment_history(tenant=Tenant.objects.get(pk=info["tenant_id"]), day=day)
+    info = datagen.build_tenant(
+        owner, name="Load Bench", slug="load-bench", shape=datagen.dashboards_shape(accounts), day=day, seed=42
+    )
+    datagen.segment_history(tenant=Tenant.objects.get(pk=info["tenant_id"]), day=day)
     return info
 
 
 def refresh_today(owner, info: dict, day: datetime.date) -> None:
     """A dataset built on an earlier day gets today's nightly run (pages read "today")."""
     from cs_platform.tenancy.models import Tenant
-    from tests.perf.bench_dashboards import NIGHTLY_TABLES, nightly, segment_history
-    from tests.perf.benchlib import vacuum_analyze
 
     if day.isoformat() in info["nightly_days"]:
         return
     tenant = Tenant.objects.get(pk=info["tenant_id"])
-    seconds, _ = nightly(tenant=tenant, day=day)
-    segment_history(tenant=tenant, day=day)
+    seconds, _ = datagen.nightly(tenant=tenant, day=day)
+    datagen.segment_history(tenant=tenant, day=day)
     info["nightly_days"].append(day.isoformat())
-    vacuum_analyze(owner, NIGHTLY_TABLES)
+    vacuum_analyze(owner, datagen.NIGHTLY_TABLES)
     row(f"nightly run_tenant for {day}", f"{seconds:.1f} s", "(the dataset was built on an earlier day)")
 
 

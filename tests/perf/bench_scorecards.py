@@ -12,19 +12,21 @@ the per-email median is printed beside the total.
     .venv/bin/python tests/perf/bench_scorecards.py --rebuild            # regenerate the dataset
 
 It uses its own database (cs_platform_bench_scorecards, created if missing, migrated as the owner). Each
-tenant is built by bench_dashboards' generator (tenant_create, 49 members, --accounts accounts with a
-year of KPI measurements, surveys, incidents, journeys, decisions, obligations and health snapshots),
-then the nightly job for today and the segment snapshots of the last 13 weekly dates, plus extra
-executives up to --executives. The timed part is exactly what the workers do, as the app role
-(NOBYPASSRLS): scorecard_deliveries_prepare per tenant, then scorecard_delivery_send per delivery
-(claim, weekly_scorecard, render_scorecard, scorecard_message, SMTP, record, audit) to an aiosmtpd
-server in this process, over one SMTP connection per sending thread. The week's delivery rows are
-deleted before each run so every invocation times the same work. Benchmarks print; they do not assert.
+tenant has the dashboards benchmark's shape (tests/perf/datagen.py: tenant_create, 49 members,
+--accounts accounts with a year of KPI measurements, surveys, incidents, journeys, decisions,
+obligations and health snapshots), then the nightly job for today and the segment snapshots of the last
+13 weekly dates, plus extra executives up to --executives. The timed part is exactly what the workers
+do, as the app role (NOBYPASSRLS): scorecard_deliveries_prepare per tenant, then scorecard_delivery_send
+per delivery (claim, weekly_scorecard, render_scorecard, scorecard_message, SMTP, record, audit) to an
+aiosmtpd server in this process, over one SMTP connection per sending thread. The week's delivery rows
+are deleted before each run so every invocation times the same work. Benchmarks print; they do not
+assert.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import statistics
 import sys
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.perf import datagen  # noqa: E402 - needs ROOT on sys.path
 from tests.perf.benchlib import (  # noqa: E402 - needs ROOT on sys.path
     bench_database,
     heading,
@@ -103,15 +106,14 @@ def add_executives(tenant, *, slug: str, have: int, want: int) -> int:
 
 
 def build_tenant(owner, *, number: int, accounts: int, executives: int, day: datetime.date, seed: int) -> dict:
-    from tests.perf import bench_dashboards as dash
-
     slug = f"sc-bench-{number:02d}"
     started = time.perf_counter()
-    tenant, users = dash.create_tenant_and_users(name=f"Scorecard Bench {number:02d}", slug=slug)
-    dash.generate(owner, tenant=tenant, users=users, accounts=accounts, day=day, seed=seed + number)
-    vacuum_analyze(owner, dash.DATA_TABLES)
-    dash.nightly(tenant=tenant, day=day)
-    dash.segment_history(tenant=tenant, day=day)
+    shape = dataclasses.replace(datagen.dashboards_shape(accounts), audit_trail=False)  # the emails do not read it
+    tenant, users = datagen.create_tenant(name=f"Scorecard Bench {number:02d}", slug=slug, members=shape.members)
+    datagen.generate(owner, tenant=tenant, users=users, shape=shape, day=day, seed=seed + number)
+    vacuum_analyze(owner, shape.tables())
+    datagen.nightly(tenant=tenant, day=day)
+    datagen.segment_history(tenant=tenant, day=day)
     added = add_executives(tenant, slug=slug, have=len(users["executive"]), want=executives)
     elapsed = time.perf_counter() - started
     row(f"{slug}: {accounts} accounts, {len(users['executive']) + added} executives", f"{elapsed:.1f} s")
@@ -122,17 +124,16 @@ def refresh_today(owner, meta: dict, day: datetime.date) -> None:
     """A dataset built on an earlier day gets today's nightly run and segment snapshots, as the real job
     would have made them, so the email reads the same kind of week."""
     from cs_platform.tenancy.models import Tenant
-    from tests.perf import bench_dashboards as dash
 
     for info in meta["tenant_info"]:
         if day.isoformat() in info["nightly_days"]:
             continue
         tenant = Tenant.objects.get(pk=info["tenant_id"])
-        seconds, _ = dash.nightly(tenant=tenant, day=day)
-        dash.segment_history(tenant=tenant, day=day)
+        seconds, _ = datagen.nightly(tenant=tenant, day=day)
+        datagen.segment_history(tenant=tenant, day=day)
         info["nightly_days"].append(day.isoformat())
         row(f"  {info['slug']}: nightly run and segment snapshots for {day}", f"{seconds:.1f} s")
-    vacuum_analyze(owner, dash.NIGHTLY_TABLES)
+    vacuum_analyze(owner, datagen.NIGHTLY_TABLES)
 
 
 # --- SMTP -----------------------------------------------------------------------------------------------------

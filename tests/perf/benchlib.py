@@ -1,6 +1,6 @@
 """What the benchmark scripts share: the environment they run in, the owner connection to their own
 database (created, recreated, migrated), the dataset's metadata, percentiles, and the way they print.
-Each script keeps its own dataset and measurements."""
+Their data comes from one generator (datagen.py); each script keeps its own measurements."""
 
 from __future__ import annotations
 
@@ -191,46 +191,3 @@ def heading(title: str) -> None:
 
 def row(label: str, value: str, note: str = "") -> None:
     say(f"  {label:<46} {value:>14}  {note}".rstrip())
-
-
-_EMPTY_BY_TYPE = {
-    "character varying": "''",
-    "text": "''",
-    "integer": "0",
-    "bigint": "0",
-    "smallint": "0",
-    "numeric": "0",
-    "double precision": "0",
-    "boolean": "false",
-    "jsonb": "'{}'",
-    "date": "current_date",
-    "timestamp with time zone": "now()",
-}
-
-
-def temporary_defaults(cursor, statements) -> list[tuple[str, str]]:
-    """Columns added to the models since a generator was written (NOT NULL, no database default, not
-    in its INSERTs, the (label, SQL) pairs `statements`: Django's blank CharFields, for instance) get an
-    empty default, so the generator keeps working while the schema grows. The caller drops them again
-    (drop_temporary_defaults) before committing."""
-    written: dict[str, set[str]] = {}
-    for _, statement in statements:
-        for table, columns in re.findall(r"INSERT INTO (\w+)\s*\(([^)]*)\)", statement):
-            written.setdefault(table, set()).update(c.strip() for c in columns.split(","))
-    cursor.execute(
-        "SELECT table_name, column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'public' AND table_name = ANY(%s) AND is_nullable = 'NO' AND column_default IS NULL "
-        "AND is_identity = 'NO'",
-        [list(written)],
-    )
-    filled = []
-    for table, column, data_type in cursor.fetchall():
-        if column not in written[table] and data_type in _EMPTY_BY_TYPE:
-            cursor.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" SET DEFAULT {_EMPTY_BY_TYPE[data_type]}')
-            filled.append((table, column))
-    return filled
-
-
-def drop_temporary_defaults(cursor, filled: list[tuple[str, str]]) -> None:
-    for table, column in filled:
-        cursor.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" DROP DEFAULT')
