@@ -1,4 +1,4 @@
-"""REST API v1 resources of this app (serializers and viewsets), registered by api/urls.py:
+"""REST API v1 resources of this app (serializers and viewsets), registered by cs_platform/api_urls.py:
 accounts, contacts and touchpoints. Reads go through accounts.selectors (visible_accounts decides the
 book), writes through accounts.services (which validate and audit)."""
 

@@ -1,4 +1,4 @@
-"""REST API v1 resources of this app (serializers and viewsets), registered by api/urls.py: obligations,
+"""REST API v1 resources of this app (serializers and viewsets), registered by cs_platform/api_urls.py: obligations,
 evidence metadata, compliance audit results and accounts' daily compliance status. Token scope family
 "compliance".
 

@@ -20,6 +20,7 @@ urlpatterns = [
     path("compliance/", include("compliance.urls")),
     path("", include("metrics.urls")),
     path("", include("segments.urls")),
+    path("", include("cs_platform.api_urls")),
     path("", include("api.urls")),
     path("", include("webhooks.urls")),
     path("", include("scorecards.admin_urls")),

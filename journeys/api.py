@@ -1,5 +1,5 @@
-"""REST API v1 resources of this app (serializers and viewsets), registered by api/urls.py: account journeys,
-their activities, and decisions/blockers. Token scope family "journeys".
+"""REST API v1 resources of this app (serializers and viewsets), registered by cs_platform/api_urls.py:
+account journeys, their activities, and decisions/blockers. Token scope family "journeys".
 
 Reads go through journeys.selectors (always within visible_accounts, so another tenant's or another book's
 object is a 404); writes through journeys.services. Browser sessions may write what the account page's
@@ -376,7 +376,7 @@ class ActivityFilter(filters.FilterSet):
         fields = ["account", "journey", "status", "due_before", "due_after", "overdue"]
 
     def filter_overdue(self, queryset, name, value):
-        late = Q(due_on__lt=tenant_today(self.tenant)) & ~Q(status=ActivityStatus.DONE)
+        late = Q(due_on__lt=tenant_today(self.request._request.tenant)) & ~Q(status=ActivityStatus.DONE)
         return queryset.filter(late) if value else queryset.exclude(late)
 
 
@@ -395,7 +395,7 @@ class DecisionFilter(filters.FilterSet):
         fields = ["account", "status", "kind", "owner", "overdue", "escalated"]
 
     def filter_overdue(self, queryset, name, value):
-        late = Q(status__in=selectors.OPEN_STATUSES, due_date__lt=tenant_today(self.tenant))
+        late = Q(status__in=selectors.OPEN_STATUSES, due_date__lt=tenant_today(self.request._request.tenant))
         return queryset.filter(late) if value else queryset.exclude(late)
 
 

@@ -1,4 +1,4 @@
-"""REST API v1 resources of this app (serializers and viewsets), registered by api/urls.py:
+"""REST API v1 resources of this app (serializers and viewsets), registered by cs_platform/api_urls.py:
 
 * /api/v1/measurements/, /surveys/, /incidents/ (scope family "metrics"): list, retrieve, create, and
   POST /incidents/{incident_id}/resolve/;

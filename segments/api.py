@@ -1,4 +1,4 @@
-"""REST API v1 resources of this app (serializers and viewsets), registered by api/urls.py: segments
+"""REST API v1 resources of this app (serializers and viewsets), registered by cs_platform/api_urls.py: segments
 and their KPI definitions. Reads go through segments.selectors, writes through segments.services."""
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ _WRITE_METHODS = ("post", "put", "patch", "delete")
 
 def _api_write_handlers():
     """(view class, method, action or method name) for every write the /api/v1/ URLs route."""
-    from api.urls import extra_v1, router
+    from cs_platform.api_urls import extra_v1, router
 
     seen = set()
     for pattern in [*extra_v1, *router.urls]:
