@@ -7,6 +7,24 @@ from cs_platform.bad_requests import bad_request_page
 from cs_platform.observability import views as observability_views
 from dashboards import views as dashboard_views
 
+# Which app owns which URLs (each app's urls.py holds the paths under its prefixes):
+#   /                               dashboards: home by role
+#   /login/ /logout/ /account/ ...  cs_platform.identity: login, MFA, passwords, security settings
+#   /healthz /readyz /metrics       cs_platform.observability
+#   /tenant/switch/                 cs_platform.tenancy
+#   /accounts/ /accounts/<id>/      dashboards: the account list and the account 360 page
+#   /portfolio/...                  dashboards: portfolio and segment pages
+#   /accounts/<id>/touchpoints/..   accounts: touchpoint log, reassignment
+#   /accounts/<id>/surveys/new/     metrics: a survey answer
+#   /nightly-runs/                  metrics
+#   /decisions/ /activities/..      journeys (and /accounts/<id>/decisions/new/)
+#   /compliance/...                 compliance
+#   /scorecards/...                 segments: the health model (weights per segment)
+#   /api/v1/...                     cs_platform.api_urls: every app's REST resources
+#   /api/schema/ /api/docs/ ...     api: the schema, its docs, /settings/api-tokens/
+#   /settings/webhooks/...          webhooks
+#   /settings/scorecard(s)/ ...     scorecards: the weekly email (preferences, preview, deliveries)
+#   /admin/                         the Django admin (platform superusers)
 urlpatterns = [
     path("", dashboard_views.home, name="home"),
     path("", include("cs_platform.identity.urls")),
