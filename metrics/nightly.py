@@ -202,7 +202,7 @@ def finish_run(
 ) -> dict[str, Any]:
     from api.idempotency import idempotency_records_purge
     from dashboards.services import segment_snapshots_compute
-    from webhooks.services import webhook_events_emit
+    from webhooks.events import webhook_events_emit
 
     # After every health chunk: the portfolio's per-segment figures read today's snapshots.
     summary["segments"] = segment_snapshots_compute(tenant=tenant, day=day)

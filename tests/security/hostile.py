@@ -269,6 +269,7 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
     from segments.models import Scorecard, Segment
     from segments.services import kpi_definition_create, segment_update
     from tests import factories
+    from webhooks import delivery as webhook_delivery
     from webhooks import services as webhook_services
 
     settings_fixture.SCORECARD_WEEKDAY = timezone.localdate().isoweekday()  # this week's figures are today's
@@ -437,7 +438,7 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
         )
         answered = webhook_services.webhook_ping(tenant=tenant, endpoint=endpoint, actor=admin)
         refused = webhook_services.webhook_ping(tenant=tenant, endpoint=endpoint, actor=admin)
-        webhook_services.delivery_attempt(tenant=tenant, delivery_id=answered.pk, attempt=1)  # the hostile answer
+        webhook_delivery.delivery_attempt(tenant=tenant, delivery_id=answered.pk, attempt=1)  # the hostile answer
     endpoint = webhook_services.webhook_endpoint_update(
         tenant=tenant,
         endpoint=endpoint,
@@ -446,7 +447,7 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
         disabled_reason=values_for(type_of("webhooks.WebhookEndpoint"))["disabled_reason"],
     )
     # Disabled with that reason before its first attempt: the attempt's error quotes the reason.
-    webhook_services.delivery_attempt(tenant=tenant, delivery_id=refused.pk, attempt=1)
+    webhook_delivery.delivery_attempt(tenant=tenant, delivery_id=refused.pk, attempt=1)
 
     from django.test import Client
 

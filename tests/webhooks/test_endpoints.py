@@ -26,7 +26,7 @@ def _resolves_to(*addresses: str):
             for a in addresses
         ]
 
-    return mock.patch("webhooks.services.socket.getaddrinfo", side_effect=fake)
+    return mock.patch("webhooks.transport.socket.getaddrinfo", side_effect=fake)
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_a_host_name_is_refused_if_any_of_its_addresses_is_private(tenant_a, sec
 
 
 def test_a_host_that_does_not_resolve_is_refused(tenant_a, secure):
-    with mock.patch("webhooks.services.socket.getaddrinfo", side_effect=socket.gaierror("nope")):
+    with mock.patch("webhooks.transport.socket.getaddrinfo", side_effect=socket.gaierror("nope")):
         with pytest.raises(ValidationError) as raised:
             make_endpoint(tenant_a, "https://nowhere.invalid/in")
     assert raised.value.message_dict == {"url": ["The host nowhere.invalid does not resolve."]}
@@ -107,7 +107,7 @@ def test_create_update_and_rotate_are_audited_without_the_secret(tenant_a, secur
             tenant=tenant_a.tenant, endpoint=endpoint, actor=admin, url="https://hooks.example.com/v2"
         )
     # Disabling does not resolve the (unchanged) URL again: the host may be gone.
-    with mock.patch("webhooks.services.socket.getaddrinfo", side_effect=socket.gaierror("gone")):
+    with mock.patch("webhooks.transport.socket.getaddrinfo", side_effect=socket.gaierror("gone")):
         services.webhook_endpoint_update(
             tenant=tenant_a.tenant, endpoint=endpoint, actor=admin, is_active=False, disabled_reason="Decommissioned"
         )
