@@ -21,7 +21,7 @@ from cs_platform.audit.services import audit_record, audit_record_many
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Tenant
 from scorecards.models import DeliveryStatus, ScorecardDelivery, ScorecardSubscription
-from scorecards.selectors import ScorecardRecipient, recipient_now, scorecard_recipients, subscription_default
+from scorecards.recipients import ScorecardRecipient, recipient_now, scorecard_recipients, subscription_default
 from scorecards.weeks import IsoWeek
 
 if TYPE_CHECKING:
@@ -242,7 +242,7 @@ class _PlaceholderUser:
 
 
 def _scorecard_of(tenant, recipient: ScorecardRecipient, week: IsoWeek):
-    from scorecards.selectors import weekly_scorecard
+    from scorecards.content import weekly_scorecard
 
     with context.tenant_context(tenant):
         return weekly_scorecard(

@@ -19,8 +19,7 @@ from django.utils import timezone
 
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Tenant
-from scorecards import selectors as scorecard_selectors
-from scorecards import services
+from scorecards import schedule, services
 from scorecards.weeks import IsoWeek
 
 logger = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ def weekly_dispatch() -> list[int]:
     tenant_week task (fan-out: one tenant's failure never holds up another's). Then the sweep."""
     now = timezone.now()
     tenants = list(Tenant.objects.all())
-    due = {tenant.pk: scorecard_selectors.scorecard_week_due(tenant, now) for tenant in tenants}
+    due = {tenant.pk: schedule.scorecard_week_due(tenant, now) for tenant in tenants}
     marked = cache.get_many([_prepared_mark(pk, str(week)) for pk, week in due.items() if week is not None])
     queued = []
     for tenant in tenants:
@@ -59,10 +58,8 @@ def weekly_dispatch() -> list[int]:
             continue
         # Each due tenant's own rows, read inside it (RLS shows one tenant at a time).
         with context.tenant_context(tenant):
-            prepared, nightly_done = scorecard_selectors.scorecard_week_state(week)
-        if prepared or scorecard_selectors.scorecard_waits_for_nightly(
-            tenant, week, now=now, nightly_done=nightly_done
-        ):
+            prepared, nightly_done = schedule.scorecard_week_state(week)
+        if prepared or schedule.scorecard_waits_for_nightly(tenant, week, now=now, nightly_done=nightly_done):
             continue  # prepared already, or the next tick looks again
         transaction.on_commit(lambda t=tenant.pk, w=str(week): scorecard_tenant_week.delay(t, w))
         queued.append(tenant.pk)

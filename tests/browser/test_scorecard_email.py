@@ -14,7 +14,7 @@ import pytest
 
 from cs_platform.tenancy.models import Role
 from scorecards import services
-from scorecards.selectors import weekly_scorecard
+from scorecards.content import weekly_scorecard
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.scorecards import WEEK, build_book, send_today
 from tests.scorecards.smtp import SmtpServer, mail_to

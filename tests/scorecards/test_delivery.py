@@ -15,9 +15,9 @@ from django.utils import timezone
 from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
-from scorecards import selectors as scorecard_selectors
 from scorecards import services, tasks
 from scorecards.models import DeliveryStatus, ScorecardDelivery, ScorecardSubscription
+from scorecards.recipients import scorecard_recipients
 from tests import factories
 from tests.helpers import page_text
 from tests.scorecards import WEEK  # the week whose send day is the shared TODAY (send_day_is_today)
@@ -53,7 +53,7 @@ def _send_all(world, week=WEEK, **kwargs) -> list[services.SendOutcome]:
 # --- Recipients ----------------------------------------------------------------------------------------
 def test_recipients_are_executives_by_default_and_subscribers_by_choice(tenant_a):
     world = tenant_a
-    by_email = {r.email: r for r in scorecard_selectors.scorecard_recipients(tenant=world.tenant)}
+    by_email = {r.email: r for r in scorecard_recipients(tenant=world.tenant)}
     assert set(by_email) == {"executive@alpha.test"}  # no rows: executives only
     assert by_email["executive@alpha.test"].segment_ids is None
 
@@ -67,7 +67,7 @@ def test_recipients_are_executives_by_default_and_subscribers_by_choice(tenant_a
     services.scorecard_subscription_update(
         tenant=world.tenant, user=executive, enabled=False, segment_ids=[], actor=executive
     )
-    by_email = {r.email: r for r in scorecard_selectors.scorecard_recipients(tenant=world.tenant)}
+    by_email = {r.email: r for r in scorecard_recipients(tenant=world.tenant)}
     assert set(by_email) == {"admin@alpha.test"}  # the executive opted out, the admin in
     assert sorted(by_email["admin@alpha.test"].segment_ids) == sorted([insurer.pk, bank.pk])
 
@@ -88,7 +88,7 @@ def test_recipients_skip_inactive_members_missing_addresses_and_empty_segment_ch
     # A CSM who subscribed but has no account in their book: no visible segment either.
     csm = world.user(Role.CSM)
     services.scorecard_subscription_update(tenant=world.tenant, user=csm, enabled=True, segment_ids=[], actor=csm)
-    assert [r.email for r in scorecard_selectors.scorecard_recipients(tenant=world.tenant)] == ["executive@alpha.test"]
+    assert [r.email for r in scorecard_recipients(tenant=world.tenant)] == ["executive@alpha.test"]
 
 
 # --- The email arrives, once -------------------------------------------------------------------------------
@@ -413,16 +413,12 @@ def test_shared_views_render_exactly_what_each_recipient_would_get_alone(tenant_
     _decision(tenant_b, "Bravo Confidential Trust", "Sign the addendum")
     _executives(tenant_a, [("Siobhán", "O'Brien & <Sons>"), ("", ""), ("Ana", "Lima")])
     views = services.ScorecardViews()
-    recipients = scorecard_selectors.scorecard_recipients(
-        tenant=tenant_a.tenant
-    ) + scorecard_selectors.scorecard_recipients(tenant=tenant_b.tenant)
+    recipients = scorecard_recipients(tenant=tenant_a.tenant) + scorecard_recipients(tenant=tenant_b.tenant)
     admin = tenant_a.user(Role.ADMIN)
     services.scorecard_subscription_update(
         tenant=tenant_a.tenant, user=admin, enabled=True, segment_ids=[], actor=admin
     )
-    recipients += [
-        r for r in scorecard_selectors.scorecard_recipients(tenant=tenant_a.tenant) if r.membership.role == "admin"
-    ]
+    recipients += [r for r in scorecard_recipients(tenant=tenant_a.tenant) if r.membership.role == "admin"]
     for recipient in recipients:
         tenant = recipient.membership.tenant
         shared, _ = services.scorecard_build(tenant=tenant, recipient=recipient, week=WEEK, views=views)
@@ -450,7 +446,7 @@ def test_a_rendering_that_depends_on_the_user_otherwise_is_not_shared(tenant_a, 
     monkeypatch.setattr(email, "render_scorecard", with_address)
     _executives(tenant_a, [("Ana", "Lima"), ("Rui", "Costa")])
     views = services.ScorecardViews()
-    for recipient in scorecard_selectors.scorecard_recipients(tenant=tenant_a.tenant):
+    for recipient in scorecard_recipients(tenant=tenant_a.tenant):
         shared, _ = services.scorecard_build(tenant=tenant_a.tenant, recipient=recipient, week=WEEK, views=views)
         assert shared.text.endswith(f"for {recipient.user.pk}")
 

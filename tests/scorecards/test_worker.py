@@ -12,8 +12,7 @@ from django.core.cache.backends.locmem import LocMemCache
 
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
-from scorecards import selectors as scorecard_selectors
-from scorecards import services, tasks
+from scorecards import schedule, services, tasks
 from scorecards.models import ScorecardDelivery
 from scorecards.weeks import IsoWeek
 from tests import factories
@@ -48,7 +47,7 @@ def own_cache(monkeypatch):
 )
 def test_week_due_follows_the_tenant_time_zone(zone, at, week):
     tenant = mock.Mock(time_zone=zone)
-    due = scorecard_selectors.scorecard_week_due(tenant, at)
+    due = schedule.scorecard_week_due(tenant, at)
     assert (str(due) if due else None) == week
 
 
@@ -67,7 +66,7 @@ def test_week_due_follows_the_tenant_time_zone(zone, at, week):
 )
 def test_week_due_stays_at_seven_local_across_daylight_saving_changes(zone, at, week):
     tenant = mock.Mock(time_zone=zone)
-    due = scorecard_selectors.scorecard_week_due(tenant, at)
+    due = schedule.scorecard_week_due(tenant, at)
     assert (str(due) if due else None) == week
 
 
@@ -77,18 +76,15 @@ def test_a_send_hour_inside_the_spring_forward_gap_is_due_once_the_clock_jumps(s
     tenant = mock.Mock(time_zone="Europe/London")
     before = datetime.datetime(2026, 3, 29, 0, 59, tzinfo=UTC)  # 00:59 GMT
     after = datetime.datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # 02:00 BST, the instant after 00:59:59 GMT
-    assert scorecard_selectors.scorecard_week_due(tenant, before) is None
-    assert str(scorecard_selectors.scorecard_week_due(tenant, after)) == "2026-W13"
+    assert schedule.scorecard_week_due(tenant, before) is None
+    assert str(schedule.scorecard_week_due(tenant, after)) == "2026-W13"
 
 
 def test_week_due_honours_the_configured_weekday_and_hour(settings):
     settings.SCORECARD_WEEKDAY, settings.SCORECARD_LOCAL_HOUR = 5, 16  # Friday 16:00
     tenant = mock.Mock(time_zone="Europe/London")
-    assert scorecard_selectors.scorecard_week_due(tenant, datetime.datetime(2026, 11, 27, 15, 59, tzinfo=UTC)) is None
-    assert (
-        str(scorecard_selectors.scorecard_week_due(tenant, datetime.datetime(2026, 11, 27, 16, 0, tzinfo=UTC)))
-        == "2026-W48"
-    )
+    assert schedule.scorecard_week_due(tenant, datetime.datetime(2026, 11, 27, 15, 59, tzinfo=UTC)) is None
+    assert str(schedule.scorecard_week_due(tenant, datetime.datetime(2026, 11, 27, 16, 0, tzinfo=UTC))) == "2026-W48"
 
 
 def _tenant(slug: str, zone: str):

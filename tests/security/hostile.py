@@ -263,7 +263,7 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
     from metrics.nightly import fail_run, run_tenant
     from metrics.services import incident_open, kpi_measurement_record, survey_response_record
     from scorecards import services as scorecard_services
-    from scorecards.selectors import recipient_now
+    from scorecards.recipients import recipient_now
     from scorecards.tokens import unsubscribe_url
     from scorecards.weeks import IsoWeek
     from segments.models import Scorecard, Segment

@@ -37,6 +37,8 @@ from cs_platform.tenancy.models import Tenant
 from scorecards import selectors as scorecard_selectors
 from scorecards import services
 from scorecards.models import DeliveryStatus
+from scorecards.recipients import scorecard_recipients
+from scorecards.schedule import scorecard_send_refusal
 from scorecards.weeks import IsoWeek
 
 
@@ -85,7 +87,7 @@ class Command(BaseCommand):
         elif to:
             self._test_send(found, iso_week, to)
         else:
-            refusal = scorecard_selectors.scorecard_send_refusal(found, iso_week)
+            refusal = scorecard_send_refusal(found, iso_week)
             if refusal and not force:
                 raise CommandError(f"{refusal} Pass --force to send anyway, or --dry-run / --to to preview.")
             if refusal:
@@ -100,7 +102,7 @@ class Command(BaseCommand):
     def _dry_run(self, tenant, week: IsoWeek) -> None:
         # Rendering only reads; the rolled-back transaction makes "writes nothing" hold whatever it calls.
         with transaction.atomic():
-            recipients = scorecard_selectors.scorecard_recipients(tenant=tenant)
+            recipients = scorecard_recipients(tenant=tenant)
             self.stdout.write(f"{tenant.slug} {week}: {len(recipients)} recipient(s) (dry run: nothing is sent)")
             total = 0
             views = services.ScorecardViews()
