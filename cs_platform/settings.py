@@ -421,9 +421,10 @@ if not 1 <= SCORECARD_WEEKDAY <= 7 or not 0 <= SCORECARD_LOCAL_HOUR <= 23:
         f"Settings SCORECARD_WEEKDAY={SCORECARD_WEEKDAY} (1-7) or SCORECARD_LOCAL_HOUR={SCORECARD_LOCAL_HOUR} "
         "(0-23) are not valid"
     )
-# An SMTP failure is retried after base * 2**(attempt-1) seconds, up to the attempts limit; then the
-# delivery is "failed" and shown to admins (nothing is dropped silently).
-# With the defaults, attempts wait 1, 2, 4, ... 32 minutes, then an hour each: about 4 hours of retries
+# An SMTP failure is retried on the delivery outbox's schedule, as a webhook is: base * 2**(attempt-1)
+# seconds, at most the cap, plus up to 10% jitter, up to the attempts limit; then the delivery is "failed"
+# and shown to admins (nothing is dropped silently).
+# With the defaults, attempts wait 1, 2, 4, ... 32 minutes, then an hour each: over 4 hours of retries
 # over 10 attempts, enough for a mail relay's maintenance window, before admins must step in.
 SCORECARD_MAX_ATTEMPTS = _setting("SCORECARD_MAX_ATTEMPTS", _int, 10)
 SCORECARD_RETRY_BASE_SECONDS = _setting("SCORECARD_RETRY_BASE_SECONDS", float, 60.0)

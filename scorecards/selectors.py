@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from django.db.models import Count
 
-from scorecards.models import DeliveryStatus, ScorecardDelivery
+from cs_platform.outbox import WAITING
+from scorecards.models import ScorecardDelivery
 from scorecards.weeks import IsoWeek
 
 
 def deliveries_waiting(week: IsoWeek) -> list[tuple[int, str]]:
     """(id, address) of the current tenant's deliveries of `week` not sent yet (pending or retrying)."""
     return list(
-        ScorecardDelivery.objects.filter(week=str(week), status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING])
-        .order_by("pk")
-        .values_list("pk", "email")
+        ScorecardDelivery.objects.filter(week=str(week), status__in=WAITING).order_by("pk").values_list("pk", "email")
     )
 
 

@@ -21,7 +21,7 @@ def test_an_smtp_failure_is_a_warning_with_tenant_and_delivery(two_executives, s
     mail_to(settings, SmtpServer())  # never started: the port refuses connections
     with captured_logs() as logs, pytest.raises(CommandError):
         _run("--tenant", "alpha", "--week", WEEK)
-    failures = [line for line in logs.lines() if line["logger"] == "scorecards.services"]
+    failures = [line for line in logs.lines() if line["logger"] == "scorecards.delivery"]
     assert len(failures) == 2, logs.text  # one per recipient
     for line in failures:
         assert line["level"] == "warning" and "attempt 1 failed" in line["event"]

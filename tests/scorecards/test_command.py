@@ -12,9 +12,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from cs_platform.audit.models import AuditEvent
+from cs_platform.outbox import DeliveryStatus
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
-from scorecards.models import DeliveryStatus, ScorecardDelivery
+from scorecards.models import ScorecardDelivery
 from scorecards.weeks import IsoWeek
 from tests import factories
 from tests.scorecards.smtp import SmtpServer, mail_to

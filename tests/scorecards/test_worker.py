@@ -12,7 +12,7 @@ from django.core.cache.backends.locmem import LocMemCache
 
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
-from scorecards import schedule, services, tasks
+from scorecards import delivery, schedule, tasks
 from scorecards.models import ScorecardDelivery
 from scorecards.weeks import IsoWeek
 from tests import factories
@@ -191,7 +191,7 @@ def test_beat_schedule_runs_the_dispatch_every_15_minutes(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["scorecards-weekly-dispatch"]
     assert entry == {"task": "scorecards.weekly_dispatch", "schedule": 15 * 60}
     assert tasks.weekly_dispatch.name == "scorecards.weekly_dispatch"
-    assert tasks.scorecard_send.acks_late and tasks.scorecard_send.time_limit < services.SENDING_LEASE.total_seconds()
+    assert tasks.scorecard_send.acks_late and tasks.scorecard_send.time_limit < delivery.SENDING_LEASE.total_seconds()
 
 
 # --- A real worker ---------------------------------------------------------------------------------------------
@@ -253,7 +253,7 @@ def test_a_real_worker_retries_through_an_smtp_outage_and_delivers_exactly_once(
     with worker_pool(tmp_path) as pool:
         pool.start()
         with django_db_blocker.unblock():
-            prepared = services.scorecard_deliveries_prepare(tenant=tenant, week=IsoWeek.of(datetime.date.today()))
+            prepared = delivery.scorecard_deliveries_prepare(tenant=tenant, week=IsoWeek.of(datetime.date.today()))
         (delivery_id,) = prepared.sendable_ids
         # The same task twice (a duplicated message): only one of them may send.
         for _ in range(2):
@@ -305,11 +305,11 @@ def test_a_retry_message_that_comes_early_is_sent_at_its_due_time_not_left_to_th
     with worker_pool(tmp_path) as pool:
         pool.start()
         with django_db_blocker.unblock():
-            prepared = services.scorecard_deliveries_prepare(tenant=tenant, week=IsoWeek.of(datetime.date.today()))
+            prepared = delivery.scorecard_deliveries_prepare(tenant=tenant, week=IsoWeek.of(datetime.date.today()))
             (delivery_id,) = prepared.sendable_ids
             # Attempt 1 through the service, not the task: SMTP refuses, the row waits `wait` seconds, and no
             # message is queued for the retry (as if the scheduled message had been lost).
-            first = services.scorecard_delivery_send(tenant=tenant, delivery_id=delivery_id)
+            first = delivery.scorecard_delivery_send(tenant=tenant, delivery_id=delivery_id)
         assert first.status == "retrying" and first.next_attempt_at == row().next_attempt_at
         due = first.next_attempt_at
         server.start()

@@ -262,6 +262,7 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
     from metrics.models import NightlyRun
     from metrics.nightly import fail_run, run_tenant
     from metrics.services import incident_open, kpi_measurement_record, survey_response_record
+    from scorecards import delivery as scorecard_delivery
     from scorecards import services as scorecard_services
     from scorecards.recipients import recipient_now
     from scorecards.tokens import unsubscribe_url
@@ -471,12 +472,12 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
         scorecard_services.scorecard_subscription_update(
             tenant=tenant, user=users[role], enabled=True, segment_ids=[], actor=users[role]
         )
-    prepared = scorecard_services.scorecard_deliveries_prepare(tenant=tenant, week=week)
+    prepared = scorecard_delivery.scorecard_deliveries_prepare(tenant=tenant, week=week)
     with context.tenant_context(tenant):
         recipients = {role: recipient_now(users[role].pk) for role in ROLES_WALKED}
     # The SMTP server's refusal is what an admin reads on the deliveries page.
     failing = prepared.sendable_ids[0]
-    scorecard_services.scorecard_delivery_send(tenant=tenant, delivery_id=failing, connection=RefusingSmtp())
+    scorecard_delivery.scorecard_delivery_send(tenant=tenant, delivery_id=failing, connection=RefusingSmtp())
 
     with context.tenant_context(tenant):
         activity = journey.activity_progress.order_by("pk").first()
