@@ -74,7 +74,7 @@ SWEEP_BATCH = 5000  # rows per sweep and kind, in all tenants
 
 # Queues one task message for a row: (tenant id, row id, number of the attempt it is for, None when the
 # kind claims by due time and the number does not matter). The app's tasks.py supplies it.
-Enqueue = Callable[[int, int, "int | None"], None]
+Enqueue = Callable[[int, int, int | None], None]
 
 
 class OutboxRow(models.Model):
@@ -234,7 +234,13 @@ class Outbox:
             )
         return SweepResult(requeued=len(queue), lease_failed=failed)
 
-    def _take_back(self, tenant_id: int, now, queue: list, on_failed) -> int:
+    def _take_back(
+        self,
+        tenant_id: int,
+        now: datetime.datetime,
+        queue: list[tuple[int, int, int]],
+        on_failed: Callable[[int, list[OutboxRow]], None] | None,
+    ) -> int:
         """Rows of the current tenant whose lease ran out: queued again (RETRY, attempts left) or failed.
         Locked and skipped if locked, so two sweeps never handle the same row. Returns how many failed."""
         expired = list(
