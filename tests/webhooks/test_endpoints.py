@@ -126,3 +126,18 @@ def test_create_update_and_rotate_are_audited_without_the_secret(tenant_a, secur
     for event in events:
         text = str(event.before) + str(event.after)
         assert secret not in text and rotated not in text and "whsec_" not in text
+
+
+def test_an_update_audits_the_endpoint_as_it_stands_not_as_the_caller_read_it(tenant_a, insecure):
+    admin = tenant_a.user(Role.ADMIN)
+    endpoint, _ = make_endpoint(tenant_a, "http://127.0.0.1:9/in", description="First")
+    with context.tenant_context(tenant_a.tenant):
+        stale = type(endpoint).objects.get(pk=endpoint.pk)  # a page loaded before another admin saved
+    services.webhook_endpoint_update(tenant=tenant_a.tenant, endpoint=endpoint, actor=admin, description="Second")
+    services.webhook_endpoint_update(tenant=tenant_a.tenant, endpoint=stale, actor=admin, events=["decision.escalated"])
+    with context.tenant_context(tenant_a.tenant):
+        first, second = AuditEvent.objects.filter(action="webhook_endpoint.update").order_by("seq")
+        saved = type(endpoint).objects.get(pk=endpoint.pk)
+    # The second event starts from what the first wrote, and the second save keeps the first's change.
+    assert second.before == first.after and second.before["description"] == "Second"
+    assert (saved.description, saved.events) == ("Second", ["decision.escalated"])
