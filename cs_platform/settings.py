@@ -542,8 +542,9 @@ API_IDEMPOTENCY_HOURS = _setting("API_IDEMPOTENCY_HOURS", _int, 24)
 # A 10,000-row bulk request is a few megabytes of JSON; Django's 2.5 MB default would refuse it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = _setting("DATA_UPLOAD_MAX_MEMORY_SIZE", _int, 16 * 1024 * 1024)
 
-# Webhooks: deliveries time out, retry with exponential backoff (base * 2**(attempt-1) seconds) and give
-# up after the last attempt. Two separate relaxations, so a test or dev setup can reach a local receiver
+# Webhooks: deliveries time out, retry with the delivery outbox's capped exponential backoff with jitter
+# (cs_platform.outbox: base * 2**(attempt-1) seconds, at most the cap, plus up to 10%) and give up after
+# the last attempt. Two separate relaxations, so a test or dev setup can reach a local receiver
 # over real TLS without also accepting plain http (and the reverse):
 #   WEBHOOK_ALLOW_HTTP           accept http:// endpoint URLs (local development only);
 #   WEBHOOK_ALLOW_PRIVATE_HOSTS  accept private, loopback and link-local receivers, which turns off the
@@ -554,6 +555,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = _setting("DATA_UPLOAD_MAX_MEMORY_SIZE", _int, 16 *
 WEBHOOK_TIMEOUT_SECONDS = _setting("WEBHOOK_TIMEOUT_SECONDS", _int, 10)
 WEBHOOK_MAX_ATTEMPTS = _setting("WEBHOOK_MAX_ATTEMPTS", _int, 8)
 WEBHOOK_RETRY_BASE_SECONDS = _setting("WEBHOOK_RETRY_BASE_SECONDS", float, 30.0)
+WEBHOOK_RETRY_MAX_SECONDS = _setting("WEBHOOK_RETRY_MAX_SECONDS", float, max(3600.0, WEBHOOK_RETRY_BASE_SECONDS))
 if "WEBHOOK_ALLOW_INSECURE" in os.environ:
     # Silently ignoring the old name would quietly change what a deployment accepts.
     raise ImproperlyConfigured(
@@ -582,6 +584,11 @@ if WEBHOOK_MAX_ATTEMPTS < 1 or WEBHOOK_TIMEOUT_SECONDS < 1 or WEBHOOK_RETRY_BASE
         "Settings WEBHOOK_MAX_ATTEMPTS and WEBHOOK_TIMEOUT_SECONDS must be at least 1, "
         "WEBHOOK_RETRY_BASE_SECONDS positive"
     )
+if WEBHOOK_RETRY_MAX_SECONDS < WEBHOOK_RETRY_BASE_SECONDS:
+    raise ImproperlyConfigured(
+        f"WEBHOOK_RETRY_MAX_SECONDS={WEBHOOK_RETRY_MAX_SECONDS} is below "
+        f"WEBHOOK_RETRY_BASE_SECONDS={WEBHOOK_RETRY_BASE_SECONDS}: the cap must allow the first wait"
+    )
 
 # Weekly executive scorecard: sent on this ISO weekday (1 = Monday) from this local hour, per tenant.
 SCORECARD_WEEKDAY = _setting("SCORECARD_WEEKDAY", _int, 1)
@@ -591,9 +598,10 @@ if not 1 <= SCORECARD_WEEKDAY <= 7 or not 0 <= SCORECARD_LOCAL_HOUR <= 23:
         f"Settings SCORECARD_WEEKDAY={SCORECARD_WEEKDAY} (1-7) or SCORECARD_LOCAL_HOUR={SCORECARD_LOCAL_HOUR} "
         "(0-23) are not valid"
     )
-# An SMTP failure is retried after base * 2**(attempt-1) seconds, up to the attempts limit; then the
-# delivery is "failed" and shown to admins (nothing is dropped silently).
-# With the defaults, attempts wait 1, 2, 4, ... 32 minutes, then an hour each: about 4 hours of retries
+# An SMTP failure is retried on the delivery outbox's schedule, as a webhook is: base * 2**(attempt-1)
+# seconds, at most the cap, plus up to 10% jitter, up to the attempts limit; then the delivery is "failed"
+# and shown to admins (nothing is dropped silently).
+# With the defaults, attempts wait 1, 2, 4, ... 32 minutes, then an hour each: over 4 hours of retries
 # over 10 attempts, enough for a mail relay's maintenance window, before admins must step in.
 SCORECARD_MAX_ATTEMPTS = _setting("SCORECARD_MAX_ATTEMPTS", _int, 10)
 SCORECARD_RETRY_BASE_SECONDS = _setting("SCORECARD_RETRY_BASE_SECONDS", float, 60.0)

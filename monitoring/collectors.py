@@ -7,6 +7,7 @@ from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from cs_platform.outbox import UNFINISHED
 from monitoring.selectors import delivery_backlog, nightly_run_ages
 
 
@@ -35,8 +36,7 @@ class DomainCollector(Collector):
         )
         rows = delivery_backlog()
         # Every series is present (at 0) so alerts and graphs need no absent() tricks.
-        waiting = {("scorecard_email", s): 0 for s in ("pending", "sending", "retrying")}
-        waiting |= {("webhook", s): 0 for s in ("pending", "retrying")}
+        waiting = {(kind, status): 0 for kind in ("scorecard_email", "webhook") for status in UNFINISHED}
         first: dict[str, float] = {"scorecard_email": 0.0, "webhook": 0.0}
         for row in rows:
             waiting[(row.kind, row.status)] = row.waiting

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Max, Min, OuterRef, Subquery
 
+from cs_platform.outbox import UNFINISHED
 from cs_platform.tenancy import system
 from cs_platform.tenancy.models import Tenant
 from metrics.models import NightlyRun, RunStatus
-from scorecards.models import DeliveryStatus as EmailStatus
 from scorecards.models import ScorecardDelivery
-from webhooks.models import DeliveryStatus as WebhookStatus
 from webhooks.models import WebhookDelivery
 
 
@@ -54,12 +53,10 @@ def delivery_backlog() -> list[Backlog]:
     creation time. One query on PostgreSQL, two on SQLite."""
     if system.uses_database_lookups():
         return [Backlog(*row) for row in system.lookup_rows("cs_delivery_backlog")]
-    waiting_emails = [EmailStatus.PENDING, EmailStatus.SENDING, EmailStatus.RETRYING]
     rows = []
-    for kind, model, statuses in (
-        ("scorecard_email", ScorecardDelivery, waiting_emails),
-        ("webhook", WebhookDelivery, [WebhookStatus.PENDING, WebhookStatus.RETRYING]),
-    ):
-        grouped = model._plain.filter(status__in=statuses).values("status").annotate(n=Count("pk"), o=Min("created_at"))
+    for kind, model in (("scorecard_email", ScorecardDelivery), ("webhook", WebhookDelivery)):
+        grouped = (
+            model._plain.filter(status__in=UNFINISHED).values("status").annotate(n=Count("pk"), o=Min("created_at"))
+        )
         rows += [Backlog(kind, row["status"], row["n"], row["o"]) for row in grouped.order_by("status")]
     return rows

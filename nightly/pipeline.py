@@ -52,7 +52,7 @@ from journeys.services import decisions_escalate, journey_status_recompute
 from metrics.models import NightlyRun, RunStatus
 from metrics.services import health_snapshots_compute
 from metrics.signals import nightly_run_failed
-from webhooks.services import webhook_events_emit
+from webhooks.events import webhook_events_emit
 
 logger = logging.getLogger(__name__)
 _LOCK_NAMESPACE = locks.NIGHTLY_TENANT

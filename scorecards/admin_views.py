@@ -15,12 +15,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from cs_platform.outbox import DeliveryStatus
 from cs_platform.tenancy import context
 from cs_platform.tenancy.access import require_member
 from cs_platform.tenancy.clock import tenant_today
 from cs_platform.tenancy.models import Role
 from scorecards import selectors as scorecard_selectors
-from scorecards.models import DeliveryStatus
 from scorecards.services import scorecard_deliveries_retry_failed, scorecard_delivery_retry
 from scorecards.weeks import IsoWeek
 

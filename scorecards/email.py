@@ -15,7 +15,7 @@ from django.core.mail.message import SafeMIMEMultipart, SafeMIMEText
 from django.template.loader import render_to_string
 
 from scorecards import charts
-from scorecards.selectors import BAND_KEYS, Scorecard
+from scorecards.content import BAND_KEYS, Scorecard
 
 BAND_LABELS = {"red": "Red", "yellow": "Yellow", "grey": "Grey", "green": "Green", "none": "Not scored"}
 BAND_CELL = {  # inline styles of a band's badge: background and text colour

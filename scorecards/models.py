@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from cs_platform.outbox import OutboxRow
 from cs_platform.tenancy.models import TenantOwned
 
 
@@ -27,30 +28,18 @@ class ScorecardSubscription(TenantOwned):
         return f"{self.user} ({'on' if self.enabled else 'off'})"
 
 
-class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENDING = "sending", "Sending"
-    RETRYING = "retrying", "Retrying"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
-    SKIPPED = "skipped", "Skipped"
-
-
-class ScorecardDelivery(TenantOwned):
-    """One user's email for one ISO week: at most one row per (tenant, user, week), so a second beat
-    tick or a retried task finds the row and never sends twice. Rows are kept as the record of what
-    was sent (or why not)."""
+class ScorecardDelivery(TenantOwned, OutboxRow):
+    """One user's email for one ISO week, a row of the delivery outbox (status, attempts,
+    next_attempt_at, created_at: cs_platform.outbox): at most one row per (tenant, user, week), so a
+    second beat tick or a retried task finds the row and never sends twice. Rows are kept as the record
+    of what was sent (or why not)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     week = models.CharField(max_length=8, help_text="ISO week, e.g. 2026-W48.")
     week_start = models.DateField(help_text="The Monday of the week.")
     email = models.EmailField(help_text="The address it was (or is to be) sent to.")
-    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -1,4 +1,5 @@
-"""Celery entry points for the weekly scorecard. Thin: they look up ids and call scorecards.services.
+"""Celery entry points for the weekly scorecard. Thin: they look up ids and call scorecards.delivery
+(on the shared delivery outbox, cs_platform.outbox) and scorecards.schedule.
 
 Beat runs `scorecards.weekly_dispatch` every 15 minutes. It queues, per tenant whose email is due this
 week (SCORECARD_WEEKDAY at SCORECARD_LOCAL_HOUR in the tenant's time zone) and not yet prepared, one
@@ -17,27 +18,27 @@ from django.core.cache import cache
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from cs_platform.outbox import MAX_EARLY_REQUEUES, NOT_DUE
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Tenant
-from scorecards import selectors as scorecard_selectors
-from scorecards import services
+from scorecards import delivery, schedule
 from scorecards.weeks import IsoWeek
 
 logger = logging.getLogger(__name__)
 
 # One email: a fixed number of queries, a few PNGs, one SMTP exchange (SMTP_TIMEOUT_SECONDS per socket
-# operation). The hard limit stays below services.SENDING_LEASE, so a killed send is swept, not raced.
+# operation). The hard limit stays below delivery.SENDING_LEASE, so a killed send is swept, not raced.
 SEND_SOFT_LIMIT = 120
 SEND_HARD_LIMIT = 150
-assert datetime.timedelta(seconds=SEND_HARD_LIMIT) < services.SENDING_LEASE
+assert datetime.timedelta(seconds=SEND_HARD_LIMIT) < delivery.SENDING_LEASE
 # A week prepared with no recipient leaves no row to find; this mark (kept past the week's end) stops
 # the dispatch from preparing it again every 15 minutes. Losing it costs one more idempotent prepare.
 _PREPARED_MARK_SECONDS = 9 * 24 * 3600
 
 
 # Per worker process: the figures and rendering shared by executives of the same tenant and week (see
-# services.ScorecardViews); entries live ten minutes, so a worker never serves stale figures for long.
-_VIEWS = services.ScorecardViews(ttl=600)
+# delivery.ScorecardViews); entries live ten minutes, so a worker never serves stale figures for long.
+_VIEWS = delivery.ScorecardViews(ttl=600)
 
 
 def _prepared_mark(tenant_id: int, week: str) -> str:
@@ -50,7 +51,7 @@ def weekly_dispatch() -> list[int]:
     tenant_week task (fan-out: one tenant's failure never holds up another's). Then the sweep."""
     now = timezone.now()
     tenants = list(Tenant.objects.all())
-    due = {tenant.pk: scorecard_selectors.scorecard_week_due(tenant, now) for tenant in tenants}
+    due = {tenant.pk: schedule.scorecard_week_due(tenant, now) for tenant in tenants}
     marked = cache.get_many([_prepared_mark(pk, str(week)) for pk, week in due.items() if week is not None])
     queued = []
     for tenant in tenants:
@@ -59,15 +60,13 @@ def weekly_dispatch() -> list[int]:
             continue
         # Each due tenant's own rows, read inside it (RLS shows one tenant at a time).
         with context.tenant_context(tenant):
-            prepared, nightly_done = scorecard_selectors.scorecard_week_state(week)
-        if prepared or scorecard_selectors.scorecard_waits_for_nightly(
-            tenant, week, now=now, nightly_done=nightly_done
-        ):
+            prepared, nightly_done = schedule.scorecard_week_state(week)
+        if prepared or schedule.scorecard_waits_for_nightly(tenant, week, now=now, nightly_done=nightly_done):
             continue  # prepared already, or the next tick looks again
         transaction.on_commit(lambda t=tenant.pk, w=str(week): scorecard_tenant_week.delay(t, w))
         queued.append(tenant.pk)
     try:
-        services.scorecard_deliveries_sweep(now=now)
+        delivery.scorecard_deliveries_sweep(enqueue=scorecard_enqueue, now=now)
     except Exception:  # the sweep runs again in 15 minutes; the dispatch must not fail with it
         logger.exception("scorecard sweep failed")
     return queued
@@ -88,16 +87,10 @@ def scorecard_tenant_week(tenant_id: int, week: str) -> dict:
     """Prepare one tenant's week (idempotent) and queue a send per row waiting to be sent."""
     tenant = Tenant.objects.get(pk=tenant_id)
     with transaction.atomic():
-        prepared = services.scorecard_deliveries_prepare(tenant=tenant, week=IsoWeek.parse(week))
-        services.scorecard_sends_queue(tenant_id=tenant.pk, delivery_ids=prepared.sendable_ids)
+        prepared = delivery.scorecard_deliveries_prepare(tenant=tenant, week=IsoWeek.parse(week))
+        scorecard_sends_queue(tenant_id=tenant.pk, delivery_ids=prepared.sendable_ids)
     cache.set(_prepared_mark(tenant.pk, week), 1, _PREPARED_MARK_SECONDS)
     return {"week": week, "recipients": prepared.recipients, "created": prepared.created}
-
-
-# How many times one message may put itself back because it came before its row was due. Each message
-# has at most one successor, so duplicates never multiply; the bound only stops a clock far off from
-# looping. Past it, the sweep still picks the row up.
-MAX_EARLY_REQUEUES = 3
 
 
 @shared_task(
@@ -113,8 +106,8 @@ def scorecard_send(tenant_id: int, delivery_id: int, early: int = 0) -> str:
     for that time, at most MAX_EARLY_REQUEUES times, instead of being dropped; one for a row already
     sent, failed or claimed by another worker just ends."""
     tenant = Tenant.objects.get(pk=tenant_id)
-    outcome = services.scorecard_delivery_send(tenant=tenant, delivery_id=delivery_id, views=_VIEWS)
-    if outcome.status == services.NOT_DUE:
+    outcome = delivery.scorecard_delivery_send(tenant=tenant, delivery_id=delivery_id, views=_VIEWS)
+    if outcome.status == NOT_DUE:
         if early < MAX_EARLY_REQUEUES:
             scorecard_send.apply_async((tenant_id, delivery_id, early + 1), eta=outcome.next_attempt_at)
         else:
@@ -122,3 +115,15 @@ def scorecard_send(tenant_id: int, delivery_id: int, early: int = 0) -> str:
     elif outcome.next_attempt_at is not None:
         scorecard_send.apply_async((tenant_id, delivery_id), eta=outcome.next_attempt_at)
     return outcome.status
+
+
+def scorecard_enqueue(tenant_id: int, delivery_id: int, attempt: int | None) -> None:
+    """One send message for a delivery (the outbox's Enqueue): it carries no attempt number, since a
+    send claims its row by due time."""
+    scorecard_send.apply_async((tenant_id, delivery_id))
+
+
+def scorecard_sends_queue(*, tenant_id: int, delivery_ids: list[int]) -> None:
+    """One send task per delivery, queued once the rows are committed (the worker must see them). A broker
+    outage leaves them pending; the beat sweep queues them later."""
+    delivery.OUTBOX.queue_on_commit(scorecard_enqueue, tenant_id, delivery_ids, attempt=None)

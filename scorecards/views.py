@@ -20,11 +20,10 @@ from django.views.decorators.http import require_http_methods
 from cs_platform.tenancy import context
 from cs_platform.tenancy.access import require_member
 from cs_platform.tenancy.models import Role, Tenant
-from scorecards import selectors as scorecard_selectors
-from scorecards import services
+from scorecards import recipients, schedule, services
+from scorecards.content import weekly_scorecard
 from scorecards.email import RenderedScorecard, render_scorecard
 from scorecards.forms import ScorecardPreferencesForm
-from scorecards.selectors import weekly_scorecard
 from scorecards.tokens import InvalidUnsubscribeToken, read_unsubscribe_token, unsubscribe_url
 from scorecards.weeks import IsoWeek
 
@@ -35,8 +34,8 @@ def scorecard_preferences(request):
     """The logged-in member's own choice. Every read and write names request.user: there is no URL or
     field through which one member could reach another member's subscription."""
     membership = require_member(request)
-    segments = scorecard_selectors.tenant_segments()
-    enabled, segment_ids, explicit = scorecard_selectors.scorecard_subscription_state(
+    segments = recipients.tenant_segments()
+    enabled, segment_ids, explicit = recipients.scorecard_subscription_state(
         tenant=request.tenant, user=request.user, role=membership.role
     )
     if request.method == "POST":
@@ -70,10 +69,10 @@ def scorecard_preferences(request):
         "form": form,
         "enabled": form.data.get("enabled") in ("on", "true", "1") if form.is_bound else enabled,
         "explicit": explicit,
-        "is_default_recipient": scorecard_selectors.subscription_default(membership.role),
+        "is_default_recipient": recipients.subscription_default(membership.role),
         "executive_label": Role.EXECUTIVE.label,
         "segments": [{"id": s.pk, "name": s.name, "checked": str(s.pk) in chosen} for s in segments],
-        "next_send": scorecard_selectors.next_scorecard_send(request.tenant),
+        "next_send": schedule.next_scorecard_send(request.tenant),
         "tenant": request.tenant,
     }
     return render(request, "scorecards/preferences.html", context_data, status=400 if form.errors else 200)
@@ -110,7 +109,7 @@ def _member_email(request, membership, week: IsoWeek) -> tuple[RenderedScorecard
     """The week's email for the logged-in member, exactly as the weekly job would build it for them:
     their role's book (weekly_scorecard builds on visible_accounts) and their segment choice; with whether
     they receive it and whether that was their own choice."""
-    enabled, segment_ids, explicit = scorecard_selectors.scorecard_subscription_state(
+    enabled, segment_ids, explicit = recipients.scorecard_subscription_state(
         tenant=request.tenant, user=request.user, role=membership.role
     )
     scorecard = weekly_scorecard(user=request.user, membership=membership, week=week, segment_ids=segment_ids or None)
@@ -134,7 +133,7 @@ def scorecard_preview(request):
         "rendered": rendered,
         "enabled": enabled,
         "explicit": explicit,
-        "next_send": scorecard_selectors.next_scorecard_send(request.tenant),
+        "next_send": schedule.next_scorecard_send(request.tenant),
     }
     return render(request, "scorecards/preview.html", context_data)
 
@@ -226,6 +225,6 @@ def scorecard_unsubscribe(request, token: str):
         services.scorecard_unsubscribe(tenant=tenant, user=user, actor=None, via="one-click" if one_click else "link")
         return _unsubscribe_page(request, page | {"done": True})
     with context.tenant_context(tenant):
-        role = scorecard_selectors.member_role(user)
-    receives, _, _ = scorecard_selectors.scorecard_subscription_state(tenant=tenant, user=user, role=role)
+        role = recipients.member_role(user)
+    receives, _, _ = recipients.scorecard_subscription_state(tenant=tenant, user=user, role=role)
     return _unsubscribe_page(request, page | {"already": not receives})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 from decimal import Decimal
 
 import factory
@@ -15,7 +16,10 @@ from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership, Tenant
 from journeys.models import Decision
 from metrics.models import HealthSnapshot, Incident, KpiMeasurement, SurveyResponse
+from scorecards.models import ScorecardDelivery
+from scorecards.weeks import IsoWeek
 from segments.models import KpiDefinition, Segment
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 TEST_PASSWORD = "correct-horse-battery-staple"
 
@@ -225,3 +229,36 @@ def journey_of(account, *, started_on: datetime.date | None = None):
     )
     with context.tenant_context(tenant):
         return AccountJourney.objects.get(pk=journey.pk)
+
+
+# --- The delivery outbox's two tables ----------------------------------------------------------------------
+class WebhookEndpointFactory(TenantOwnedFactory):
+    """An endpoint row as registration stores it (the URL is not checked: no delivery is made here)."""
+
+    class Meta:
+        model = WebhookEndpoint
+
+    url = factory.Sequence(lambda n: f"https://hooks{n}.example.test/in")
+    events = factory.LazyFunction(lambda: ["health.band_changed"])
+    secret = factory.Sequence(lambda n: f"whsec_test_{n:032d}")
+    created_by = factory.SubFactory(UserFactory)
+
+
+class WebhookDeliveryFactory(TenantOwnedFactory):
+    class Meta:
+        model = WebhookDelivery
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory, tenant=factory.SelfAttribute("..tenant"))
+    event_type = "ping"
+    event_id = factory.LazyFunction(uuid.uuid4)
+    payload = factory.LazyFunction(lambda: {"type": "ping", "data": {}})
+
+
+class ScorecardDeliveryFactory(TenantOwnedFactory):
+    class Meta:
+        model = ScorecardDelivery
+
+    user = factory.SubFactory(UserFactory)
+    week = factory.LazyFunction(lambda: str(IsoWeek.of(timezone.localdate())))
+    week_start = factory.LazyAttribute(lambda o: IsoWeek.parse(o.week).monday)
+    email = factory.LazyAttribute(lambda o: o.user.email)

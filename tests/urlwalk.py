@@ -77,8 +77,9 @@ def _webhook_of(world) -> int:
 def _delivery_of(world) -> int:
     import uuid
 
+    from cs_platform.outbox import DeliveryStatus
     from cs_platform.tenancy import context
-    from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+    from webhooks.models import WebhookDelivery, WebhookEndpoint
 
     endpoint_id = _webhook_of(world)
     with context.tenant_context(world.tenant):

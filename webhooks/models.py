@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from cs_platform.outbox import OutboxRow
 from cs_platform.tenancy.models import TenantOwned
 
 
@@ -54,15 +55,9 @@ class WebhookEndpoint(TenantOwned):
         return f"{self.secret[:10]}…" if self.secret else ""
 
 
-class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RETRYING = "retrying", "Retrying"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-
-
-class WebhookDelivery(TenantOwned):
-    """One event sent to one endpoint. `payload` is the whole JSON envelope, so every attempt (and a
+class WebhookDelivery(TenantOwned, OutboxRow):
+    """One event sent to one endpoint, a row of the delivery outbox (status, attempts, next_attempt_at,
+    created_at: cs_platform.outbox). `payload` is the whole JSON envelope, so every attempt (and a
     redelivery) sends the same bytes; `event_id` is the same for every endpoint receiving the event
     and is sent as Webhook-Id, so receivers can drop duplicates."""
 
@@ -70,13 +65,9 @@ class WebhookDelivery(TenantOwned):
     event_type = models.CharField(max_length=40)
     event_id = models.UUIDField()
     payload = models.JSONField(default=dict)
-    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     response_excerpt = models.CharField(max_length=1000, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
     # A redelivery an admin asked for is a new delivery of the same event: the original's log stays as it was.
     redelivery_of = models.ForeignKey(

@@ -19,12 +19,13 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from cs_platform.identity.reauth import require_recent_auth
+from cs_platform.outbox import DeliveryStatus
 from cs_platform.single_use import REFUSED_MESSAGES, FormKey, form_key_issue, form_key_spend
 from cs_platform.tenancy.access import require_member
 from cs_platform.tenancy.models import Role
 from webhooks import selectors
 from webhooks.forms import WebhookDisableForm, WebhookEndpointForm, event_choices
-from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.services import (
     webhook_delivery_redeliver,
     webhook_endpoint_create,
@@ -216,7 +217,7 @@ def delivery_detail(request, delivery_id: int):
         "attempts": selectors.attempts_of(delivery),
         "redeliveries": selectors.redeliveries_of(delivery),
         "payload_json": json.dumps(delivery.payload, indent=2, sort_keys=True, ensure_ascii=False),
-        "can_redeliver": delivery.status in (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
+        "can_redeliver": delivery.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED)
         and delivery.endpoint.is_active,
     }
     return render(request, "webhooks/delivery.html", context)

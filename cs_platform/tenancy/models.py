@@ -32,7 +32,7 @@ class Tenant(models.Model):
     )
     time_zone = models.CharField(max_length=64, default="UTC", validators=[_validate_time_zone])
     # Roles (Role values) whose members must pass MFA at login; set by the tenant's admins on
-    # /settings/security/ through tenancy.services.tenant_mfa_policy_set (a JSON list: SQLite has no arrays).
+    # /settings/security/ through identity.services.tenant_mfa_policy_set (a JSON list: SQLite has no arrays).
     mfa_required_roles = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

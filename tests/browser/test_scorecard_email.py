@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from cs_platform.tenancy.models import Role
-from scorecards import services
-from scorecards.selectors import weekly_scorecard
+from scorecards import delivery
+from scorecards.content import weekly_scorecard
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.scorecards import WEEK, build_book, send_today
 from tests.scorecards.smtp import SmtpServer, mail_to
@@ -88,9 +88,9 @@ def test_the_scorecard_email_renders_its_tables_and_images(tenant_a, tmp_path, s
     server = SmtpServer().start()
     try:
         mail_to(settings, server)
-        prepared = services.scorecard_deliveries_prepare(tenant=tenant_a.tenant, week=WEEK)
+        prepared = delivery.scorecard_deliveries_prepare(tenant=tenant_a.tenant, week=WEEK)
         (delivery_id,) = prepared.sendable_ids  # the executive: the only default recipient
-        assert services.scorecard_delivery_send(tenant=tenant_a.tenant, delivery_id=delivery_id).status == "sent"
+        assert delivery.scorecard_delivery_send(tenant=tenant_a.tenant, delivery_id=delivery_id).status == "sent"
     finally:
         server.stop()
     (received,) = server.messages

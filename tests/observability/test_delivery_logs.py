@@ -11,6 +11,7 @@ from tests.scorecards.smtp import SmtpServer, mail_to
 from tests.scorecards.test_command import WEEK, _run, two_executives  # noqa: F401 - the fixture
 from tests.webhooks.conftest import insecure, make_endpoint  # noqa: F401 - the fixture
 from tests.webhooks.receiver import Receiver
+from webhooks import delivery as webhook_delivery
 from webhooks import services as webhook_services
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +21,7 @@ def test_an_smtp_failure_is_a_warning_with_tenant_and_delivery(two_executives, s
     mail_to(settings, SmtpServer())  # never started: the port refuses connections
     with captured_logs() as logs, pytest.raises(CommandError):
         _run("--tenant", "alpha", "--week", WEEK)
-    failures = [line for line in logs.lines() if line["logger"] == "scorecards.services"]
+    failures = [line for line in logs.lines() if line["logger"] == "scorecards.delivery"]
     assert len(failures) == 2, logs.text  # one per recipient
     for line in failures:
         assert line["level"] == "warning" and "attempt 1 failed" in line["event"]
@@ -36,7 +37,7 @@ def test_a_webhook_failure_is_a_warning_with_tenant_and_delivery(tenant_a, insec
             tenant=tenant_a.tenant, endpoint=endpoint, actor=tenant_a.user(Role.ADMIN)
         )
         with captured_logs() as logs:
-            webhook_services.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
-    (line,) = [x for x in logs.lines() if x["logger"] == "webhooks.services"]
+            webhook_delivery.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
+    (line,) = [x for x in logs.lines() if x["logger"] == "webhooks.delivery"]
     assert line["level"] == "warning" and "HTTP 500" in line["event"]
     assert (line["tenant_id"], line["delivery_id"], line["attempt"]) == (tenant_a.tenant.pk, delivery.pk, 1)

@@ -12,11 +12,12 @@ from django.test import override_settings
 from django.utils import timezone
 
 from cs_platform.observability.tasks import beat_tick
+from cs_platform.outbox import DeliveryStatus
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role, Tenant
 from metrics.models import NightlyRun, RunStatus
 from tests.observability import tasks as test_tasks
-from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
 def _value(page: str, name: str, labels: dict[str, str]) -> float:

@@ -212,11 +212,11 @@ def reset_week(owner, week: str, tenant_ids: list[int]) -> int:
 def run(tenants: list, week, *, workers: int, share: bool = True) -> dict[str, Any]:
     from django.core.mail import get_connection
 
-    from scorecards import services
+    from scorecards import delivery as scorecard_delivery
 
     # The build step (weekly_scorecard + render + message) timed apart from the rest of each send.
     build_seconds: list[float] = []
-    real_build = services.scorecard_build
+    real_build = scorecard_delivery.scorecard_build
 
     def timed_build(**kwargs):
         started = time.perf_counter()
@@ -225,8 +225,8 @@ def run(tenants: list, week, *, workers: int, share: bool = True) -> dict[str, A
         finally:
             build_seconds.append(time.perf_counter() - started)
 
-    services.scorecard_build = timed_build
-    views = services.ScorecardViews()
+    scorecard_delivery.scorecard_build = timed_build
+    views = scorecard_delivery.ScorecardViews()
     local = threading.local()
     per_email: list[float] = []
     statuses: dict[str, int] = {}
@@ -235,12 +235,12 @@ def run(tenants: list, week, *, workers: int, share: bool = True) -> dict[str, A
     def send(job: tuple[Any, int]) -> None:
         tenant, delivery_id = job
         if not hasattr(local, "smtp"):
-            local.smtp = get_connection(timeout=services.SMTP_TIMEOUT_SECONDS)
+            local.smtp = get_connection(timeout=scorecard_delivery.SMTP_TIMEOUT_SECONDS)
             local.smtp.open()
             with lock:
                 opened.append(local.smtp)
         started = time.perf_counter()
-        outcome = services.scorecard_delivery_send(
+        outcome = scorecard_delivery.scorecard_delivery_send(
             tenant=tenant, delivery_id=delivery_id, connection=local.smtp, views=views if share else None
         )
         elapsed = time.perf_counter() - started
@@ -253,7 +253,7 @@ def run(tenants: list, week, *, workers: int, share: bool = True) -> dict[str, A
     prepare_started = time.perf_counter()
     jobs = []
     for tenant in tenants:
-        prepared = services.scorecard_deliveries_prepare(tenant=tenant, week=week)
+        prepared = scorecard_delivery.scorecard_deliveries_prepare(tenant=tenant, week=week)
         jobs.extend((tenant, pk) for pk in prepared.sendable_ids)
     prepare_seconds = time.perf_counter() - prepare_started
     try:
@@ -266,7 +266,7 @@ def run(tenants: list, week, *, workers: int, share: bool = True) -> dict[str, A
     finally:
         for smtp in opened:
             smtp.close()
-        services.scorecard_build = real_build
+        scorecard_delivery.scorecard_build = real_build
     total = time.perf_counter() - started
     return {
         "total": total,
@@ -284,15 +284,16 @@ def queries_of_one_email(tenant, week) -> tuple[int, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from cs_platform.outbox import DeliveryStatus
     from cs_platform.tenancy import context
-    from scorecards import services
-    from scorecards.models import DeliveryStatus, ScorecardDelivery
+    from scorecards import delivery as scorecard_delivery
+    from scorecards.models import ScorecardDelivery
 
     with context.tenant_context(tenant):
         delivery = ScorecardDelivery.objects.filter(week=str(week)).order_by("pk").first()
         ScorecardDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.PENDING, next_attempt_at=None)
     with CaptureQueriesContext(connection) as queries:
-        services.scorecard_delivery_send(tenant=tenant, delivery_id=delivery.pk)
+        scorecard_delivery.scorecard_delivery_send(tenant=tenant, delivery_id=delivery.pk)
     return len(queries), delivery.pk
 
 

@@ -12,9 +12,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from cs_platform.audit.models import AuditEvent
+from cs_platform.outbox import DeliveryStatus
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
-from scorecards.models import DeliveryStatus, ScorecardDelivery
+from scorecards.models import ScorecardDelivery
 from scorecards.weeks import IsoWeek
 from tests import factories
 from tests.scorecards.smtp import SmtpServer, mail_to
@@ -157,7 +158,7 @@ def test_the_current_week_waits_for_its_send_hour(two_executives, smtp, settings
     monday = IsoWeek.of(TODAY).monday
     settings.SCORECARD_WEEKDAY, settings.SCORECARD_LOCAL_HOUR = 1, 7
     early = datetime.datetime.combine(monday, datetime.time(6, 59), tzinfo=datetime.UTC)
-    with mock.patch("scorecards.selectors.timezone.now", return_value=early):
+    with mock.patch("scorecards.schedule.timezone.now", return_value=early):
         with pytest.raises(CommandError, match=rf"due Monday {monday:%Y-%m-%d} 07:00 UTC"):
             _run("--tenant", "alpha", "--week", WEEK)
     assert smtp.messages == []

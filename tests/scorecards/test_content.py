@@ -19,8 +19,8 @@ from compliance import selectors as compliance_selectors
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from dashboards import selectors as dash
+from scorecards.content import weekly_scorecard
 from scorecards.email import render_scorecard
-from scorecards.selectors import weekly_scorecard
 from scorecards.weeks import IsoWeek
 from tests import factories
 from tests.scorecards import TODAY, WEEK, WEEK_AGO, build_book, dashboard_figures

@@ -13,11 +13,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cs_platform.audit.models import AuditEvent
+from cs_platform.outbox import DeliveryStatus
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
-from scorecards import selectors as scorecard_selectors
-from scorecards import services, tasks
-from scorecards.models import DeliveryStatus, ScorecardDelivery, ScorecardSubscription
+from scorecards import delivery, services, tasks
+from scorecards.models import ScorecardDelivery, ScorecardSubscription
+from scorecards.recipients import scorecard_recipients
 from tests import factories
 from tests.helpers import page_text
 from tests.scorecards import WEEK  # the week whose send day is the shared TODAY (send_day_is_today)
@@ -43,17 +44,17 @@ def _decision(world, account_name: str, title: str):
     return factories.DecisionFactory(tenant=world.tenant, account=account, title=title, owner=world.user(Role.CSM))
 
 
-def _send_all(world, week=WEEK, **kwargs) -> list[services.SendOutcome]:
-    prepared = services.scorecard_deliveries_prepare(tenant=world.tenant, week=week)
+def _send_all(world, week=WEEK, **kwargs) -> list[delivery.SendOutcome]:
+    prepared = delivery.scorecard_deliveries_prepare(tenant=world.tenant, week=week)
     return [
-        services.scorecard_delivery_send(tenant=world.tenant, delivery_id=pk, **kwargs) for pk in prepared.sendable_ids
+        delivery.scorecard_delivery_send(tenant=world.tenant, delivery_id=pk, **kwargs) for pk in prepared.sendable_ids
     ]
 
 
 # --- Recipients ----------------------------------------------------------------------------------------
 def test_recipients_are_executives_by_default_and_subscribers_by_choice(tenant_a):
     world = tenant_a
-    by_email = {r.email: r for r in scorecard_selectors.scorecard_recipients(tenant=world.tenant)}
+    by_email = {r.email: r for r in scorecard_recipients(tenant=world.tenant)}
     assert set(by_email) == {"executive@alpha.test"}  # no rows: executives only
     assert by_email["executive@alpha.test"].segment_ids is None
 
@@ -67,7 +68,7 @@ def test_recipients_are_executives_by_default_and_subscribers_by_choice(tenant_a
     services.scorecard_subscription_update(
         tenant=world.tenant, user=executive, enabled=False, segment_ids=[], actor=executive
     )
-    by_email = {r.email: r for r in scorecard_selectors.scorecard_recipients(tenant=world.tenant)}
+    by_email = {r.email: r for r in scorecard_recipients(tenant=world.tenant)}
     assert set(by_email) == {"admin@alpha.test"}  # the executive opted out, the admin in
     assert sorted(by_email["admin@alpha.test"].segment_ids) == sorted([insurer.pk, bank.pk])
 
@@ -88,7 +89,7 @@ def test_recipients_skip_inactive_members_missing_addresses_and_empty_segment_ch
     # A CSM who subscribed but has no account in their book: no visible segment either.
     csm = world.user(Role.CSM)
     services.scorecard_subscription_update(tenant=world.tenant, user=csm, enabled=True, segment_ids=[], actor=csm)
-    assert [r.email for r in scorecard_selectors.scorecard_recipients(tenant=world.tenant)] == ["executive@alpha.test"]
+    assert [r.email for r in scorecard_recipients(tenant=world.tenant)] == ["executive@alpha.test"]
 
 
 # --- The email arrives, once -------------------------------------------------------------------------------
@@ -129,11 +130,11 @@ def test_running_the_week_again_sends_nothing_new(tenant_a, smtp):
     world = tenant_a
     _send_all(world)
     assert len(smtp.messages) == 1
-    again = services.scorecard_deliveries_prepare(tenant=world.tenant, week=WEEK)
+    again = delivery.scorecard_deliveries_prepare(tenant=world.tenant, week=WEEK)
     assert again.created == 0 and again.sendable_ids == []
     # Even a stale task message for the sent row (acks_late redelivery) claims nothing.
     row = _rows(world)[0]
-    outcome = services.scorecard_delivery_send(tenant=world.tenant, delivery_id=row.pk, due_only=False)
+    outcome = delivery.scorecard_delivery_send(tenant=world.tenant, delivery_id=row.pk, due_only=False)
     assert outcome.status == "not-claimed"
     assert len(smtp.messages) == 1 and len(_rows(world)) == 1
     assert len(_events(world, "scorecard_delivery.prepare")) == 1
@@ -141,7 +142,7 @@ def test_running_the_week_again_sends_nothing_new(tenant_a, smtp):
 
 def test_a_second_worker_cannot_claim_a_delivery_being_sent(tenant_a, smtp):
     world = tenant_a
-    prepared = services.scorecard_deliveries_prepare(tenant=world.tenant, week=WEEK)
+    prepared = delivery.scorecard_deliveries_prepare(tenant=world.tenant, week=WEEK)
     (delivery_id,) = prepared.sendable_ids
     seen = []
     from scorecards.email import ScorecardEmail
@@ -150,11 +151,11 @@ def test_a_second_worker_cannot_claim_a_delivery_being_sent(tenant_a, smtp):
 
     def send_while_another_worker_tries(self, *args, **kwargs):
         # Mid-send, a duplicate message of the same task runs in "another worker".
-        seen.append(services.scorecard_delivery_send(tenant=world.tenant, delivery_id=delivery_id, due_only=False))
+        seen.append(delivery.scorecard_delivery_send(tenant=world.tenant, delivery_id=delivery_id, due_only=False))
         return real_send(self, *args, **kwargs)
 
     with mock.patch.object(ScorecardEmail, "send", send_while_another_worker_tries):
-        outcome = services.scorecard_delivery_send(tenant=world.tenant, delivery_id=delivery_id)
+        outcome = delivery.scorecard_delivery_send(tenant=world.tenant, delivery_id=delivery_id)
     assert outcome.status == DeliveryStatus.SENT
     assert [s.status for s in seen] == ["not-claimed"]
     assert len(smtp.messages) == 1
@@ -162,9 +163,9 @@ def test_a_second_worker_cannot_claim_a_delivery_being_sent(tenant_a, smtp):
 
 def test_an_unsubscribe_after_preparing_is_honoured(tenant_a, smtp):
     world = tenant_a
-    prepared = services.scorecard_deliveries_prepare(tenant=world.tenant, week=WEEK)
+    prepared = delivery.scorecard_deliveries_prepare(tenant=world.tenant, week=WEEK)
     services.scorecard_unsubscribe(tenant=world.tenant, user=world.user(Role.EXECUTIVE))
-    outcome = services.scorecard_delivery_send(tenant=world.tenant, delivery_id=prepared.sendable_ids[0])
+    outcome = delivery.scorecard_delivery_send(tenant=world.tenant, delivery_id=prepared.sendable_ids[0])
     assert outcome.status == DeliveryStatus.SKIPPED
     assert smtp.messages == []
     assert _rows(world)[0].status == DeliveryStatus.SKIPPED
@@ -173,12 +174,14 @@ def test_an_unsubscribe_after_preparing_is_honoured(tenant_a, smtp):
 # --- SMTP down, then up ------------------------------------------------------------------------------------
 def test_backoff_doubles_up_to_the_cap_and_the_defaults_cover_hours_of_outage(settings):
     settings.SCORECARD_RETRY_BASE_SECONDS, settings.SCORECARD_RETRY_MAX_SECONDS = 60.0, 3600.0
-    waits = [services.retry_delay(attempt) for attempt in range(1, 10)]
-    assert waits == [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
+    waits = [delivery.OUTBOX.retry_delay(attempt) for attempt in range(1, 10)]
+    # The outbox's schedule (as a webhook's): doubling up to the cap, plus up to 10% jitter.
+    expected = [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
+    assert all(low <= wait <= low * 1.1 for wait, low in zip(waits, expected, strict=True)), waits
     # With the shipped default of 10 attempts a relay down for 4 hours still gets the email out.
     from cs_platform import settings as project  # the module's values, not the test's overrides
 
-    total = sum(services.retry_delay(n) for n in range(1, project.SCORECARD_MAX_ATTEMPTS))
+    total = sum(delivery.OUTBOX.retry_delay(n) for n in range(1, project.SCORECARD_MAX_ATTEMPTS))
     assert project.SCORECARD_MAX_ATTEMPTS == 10 and total > 4 * 3600
 
 
@@ -189,7 +192,7 @@ def test_smtp_down_then_up_retries_with_backoff_and_delivers_exactly_once(tenant
     mail_to(settings, server)
     from scorecards.tasks import scorecard_send
 
-    prepared = services.scorecard_deliveries_prepare(tenant=world.tenant, week=WEEK)
+    prepared = delivery.scorecard_deliveries_prepare(tenant=world.tenant, week=WEEK)
     (delivery_id,) = prepared.sendable_ids
     started = timezone.now()
     with mock.patch.object(scorecard_send, "apply_async") as requeue:
@@ -202,13 +205,13 @@ def test_smtp_down_then_up_retries_with_backoff_and_delivers_exactly_once(tenant
     assert "Connection refused" in row.last_error or "ConnectionRefused" in row.last_error
     due = row.next_attempt_at
     # 60 s after the failure, which happened during the call (however slow the machine is).
-    assert started + datetime.timedelta(seconds=60) <= due <= ended + datetime.timedelta(seconds=60)
+    assert started + datetime.timedelta(seconds=60) <= due <= ended + datetime.timedelta(seconds=66)  # +10% jitter
 
     server.start()
     try:
         # A message arriving before the backoff has passed sends nothing but says when the row is due (the
         # task then comes back at that time); the one at the due time sends.
-        early = services.scorecard_delivery_send(tenant=world.tenant, delivery_id=delivery_id)
+        early = delivery.scorecard_delivery_send(tenant=world.tenant, delivery_id=delivery_id)
         assert early.status == "not-due" and early.next_attempt_at == due and server.messages == []
         with mock.patch.object(scorecard_send, "apply_async") as requeue:
             assert scorecard_send.run(world.tenant.pk, delivery_id) == "not-due"
@@ -217,9 +220,9 @@ def test_smtp_down_then_up_retries_with_backoff_and_delivers_exactly_once(tenant
         requeue.assert_called_once_with((world.tenant.pk, delivery_id, 1), eta=due)
         later = due + datetime.timedelta(seconds=1)
         assert (
-            services.scorecard_delivery_send(tenant=world.tenant, delivery_id=delivery_id, now=later).status == "sent"
+            delivery.scorecard_delivery_send(tenant=world.tenant, delivery_id=delivery_id, now=later).status == "sent"
         )
-        again = services.scorecard_delivery_send(tenant=world.tenant, delivery_id=delivery_id, now=later)
+        again = delivery.scorecard_delivery_send(tenant=world.tenant, delivery_id=delivery_id, now=later)
         assert again.status == "not-claimed"
     finally:
         server.stop()
@@ -236,11 +239,11 @@ def test_after_the_last_attempt_the_delivery_fails_visibly_and_an_admin_can_retr
     settings.SCORECARD_RETRY_BASE_SECONDS = 1.0
     server = SmtpServer()
     mail_to(settings, server)
-    prepared = services.scorecard_deliveries_prepare(tenant=world.tenant, week=WEEK)
+    prepared = delivery.scorecard_deliveries_prepare(tenant=world.tenant, week=WEEK)
     (delivery_id,) = prepared.sendable_ids
-    first = services.scorecard_delivery_send(tenant=world.tenant, delivery_id=delivery_id)
-    assert first.status == DeliveryStatus.RETRYING and first.retry_in == 1.0
-    second = services.scorecard_delivery_send(
+    first = delivery.scorecard_delivery_send(tenant=world.tenant, delivery_id=delivery_id)
+    assert first.status == DeliveryStatus.RETRYING and 1.0 <= first.retry_in <= 1.1  # +10% jitter at most
+    second = delivery.scorecard_delivery_send(
         tenant=world.tenant, delivery_id=delivery_id, now=timezone.now() + datetime.timedelta(seconds=5)
     )
     assert second.status == DeliveryStatus.FAILED and second.retry_in is None
@@ -271,7 +274,7 @@ def test_after_the_last_attempt_the_delivery_fails_visibly_and_an_admin_can_retr
         # Queued on commit (the task ran eagerly here through its .run, as a worker would).
         with mock.patch.object(scorecard_send, "apply_async", side_effect=lambda args, **kw: scorecard_send.run(*args)):
             with django_capture_on_commit_callbacks(execute=True):
-                services.scorecard_sends_queue(tenant_id=world.tenant.pk, delivery_ids=[delivery_id])
+                tasks.scorecard_sends_queue(tenant_id=world.tenant.pk, delivery_ids=[delivery_id])
     finally:
         server.stop()
     (retried,) = _events(world, "scorecard_delivery.retry")
@@ -294,7 +297,7 @@ def test_retry_all_failed_requeues_the_weeks_failed_emails_but_not_those_stopped
     assert [o.status for o in outcomes] == [DeliveryStatus.FAILED] * 4
     stopped = _rows(world, email="cro@alpha.test")[0]
     with context.tenant_context(world.tenant):
-        ScorecardDelivery.objects.filter(pk=stopped.pk).update(last_error=services.STUCK_ERROR)
+        ScorecardDelivery.objects.filter(pk=stopped.pk).update(last_error=delivery.STUCK_ERROR)
 
     url = f"{reverse('scorecard_deliveries')}?week={WEEK}"
     client.force_login(world.user(Role.EXECUTIVE))
@@ -334,7 +337,7 @@ def test_a_worker_dying_mid_send_is_failed_not_resent_and_lost_messages_are_requ
     world = tenant_a
     other = factories.UserFactory(username="cfo@alpha.test", email="cfo@alpha.test")
     factories.MembershipFactory(tenant=world.tenant, user=other, role=Role.EXECUTIVE)
-    prepared = services.scorecard_deliveries_prepare(tenant=world.tenant, week=WEEK)
+    prepared = delivery.scorecard_deliveries_prepare(tenant=world.tenant, week=WEEK)
     stuck_id, lost_id = prepared.sendable_ids
     now = timezone.now()
     with context.tenant_context(world.tenant):
@@ -349,7 +352,7 @@ def test_a_worker_dying_mid_send_is_failed_not_resent_and_lost_messages_are_requ
     from scorecards.tasks import scorecard_send
 
     with mock.patch.object(scorecard_send, "apply_async") as queue:
-        summary = services.scorecard_deliveries_sweep(now=now)
+        summary = delivery.scorecard_deliveries_sweep(now=now, enqueue=tasks.scorecard_enqueue)
     assert summary == {"requeued": 1, "stuck_failed": 1}
     queue.assert_called_once_with((world.tenant.pk, lost_id))
     stuck = _rows(world, pk=stuck_id)[0]
@@ -412,27 +415,23 @@ def test_shared_views_render_exactly_what_each_recipient_would_get_alone(tenant_
     _decision(tenant_a, "Harbor Point Bank", "Pick the cut-over date")
     _decision(tenant_b, "Bravo Confidential Trust", "Sign the addendum")
     _executives(tenant_a, [("Siobhán", "O'Brien & <Sons>"), ("", ""), ("Ana", "Lima")])
-    views = services.ScorecardViews()
-    recipients = scorecard_selectors.scorecard_recipients(
-        tenant=tenant_a.tenant
-    ) + scorecard_selectors.scorecard_recipients(tenant=tenant_b.tenant)
+    views = delivery.ScorecardViews()
+    recipients = scorecard_recipients(tenant=tenant_a.tenant) + scorecard_recipients(tenant=tenant_b.tenant)
     admin = tenant_a.user(Role.ADMIN)
     services.scorecard_subscription_update(
         tenant=tenant_a.tenant, user=admin, enabled=True, segment_ids=[], actor=admin
     )
-    recipients += [
-        r for r in scorecard_selectors.scorecard_recipients(tenant=tenant_a.tenant) if r.membership.role == "admin"
-    ]
+    recipients += [r for r in scorecard_recipients(tenant=tenant_a.tenant) if r.membership.role == "admin"]
     for recipient in recipients:
         tenant = recipient.membership.tenant
-        shared, _ = services.scorecard_build(tenant=tenant, recipient=recipient, week=WEEK, views=views)
-        alone, _ = services.scorecard_build(tenant=tenant, recipient=recipient, week=WEEK)
+        shared, _ = delivery.scorecard_build(tenant=tenant, recipient=recipient, week=WEEK, views=views)
+        alone, _ = delivery.scorecard_build(tenant=tenant, recipient=recipient, week=WEEK)
         assert shared == alone, recipient.email
     # One figure set per (tenant, role): alpha's executives, bravo's executive, alpha's admin.
     assert views.misses == 3 and views.hits == len(recipients) - 3
     # The name is filled in as each template escapes it: HTML-escaped in the HTML, as is in the text.
     (obrien,) = [r for r in recipients if "O'Brien" in r.user.last_name]
-    rendered, _ = services.scorecard_build(tenant=tenant_a.tenant, recipient=obrien, week=WEEK, views=views)
+    rendered, _ = delivery.scorecard_build(tenant=tenant_a.tenant, recipient=obrien, week=WEEK, views=views)
     assert "O&#x27;Brien &amp; &lt;Sons&gt;" in rendered.html and "O'Brien & <Sons>" in rendered.text
 
 
@@ -449,9 +448,9 @@ def test_a_rendering_that_depends_on_the_user_otherwise_is_not_shared(tenant_a, 
 
     monkeypatch.setattr(email, "render_scorecard", with_address)
     _executives(tenant_a, [("Ana", "Lima"), ("Rui", "Costa")])
-    views = services.ScorecardViews()
-    for recipient in scorecard_selectors.scorecard_recipients(tenant=tenant_a.tenant):
-        shared, _ = services.scorecard_build(tenant=tenant_a.tenant, recipient=recipient, week=WEEK, views=views)
+    views = delivery.ScorecardViews()
+    for recipient in scorecard_recipients(tenant=tenant_a.tenant):
+        shared, _ = delivery.scorecard_build(tenant=tenant_a.tenant, recipient=recipient, week=WEEK, views=views)
         assert shared.text.endswith(f"for {recipient.user.pk}")
 
 
@@ -555,7 +554,7 @@ def test_a_failure_before_the_handover_to_smtp_is_retried_not_left_sending(tenan
     def broken(user_id):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "recipient_now", broken)
+    monkeypatch.setattr(delivery, "recipient_now", broken)
     (outcome,) = _send_all(tenant_a)
     assert outcome.status == DeliveryStatus.RETRYING and outcome.retry_in is not None
     (row,) = _rows(tenant_a, week=str(WEEK))
@@ -565,11 +564,11 @@ def test_a_failure_before_the_handover_to_smtp_is_retried_not_left_sending(tenan
 
 def test_a_retry_goes_to_the_members_current_address(tenant_a, smtp):
     executive = tenant_a.user(Role.EXECUTIVE)
-    prepared = services.scorecard_deliveries_prepare(tenant=tenant_a.tenant, week=WEEK)
+    prepared = delivery.scorecard_deliveries_prepare(tenant=tenant_a.tenant, week=WEEK)
     executive.email = "new.address@alpha.test"
     executive.save(update_fields=["email"])
     (delivery_id,) = prepared.sendable_ids
-    assert services.scorecard_delivery_send(tenant=tenant_a.tenant, delivery_id=delivery_id).status == "sent"
+    assert delivery.scorecard_delivery_send(tenant=tenant_a.tenant, delivery_id=delivery_id).status == "sent"
     assert [m.rcpt_tos for m in smtp.messages] == [["new.address@alpha.test"]]
     (row,) = _rows(tenant_a, week=str(WEEK))
     assert row.email == "new.address@alpha.test"  # the record says where it actually went

@@ -15,8 +15,8 @@ from PIL import Image
 
 from cs_platform.tenancy.models import Role
 from scorecards import charts
+from scorecards.content import weekly_scorecard
 from scorecards.email import render_scorecard, scorecard_message
-from scorecards.selectors import weekly_scorecard
 from tests.scorecards import WEEK, build_book
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("send_day_is_today")]

@@ -16,11 +16,10 @@ from django.utils import timezone
 
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
-from scorecards import selectors as scorecard_selectors
-from scorecards import services
+from scorecards import schedule, services
+from scorecards.content import weekly_scorecard
 from scorecards.email import render_scorecard
 from scorecards.models import ScorecardSubscription
-from scorecards.selectors import weekly_scorecard
 from scorecards.tokens import unsubscribe_url
 from scorecards.weeks import IsoWeek
 from tests import factories
@@ -51,7 +50,7 @@ def test_preferences_show_the_default_and_the_next_send(client, tenant_a):
     assert "Executives receive it unless they turn it off" in body
     assert "you do not receive it" in body
     assert not re.search(r'name="enabled"[^>]*checked', body)
-    next_send = scorecard_selectors.next_scorecard_send(tenant_a.tenant)
+    next_send = schedule.next_scorecard_send(tenant_a.tenant)
     assert next_send.strftime("%A") in body and f"{next_send:%H:%M}" in body
     for code in ("bank", "insurer"):
         segment = factories.segment_of(tenant_a.tenant, code)
@@ -126,13 +125,13 @@ def test_next_send_is_the_next_weekday_at_the_local_hour(tenant_a):
     utc = datetime.UTC
     # Monday 06:00 in New York: today at 07:00.
     now = datetime.datetime(2026, 11, 23, 11, 0, tzinfo=utc)
-    assert scorecard_selectors.next_scorecard_send(tenant, now=now) == datetime.datetime(2026, 11, 23, 7, tzinfo=zone)
+    assert schedule.next_scorecard_send(tenant, now=now) == datetime.datetime(2026, 11, 23, 7, tzinfo=zone)
     # Monday 07:30: next Monday.
     now = datetime.datetime(2026, 11, 23, 12, 30, tzinfo=utc)
-    assert scorecard_selectors.next_scorecard_send(tenant, now=now) == datetime.datetime(2026, 11, 30, 7, tzinfo=zone)
+    assert schedule.next_scorecard_send(tenant, now=now) == datetime.datetime(2026, 11, 30, 7, tzinfo=zone)
     # Across the spring-forward change (8 March 2026): still 07:00 local, which is 11:00 UTC, not 12:00.
     now = datetime.datetime(2026, 3, 3, 15, 0, tzinfo=utc)
-    result = scorecard_selectors.next_scorecard_send(tenant, now=now)
+    result = schedule.next_scorecard_send(tenant, now=now)
     assert result == datetime.datetime(2026, 3, 9, 7, tzinfo=zone)
     assert result.astimezone(utc).hour == 11
 

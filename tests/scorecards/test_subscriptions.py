@@ -16,8 +16,7 @@ from django.urls import reverse
 from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
-from scorecards import selectors as scorecard_selectors
-from scorecards import services
+from scorecards import recipients, services
 from scorecards.models import ScorecardSubscription
 from scorecards.tokens import (
     SALT,
@@ -201,16 +200,14 @@ def test_unsubscribe_is_audited_once_and_idempotent(tenant_a):
 def test_subscription_state_falls_back_to_the_role_default(tenant_a):
     for role, expected in ((Role.EXECUTIVE, True), (Role.CSM, False), (Role.ADMIN, False)):
         user = tenant_a.user(role)
-        assert scorecard_selectors.scorecard_subscription_state(tenant=tenant_a.tenant, user=user, role=role) == (
+        assert recipients.scorecard_subscription_state(tenant=tenant_a.tenant, user=user, role=role) == (
             expected,
             [],
             False,
         )
     executive = tenant_a.user(Role.EXECUTIVE)
     services.scorecard_unsubscribe(tenant=tenant_a.tenant, user=executive)
-    assert scorecard_selectors.scorecard_subscription_state(
-        tenant=tenant_a.tenant, user=executive, role=Role.EXECUTIVE
-    ) == (
+    assert recipients.scorecard_subscription_state(tenant=tenant_a.tenant, user=executive, role=Role.EXECUTIVE) == (
         False,
         [],
         True,
@@ -391,12 +388,12 @@ def test_concurrent_unsubscribes_write_one_row_and_one_event(tenant_committed, d
 def test_the_emails_one_click_header_stops_the_next_weeks_email(tenant_a):
     """End to end across the three parts: the List-Unsubscribe header of the executive's email, posted
     the way a mail client does (RFC 8058), takes them off the recipients of the weekly run."""
+    from scorecards.content import weekly_scorecard
     from scorecards.email import render_scorecard, scorecard_message
-    from scorecards.selectors import weekly_scorecard
     from scorecards.weeks import IsoWeek
 
     executive = tenant_a.user(Role.EXECUTIVE)
-    assert executive.pk in {r.user.pk for r in scorecard_selectors.scorecard_recipients(tenant=tenant_a.tenant)}
+    assert executive.pk in {r.user.pk for r in recipients.scorecard_recipients(tenant=tenant_a.tenant)}
     card = weekly_scorecard(
         user=executive, membership=tenant_a.memberships[Role.EXECUTIVE], week=IsoWeek.parse("2026-W48")
     )
@@ -413,5 +410,5 @@ def test_the_emails_one_click_header_stops_the_next_weeks_email(tenant_a):
         content_type="application/x-www-form-urlencoded",
     )
     assert response.status_code == 200
-    assert executive.pk not in {r.user.pk for r in scorecard_selectors.scorecard_recipients(tenant=tenant_a.tenant)}
+    assert executive.pk not in {r.user.pk for r in recipients.scorecard_recipients(tenant=tenant_a.tenant)}
     assert _events(tenant_a.tenant, "scorecard_subscription.unsubscribe")[-1].after["via"] == "one-click"

@@ -12,8 +12,7 @@ from django.core.cache.backends.locmem import LocMemCache
 
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
-from scorecards import selectors as scorecard_selectors
-from scorecards import services, tasks
+from scorecards import delivery, schedule, tasks
 from scorecards.models import ScorecardDelivery
 from scorecards.weeks import IsoWeek
 from tests import factories
@@ -48,7 +47,7 @@ def own_cache(monkeypatch):
 )
 def test_week_due_follows_the_tenant_time_zone(zone, at, week):
     tenant = mock.Mock(time_zone=zone)
-    due = scorecard_selectors.scorecard_week_due(tenant, at)
+    due = schedule.scorecard_week_due(tenant, at)
     assert (str(due) if due else None) == week
 
 
@@ -67,7 +66,7 @@ def test_week_due_follows_the_tenant_time_zone(zone, at, week):
 )
 def test_week_due_stays_at_seven_local_across_daylight_saving_changes(zone, at, week):
     tenant = mock.Mock(time_zone=zone)
-    due = scorecard_selectors.scorecard_week_due(tenant, at)
+    due = schedule.scorecard_week_due(tenant, at)
     assert (str(due) if due else None) == week
 
 
@@ -77,18 +76,15 @@ def test_a_send_hour_inside_the_spring_forward_gap_is_due_once_the_clock_jumps(s
     tenant = mock.Mock(time_zone="Europe/London")
     before = datetime.datetime(2026, 3, 29, 0, 59, tzinfo=UTC)  # 00:59 GMT
     after = datetime.datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # 02:00 BST, the instant after 00:59:59 GMT
-    assert scorecard_selectors.scorecard_week_due(tenant, before) is None
-    assert str(scorecard_selectors.scorecard_week_due(tenant, after)) == "2026-W13"
+    assert schedule.scorecard_week_due(tenant, before) is None
+    assert str(schedule.scorecard_week_due(tenant, after)) == "2026-W13"
 
 
 def test_week_due_honours_the_configured_weekday_and_hour(settings):
     settings.SCORECARD_WEEKDAY, settings.SCORECARD_LOCAL_HOUR = 5, 16  # Friday 16:00
     tenant = mock.Mock(time_zone="Europe/London")
-    assert scorecard_selectors.scorecard_week_due(tenant, datetime.datetime(2026, 11, 27, 15, 59, tzinfo=UTC)) is None
-    assert (
-        str(scorecard_selectors.scorecard_week_due(tenant, datetime.datetime(2026, 11, 27, 16, 0, tzinfo=UTC)))
-        == "2026-W48"
-    )
+    assert schedule.scorecard_week_due(tenant, datetime.datetime(2026, 11, 27, 15, 59, tzinfo=UTC)) is None
+    assert str(schedule.scorecard_week_due(tenant, datetime.datetime(2026, 11, 27, 16, 0, tzinfo=UTC))) == "2026-W48"
 
 
 def _tenant(slug: str, zone: str):
@@ -195,7 +191,7 @@ def test_beat_schedule_runs_the_dispatch_every_15_minutes(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["scorecards-weekly-dispatch"]
     assert entry == {"task": "scorecards.weekly_dispatch", "schedule": 15 * 60}
     assert tasks.weekly_dispatch.name == "scorecards.weekly_dispatch"
-    assert tasks.scorecard_send.acks_late and tasks.scorecard_send.time_limit < services.SENDING_LEASE.total_seconds()
+    assert tasks.scorecard_send.acks_late and tasks.scorecard_send.time_limit < delivery.SENDING_LEASE.total_seconds()
 
 
 # --- A real worker ---------------------------------------------------------------------------------------------
@@ -257,7 +253,7 @@ def test_a_real_worker_retries_through_an_smtp_outage_and_delivers_exactly_once(
     with worker_pool(tmp_path) as pool:
         pool.start()
         with django_db_blocker.unblock():
-            prepared = services.scorecard_deliveries_prepare(tenant=tenant, week=IsoWeek.of(datetime.date.today()))
+            prepared = delivery.scorecard_deliveries_prepare(tenant=tenant, week=IsoWeek.of(datetime.date.today()))
         (delivery_id,) = prepared.sendable_ids
         # The same task twice (a duplicated message): only one of them may send.
         for _ in range(2):
@@ -309,11 +305,11 @@ def test_a_retry_message_that_comes_early_is_sent_at_its_due_time_not_left_to_th
     with worker_pool(tmp_path) as pool:
         pool.start()
         with django_db_blocker.unblock():
-            prepared = services.scorecard_deliveries_prepare(tenant=tenant, week=IsoWeek.of(datetime.date.today()))
+            prepared = delivery.scorecard_deliveries_prepare(tenant=tenant, week=IsoWeek.of(datetime.date.today()))
             (delivery_id,) = prepared.sendable_ids
             # Attempt 1 through the service, not the task: SMTP refuses, the row waits `wait` seconds, and no
             # message is queued for the retry (as if the scheduled message had been lost).
-            first = services.scorecard_delivery_send(tenant=tenant, delivery_id=delivery_id)
+            first = delivery.scorecard_delivery_send(tenant=tenant, delivery_id=delivery_id)
         assert first.status == "retrying" and first.next_attempt_at == row().next_attempt_at
         due = first.next_attempt_at
         server.start()

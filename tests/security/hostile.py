@@ -263,13 +263,15 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
     from metrics.services import incident_open, kpi_measurement_record, survey_response_record
     from nightly.pipeline import fail_run, run_tenant
     from provisioning.services import tenant_create
+    from scorecards import delivery as scorecard_delivery
     from scorecards import services as scorecard_services
-    from scorecards.selectors import recipient_now
+    from scorecards.recipients import recipient_now
     from scorecards.tokens import unsubscribe_url
     from scorecards.weeks import IsoWeek
     from segments.models import Scorecard, Segment
     from segments.services import kpi_definition_create, segment_update
     from tests import factories
+    from webhooks import delivery as webhook_delivery
     from webhooks import services as webhook_services
 
     settings_fixture.SCORECARD_WEEKDAY = timezone.localdate().isoweekday()  # this week's figures are today's
@@ -438,7 +440,7 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
         )
         answered = webhook_services.webhook_ping(tenant=tenant, endpoint=endpoint, actor=admin)
         refused = webhook_services.webhook_ping(tenant=tenant, endpoint=endpoint, actor=admin)
-        webhook_services.delivery_attempt(tenant=tenant, delivery_id=answered.pk, attempt=1)  # the hostile answer
+        webhook_delivery.delivery_attempt(tenant=tenant, delivery_id=answered.pk, attempt=1)  # the hostile answer
     endpoint = webhook_services.webhook_endpoint_update(
         tenant=tenant,
         endpoint=endpoint,
@@ -447,7 +449,7 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
         disabled_reason=values_for(type_of("webhooks.WebhookEndpoint"))["disabled_reason"],
     )
     # Disabled with that reason before its first attempt: the attempt's error quotes the reason.
-    webhook_services.delivery_attempt(tenant=tenant, delivery_id=refused.pk, attempt=1)
+    webhook_delivery.delivery_attempt(tenant=tenant, delivery_id=refused.pk, attempt=1)
 
     from django.test import Client
 
@@ -471,12 +473,12 @@ def build(settings_fixture, media_root: Path) -> HostileWorld:  # noqa: PLR0915 
         scorecard_services.scorecard_subscription_update(
             tenant=tenant, user=users[role], enabled=True, segment_ids=[], actor=users[role]
         )
-    prepared = scorecard_services.scorecard_deliveries_prepare(tenant=tenant, week=week)
+    prepared = scorecard_delivery.scorecard_deliveries_prepare(tenant=tenant, week=week)
     with context.tenant_context(tenant):
         recipients = {role: recipient_now(users[role].pk) for role in ROLES_WALKED}
     # The SMTP server's refusal is what an admin reads on the deliveries page.
     failing = prepared.sendable_ids[0]
-    scorecard_services.scorecard_delivery_send(tenant=tenant, delivery_id=failing, connection=RefusingSmtp())
+    scorecard_delivery.scorecard_delivery_send(tenant=tenant, delivery_id=failing, connection=RefusingSmtp())
 
     with context.tenant_context(tenant):
         activity = journey.activity_progress.order_by("pk").first()

@@ -187,7 +187,7 @@ def test_every_page_shows_hostile_data_as_inert_text(client, hostile):
 # --- Emails ------------------------------------------------------------------------------------------------
 def test_every_scorecard_email_keeps_payloads_as_text(hostile):
     """Built by scorecard_build, the function the sender calls, and read back from the MIME bytes."""
-    from scorecards.services import scorecard_build
+    from scorecards.delivery import scorecard_build
 
     account, decision = hostile.objects["account"], hostile.objects["decision"]
     for role, recipient in hostile.objects["recipients"].items():

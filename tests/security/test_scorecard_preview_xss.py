@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.safestring import SafeData
 
 from cs_platform.tenancy.models import Role
+from scorecards.content import weekly_scorecard
 from scorecards.email import RenderedScorecard, render_scorecard
-from scorecards.selectors import weekly_scorecard
 from scorecards.weeks import IsoWeek
 from tests import factories
 from tests.helpers import log_in_as, owned_account

@@ -4,6 +4,7 @@ import pytest
 
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
+from webhooks import delivery as webhook_delivery
 from webhooks import services
 from webhooks.models import WebhookAttempt, WebhookDelivery
 
@@ -28,7 +29,7 @@ def deliver_now(tenant, delivery_id: int) -> list[float]:
     the backoff delays that would have been used between them."""
     delays, attempt = [], 1
     while True:
-        outcome = services.delivery_attempt(tenant=tenant, delivery_id=delivery_id, attempt=attempt)
+        outcome = webhook_delivery.delivery_attempt(tenant=tenant, delivery_id=delivery_id, attempt=attempt)
         if outcome.retry_in is None:
             return delays
         delays.append(outcome.retry_in)

@@ -158,7 +158,7 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def verify(self, headers: dict[str, str], body: bytes) -> bool:
-        """The receiver side of the documented scheme, written independently of webhooks.services."""
+        """The receiver side of the documented scheme, written independently of webhooks.transport."""
         timestamp = headers.get("Webhook-Timestamp", "")
         signature = headers.get("Webhook-Signature", "")
         if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > TOLERANCE_SECONDS:

@@ -11,12 +11,14 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
+from cs_platform.outbox import NOT_CLAIMED, DeliveryStatus
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from tests.webhooks.conftest import attempts_of, deliver_now, delivery_of, make_endpoint
 from tests.webhooks.receiver import Receiver
-from webhooks import services, tasks
-from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from webhooks import delivery as webhook_delivery
+from webhooks import services, tasks, transport
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +37,7 @@ def test_a_delivery_is_signed_and_the_receiver_verifies_it(tenant_a, insecure):
     [request] = receiver.received
     assert request.verified and request.answered == 204 and request.path == "/hook"
     assert request.headers["Content-Type"] == "application/json"
-    assert request.headers["User-Agent"] == services.USER_AGENT
+    assert request.headers["User-Agent"] == transport.USER_AGENT
     assert request.headers["Webhook-Id"] == str(delivery.event_id)
     # The body is the stored envelope, compact with sorted keys: what the signature covers.
     body = json.loads(request.body)
@@ -45,7 +47,7 @@ def test_a_delivery_is_signed_and_the_receiver_verifies_it(tenant_a, insecure):
 
     done = delivery_of(tenant_a.tenant, delivery.pk)
     assert (done.status, done.attempts, done.last_status_code, done.last_error) == (
-        DeliveryStatus.SUCCEEDED,
+        DeliveryStatus.SENT,
         1,
         204,
         "",
@@ -65,11 +67,11 @@ def test_a_receiver_with_the_wrong_secret_refuses_and_rotation_shows_the_new_one
         )
         assert rotated != secret and rotated.startswith("whsec_")
         delivery = _ping(tenant_a, endpoint)
-        outcome = services.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
+        outcome = webhook_delivery.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
         assert outcome.status == DeliveryStatus.RETRYING  # the receiver still holds the old secret: 401
         receiver.secret = rotated
-        outcome = services.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=2)
-        assert outcome.status == DeliveryStatus.SUCCEEDED
+        outcome = webhook_delivery.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=2)
+        assert outcome.status == DeliveryStatus.SENT
     assert [(r.verified, r.answered) for r in receiver.received] == [(False, 401), (True, 200)]
     # The same event id on both attempts, so a receiver can drop duplicates.
     assert {r.headers["Webhook-Id"] for r in receiver.received} == {str(delivery.event_id)}
@@ -94,7 +96,7 @@ def test_a_failing_receiver_is_retried_with_backoff_and_every_attempt_is_logged(
     assert attempts[0].error == "The receiver answered HTTP 500." and attempts[0].response_excerpt == "receiver says no"
     assert attempts[0].next_attempt_at is not None and attempts[2].next_attempt_at is None
     done = delivery_of(tenant_a.tenant, delivery.pk)
-    assert (done.status, done.attempts, done.last_status_code) == (DeliveryStatus.SUCCEEDED, 3, 200)
+    assert (done.status, done.attempts, done.last_status_code) == (DeliveryStatus.SENT, 3, 200)
 
 
 def test_a_receiver_that_always_fails_ends_failed_after_the_last_attempt(tenant_a, insecure):
@@ -104,8 +106,14 @@ def test_a_receiver_that_always_fails_ends_failed_after_the_last_attempt(tenant_
         delivery = _ping(tenant_a, endpoint)
         delays = deliver_now(tenant_a.tenant, delivery.pk)
         # A duplicate message for an attempt already made (or past the end) sends nothing.
-        assert services.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=4).status == "skipped"
-        assert services.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=5).status == "skipped"
+        assert (
+            webhook_delivery.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=4).status
+            == NOT_CLAIMED
+        )
+        assert (
+            webhook_delivery.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=5).status
+            == NOT_CLAIMED
+        )
 
     assert len(receiver.received) == 4 and len(delays) == 3
     assert delays == sorted(delays)  # growing
@@ -135,7 +143,7 @@ def test_redirects_are_not_followed(tenant_a, insecure):
     with Receiver([302], location="http://127.0.0.1:9/elsewhere") as receiver:
         endpoint, receiver.secret = make_endpoint(tenant_a, receiver.url)
         delivery = _ping(tenant_a, endpoint)
-        services.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
+        webhook_delivery.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
     assert len(receiver.received) == 1
     [attempt] = attempts_of(tenant_a.tenant, delivery.pk)
     assert attempt.status_code == 302 and not attempt.succeeded and "Redirects are not followed" in attempt.error
@@ -151,7 +159,7 @@ def _closed_port() -> int:
 def test_a_connection_error_is_recorded_and_retried(tenant_a, insecure):
     endpoint, _ = make_endpoint(tenant_a, f"http://127.0.0.1:{_closed_port()}/hook")
     delivery = _ping(tenant_a, endpoint)
-    outcome = services.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
+    outcome = webhook_delivery.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
     assert outcome.status == DeliveryStatus.RETRYING and outcome.retry_in is not None
     [attempt] = attempts_of(tenant_a.tenant, delivery.pk)
     assert attempt.status_code is None and attempt.error.startswith("Connection failed: ConnectionError")
@@ -181,7 +189,7 @@ def test_delivery_time_check_refuses_a_private_address_even_if_the_url_was_accep
     settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False
     with Receiver([200]) as receiver:
         public = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 443))]
-        with mock.patch("webhooks.services.socket.getaddrinfo", return_value=public):
+        with mock.patch("webhooks.transport.socket.getaddrinfo", return_value=public):
             endpoint, receiver.secret = make_endpoint(tenant_a, "https://hooks.example.com/in")
         # The name now points at the loopback (here: the URL names it, as a rebinding resolver would).
         port = receiver.server.server_address[1]
@@ -209,7 +217,7 @@ def test_redeliver_sends_the_same_event_again_as_a_new_delivery(tenant_a, insecu
         deliver_now(tenant_a.tenant, again.pk)
     first, second = receiver.received
     assert first.body == second.body and first.headers["Webhook-Id"] == second.headers["Webhook-Id"]
-    assert delivery_of(tenant_a.tenant, again.pk).status == DeliveryStatus.SUCCEEDED
+    assert delivery_of(tenant_a.tenant, again.pk).status == DeliveryStatus.SENT
     original = delivery_of(tenant_a.tenant, delivery.pk)
     assert original.status == DeliveryStatus.FAILED and original.attempts == 1  # its log is unchanged
     with context.tenant_context(tenant_a.tenant):
@@ -247,7 +255,7 @@ def test_stale_deliveries_are_queued_again_and_a_late_duplicate_sends_once(tenan
         )
         # The original message turning up late as well: only one of the two sends.
         for _ in range(2):
-            services.delivery_attempt(tenant=tenant_a.tenant, delivery_id=lost.pk, attempt=1)
+            webhook_delivery.delivery_attempt(tenant=tenant_a.tenant, delivery_id=lost.pk, attempt=1)
     assert len(receiver.received) == 1
-    assert delivery_of(tenant_a.tenant, lost.pk).status == DeliveryStatus.SUCCEEDED
+    assert delivery_of(tenant_a.tenant, lost.pk).status == DeliveryStatus.SENT
     assert delivery_of(tenant_a.tenant, fresh.pk).status == DeliveryStatus.PENDING

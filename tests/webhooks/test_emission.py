@@ -18,7 +18,7 @@ from metrics.models import HealthSnapshot
 from nightly import pipeline as nightly
 from tests import factories
 from tests.webhooks.conftest import make_endpoint
-from webhooks import services, tasks
+from webhooks import events, services, tasks
 from webhooks.models import WebhookDelivery
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +66,7 @@ def test_band_changes_are_delivered_to_subscribed_active_endpoints_only(band_wor
 
     with mock.patch.object(tasks.webhook_deliver, "apply_async") as apply_async:
         with django_capture_on_commit_callbacks(execute=True):
-            summary = services.webhook_events_emit(tenant=world.tenant, day=DAY)
+            summary = events.webhook_events_emit(tenant=world.tenant, day=DAY)
             apply_async.assert_not_called()  # only once the rows are committed
 
     assert summary == {"events": 2, "deliveries": 2}
@@ -98,7 +98,7 @@ def test_band_changes_are_delivered_to_subscribed_active_endpoints_only(band_wor
     # The same night again (a re-run) sends nothing twice.
     with mock.patch.object(tasks.webhook_deliver, "apply_async") as apply_async:
         with django_capture_on_commit_callbacks(execute=True):
-            again = services.webhook_events_emit(tenant=world.tenant, day=DAY)
+            again = events.webhook_events_emit(tenant=world.tenant, day=DAY)
     assert again == {"events": 2, "deliveries": 0} and len(_deliveries(world)) == 2
     apply_async.assert_not_called()
 
@@ -107,7 +107,7 @@ def test_two_subscribers_share_the_event_id(band_world):
     world, _ = band_world
     first, _ = make_endpoint(world, "http://127.0.0.1:9/one", events=["health.band_changed"])
     second, _ = make_endpoint(world, "http://127.0.0.1:9/two", events=["health.band_changed", "decision.escalated"])
-    assert services.webhook_events_emit(tenant=world.tenant, day=DAY)["deliveries"] == 4
+    assert events.webhook_events_emit(tenant=world.tenant, day=DAY)["deliveries"] == 4
     by_endpoint: dict[int, set] = {}
     for delivery in _deliveries(world):
         by_endpoint.setdefault(delivery.endpoint_id, set()).add(delivery.event_id)
@@ -128,7 +128,7 @@ def _snapshot_queries(queries) -> list[str]:
 def test_no_endpoint_means_no_detection_work(band_world):
     world, _ = band_world
     with CaptureQueriesContext(connection) as queries:
-        assert services.webhook_events_emit(tenant=world.tenant, day=DAY) == {"events": 0, "deliveries": 0}
+        assert events.webhook_events_emit(tenant=world.tenant, day=DAY) == {"events": 0, "deliveries": 0}
     assert _snapshot_queries(queries) == []
     # Only the active-endpoint lookup reads a table (the rest is the tenant context's set_config).
     assert [q["sql"] for q in queries if "FROM" in q["sql"]] == [
@@ -142,7 +142,7 @@ def test_only_the_subscribed_event_types_are_detected(band_world):
     world, _ = band_world
     make_endpoint(world, "http://127.0.0.1:9/decisions", events=["decision.escalated"])
     with CaptureQueriesContext(connection) as queries:
-        assert services.webhook_events_emit(tenant=world.tenant, day=DAY) == {"events": 0, "deliveries": 0}
+        assert events.webhook_events_emit(tenant=world.tenant, day=DAY) == {"events": 0, "deliveries": 0}
     touched = _snapshot_queries(queries)
     assert len(touched) == 1 and "journeys_decision" in touched[0]
 
@@ -171,7 +171,7 @@ def test_compliance_status_changes_are_delivered(tenant_a, insecure):
                     tenant=world.tenant, account=account, snapshot_date=day, status=status, counts={status: 1}
                 )
     make_endpoint(world, "http://127.0.0.1:9/c", events=["compliance.status_changed"])
-    assert services.webhook_events_emit(tenant=world.tenant, day=DAY) == {"events": 1, "deliveries": 1}
+    assert events.webhook_events_emit(tenant=world.tenant, day=DAY) == {"events": 1, "deliveries": 1}
     [delivery] = _deliveries(world)
     assert delivery.event_type == "compliance.status_changed"
     assert delivery.payload["data"] == {
@@ -203,7 +203,7 @@ def test_decisions_escalated_by_the_run_are_delivered_once(tenant_a, insecure):
     ):
         assert decisions_escalate(tenant=world.tenant, day=DAY) == {"escalated": 1}
 
-    assert services.webhook_events_emit(tenant=world.tenant, day=DAY) == {"events": 1, "deliveries": 1}
+    assert events.webhook_events_emit(tenant=world.tenant, day=DAY) == {"events": 1, "deliveries": 1}
     [delivery] = _deliveries(world)
     data = delivery.payload["data"]
     assert data["decision_id"] == late.pk and data["title"] == late.title
@@ -213,11 +213,11 @@ def test_decisions_escalated_by_the_run_are_delivered_once(tenant_a, insecure):
     assert data["due_date"] == (DAY - datetime.timedelta(days=5)).isoformat()
     assert data["escalated_at"].startswith("2026-03-10T02:05")
     # The next night: the escalation is still in the window, but it was sent already.
-    assert services.webhook_events_emit(tenant=world.tenant, day=DAY + datetime.timedelta(days=1))["deliveries"] == 0
+    assert events.webhook_events_emit(tenant=world.tenant, day=DAY + datetime.timedelta(days=1))["deliveries"] == 0
 
 
 def test_the_nightly_run_emits_at_its_end(tenant_a, insecure):
-    """Through metrics.nightly: the run's own health scores are compared with the previous day's."""
+    """Through the nightly pipeline: the run's own health scores are compared with the previous day's."""
     world = tenant_a
     accounts = [factories.AccountFactory(tenant=world.tenant) for _ in range(3)]
     for account in accounts:

@@ -26,7 +26,7 @@ def _resolves_to(*addresses: str):
             for a in addresses
         ]
 
-    return mock.patch("webhooks.services.socket.getaddrinfo", side_effect=fake)
+    return mock.patch("webhooks.transport.socket.getaddrinfo", side_effect=fake)
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_a_host_name_is_refused_if_any_of_its_addresses_is_private(tenant_a, sec
 
 
 def test_a_host_that_does_not_resolve_is_refused(tenant_a, secure):
-    with mock.patch("webhooks.services.socket.getaddrinfo", side_effect=socket.gaierror("nope")):
+    with mock.patch("webhooks.transport.socket.getaddrinfo", side_effect=socket.gaierror("nope")):
         with pytest.raises(ValidationError) as raised:
             make_endpoint(tenant_a, "https://nowhere.invalid/in")
     assert raised.value.message_dict == {"url": ["The host nowhere.invalid does not resolve."]}
@@ -107,7 +107,7 @@ def test_create_update_and_rotate_are_audited_without_the_secret(tenant_a, secur
             tenant=tenant_a.tenant, endpoint=endpoint, actor=admin, url="https://hooks.example.com/v2"
         )
     # Disabling does not resolve the (unchanged) URL again: the host may be gone.
-    with mock.patch("webhooks.services.socket.getaddrinfo", side_effect=socket.gaierror("gone")):
+    with mock.patch("webhooks.transport.socket.getaddrinfo", side_effect=socket.gaierror("gone")):
         services.webhook_endpoint_update(
             tenant=tenant_a.tenant, endpoint=endpoint, actor=admin, is_active=False, disabled_reason="Decommissioned"
         )
@@ -126,3 +126,18 @@ def test_create_update_and_rotate_are_audited_without_the_secret(tenant_a, secur
     for event in events:
         text = str(event.before) + str(event.after)
         assert secret not in text and rotated not in text and "whsec_" not in text
+
+
+def test_an_update_audits_the_endpoint_as_it_stands_not_as_the_caller_read_it(tenant_a, insecure):
+    admin = tenant_a.user(Role.ADMIN)
+    endpoint, _ = make_endpoint(tenant_a, "http://127.0.0.1:9/in", description="First")
+    with context.tenant_context(tenant_a.tenant):
+        stale = type(endpoint).objects.get(pk=endpoint.pk)  # a page loaded before another admin saved
+    services.webhook_endpoint_update(tenant=tenant_a.tenant, endpoint=endpoint, actor=admin, description="Second")
+    services.webhook_endpoint_update(tenant=tenant_a.tenant, endpoint=stale, actor=admin, events=["decision.escalated"])
+    with context.tenant_context(tenant_a.tenant):
+        first, second = AuditEvent.objects.filter(action="webhook_endpoint.update").order_by("seq")
+        saved = type(endpoint).objects.get(pk=endpoint.pk)
+    # The second event starts from what the first wrote, and the second save keeps the first's change.
+    assert second.before == first.after and second.before["description"] == "Second"
+    assert (saved.description, saved.events) == ("Second", ["decision.escalated"])

@@ -12,13 +12,15 @@ from unittest import mock
 import pytest
 from django.core.exceptions import ValidationError
 
+from cs_platform.outbox import DeliveryStatus
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from tests.test_settings import _manage
 from tests.webhooks.conftest import attempts_of, delivery_of, make_endpoint
 from tests.webhooks.receiver import Receiver, throwaway_tls
-from webhooks import services, tasks
-from webhooks.models import DeliveryStatus, WebhookEndpoint
+from webhooks import delivery as webhook_delivery
+from webhooks import services, tasks, transport
+from webhooks.models import WebhookEndpoint
 
 
 @pytest.fixture
@@ -55,16 +57,16 @@ def test_an_https_delivery_trusting_the_receivers_ca_is_signed_and_verified(tena
         endpoint, receiver.secret = make_endpoint(tenant_a, receiver.url)
         delivery = _ping(tenant_a, endpoint)
         # The Celery task's body, as a worker runs it (the first attempt succeeds: nothing is queued).
-        assert tasks.webhook_deliver.run(tenant_a.tenant.pk, delivery.pk, 1) == DeliveryStatus.SUCCEEDED
+        assert tasks.webhook_deliver.run(tenant_a.tenant.pk, delivery.pk, 1) == DeliveryStatus.SENT
 
     assert receiver.tls_failures == []
     [request] = receiver.received
     assert request.verified and request.answered == 200 and request.path == "/hook"
-    assert request.body == services.encode_body(delivery.payload).encode()
+    assert request.body == transport.encode_body(delivery.payload).encode()
     assert request.headers["Webhook-Id"] == str(delivery.event_id)
     done = delivery_of(tenant_a.tenant, delivery.pk)
     assert (done.status, done.attempts, done.last_status_code, done.last_error) == (
-        DeliveryStatus.SUCCEEDED,
+        DeliveryStatus.SENT,
         1,
         200,
         "",
@@ -81,7 +83,7 @@ def test_an_untrusted_certificate_is_logged_clearly_and_retried_until_its_ca_is_
         endpoint, receiver.secret = make_endpoint(tenant_a, receiver.url)
         delivery = _ping(tenant_a, endpoint)
         # Default trust store (certifi): the throwaway CA is not in it.
-        outcome = services.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
+        outcome = webhook_delivery.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
         assert outcome.status == DeliveryStatus.RETRYING and outcome.retry_in is not None
         _wait_for(lambda: receiver.tls_failures)
         assert receiver.received == [] and receiver.tls_failures  # nothing was sent in the clear
@@ -96,8 +98,8 @@ def test_an_untrusted_certificate_is_logged_clearly_and_retried_until_its_ca_is_
 
         # The operator adds the tenant's CA: the retry goes through, with the same event.
         private_hosts_only.WEBHOOK_CA_BUNDLE = str(tls.ca)
-        outcome = services.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=2)
-    assert outcome.status == DeliveryStatus.SUCCEEDED
+        outcome = webhook_delivery.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=2)
+    assert outcome.status == DeliveryStatus.SENT
     [request] = receiver.received
     assert request.verified and request.headers["Webhook-Id"] == str(delivery.event_id)
     assert [(a.number, a.succeeded) for a in attempts_of(tenant_a.tenant, delivery.pk)] == [(1, False), (2, True)]
@@ -115,7 +117,7 @@ def test_http_is_refused_at_registration_when_only_private_hosts_are_allowed(ten
 
 def _resolves_to_public():
     public = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 80))]
-    return mock.patch("webhooks.services.socket.getaddrinfo", return_value=public)
+    return mock.patch("webhooks.transport.socket.getaddrinfo", return_value=public)
 
 
 @pytest.mark.django_db
@@ -135,7 +137,7 @@ def test_a_private_destination_is_refused_when_only_http_is_allowed(tenant_a, se
             WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url=receiver.url)  # as if DNS now said so
             endpoint.refresh_from_db()
         delivery = _ping(tenant_a, endpoint)
-        outcome = services.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
+        outcome = webhook_delivery.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
     assert receiver.received == []
     assert outcome.status == DeliveryStatus.FAILED and outcome.retry_in is None
     assert "Refused to connect to 127.0.0.1" in delivery_of(tenant_a.tenant, delivery.pk).last_error

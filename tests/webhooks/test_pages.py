@@ -14,12 +14,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cs_platform.audit.models import AuditEvent
+from cs_platform.outbox import DeliveryStatus
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from tests.helpers import form_key, page_text, stored_anywhere
 from tests.webhooks.conftest import make_endpoint
 from webhooks import tasks
-from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -196,7 +197,7 @@ def test_editing_the_endpoint_validates_and_audits(client, tenant_a, insecure):
     assert _actions(tenant_a) == ["webhook_endpoint.create", "webhook_endpoint.update"]
 
 
-def _delivery(world, endpoint, *, status=DeliveryStatus.SUCCEEDED, created_at=None, attempts=1) -> WebhookDelivery:
+def _delivery(world, endpoint, *, status=DeliveryStatus.SENT, created_at=None, attempts=1) -> WebhookDelivery:
     with context.tenant_context(world.tenant):
         return WebhookDelivery.objects.create(
             tenant=world.tenant,
@@ -206,7 +207,7 @@ def _delivery(world, endpoint, *, status=DeliveryStatus.SUCCEEDED, created_at=No
             payload={"type": "health.band_changed", "data": {"account": {"id": 1, "name": "Bank"}}},
             status=status,
             attempts=attempts,
-            last_status_code=200 if status == DeliveryStatus.SUCCEEDED else 500,
+            last_status_code=200 if status == DeliveryStatus.SENT else 500,
             created_at=created_at or timezone.now(),
         )
 

@@ -10,12 +10,14 @@ import socket
 
 import pytest
 
+from cs_platform.outbox import DeliveryStatus
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
 from tests.webhooks.conftest import attempts_of, deliver_now, delivery_of, make_endpoint
 from tests.webhooks.receiver import Listener, Receiver, throwaway_tls
-from webhooks import services
-from webhooks.models import DeliveryStatus, WebhookEndpoint
+from webhooks import delivery as webhook_delivery
+from webhooks import services, transport
+from webhooks.models import WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -110,7 +112,7 @@ def test_a_private_ip_in_the_url_is_refused_without_a_connection(tenant_a, secur
                 tenant=tenant_a.tenant,
                 url=f"https://127.0.0.1:{listener.port}/in",
                 events=["ping"],
-                secret=services.new_secret(),
+                secret=transport.new_secret(),
                 created_by=tenant_a.user(Role.ADMIN),
             )
         delivery = _ping(tenant_a, endpoint)
@@ -137,14 +139,14 @@ def test_the_delivery_connects_to_the_address_it_checked_not_to_a_later_answer(t
     assert resolver.lookups == {"hooks.example.test": 1}
     [request] = receiver.received
     assert request.verified and request.headers["Host"] == f"hooks.example.test:{port}"
-    assert delivery_of(tenant_a.tenant, delivery.pk).status == DeliveryStatus.SUCCEEDED
+    assert delivery_of(tenant_a.tenant, delivery.pk).status == DeliveryStatus.SENT
 
 
 def test_a_name_that_does_not_resolve_at_delivery_is_retried(tenant_a, insecure, dns):
     dns(gone_example_test=[])
     endpoint, _ = make_endpoint(tenant_a, "http://gone.example.test/hook")
     delivery = _ping(tenant_a, endpoint)
-    outcome = services.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
+    outcome = webhook_delivery.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
     assert outcome.status == DeliveryStatus.RETRYING and outcome.retry_in is not None
     [attempt] = attempts_of(tenant_a.tenant, delivery.pk)
     assert attempt.error == "Connection failed: The host gone.example.test does not resolve (no address)."
@@ -179,7 +181,7 @@ def test_an_https_receiver_gets_the_delivery_under_its_host_name_with_a_certific
     assert request.headers["Host"] == f"receiver.example.test:{port}"
     assert resolver.lookups == {"receiver.example.test": 1}
     done = delivery_of(tenant_a.tenant, delivery.pk)
-    assert (done.status, done.last_status_code, done.last_error) == (DeliveryStatus.SUCCEEDED, 200, "")
+    assert (done.status, done.last_status_code, done.last_error) == (DeliveryStatus.SENT, 200, "")
 
 
 def test_a_certificate_for_another_name_is_refused_though_the_address_is_the_checked_one(
@@ -192,7 +194,7 @@ def test_a_certificate_for_another_name_is_refused_though_the_address_is_the_che
         port = receiver.server.server_address[1]
         endpoint, receiver.secret = make_endpoint(tenant_a, f"https://receiver.example.test:{port}/hook")
         delivery = _ping(tenant_a, endpoint)
-        outcome = services.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
+        outcome = webhook_delivery.delivery_attempt(tenant=tenant_a.tenant, delivery_id=delivery.pk, attempt=1)
     assert outcome.status == DeliveryStatus.RETRYING
     assert receiver.received == [] and receiver.server_names == ["receiver.example.test"]
     [attempt] = attempts_of(tenant_a.tenant, delivery.pk)
@@ -204,12 +206,12 @@ def test_a_pinned_connection_serves_only_the_host_that_was_checked(insecure, dns
     through it (a redirect, were one ever followed, or a second request on the same session)."""
     dns(checked_example_test=["127.0.0.1"])
     with Listener() as listener:
-        destination = services._destination(f"http://checked.example.test:{listener.port}/in")
-        other = services._PinnedHTTPConnection("other.example.test", listener.port, destination=destination)
-        with pytest.raises(services.BlockedAddress, match="not the destination that was checked"):
+        destination = transport._destination(f"http://checked.example.test:{listener.port}/in")
+        other = transport._PinnedHTTPConnection("other.example.test", listener.port, destination=destination)
+        with pytest.raises(transport.BlockedAddress, match="not the destination that was checked"):
             other.connect()
         assert listener.connections() == 0
-        same = services._PinnedHTTPConnection("checked.example.test", listener.port, destination=destination)
+        same = transport._PinnedHTTPConnection("checked.example.test", listener.port, destination=destination)
         same.connect()
         same.close()
         assert listener.connections() == 1

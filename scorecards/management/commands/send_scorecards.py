@@ -31,12 +31,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from cs_platform.outbox import DeliveryStatus
 from cs_platform.tenancy import context
 from cs_platform.tenancy.clock import tenant_today
 from cs_platform.tenancy.models import Tenant
+from scorecards import delivery, services
 from scorecards import selectors as scorecard_selectors
-from scorecards import services
-from scorecards.models import DeliveryStatus
+from scorecards.recipients import scorecard_recipients
+from scorecards.schedule import scorecard_send_refusal
 from scorecards.weeks import IsoWeek
 
 
@@ -85,7 +87,7 @@ class Command(BaseCommand):
         elif to:
             self._test_send(found, iso_week, to)
         else:
-            refusal = scorecard_selectors.scorecard_send_refusal(found, iso_week)
+            refusal = scorecard_send_refusal(found, iso_week)
             if refusal and not force:
                 raise CommandError(f"{refusal} Pass --force to send anyway, or --dry-run / --to to preview.")
             if refusal:
@@ -100,12 +102,12 @@ class Command(BaseCommand):
     def _dry_run(self, tenant, week: IsoWeek) -> None:
         # Rendering only reads; the rolled-back transaction makes "writes nothing" hold whatever it calls.
         with transaction.atomic():
-            recipients = scorecard_selectors.scorecard_recipients(tenant=tenant)
+            recipients = scorecard_recipients(tenant=tenant)
             self.stdout.write(f"{tenant.slug} {week}: {len(recipients)} recipient(s) (dry run: nothing is sent)")
             total = 0
-            views = services.ScorecardViews()
+            views = delivery.ScorecardViews()
             for recipient in recipients:
-                rendered, message = services.scorecard_build(tenant=tenant, recipient=recipient, week=week, views=views)
+                rendered, message = delivery.scorecard_build(tenant=tenant, recipient=recipient, week=week, views=views)
                 size = len(message.message().as_bytes())
                 total += size
                 segments = ",".join(map(str, recipient.segment_ids)) if recipient.segment_ids else "all"
@@ -122,20 +124,20 @@ class Command(BaseCommand):
         self.stdout.write(f"{tenant.slug} {week}: {len(sent)} test email(s) sent to {to}; no delivery recorded")
 
     def _send(self, tenant, week: IsoWeek) -> None:
-        prepared = services.scorecard_deliveries_prepare(tenant=tenant, week=week)
+        prepared = delivery.scorecard_deliveries_prepare(tenant=tenant, week=week)
         with context.tenant_context(tenant):
             waiting = scorecard_selectors.deliveries_waiting(week)
         self.stdout.write(
             f"{tenant.slug} {week}: {prepared.recipients} recipient(s), {prepared.created} new delivery row(s), "
             f"{len(waiting)} to send"
         )
-        connection = get_connection(timeout=services.SMTP_TIMEOUT_SECONDS)
-        views = services.ScorecardViews()
+        connection = get_connection(timeout=delivery.SMTP_TIMEOUT_SECONDS)
+        views = delivery.ScorecardViews()
         counts: dict[str, int] = {}
         started = time.perf_counter()
         try:
             for pk, email in waiting:
-                outcome = services.scorecard_delivery_send(
+                outcome = delivery.scorecard_delivery_send(
                     tenant=tenant, delivery_id=pk, connection=connection, due_only=False, views=views
                 )
                 counts[outcome.status] = counts.get(outcome.status, 0) + 1
