@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -19,15 +18,20 @@ from accounts.forms import ReassignForm, TouchpointForm, person_label
 from accounts.models import Account
 from accounts.services import account_reassign, touchpoint_log
 from cs_platform import bounds
-from cs_platform.tenancy.access import forms_allowed, require_form
 from cs_platform.tenancy.clock import tenant_today
+from cs_platform.tenancy.policy import Capability, can, requires
 from metrics.forms import SurveyResponseForm
 from metrics.services import survey_response_record
 
 
+def account_in_book(request, account_id: int) -> Account | None:
+    """The account if it is in the member's book; another tenant's, or one outside the book, is None."""
+    return selectors.account_detail(request.user, account_id, request.membership) if request.membership else None
+
+
 def visible_account_or_404(request, account_id: int) -> Account:
     # Another tenant's account, or one outside the user's book: the same 404, no hint.
-    account = selectors.account_detail(request.user, account_id, request.membership) if request.membership else None
+    account = account_in_book(request, account_id)
     if account is None:
         raise Http404("No such account.")
     return account
@@ -71,41 +75,34 @@ def _timeline_cursor(request) -> datetime.datetime | None:
     return moment
 
 
-@login_required
+@requires()
 def account_detail(request, account_id: int):
     today = tenant_today(request.tenant)
-    page = (
-        selectors.account_360(
-            request.user,
-            account_id,
-            membership=request.membership,
-            today=today,
-            timeline_before=_timeline_cursor(request),
-        )
-        if request.membership
-        else None
+    page = selectors.account_360(
+        request.user,
+        account_id,
+        membership=request.membership,
+        today=today,
+        timeline_before=_timeline_cursor(request),
     )
     if page is None:
         raise Http404("No such account.")
-    allowed = forms_allowed(request)
     page.update(
         today=today,
-        forms=allowed,
         timeline_paged=bool(request.GET.get("timeline_before")),
         timeline_older=page["timeline"]["older"].isoformat() if page["timeline"]["older"] else "",
         touchpoint_form=(
             TouchpointForm(contacts=page["contacts"], now=timezone.localtime(), auto_id="tp_%s")
-            if allowed["touchpoint"]
+            if can(request, Capability.LOG_TOUCHPOINTS)
             else None
         ),
     )
     return render(request, "accounts/detail.html", page)
 
 
-@login_required
+@requires(Capability.LOG_TOUCHPOINTS, exists=account_in_book)
 def touchpoint_log_view(request, account_id: int):
     account = visible_account_or_404(request, account_id)
-    require_form(request, "touchpoint")
     contacts = selectors.account_contacts(account)
     now = timezone.localtime()
     form = TouchpointForm(posted_data(request), contacts=contacts, now=now)
@@ -124,10 +121,9 @@ def touchpoint_log_view(request, account_id: int):
     )
 
 
-@login_required
+@requires(Capability.RECORD_SURVEYS, exists=account_in_book)
 def survey_record(request, account_id: int):
     account = visible_account_or_404(request, account_id)
-    require_form(request, "survey")
     contacts = selectors.account_contacts(account)
     form = SurveyResponseForm(posted_data(request), contacts=contacts, today=tenant_today(request.tenant))
 
@@ -147,11 +143,10 @@ def survey_record(request, account_id: int):
     )
 
 
-@login_required
+@requires(Capability.REASSIGN_ACCOUNTS, exists=account_in_book)
 def account_reassign_view(request, account_id: int):
     account = visible_account_or_404(request, account_id)
-    membership = require_form(request, "reassign")
-    form = ReassignForm(posted_data(request), candidates=selectors.reassign_candidates(membership=membership))
+    form = ReassignForm(posted_data(request), candidates=selectors.reassign_candidates(membership=request.membership))
 
     def save(form) -> str:
         new_owner = form.users[form.cleaned_data["owner_csm"]]

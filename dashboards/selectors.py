@@ -33,9 +33,9 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from accounts.models import Account, LifecycleStage, Touchpoint
-from accounts.selectors import WHOLE_TENANT_ROLES
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership
+from cs_platform.tenancy.policy import Capability, member_can
 from metrics.models import HealthBand, HealthSnapshot, SurveyResponse
 from metrics.scoring import KpiTarget, kpi_met, nps_from_counts
 from metrics.services import KPI_WINDOW_DAYS
@@ -686,7 +686,7 @@ def band_movers(
 
 
 def sees_whole_tenant(membership: Membership) -> bool:
-    return membership.role in WHOLE_TENANT_ROLES
+    return member_can(membership, Capability.SEE_WHOLE_TENANT)
 
 
 def segment_of(segment_id: int) -> Segment | None:

@@ -10,9 +10,8 @@ from django.shortcuts import redirect, render
 from accounts.selectors import visible_accounts
 from compliance.models import ObligationStatus
 from cs_platform.listing import list_params, paginate
-from cs_platform.tenancy.access import PORTFOLIO_ROLES, require_member
 from cs_platform.tenancy.clock import tenant_today
-from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import HOME_PAGE, Capability, member_can, requires
 from dashboards import selectors
 from metrics.nightly import MAX_ATTEMPTS
 from metrics.selectors import nightly_run_attention
@@ -22,14 +21,16 @@ BOOK_PREVIEW = 25
 
 @login_required
 def home(request):
-    """CSMs land on their book, managers on their team's, compliance officers on the compliance
-    dashboard, everyone else (admins, executives, viewers) on the portfolio."""
+    """Each role's landing page (policy.HOME_PAGE): CSMs land on their book, managers on their team's,
+    compliance officers on the compliance dashboard, everyone else (admins, executives, viewers) on the
+    portfolio. The one page that does not use `requires`: a login without a membership gets the page
+    that says how to get access rather than a 404."""
     if request.membership is None:
         return render(request, "no_membership.html", status=403)
-    role = request.membership.role
-    if role in PORTFOLIO_ROLES:
+    page = HOME_PAGE[request.membership.role]
+    if page == "portfolio":
         return _portfolio(request, landing=True)
-    if role == Role.COMPLIANCE:
+    if page == "compliance":
         return redirect("compliance_dashboard")
     return _book(request)
 
@@ -42,7 +43,6 @@ def _book(request):
     context = {
         "as_of": as_of,
         "today": today,
-        "is_manager": membership.role == Role.MANAGER,
         "bands": selectors.book_band_counts(rows),
         "at_risk": list(rows.order_by(*selectors.ACCOUNT_SORTS["risk"])[:BOOK_PREVIEW]),
         "renewals": selectors.renewals_due(rows, today=today),
@@ -51,14 +51,14 @@ def _book(request):
         "touchpoints": selectors.recent_touchpoints(visible),
         "renewal_days": selectors.RENEWAL_DAYS,
     }
-    if membership.role == Role.MANAGER:
+    if member_can(membership, Capability.SEE_TEAM_BOOK):
         context["team"] = selectors.team_load(membership, as_of=as_of, today=today)
     return render(request, "dashboards/home_book.html", context)
 
 
-@login_required
+@requires()
 def account_list(request):
-    membership = require_member(request)
+    membership = request.membership
     today = tenant_today(request.tenant)
     visible = visible_accounts(request.user, membership)
     choices = selectors.list_filter_choices(visible)
@@ -93,9 +93,8 @@ def account_list(request):
     )
 
 
-@login_required
+@requires()
 def portfolio(request):
-    require_member(request)
     return _portfolio(request, landing=False)
 
 
@@ -120,7 +119,7 @@ def _portfolio(request, *, landing: bool):
             "whole_tenant": whole,
             # Admins are told plainly when the latest nightly run failed or is stuck (one query), so the
             # figures above are not taken for tonight's.
-            "nightly_alert": nightly_run_attention() if membership.role == Role.ADMIN else None,
+            "nightly_alert": nightly_run_attention() if member_can(membership, Capability.VIEW_NIGHTLY_RUNS) else None,
             "max_attempts": MAX_ATTEMPTS,
         },
     )
@@ -144,9 +143,9 @@ def _totals(summaries) -> dict:
     }
 
 
-@login_required
+@requires()
 def segment_scorecard(request, segment_id: int):
-    membership = require_member(request)
+    membership = request.membership
     segment = selectors.segment_of(segment_id)
     if segment is None:
         raise Http404("No such segment.")

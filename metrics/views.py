@@ -1,17 +1,13 @@
-from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import render
 
-from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability, requires
 from metrics import selectors
 from metrics.nightly import MAX_ATTEMPTS
 
 
-@login_required
+@requires(Capability.VIEW_NIGHTLY_RUNS)
 def nightly_runs(request):
     """Tenant admins see each night's recompute: when, how long, what changed, and why it failed."""
-    if request.membership is None or request.membership.role != Role.ADMIN:
-        raise Http404("No such page.")
     runs = selectors.nightly_runs()
     return render(
         request,

@@ -25,6 +25,7 @@ from accounts.selectors import visible_accounts
 from cs_platform.listing import first_with_total
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership, Role, Tenant
+from cs_platform.tenancy.policy import Capability
 from dashboards import selectors as dash
 from dashboards.selectors import AT_RISK_BANDS, BANDS, SegmentSummary
 from metrics.models import HealthSnapshot
@@ -534,7 +535,7 @@ def _recipients_from(memberships: list, subscriptions: dict[int, ScorecardSubscr
     """Apply the rules to memberships already read (active, with an email): an enabled subscription, or
     an executive's default without a row. A subscription whose segments are all gone, or (for a restricted
     book) hold none of the member's accounts, has nothing to show and is skipped rather than sent empty."""
-    from accounts.selectors import WHOLE_TENANT_ROLES, book_segments
+    from accounts.selectors import book_segments
     from segments.models import Segment
 
     chosen: list[tuple[Any, ScorecardSubscription | None]] = []
@@ -551,13 +552,13 @@ def _recipients_from(memberships: list, subscriptions: dict[int, ScorecardSubscr
     chose = any(subscription is not None and subscription.segment_ids for _, subscription in chosen)
     tenant_segments = set(Segment.objects.values_list("pk", flat=True)) if chose else set()
     # Restricted books (CSMs, managers): the segments their accounts are in, for all of them at once.
-    books = book_segments([m for m, _ in chosen if m.role not in WHOLE_TENANT_ROLES])
+    books = book_segments([m for m, _ in chosen if m.role not in Capability.SEE_WHOLE_TENANT.roles])
     recipients = []
     for membership, subscription in chosen:
         wanted = [pk for pk in (subscription.segment_ids if subscription else []) or [] if pk in tenant_segments]
         if subscription is not None and subscription.segment_ids and not wanted:
             continue
-        if membership.role not in WHOLE_TENANT_ROLES:
+        if membership.role not in Capability.SEE_WHOLE_TENANT.roles:
             visible = books.get(membership.pk, set())
             wanted = [pk for pk in wanted if pk in visible] if wanted else []
             if not visible or (subscription is not None and subscription.segment_ids and not wanted):

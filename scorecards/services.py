@@ -20,6 +20,7 @@ from django.utils import timezone
 from cs_platform.audit.services import audit_record, audit_record_many
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Tenant
+from cs_platform.tenancy.policy import Capability
 from scorecards.models import DeliveryStatus, ScorecardDelivery, ScorecardSubscription
 from scorecards.selectors import ScorecardRecipient, recipient_now, scorecard_recipients, subscription_default
 from scorecards.weeks import IsoWeek
@@ -190,11 +191,10 @@ class ScorecardViews:
         )
 
     def render(self, *, tenant, recipient: ScorecardRecipient, week: IsoWeek, unsubscribe_url: str | None):
-        from accounts.selectors import WHOLE_TENANT_ROLES
         from scorecards.email import render_scorecard
 
         role = recipient.membership.role
-        if role not in WHOLE_TENANT_ROLES:
+        if role not in Capability.SEE_WHOLE_TENANT.roles:
             return render_scorecard(_scorecard_of(tenant, recipient, week), unsubscribe_url=unsubscribe_url)
         key = (tenant.pk, str(week), role, tuple(sorted(recipient.segment_ids or ())), unsubscribe_url is not None)
         name = recipient.user.get_full_name() or recipient.user.get_username()

@@ -35,7 +35,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from cs_platform.audit.services import audit_record
 from cs_platform.identity import lockout, selectors
 from cs_platform.identity.models import LoginLockout
-from cs_platform.tenancy.access import mfa_required
+from cs_platform.tenancy.policy import mfa_required
 from cs_platform.tenancy.selectors import memberships_for_user
 
 logger = logging.getLogger("cs_platform.identity")
