@@ -15,18 +15,17 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, permissions, serializers
+from rest_framework import mixins, serializers
 
 from accounts import selectors, services
 from accounts.models import Account, Contact, DataStandard, LifecycleStage, Tier, Touchpoint, TouchpointKind
 from api.errors import Conflict, ErrorSerializer
 from api.fields import BookAccountField, MemberUserField, TenantPkField, in_book
 from api.filters import DayFilter, IdFilter, MappedOrderingFilter, MomentFilter
-from api.permissions import HasScope, RoleMayWrite
 from api.schema import id_parameter, response_example
 from api.viewsets import BookViewSetMixin, TenantViewSet
-from cs_platform.tenancy.access import FORM_ROLES
 from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability
 from metrics.models import HealthBand
 from metrics.selectors import health_as_of
 from segments.models import Segment
@@ -138,10 +137,6 @@ class AccountFilter(filters.FilterSet):
         return queryset.filter(h__band__isnull=True) if value == "none" else queryset.filter(h__band=value)
 
 
-_WRITERS = frozenset({Role.ADMIN, Role.MANAGER, Role.CSM})
-_OWNER_ROLES = frozenset({Role.ADMIN, Role.MANAGER})
-
-
 @extend_schema_view(
     list=extend_schema(summary="List accounts"),
     retrieve=extend_schema(summary="Get an account"),
@@ -222,12 +217,11 @@ class AccountViewSet(
         "id": "id",
     }
     lookup_url_kwarg = "account_id"
-    permission_classes = [permissions.IsAuthenticated, HasScope, RoleMayWrite]
-    write_roles = {
-        "create": _OWNER_ROLES,
-        "update": _WRITERS,
-        "partial_update": _WRITERS,
-        "destroy": _OWNER_ROLES,
+    capabilities = {
+        "create": Capability.ADD_ACCOUNTS,
+        "update": Capability.EDIT_ACCOUNTS,
+        "partial_update": Capability.EDIT_ACCOUNTS,
+        "destroy": Capability.DELETE_ACCOUNTS,
     }
 
     def get_queryset(self):
@@ -385,8 +379,7 @@ class ContactViewSet(
     ordering = ("name", "id")
     ordering_map = {"name": "name", "id": "id"}
     lookup_url_kwarg = "contact_id"
-    permission_classes = [permissions.IsAuthenticated, HasScope, RoleMayWrite]
-    write_roles = dict.fromkeys(("create", "update", "partial_update", "destroy"), _WRITERS)
+    capabilities = dict.fromkeys(("create", "update", "partial_update", "destroy"), Capability.EDIT_ACCOUNTS)
 
     queryset = Contact._plain.none()  # the schema's; requests read book_queryset()
 
@@ -477,8 +470,7 @@ class TouchpointViewSet(
     ordering = ("-occurred_at", "-id")
     ordering_map = {"occurred_at": "occurred_at", "id": "id"}
     lookup_url_kwarg = "touchpoint_id"
-    permission_classes = [permissions.IsAuthenticated, HasScope, RoleMayWrite]
-    write_roles = {"create": FORM_ROLES["touchpoint"]}
+    capabilities = {"create": Capability.LOG_TOUCHPOINTS}
 
     queryset = Touchpoint._plain.none()  # the schema's; requests read book_queryset()
 

@@ -20,12 +20,10 @@ from django.db.models.functions import Cast, Coalesce
 
 from accounts.models import Account, AccountUserObjectPermission, Contact, Touchpoint
 from cs_platform.tenancy.models import Membership, Role
+from cs_platform.tenancy.policy import Capability
 from cs_platform.tenancy.selectors import team_user_ids
 
 VIEW_PERMISSION = "view_account"
-# Roles whose book is the whole tenant. Pages may then read tenant-wide nightly figures instead of
-# aggregating the book (dashboards.selectors.portfolio_summaries): both follow this one set.
-WHOLE_TENANT_ROLES = frozenset({Role.ADMIN, Role.EXECUTIVE, Role.COMPLIANCE, Role.VIEWER})
 
 
 def _membership_of(user) -> Membership | None:
@@ -38,30 +36,31 @@ def _membership_of(user) -> Membership | None:
 
 
 def visible_accounts(user, membership: Membership | None = None) -> QuerySet[Account]:
-    """The accounts `user` may see in the current tenant, by role (DESIGN.md, Roles):
+    """The accounts `user` may see in the current tenant, by role (README, Roles; the capabilities are
+    cs_platform.tenancy.policy's):
 
-    * admin, executive, compliance, viewer: every account of the tenant;
-    * manager: accounts whose CSM permission or owner is in the manager's team (themselves and
-      everyone reporting to them, at any depth);
-    * csm: accounts on which they hold the guardian object permission view_account;
-    * no membership in the current tenant: nothing.
+    * SEE_WHOLE_TENANT (admin, executive, compliance, viewer): every account of the tenant;
+    * SEE_TEAM_BOOK (manager): accounts whose CSM permission or owner is in the manager's team (themselves
+      and everyone reporting to them, at any depth);
+    * HOLD_ACCOUNTS otherwise (csm): accounts on which they hold the guardian object permission view_account;
+    * no membership in the current tenant, or none of these: nothing.
     Filtered by the current tenant through the fail-closed manager (and RLS on PostgreSQL)."""
     membership = membership or _membership_of(user)
     accounts = Account.objects.all()
     if membership is None or not membership.is_active:
         return accounts.none()
     role = membership.role
-    if role in WHOLE_TENANT_ROLES:
+    if role in Capability.SEE_WHOLE_TENANT.roles:
         return accounts
     # A restricted book is read into a list of ids once (one query) and every page query then filters
     # on that list. Nested IN-subqueries through the permission table made the planner nest loops
     # three deep whenever its statistics lagged behind a bulk import (minutes for 500 accounts).
-    if role == Role.CSM:
-        return accounts.filter(pk__in=list(_permitted_account_ids([user.pk])))
-    if role == Role.MANAGER:
+    if role in Capability.SEE_TEAM_BOOK.roles:
         team = team_user_ids(membership)
         ids = Account.objects.filter(Q(pk__in=_permitted_account_ids(team)) | Q(owner_csm_id__in=team))
         return accounts.filter(pk__in=list(ids.values_list("pk", flat=True)))
+    if role in Capability.HOLD_ACCOUNTS.roles:
+        return accounts.filter(pk__in=list(_permitted_account_ids([user.pk])))
     return accounts.none()
 
 
@@ -71,7 +70,13 @@ def book_segments(memberships: list[Membership]) -> dict[int, set[int]]:
     memberships are left out. Three queries however many members: the active team structure, the
     view permissions' (user, segment) pairs and the owned accounts' (owner, segment) pairs; the team
     trees are walked in memory with team_user_ids' rules (active reports, any depth)."""
-    restricted = [m for m in memberships if m.is_active and m.role in (Role.CSM, Role.MANAGER)]
+    restricted = [
+        m
+        for m in memberships
+        if m.is_active
+        and m.role not in Capability.SEE_WHOLE_TENANT.roles
+        and m.role in Capability.SEE_TEAM_BOOK.roles | Capability.HOLD_ACCOUNTS.roles
+    ]
     if not restricted:
         return {}
     reports: dict[int, list[tuple[int, int]]] = {}
@@ -80,7 +85,7 @@ def book_segments(memberships: list[Membership]) -> dict[int, set[int]]:
             reports.setdefault(manager_id, []).append((pk, user_id))
     teams: dict[int, set[int]] = {}
     for m in restricted:
-        team, frontier = {m.user_id}, [m.pk] if m.role == Role.MANAGER else []
+        team, frontier = {m.user_id}, [m.pk] if m.role in Capability.SEE_TEAM_BOOK.roles else []
         while frontier:
             rows = [row for pk in frontier for row in reports.get(pk, ())]
             frontier = [pk for pk, user_id in rows if user_id not in team]
@@ -95,7 +100,7 @@ def book_segments(memberships: list[Membership]) -> dict[int, set[int]]:
     ):
         permitted.setdefault(user_id, set()).add(segment_id)
     owned: dict[int, set[int]] = {}
-    managers_team = sorted(set().union(*(teams[m.pk] for m in restricted if m.role == Role.MANAGER)))
+    managers_team = sorted(set().union(*(teams[m.pk] for m in restricted if m.role in Capability.SEE_TEAM_BOOK.roles)))
     if managers_team:
         for owner_id, segment_id in (
             Account.objects.filter(owner_csm_id__in=managers_team).values_list("owner_csm_id", "segment_id").distinct()
@@ -103,10 +108,10 @@ def book_segments(memberships: list[Membership]) -> dict[int, set[int]]:
             owned.setdefault(owner_id, set()).add(segment_id)
     result: dict[int, set[int]] = {}
     for m in restricted:
-        if m.role == Role.CSM:
-            result[m.pk] = set(permitted.get(m.user_id, ()))
-        else:  # a manager's book: permissions or ownership anywhere in the team
+        if m.role in Capability.SEE_TEAM_BOOK.roles:  # a manager's book: permissions or ownership in the team
             result[m.pk] = set().union(*(permitted.get(u, set()) | owned.get(u, set()) for u in teams[m.pk]))
+        else:
+            result[m.pk] = set(permitted.get(m.user_id, ()))
     return result
 
 
@@ -145,7 +150,7 @@ def reassign_candidates(*, membership: Membership) -> list[Membership]:
     if membership.role == Role.MANAGER:
         candidates = candidates.filter(role=Role.CSM, user_id__in=team_user_ids(membership))
     elif membership.role == Role.ADMIN:
-        candidates = candidates.filter(role__in=(Role.CSM, Role.MANAGER))
+        candidates = candidates.filter(role__in=Capability.HOLD_ACCOUNTS.roles)
     else:
         return []
     return sorted(candidates, key=lambda m: (m.user.get_full_name() or m.user.get_username()).lower())

@@ -14,6 +14,7 @@ from accounts.selectors import account_history, reassign_candidates
 from cs_platform.audit.services import audit_record, model_snapshot
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership, Role
+from cs_platform.tenancy.policy import Capability
 
 ACCOUNT_FIELDS = {
     "name",
@@ -141,7 +142,7 @@ def account_assign_csm(*, tenant, account: Account, user, actor=None) -> None:
     """Give a CSM the guardian object permissions on an account (in addition to its owner)."""
     with context.tenant_context(tenant):
         membership = Membership.objects.filter(user=user, is_active=True).first()
-        if membership is None or membership.role not in (Role.CSM, Role.MANAGER):
+        if membership is None or membership.role not in Capability.HOLD_ACCOUNTS.roles:
             raise ValidationError({"user": f"{user} is not an active CSM or manager of {tenant}."})
         _grant_csm(tenant=tenant, account=account, user=user, actor=actor)
 
@@ -152,7 +153,7 @@ def account_reassign(*, tenant, account: Account, owner_csm, actor) -> Account:
     and records the change). Who may receive it depends on the actor's role: see reassign_candidates."""
     with context.tenant_context(tenant):
         membership = Membership.objects.filter(user=actor, is_active=True).first() if actor is not None else None
-        if membership is None or membership.role not in (Role.MANAGER, Role.ADMIN):
+        if membership is None or membership.role not in Capability.REASSIGN_ACCOUNTS.roles:
             raise ValidationError({"owner_csm": "Only managers and admins reassign accounts."})
         allowed = {m.user_id for m in reassign_candidates(membership=membership)}
         if owner_csm is None or owner_csm.pk not in allowed:

@@ -4,7 +4,6 @@ response, reassign the account. Reads go through accounts.selectors, writes thro
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -15,12 +14,17 @@ from accounts import selectors
 from accounts.forms import ReassignForm, TouchpointForm, person_label
 from accounts.models import Account
 from accounts.services import account_reassign, touchpoint_log
-from cs_platform.tenancy.access import require_form
+from cs_platform.tenancy.policy import Capability, requires
+
+
+def account_in_book(request, account_id: int) -> Account | None:
+    """The account if it is in the member's book; another tenant's, or one outside the book, is None."""
+    return selectors.account_detail(request.user, account_id, request.membership) if request.membership else None
 
 
 def visible_account_or_404(request, account_id: int) -> Account:
     # Another tenant's account, or one outside the user's book: the same 404, no hint.
-    account = selectors.account_detail(request.user, account_id, request.membership) if request.membership else None
+    account = account_in_book(request, account_id)
     if account is None:
         raise Http404("No such account.")
     return account
@@ -51,10 +55,9 @@ def account_url(account: Account, anchor: str = "") -> str:
     return reverse("account_detail", args=[account.pk]) + (f"#{anchor}" if anchor else "")
 
 
-@login_required
+@requires(Capability.LOG_TOUCHPOINTS, exists=account_in_book)
 def touchpoint_log_view(request, account_id: int):
     account = visible_account_or_404(request, account_id)
-    require_form(request, "touchpoint")
     contacts = selectors.account_contacts(account)
     now = timezone.localtime()
     form = TouchpointForm(posted_data(request), contacts=contacts, now=now)
@@ -73,11 +76,10 @@ def touchpoint_log_view(request, account_id: int):
     )
 
 
-@login_required
+@requires(Capability.REASSIGN_ACCOUNTS, exists=account_in_book)
 def account_reassign_view(request, account_id: int):
     account = visible_account_or_404(request, account_id)
-    membership = require_form(request, "reassign")
-    form = ReassignForm(posted_data(request), candidates=selectors.reassign_candidates(membership=membership))
+    form = ReassignForm(posted_data(request), candidates=selectors.reassign_candidates(membership=request.membership))
 
     def save(form) -> str:
         new_owner = form.users[form.cleaned_data["owner_csm"]]

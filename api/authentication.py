@@ -14,7 +14,7 @@ from api import selectors
 from api.services import api_token_touch, hash_token
 from api.throttling import failed_auth_record
 from cs_platform.tenancy import context
-from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability
 
 _FORMAT = re.compile(r"^csp_[0-9a-f]{8}_[A-Za-z0-9_-]{32}$")
 
@@ -34,13 +34,14 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Token expired.")
         if membership is None or not token.created_by.is_active:
             raise exceptions.AuthenticationFailed("Token owner is no longer a member.")
-        # Only admins create tokens, and a token's writes are judged by its scopes, not a role
-        # (api.permissions.RoleMayWrite): it acts with its creator's admin rights, so it may act only while
-        # the creator holds them. The role is on the membership row already read (no extra query).
+        # Only members holding MANAGE_API_TOKENS (admins) create tokens, and a token's requests are judged by
+        # its scopes, not a role (api.permissions.HasCapability): it acts with its creator's admin rights, so
+        # it may act only while the creator holds that capability. The role is on the membership row already
+        # read (no extra query).
         # Suspended, not revoked: re-promoting the creator (say, after a mistaken demotion) brings the
         # token back, as re-activating a deactivated member does. Revoking is an admin's explicit, audited
         # decision, and a request's authentication is no place for a write on someone else's behalf.
-        if membership.role != Role.ADMIN:
+        if membership.role not in Capability.MANAGE_API_TOKENS.roles:
             raise exceptions.AuthenticationFailed("Token owner is no longer an admin of this tenant.")
         # DRF authenticates inside the view, after TenantMiddleware selected the session's tenant (or
         # none). The middleware resets the context variable to the value it saved when the request

@@ -6,14 +6,17 @@ from django.db.models import Exists, OuterRef
 
 from api.models import ApiToken
 from cs_platform.tenancy import context, system
-from cs_platform.tenancy.models import Membership, Role
+from cs_platform.tenancy.models import Membership
+from cs_platform.tenancy.policy import Capability
 
 
 def api_tokens_for_admin() -> list[ApiToken]:
     """Every token of the current tenant, newest first, with creator and revoker, and `creator_is_admin`:
-    a token whose creator is no longer an active admin does not authenticate (api.authentication), and
-    the page must say so rather than call it active (one query, joined)."""
-    admin = Membership.objects.filter(user_id=OuterRef("created_by_id"), is_active=True, role=Role.ADMIN)
+    a token whose creator is no longer an active admin (Capability.MANAGE_API_TOKENS) does not authenticate
+    (api.authentication), and the page must say so rather than call it active (one query, joined)."""
+    admin = Membership.objects.filter(
+        user_id=OuterRef("created_by_id"), is_active=True, role__in=Capability.MANAGE_API_TOKENS.roles
+    )
     return list(
         ApiToken.objects.select_related("created_by", "revoked_by")
         .annotate(creator_is_admin=Exists(admin))

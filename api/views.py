@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -13,7 +12,6 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -21,13 +19,11 @@ from accounts.selectors import visible_accounts
 from api import selectors
 from api.forms import ApiTokenForm, scope_groups
 from api.models import ApiToken
-from api.permissions import HasScope
 from api.schema import response_example
 from api.services import api_token_create, api_token_revoke
 from cs_platform.identity.reauth import require_recent_auth
 from cs_platform.single_use import REFUSED_MESSAGES, FormKey, form_key_issue, form_key_spend
-from cs_platform.tenancy.access import require_roles
-from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability, requires
 
 _CREATE_FORM = "api_token.create"  # the purpose its single-use form keys are bound to
 
@@ -57,8 +53,7 @@ class MeSerializer(serializers.Serializer):
 class MeView(APIView):
     """Who the caller is, in which tenant, by which means: the first call an integration makes."""
 
-    permission_classes = [IsAuthenticated, HasScope]
-    scope_family = None
+    scope_family = None  # any valid token; reads only, so every member (HasCapability)
 
     @extend_schema(responses=MeSerializer)
     def get(self, request):
@@ -77,12 +72,11 @@ class MeView(APIView):
         )
 
 
-@login_required
+@requires(Capability.MANAGE_API_TOKENS)
 def api_tokens(request):
     """The token list and the creation form. A new token's plaintext is shown in the answer to the POST
     that created it, not after a redirect, so it is never stored (the session table kept it before);
     the form's single-use key makes a reload of that answer create nothing."""
-    require_roles(request, {Role.ADMIN})
     form = ApiTokenForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         require_recent_auth(request)  # a new token is a new credential: "sudo mode" first
@@ -121,9 +115,8 @@ def api_tokens(request):
     return _tokens_page(request, form, status=400 if form.errors else 200)
 
 
-@login_required
+@requires(Capability.MANAGE_API_TOKENS, exists=lambda request, token_id: selectors.api_token_for_admin(token_id))
 def api_token_revoke_view(request, token_id: int):
-    require_roles(request, {Role.ADMIN})
     token = selectors.api_token_for_admin(token_id)
     if token is None:
         raise Http404("No such token.")

@@ -8,17 +8,16 @@ from typing import Any
 from django.db.models import QuerySet
 from rest_framework import status, viewsets
 from rest_framework.exceptions import UnsupportedMediaType
-from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
-from api.models import ApiToken
-from cs_platform.tenancy.access import role_of
+from api.permissions import RefuseAfterLookup
 from cs_platform.tenancy.clock import tenant_today
 from cs_platform.tenancy.models import Membership
 
 
-class TenantViewSetMixin:
-    """`scope_family` names the token scope the view needs (`<family>:read` for GET, `:write` else).
+class TenantViewSetMixin(RefuseAfterLookup):
+    """`scope_family` names the token scope the view needs (`<family>:read` for GET, `:write` else);
+    `capabilities` what a session's role needs per action (api.permissions.HasCapability).
 
     Querysets must come from the app's tenant-scoped selectors (`visible_accounts` for anything hanging
     off an account), so an object outside the caller's tenant or book is a 404."""
@@ -48,21 +47,9 @@ class BookViewSetMixin:
     def book_queryset(self) -> QuerySet:
         raise NotImplementedError
 
-    def check_permissions(self, request) -> None:
-        # A member posting to an object outside their tenant or book gets the 404 of a missing object
-        # before any "your role cannot do this" (as the pages do): a refusal must not confirm the id exists.
-        # Tokens are refused by scope first; a token only ever reaches its own tenant anyway.
-        member = role_of(request._request) is not None and not isinstance(request.auth, ApiToken)
-        if member and self.detail and request.method not in SAFE_METHODS:
-            self.get_object()
-        super().check_permissions(request)
-
-    def validated(self, request, serializer_class, *, form: str, data=None) -> dict:
-        """The role check of the page form `form` (sessions), then the input validated: a write's first
-        steps. `data` is the body of an action (see action_body); creates use the request's."""
-        from api.permissions import require_form_role
-
-        require_form_role(request, form)
+    def validated(self, request, serializer_class, *, data=None) -> dict:
+        """The input validated (the role was checked by HasCapability before the handler ran). `data` is
+        the body of an action (see action_body); creates use the request's."""
         serializer = serializer_class(
             data=request.data if data is None else data, context=self.get_serializer_context()
         )

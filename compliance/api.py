@@ -3,8 +3,8 @@ evidence metadata, compliance audit results and accounts' daily compliance statu
 "compliance".
 
 Reads go through compliance.selectors (always within visible_accounts: compliance officers see the whole
-tenant, CSMs their book); writes through compliance.services. Browser sessions may write what the
-evidence page lets their role post (FORM_ROLES["evidence"]: the one compliance form); tokens by scope."""
+tenant, CSMs their book); writes through compliance.services. Browser sessions write by the capability
+each viewset declares (cs_platform.tenancy.policy: ADD_OBLIGATIONS, RECORD_AUDITS); tokens by scope."""
 
 from __future__ import annotations
 
@@ -31,10 +31,8 @@ from compliance.models import (
     Requirement,
 )
 from compliance.services import audit_result_record, obligation_create
+from cs_platform.tenancy.policy import Capability
 from segments import reference
-
-# The compliance form of the pages (evidence upload); obligations and audit results follow its roles.
-WRITE_FORM = "evidence"
 
 # --- Serializers -----------------------------------------------------------------------------------------
 
@@ -358,12 +356,13 @@ class ObligationViewSet(ComplianceViewSetMixin, mixins.ListModelMixin, mixins.Re
     ordering_fields = ["due_date", "id"]
 
     queryset = Obligation._plain.none()
+    capabilities = {"create": Capability.ADD_OBLIGATIONS}
 
     def book_queryset(self) -> QuerySet[Obligation]:
         return selectors.api_obligations(self.request.user, self.membership)
 
     def create(self, request, *args, **kwargs):
-        data = self.validated(request, ObligationCreateSerializer, form=WRITE_FORM)
+        data = self.validated(request, ObligationCreateSerializer)
         return self.created(obligation_create(tenant=self.tenant, actor=request.user, **data))
 
 
@@ -411,12 +410,13 @@ class AuditResultViewSet(ComplianceViewSetMixin, mixins.ListModelMixin, mixins.R
     ordering_fields = ["audited_on", "id"]
 
     queryset = AuditResult._plain.none()
+    capabilities = {"create": Capability.RECORD_AUDITS}
 
     def book_queryset(self) -> QuerySet[AuditResult]:
         return selectors.api_audit_results(self.request.user, self.membership)
 
     def create(self, request, *args, **kwargs):
-        data = self.validated(request, AuditResultCreateSerializer, form=WRITE_FORM)
+        data = self.validated(request, AuditResultCreateSerializer)
         return self.created(audit_result_record(tenant=self.tenant, actor=request.user, **data))
 
 

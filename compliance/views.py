@@ -7,7 +7,6 @@ from __future__ import annotations
 import mimetypes
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
@@ -18,17 +17,17 @@ from compliance.forms import EvidenceUploadForm
 from compliance.models import STATUS_SEVERITY, ObligationStatus
 from compliance.services import evidence_add, evidence_download_record, evidence_max_bytes
 from cs_platform.listing import PAGE_SIZES, list_params, paginate
-from cs_platform.tenancy.access import can_post, require_form, require_member
 from cs_platform.tenancy.clock import tenant_today
+from cs_platform.tenancy.policy import Capability, can, requires
 
 EXPIRING_LIMIT = 50
 FAILED_AUDITS_LIMIT = 50
 PASS_RATE_COLUMNS = ("segments", "audits", "passed", "pass_rates")
 
 
-@login_required
+@requires()
 def compliance_dashboard(request):
-    membership = require_member(request)
+    membership = request.membership
     day = tenant_today(request.tenant)
     book = selectors.compliance_book(request.user, membership)
     options = selectors.matrix_filter_options(book)
@@ -86,17 +85,19 @@ def compliance_dashboard(request):
     )
 
 
-@login_required
+def _obligation_in_book(request, obligation_id: int):
+    return selectors.obligation_in_book(selectors.compliance_book(request.user, request.membership), obligation_id)
+
+
+# Every member reads the obligation's page; posting evidence takes the capability.
+@requires(Capability.UPLOAD_EVIDENCE, methods=["POST"], exists=_obligation_in_book)
 def evidence_upload(request, obligation_id: int):
-    membership = require_member(request)
-    book = selectors.compliance_book(request.user, membership)
-    obligation = selectors.obligation_in_book(book, obligation_id)
+    obligation = _obligation_in_book(request, obligation_id)
     if obligation is None:
         # Another tenant's obligation, or one outside the user's book: the same 404, no hint.
         raise Http404("No such obligation.")
     status = 200
     if request.method == "POST":
-        require_form(request, "evidence")
         form = EvidenceUploadForm(request.POST, request.FILES)
         if form.is_valid():
             try:
@@ -129,17 +130,16 @@ def evidence_upload(request, obligation_id: int):
             "status": selectors.status_cell(obligation.status),
             "evidence_list": selectors.obligation_evidence(obligation),
             "audits": selectors.obligation_audits(obligation),
-            "form": form if can_post(request, "evidence") else None,
+            "form": form if can(request, Capability.UPLOAD_EVIDENCE) else None,
             "max_mb": evidence_max_bytes() / (1024 * 1024),
         },
         status=status,
     )
 
 
-@login_required
+@requires()
 def evidence_download(request, evidence_id: int):
-    membership = require_member(request)
-    evidence = selectors.evidence_in_book(selectors.compliance_book(request.user, membership), evidence_id)
+    evidence = selectors.evidence_in_book(selectors.compliance_book(request.user, request.membership), evidence_id)
     if evidence is None:
         raise Http404("No such evidence.")
     if not evidence.file or not evidence.file.storage.exists(evidence.file.name):

@@ -31,10 +31,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from accounts.models import Account, LifecycleStage, Touchpoint
-from accounts.selectors import WHOLE_TENANT_ROLES
 from compliance.models import AuditOutcome, AuditResult
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership
+from cs_platform.tenancy.policy import Capability, member_can
 from cs_platform.tenancy.selectors import team_user_ids
 from dashboards.models import SegmentSnapshot
 from journeys.models import ActivityStatus, Decision, JourneyActivity
@@ -659,7 +659,7 @@ def band_movers(
 
 
 def sees_whole_tenant(membership: Membership) -> bool:
-    return membership.role in WHOLE_TENANT_ROLES
+    return member_can(membership, Capability.SEE_WHOLE_TENANT)
 
 
 def segment_of(segment_id: int) -> Segment | None:

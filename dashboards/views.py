@@ -16,9 +16,8 @@ from accounts.selectors import visible_accounts
 from compliance.models import ObligationStatus
 from cs_platform import bounds
 from cs_platform.listing import list_params, paginate
-from cs_platform.tenancy.access import PORTFOLIO_ROLES, forms_allowed, require_member
 from cs_platform.tenancy.clock import tenant_today
-from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import HOME_PAGE, Capability, can, member_can, requires
 from dashboards import account360, selectors
 from metrics.models import NightlyRun
 from metrics.selectors import health_as_of, nightly_run_attention
@@ -28,14 +27,16 @@ BOOK_PREVIEW = 25
 
 @login_required
 def home(request):
-    """CSMs land on their book, managers on their team's, compliance officers on the compliance
-    dashboard, everyone else (admins, executives, viewers) on the portfolio."""
+    """Each role's landing page (policy.HOME_PAGE): CSMs land on their book, managers on their team's,
+    compliance officers on the compliance dashboard, everyone else (admins, executives, viewers) on the
+    portfolio. The one page that does not use `requires`: a login without a membership gets the page
+    that says how to get access rather than a 404."""
     if request.membership is None:
         return render(request, "no_membership.html", status=403)
-    role = request.membership.role
-    if role in PORTFOLIO_ROLES:
+    page = HOME_PAGE[request.membership.role]
+    if page == "portfolio":
         return _portfolio(request, landing=True)
-    if role == Role.COMPLIANCE:
+    if page == "compliance":
         return redirect("compliance_dashboard")
     return _book(request)
 
@@ -48,7 +49,6 @@ def _book(request):
     context = {
         "as_of": as_of,
         "today": today,
-        "is_manager": membership.role == Role.MANAGER,
         "bands": selectors.book_band_counts(rows),
         "at_risk": list(rows.order_by(*selectors.ACCOUNT_SORTS["risk"])[:BOOK_PREVIEW]),
         "renewals": selectors.renewals_due(rows, today=today),
@@ -57,14 +57,14 @@ def _book(request):
         "touchpoints": selectors.recent_touchpoints(visible),
         "renewal_days": selectors.RENEWAL_DAYS,
     }
-    if membership.role == Role.MANAGER:
+    if member_can(membership, Capability.SEE_TEAM_BOOK):
         context["team"] = selectors.team_load(membership, as_of=as_of, today=today)
     return render(request, "dashboards/home_book.html", context)
 
 
-@login_required
+@requires()
 def account_list(request):
-    membership = require_member(request)
+    membership = request.membership
     today = tenant_today(request.tenant)
     visible = visible_accounts(request.user, membership)
     choices = selectors.list_filter_choices(visible)
@@ -99,9 +99,8 @@ def account_list(request):
     )
 
 
-@login_required
+@requires()
 def portfolio(request):
-    require_member(request)
     return _portfolio(request, landing=False)
 
 
@@ -126,7 +125,7 @@ def _portfolio(request, *, landing: bool):
             "whole_tenant": whole,
             # Admins are told plainly when the latest nightly run failed or is stuck (one query), so the
             # figures above are not taken for tonight's.
-            "nightly_alert": nightly_run_attention() if membership.role == Role.ADMIN else None,
+            "nightly_alert": nightly_run_attention() if member_can(membership, Capability.VIEW_NIGHTLY_RUNS) else None,
             "max_attempts": NightlyRun.MAX_ATTEMPTS,
         },
     )
@@ -150,9 +149,9 @@ def _totals(summaries) -> dict:
     }
 
 
-@login_required
+@requires()
 def segment_scorecard(request, segment_id: int):
-    membership = require_member(request)
+    membership = request.membership
     segment = selectors.segment_of(segment_id)
     if segment is None:
         raise Http404("No such segment.")
@@ -199,31 +198,25 @@ def _timeline_cursor(request) -> datetime.datetime | None:
     return moment
 
 
-@login_required
+@requires()
 def account_detail(request, account_id: int):
     today = tenant_today(request.tenant)
-    page = (
-        account360.account_360(
-            request.user,
-            account_id,
-            membership=request.membership,
-            today=today,
-            timeline_before=_timeline_cursor(request),
-        )
-        if request.membership
-        else None
+    page = account360.account_360(
+        request.user,
+        account_id,
+        membership=request.membership,
+        today=today,
+        timeline_before=_timeline_cursor(request),
     )
     if page is None:
         raise Http404("No such account.")
-    allowed = forms_allowed(request)
     page.update(
         today=today,
-        forms=allowed,
         timeline_paged=bool(request.GET.get("timeline_before")),
         timeline_older=page["timeline"]["older"].isoformat() if page["timeline"]["older"] else "",
         touchpoint_form=(
             TouchpointForm(contacts=page["contacts"], now=timezone.localtime(), auto_id="tp_%s")
-            if allowed["touchpoint"]
+            if can(request, Capability.LOG_TOUCHPOINTS)
             else None
         ),
     )

@@ -2,8 +2,8 @@
 account journeys, their activities, and decisions/blockers. Token scope family "journeys".
 
 Reads go through journeys.selectors (always within visible_accounts, so another tenant's or another book's
-object is a 404); writes through journeys.services. Browser sessions may write what the account page's
-forms let their role post (cs_platform.tenancy.access.FORM_ROLES); tokens are judged by scope alone."""
+object is a 404); writes through journeys.services. Browser sessions write by the capability each viewset
+declares (cs_platform.tenancy.policy, as the account page's forms); tokens are judged by scope alone."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from api.filters import DayFilter, IdFilter
 from api.schema import response_example
 from api.viewsets import BookViewSetMixin, TenantViewSet, action_body
 from cs_platform.tenancy.clock import tenant_today
+from cs_platform.tenancy.policy import Capability
 from journeys import selectors
 from journeys.models import (
     AccountJourney,
@@ -441,6 +442,7 @@ class AccountJourneyViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins.
     ordering_fields = ["started_on", "id"]
 
     queryset = AccountJourney._plain.none()
+    capabilities = {"create": Capability.RUN_JOURNEYS}
 
     def book_queryset(self) -> QuerySet[AccountJourney]:
         journeys = selectors.api_journeys(self.request.user, self.membership)
@@ -460,7 +462,7 @@ class AccountJourneyViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins.
         return Response(self.get_serializer(journey).data)
 
     def create(self, request, *args, **kwargs):
-        data = self.validated(request, JourneyStartSerializer, form="activity")
+        data = self.validated(request, JourneyStartSerializer)
         journey = account_journey_start(tenant=self.tenant, actor=request.user, **data)
         return Response(self.get_serializer(self._detail(journey.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -483,6 +485,7 @@ class JourneyActivityViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins
     ordering_fields = ["due_on", "id"]
 
     queryset = JourneyActivity._plain.none()
+    capabilities = {"complete": Capability.RUN_JOURNEYS}
 
     def book_queryset(self) -> QuerySet[JourneyActivity]:
         return selectors.api_activities(self.request.user, self.membership)
@@ -501,7 +504,7 @@ class JourneyActivityViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins
     @action(detail=True, methods=["post"], url_path="complete")
     def complete(self, request, activity_id=None):
         activity = self.get_object()
-        data = self.validated(request, ActivityCompleteSerializer, form="activity", data=action_body(request))
+        data = self.validated(request, ActivityCompleteSerializer, data=action_body(request))
         completed_on = data.get("completed_on") or tenant_today(self.tenant)
         journey_activity_complete(tenant=self.tenant, activity=activity, completed_on=completed_on, actor=request.user)
         return Response(self.get_serializer(activity).data)
@@ -536,12 +539,13 @@ class DecisionViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     ordering_fields = ["due_date", "created_at", "id"]
 
     queryset = Decision._plain.none()
+    capabilities = {"create": Capability.MANAGE_DECISIONS, "resolve": Capability.MANAGE_DECISIONS}
 
     def book_queryset(self) -> QuerySet[Decision]:
         return selectors.api_decisions(self.request.user, self.membership)
 
     def create(self, request, *args, **kwargs):
-        data = self.validated(request, DecisionCreateSerializer, form="decision")
+        data = self.validated(request, DecisionCreateSerializer)
         return self.created(decision_create(tenant=self.tenant, actor=request.user, **data))
 
     @extend_schema(
@@ -558,7 +562,7 @@ class DecisionViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     @action(detail=True, methods=["post"], url_path="resolve")
     def resolve(self, request, decision_id=None):
         decision = self.get_object()
-        data = self.validated(request, DecisionResolveSerializer, form="decision", data=action_body(request))
+        data = self.validated(request, DecisionResolveSerializer, data=action_body(request))
         decision_resolve(tenant=self.tenant, decision=decision, actor=request.user, **data)
         return Response(self.get_serializer(decision).data)
 

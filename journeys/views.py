@@ -5,25 +5,24 @@ journeys.services."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.selectors import visible_accounts
-from accounts.views import account_url, posted_data, submit_form, visible_account_or_404
+from accounts.views import account_in_book, account_url, posted_data, submit_form, visible_account_or_404
 from cs_platform.listing import list_params, paginate
-from cs_platform.tenancy.access import can_post, require_form, require_member
 from cs_platform.tenancy.clock import tenant_today
+from cs_platform.tenancy.policy import Capability, requires
 from journeys import selectors
 from journeys.forms import ActivityCompleteForm, DecisionForm, DecisionResolveForm
 from journeys.models import DecisionKind
 from journeys.services import decision_create, decision_resolve, journey_activity_complete
 
 
-@login_required
+@requires()
 def decision_list(request):
-    membership = require_member(request)
+    membership = request.membership
     today = tenant_today(request.tenant)
     zone = timezone.get_current_timezone()  # the tenant's, set by the middleware
     visible = visible_accounts(request.user, membership)
@@ -54,16 +53,14 @@ def decision_list(request):
             "view": view,
             "views": [(key, label, counts[key]) for key, label in selectors.DECISION_VIEWS.items()],
             "kinds": DecisionKind.choices,
-            "can_resolve": can_post(request, "decision"),
             "filtered": any(key != "status" for key in params.filters),
         },
     )
 
 
-@login_required
+@requires(Capability.MANAGE_DECISIONS, exists=account_in_book)
 def decision_create_view(request, account_id: int):
     account = visible_account_or_404(request, account_id)
-    require_form(request, "decision")
     form = DecisionForm(
         posted_data(request),
         owners=selectors.decision_owner_choices(),
@@ -84,14 +81,19 @@ def decision_create_view(request, account_id: int):
     )
 
 
-@login_required
+def _decision_in_book(request, decision_id: int):
+    return selectors.decision_for_user(request.user, decision_id, request.membership)
+
+
+def _activity_in_book(request, activity_id: int):
+    return selectors.activity_for_user(request.user, activity_id, request.membership)
+
+
+@requires(Capability.MANAGE_DECISIONS, exists=_decision_in_book)
 def decision_resolve_view(request, decision_id: int):
-    decision = (
-        selectors.decision_for_user(request.user, decision_id, request.membership) if request.membership else None
-    )
+    decision = _decision_in_book(request, decision_id)
     if decision is None:
         raise Http404("No such decision.")
-    require_form(request, "decision")
     form = DecisionResolveForm(posted_data(request))
 
     def save(form) -> str:
@@ -114,14 +116,11 @@ def decision_resolve_view(request, decision_id: int):
     )
 
 
-@login_required
+@requires(Capability.RUN_JOURNEYS, exists=_activity_in_book)
 def activity_complete_view(request, activity_id: int):
-    activity = (
-        selectors.activity_for_user(request.user, activity_id, request.membership) if request.membership else None
-    )
+    activity = _activity_in_book(request, activity_id)
     if activity is None:
         raise Http404("No such activity.")
-    require_form(request, "activity")
     form = ActivityCompleteForm(
         posted_data(request), today=tenant_today(request.tenant), started_on=activity.journey.started_on
     )

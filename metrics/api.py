@@ -17,7 +17,6 @@ from typing import Any
 import django_filters
 from django.conf import settings
 from django.db import transaction
-from django.http import Http404
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -28,7 +27,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     extend_schema_view,
 )
-from rest_framework import mixins, permissions, serializers, status
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -48,26 +47,14 @@ from api.idempotency import (
     request_fingerprint,
 )
 from api.models import ApiToken
-from api.permissions import BOOK_WRITERS, HasScope, RoleMayWrite
 from api.schema import response_example
 from api.viewsets import TenantViewSet, TenantViewSetMixin, action_body
-from cs_platform.tenancy.access import FORM_ROLES
 from cs_platform.tenancy.clock import tenant_today
+from cs_platform.tenancy.policy import Capability
 from metrics import selectors, services
 from metrics.models import HealthBand, HealthSnapshot, Incident, KpiMeasurement, Severity, SurveyResponse, SurveyType
 from segments.health_model import describe
 from segments.models import KpiDefinition
-
-# Browser sessions write by role, as the pages would let them (tokens: metrics:write, see RoleMayWrite).
-# Surveys: the account page's survey form (FORM_ROLES["survey"]: executives too, who record what a client
-# tells them). Measurements and incidents have no page form; they are the book's operational data (KPI
-# values and support incidents with their time to resolve) that feed the health score, so they follow the
-# roles that maintain an account's data (BOOK_WRITERS: admins, managers, CSMs), not executives (read-
-# mostly), compliance officers (who file evidence) or viewers.
-SURVEY_WRITERS = FORM_ROLES["survey"]
-MEASUREMENT_WRITERS = BOOK_WRITERS
-INCIDENT_WRITERS = BOOK_WRITERS
-_PERMISSIONS = [permissions.IsAuthenticated, HasScope, RoleMayWrite]
 
 
 def _list_schema(serializer: type[serializers.Serializer], **kwargs):
@@ -143,8 +130,7 @@ class KpiMeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mi
     as admins, managers and CSMs."""
 
     scope_family = "metrics"
-    permission_classes = _PERMISSIONS
-    write_roles = {"create": MEASUREMENT_WRITERS}
+    capabilities = {"create": Capability.RECORD_MEASUREMENTS}
     serializer_class = KpiMeasurementSerializer
     filterset_class = MeasurementFilter
     lookup_url_kwarg = "measurement_id"
@@ -223,8 +209,7 @@ class SurveyResponseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mi
     (as the account page's survey form)."""
 
     scope_family = "metrics"
-    permission_classes = _PERMISSIONS
-    write_roles = {"create": SURVEY_WRITERS}
+    capabilities = {"create": Capability.RECORD_SURVEYS}
     serializer_class = SurveyResponseSerializer
     filterset_class = SurveyFilter
     lookup_url_kwarg = "survey_id"
@@ -312,8 +297,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
     and resolve them as admins, managers and CSMs."""
 
     scope_family = "metrics"
-    permission_classes = _PERMISSIONS
-    write_roles = {"create": INCIDENT_WRITERS, "resolve": INCIDENT_WRITERS}
+    capabilities = {"create": Capability.MANAGE_INCIDENTS, "resolve": Capability.MANAGE_INCIDENTS}
     serializer_class = IncidentSerializer
     filterset_class = IncidentFilter
     lookup_url_kwarg = "incident_id"
@@ -324,14 +308,6 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
             return Incident._plain.none()
         return selectors.incidents_visible(self.request.user, self.membership)
-
-    def permission_denied(self, request, message=None, code=None):
-        # A member whose role may not resolve (or a read-only token) posting to another tenant's or book's
-        # incident learns no more than anyone else: the object does not exist for them.
-        if request.user.is_authenticated and self.lookup_url_kwarg in self.kwargs:
-            if not self.get_queryset().filter(pk=self.kwargs[self.lookup_url_kwarg]).exists():
-                raise Http404
-        super().permission_denied(request, message=message, code=code)
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -679,9 +655,8 @@ def _bulk_schema(*, entity: str, request: type[serializers.Serializer], example_
 
 class _BulkIngestView(TenantViewSetMixin, APIView):
     scope_family = "metrics"
-    permission_classes = _PERMISSIONS
     endpoint: str
-    write_roles: dict[str, frozenset[str]]  # {"post": roles}, the same roles as the resource's create
+    capabilities: dict[str, Capability]  # {"post": the capability of the resource's create}
 
     def ingest(self, **kwargs) -> dict[str, Any]:
         raise NotImplementedError
@@ -770,7 +745,7 @@ class MeasurementsBulkView(_BulkIngestView):
     """All-or-nothing bulk ingest of KPI measurements (a value for an existing account, KPI and day replaces it)."""
 
     endpoint = "api_measurements_bulk"
-    write_roles = {"post": MEASUREMENT_WRITERS}
+    capabilities = {"post": Capability.RECORD_MEASUREMENTS}
 
     def ingest(self, **kwargs) -> dict[str, Any]:
         return services.kpi_measurements_bulk_ingest(**kwargs)
@@ -788,7 +763,7 @@ class SurveysBulkView(_BulkIngestView):
     """All-or-nothing bulk ingest of survey responses."""
 
     endpoint = "api_surveys_bulk"
-    write_roles = {"post": SURVEY_WRITERS}
+    capabilities = {"post": Capability.RECORD_SURVEYS}
 
     def ingest(self, **kwargs) -> dict[str, Any]:
         return services.survey_responses_bulk_ingest(**kwargs)
@@ -814,7 +789,7 @@ class IncidentsBulkView(_BulkIngestView):
     """All-or-nothing bulk ingest of incidents."""
 
     endpoint = "api_incidents_bulk"
-    write_roles = {"post": INCIDENT_WRITERS}
+    capabilities = {"post": Capability.MANAGE_INCIDENTS}
 
     def ingest(self, **kwargs) -> dict[str, Any]:
         return services.incidents_bulk_ingest(**kwargs)

@@ -1,23 +1,18 @@
-from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import render
 
 from accounts.selectors import account_contacts
-from accounts.views import account_url, posted_data, submit_form, visible_account_or_404
-from cs_platform.tenancy.access import require_form
+from accounts.views import account_in_book, account_url, posted_data, submit_form, visible_account_or_404
 from cs_platform.tenancy.clock import tenant_today
-from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability, requires
 from metrics import selectors
 from metrics.forms import SurveyResponseForm
 from metrics.models import NightlyRun
 from metrics.services import survey_response_record
 
 
-@login_required
+@requires(Capability.VIEW_NIGHTLY_RUNS)
 def nightly_runs(request):
     """Tenant admins see each night's recompute: when, how long, what changed, and why it failed."""
-    if request.membership is None or request.membership.role != Role.ADMIN:
-        raise Http404("No such page.")
     runs = selectors.nightly_runs()
     return render(
         request,
@@ -26,10 +21,9 @@ def nightly_runs(request):
     )
 
 
-@login_required
+@requires(Capability.RECORD_SURVEYS, exists=account_in_book)
 def survey_record(request, account_id: int):
     account = visible_account_or_404(request, account_id)
-    require_form(request, "survey")
     contacts = account_contacts(account)
     form = SurveyResponseForm(posted_data(request), contacts=contacts, today=tenant_today(request.tenant))
 

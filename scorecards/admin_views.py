@@ -1,8 +1,8 @@
 """The tenant admins' page of the weekly scorecard's deliveries: for one ISO week, how many emails are
 pending, sending, retrying, sent, failed or skipped, each failed or retrying row with its error, a
 "retry now" button for failed rows and one "retry all failed" for the week (after an SMTP outage that
-outlasted the backoff). Admins only (other members get 403, as for the other settings pages); rows are
-read in the current tenant, so another tenant's delivery id reads as missing."""
+outlasted the backoff). Capability.MANAGE_WEEKLY_EMAIL only (other members get 403, as for the other settings
+pages); rows are read in the current tenant, so another tenant's delivery id reads as missing."""
 
 from __future__ import annotations
 
@@ -10,16 +10,14 @@ import datetime
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from cs_platform.outbox import DeliveryStatus
 from cs_platform.tenancy import context
-from cs_platform.tenancy.access import require_member
 from cs_platform.tenancy.clock import tenant_today
-from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability, requires
 from scorecards import selectors as scorecard_selectors
 from scorecards.services import scorecard_deliveries_retry_failed, scorecard_delivery_retry
 from scorecards.weeks import IsoWeek
@@ -28,13 +26,6 @@ from scorecards.weeks import IsoWeek
 PROBLEM_STATUSES = (DeliveryStatus.FAILED, DeliveryStatus.RETRYING, DeliveryStatus.SENDING, DeliveryStatus.SKIPPED)
 MAX_ROWS = 500
 RECENT_WEEKS = 8
-
-
-def _require_admin(request):
-    membership = require_member(request)
-    if membership.role != Role.ADMIN:
-        raise PermissionDenied("Only administrators see the scorecard deliveries.")
-    return membership
 
 
 def _week_of(request) -> IsoWeek:
@@ -48,9 +39,8 @@ def _week_of(request) -> IsoWeek:
     return IsoWeek.of(tenant_today(request.tenant))
 
 
-@login_required
+@requires(Capability.MANAGE_WEEKLY_EMAIL)
 def scorecard_deliveries(request):
-    _require_admin(request)
     week = _week_of(request)
     if request.method == "POST" and request.POST.get("action") == "retry_failed":
         queued = scorecard_deliveries_retry_failed(tenant=request.tenant, week=week, actor=request.user)

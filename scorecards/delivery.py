@@ -31,11 +31,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.html import escape
 
-from accounts.selectors import WHOLE_TENANT_ROLES
 from cs_platform import outbox
 from cs_platform.audit.services import audit_record, audit_record_many
 from cs_platform.outbox import DeliveryStatus
 from cs_platform.tenancy import context
+from cs_platform.tenancy.policy import Capability
 from scorecards import email as scorecard_email
 from scorecards import tokens
 from scorecards.content import weekly_scorecard
@@ -181,7 +181,7 @@ class ScorecardViews:
     def render(self, *, tenant, recipient: ScorecardRecipient, week: IsoWeek, unsubscribe_url: str | None):
         render_scorecard = scorecard_email.render_scorecard
         role = recipient.membership.role
-        if role not in WHOLE_TENANT_ROLES:
+        if role not in Capability.SEE_WHOLE_TENANT.roles:
             return render_scorecard(_scorecard_of(tenant, recipient, week), unsubscribe_url=unsubscribe_url)
         key = (tenant.pk, str(week), role, tuple(sorted(recipient.segment_ids or ())), unsubscribe_url is not None)
         name = recipient.user.get_full_name() or recipient.user.get_username()

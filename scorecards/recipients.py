@@ -6,9 +6,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from accounts.selectors import WHOLE_TENANT_ROLES, book_segments
+from accounts.selectors import book_segments
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Membership, Role
+from cs_platform.tenancy.policy import Capability
 from scorecards.models import ScorecardSubscription
 from segments.models import Segment
 
@@ -49,13 +50,13 @@ def _recipients_from(memberships: list, subscriptions: dict[int, ScorecardSubscr
     chose = any(subscription is not None and subscription.segment_ids for _, subscription in chosen)
     tenant_segments = set(Segment.objects.values_list("pk", flat=True)) if chose else set()
     # Restricted books (CSMs, managers): the segments their accounts are in, for all of them at once.
-    books = book_segments([m for m, _ in chosen if m.role not in WHOLE_TENANT_ROLES])
+    books = book_segments([m for m, _ in chosen if m.role not in Capability.SEE_WHOLE_TENANT.roles])
     recipients = []
     for membership, subscription in chosen:
         wanted = [pk for pk in (subscription.segment_ids if subscription else []) or [] if pk in tenant_segments]
         if subscription is not None and subscription.segment_ids and not wanted:
             continue
-        if membership.role not in WHOLE_TENANT_ROLES:
+        if membership.role not in Capability.SEE_WHOLE_TENANT.roles:
             visible = books.get(membership.pk, set())
             wanted = [pk for pk in wanted if pk in visible] if wanted else []
             if not visible or (subscription is not None and subscription.segment_ids and not wanted):

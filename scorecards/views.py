@@ -8,7 +8,6 @@ import re
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -18,8 +17,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from cs_platform.tenancy import context
-from cs_platform.tenancy.access import require_member
 from cs_platform.tenancy.models import Role, Tenant
+from cs_platform.tenancy.policy import requires
 from scorecards import recipients, schedule, services
 from scorecards.content import weekly_scorecard
 from scorecards.email import RenderedScorecard, render_scorecard
@@ -29,11 +28,11 @@ from scorecards.weeks import IsoWeek
 
 
 # --- Preferences -------------------------------------------------------------------------------------
-@login_required
+@requires()
 def scorecard_preferences(request):
     """The logged-in member's own choice. Every read and write names request.user: there is no URL or
     field through which one member could reach another member's subscription."""
-    membership = require_member(request)
+    membership = request.membership
     segments = recipients.tenant_segments()
     enabled, segment_ids, explicit = recipients.scorecard_subscription_state(
         tenant=request.tenant, user=request.user, role=membership.role
@@ -117,11 +116,11 @@ def _member_email(request, membership, week: IsoWeek) -> tuple[RenderedScorecard
     return rendered, enabled, explicit
 
 
-@login_required
+@requires()
 def scorecard_preview(request):
     """The preview page: subject, the plain-text version, and the HTML version in a sandboxed frame that
     loads scorecard_preview_email (the same member, the same ?week=)."""
-    membership = require_member(request)
+    membership = request.membership
     try:
         week = _preview_week(request)
     except ValueError as exc:
@@ -156,12 +155,12 @@ def _email_document(response: HttpResponse) -> HttpResponse:
 
 
 @xframe_options_sameorigin
-@login_required
+@requires()
 def scorecard_preview_email(request):
     """The HTML version of the member's own email for ?week= (default this week), with its cid: images
     inlined, served as its own document for the preview page's frame. Only ever the logged-in member's
     email: no parameter names another member."""
-    membership = require_member(request)
+    membership = request.membership
     try:
         week = _preview_week(request)
     except ValueError as exc:

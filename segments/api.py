@@ -5,19 +5,15 @@ from __future__ import annotations
 
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
-from rest_framework import mixins, permissions, serializers
+from rest_framework import mixins, serializers
 
 from api.fields import TenantPkField
 from api.filters import IdFilter, MappedOrderingFilter
-from api.permissions import HasScope, RoleMayWrite
 from api.schema import response_example
 from api.viewsets import TenantViewSet
-from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability
 from segments import reference, selectors, services
 from segments.models import Comparator, Direction, KpiDefinition, Segment
-
-_ADMINS = frozenset({Role.ADMIN})
-
 
 # --- Examples ----------------------------------------------------------------------------------------------
 # Segment 1 "bank" and its KPIs 1-4 as reference_data_load stores them for a tenant. They are built from
@@ -186,8 +182,7 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Up
     ordering_map = {"sort_order": "sort_order", "name": "name", "id": "id"}
     lookup_url_kwarg = "segment_id"
     http_method_names = ["get", "patch", "head", "options"]
-    permission_classes = [permissions.IsAuthenticated, HasScope, RoleMayWrite]
-    write_roles = {"partial_update": _ADMINS}
+    capabilities = {"partial_update": Capability.EDIT_SEGMENTS}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -269,8 +264,7 @@ class KpiDefinitionViewSet(
     ordering_map = {"id": "id", "sort_order": "sort_order", "name": "name"}
     lookup_url_kwarg = "kpi_id"
     http_method_names = ["get", "post", "patch", "head", "options"]
-    permission_classes = [permissions.IsAuthenticated, HasScope, RoleMayWrite]
-    write_roles = {"create": _ADMINS, "partial_update": _ADMINS}
+    capabilities = {"create": Capability.EDIT_SEGMENTS, "partial_update": Capability.EDIT_SEGMENTS}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -5,26 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 
-from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability, requires
 from segments import selectors
 from segments.health_model import MEASURES
 from segments.services import scorecard_update
 
 
-def _require_admin(request) -> None:
-    # Other roles get the same 404 as a page that does not exist: no hint that it does.
-    if request.membership is None or request.membership.role != Role.ADMIN:
-        raise Http404("No such page.")
-
-
-@login_required
+@requires(Capability.EDIT_HEALTH_MODEL)
 def scorecards(request):
-    _require_admin(request)
     return render(request, "segments/scorecards.html", {"scorecards": selectors.scorecards_overview()})
 
 
@@ -53,9 +45,8 @@ def _form_rows(scorecard, posted=None, errors: dict[str, str] | None = None, cod
     return rows
 
 
-@login_required
+@requires(Capability.EDIT_HEALTH_MODEL, exists=lambda request, scorecard_id: selectors.scorecard_for_edit(scorecard_id))
 def scorecard_edit(request, scorecard_id: int):
-    _require_admin(request)
     scorecard = selectors.scorecard_for_edit(scorecard_id)
     if scorecard is None:
         raise Http404("No such scorecard.")

@@ -41,7 +41,7 @@ SEED = textwrap.dedent(
     from cs_platform.audit.services import audit_checkpoint_create
     from cs_platform.tenancy import context
     from provisioning.services import tenant_create
-from cs_platform.identity.services import membership_create
+    from cs_platform.identity.services import membership_create
     from segments.models import Segment
 
     for slug in %(tenants)r:

@@ -1,8 +1,8 @@
 """The tenant admins' webhook pages: endpoints (list, create, edit, disable/enable, rotate the secret,
 send a test ping) and the delivery log with each attempt and a redeliver button.
 
-Members who are not admins get 403 (the settings menu does not show them the link); another tenant's
-ids read as missing (404) for everyone, because objects are looked up in the current tenant first."""
+Members without Capability.MANAGE_WEBHOOKS get 403 (the settings menu does not show them the link); another
+tenant's ids read as missing (404) for everyone, because objects are looked up before any refusal."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import json
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -21,8 +20,7 @@ from django.views.decorators.http import require_POST
 from cs_platform.identity.reauth import require_recent_auth
 from cs_platform.outbox import DeliveryStatus
 from cs_platform.single_use import REFUSED_MESSAGES, FormKey, form_key_issue, form_key_spend
-from cs_platform.tenancy.access import require_member
-from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability, requires
 from webhooks import selectors
 from webhooks.forms import WebhookDisableForm, WebhookEndpointForm, event_choices
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -42,27 +40,17 @@ _ROTATE_FORM = "webhook.rotate:{}"  # per endpoint
 DELIVERIES_PER_PAGE = 25
 
 
-def _require_admin(request) -> None:
-    membership = require_member(request)
-    if membership.role != Role.ADMIN:
-        raise PermissionDenied("Only administrators manage webhooks.")
-
-
 def _endpoint(request, webhook_id: int) -> WebhookEndpoint:
-    require_member(request)
     endpoint = selectors.endpoint_for_admin(webhook_id)
     if endpoint is None:
         raise Http404("No such webhook.")
-    _require_admin(request)
     return endpoint
 
 
 def _delivery(request, delivery_id: int) -> WebhookDelivery:
-    require_member(request)
     delivery = selectors.delivery_for_admin(delivery_id)
     if delivery is None:
         raise Http404("No such delivery.")
-    _require_admin(request)
     return delivery
 
 
@@ -79,9 +67,8 @@ def _help() -> dict:
     return {"timeout": settings.WEBHOOK_TIMEOUT_SECONDS, "max_attempts": settings.WEBHOOK_MAX_ATTEMPTS}
 
 
-@login_required
+@requires(Capability.MANAGE_WEBHOOKS)
 def webhook_list(request):
-    _require_admin(request)
     if request.method == "POST":
         require_recent_auth(request)  # a new endpoint comes with a new signing secret
     form = WebhookEndpointForm(request.POST if request.method == "POST" else None)
@@ -114,7 +101,7 @@ def webhook_list(request):
     return _list_page(request, form, status=400 if form.errors else 200)
 
 
-@login_required
+@requires(Capability.MANAGE_WEBHOOKS, exists=_endpoint)
 def webhook_detail(request, webhook_id: int):
     endpoint = _endpoint(request, webhook_id)
     form = _edit_form(endpoint, request.POST if request.method == "POST" else None)
@@ -137,7 +124,7 @@ def webhook_detail(request, webhook_id: int):
     return _detail_page(request, endpoint, form, status=400 if form.errors else 200)
 
 
-@login_required
+@requires(Capability.MANAGE_WEBHOOKS, exists=_endpoint)
 @require_POST
 def webhook_disable(request, webhook_id: int):
     endpoint = _endpoint(request, webhook_id)
@@ -158,7 +145,7 @@ def webhook_disable(request, webhook_id: int):
     return redirect("webhook_detail", webhook_id=endpoint.pk)
 
 
-@login_required
+@requires(Capability.MANAGE_WEBHOOKS, exists=_endpoint)
 @require_POST
 def webhook_enable(request, webhook_id: int):
     endpoint = _endpoint(request, webhook_id)
@@ -171,7 +158,7 @@ def webhook_enable(request, webhook_id: int):
     return redirect("webhook_detail", webhook_id=endpoint.pk)
 
 
-@login_required
+@requires(Capability.MANAGE_WEBHOOKS, exists=_endpoint)
 @require_POST
 def webhook_rotate_secret(request, webhook_id: int):
     endpoint = _endpoint(request, webhook_id)
@@ -195,7 +182,7 @@ def webhook_rotate_secret(request, webhook_id: int):
     return _detail_page(request, endpoint, _edit_form(endpoint), rotated={"id": endpoint.pk, "secret": secret})
 
 
-@login_required
+@requires(Capability.MANAGE_WEBHOOKS, exists=_endpoint)
 @require_POST
 def webhook_ping_view(request, webhook_id: int):
     endpoint = _endpoint(request, webhook_id)
@@ -208,7 +195,7 @@ def webhook_ping_view(request, webhook_id: int):
     return redirect("webhook_delivery", delivery_id=delivery.pk)
 
 
-@login_required
+@requires(Capability.MANAGE_WEBHOOKS, exists=_delivery)
 def delivery_detail(request, delivery_id: int):
     delivery = _delivery(request, delivery_id)
     context = {
@@ -223,7 +210,7 @@ def delivery_detail(request, delivery_id: int):
     return render(request, "webhooks/delivery.html", context)
 
 
-@login_required
+@requires(Capability.MANAGE_WEBHOOKS, exists=_delivery)
 @require_POST
 def delivery_redeliver(request, delivery_id: int):
     delivery = _delivery(request, delivery_id)

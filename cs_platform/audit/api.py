@@ -26,7 +26,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     extend_schema_view,
 )
-from rest_framework import permissions, serializers
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
@@ -34,6 +34,7 @@ from rest_framework.response import Response
 from api.errors import ErrorSerializer, error_body
 from api.filters import IdFilter, MomentFilter
 from api.models import ApiToken
+from api.permissions import EVERY_ACTION
 from api.schema import response_example
 from api.viewsets import ReadOnlyTenantViewSet
 from cs_platform.audit import signing
@@ -49,13 +50,11 @@ from cs_platform.audit.selectors import (
 from cs_platform.audit.services import audit_trail_export_record, audit_trail_read_record
 from cs_platform.identity.reauth import require_recent_auth
 from cs_platform.spreadsheet import spreadsheet_safe
-from cs_platform.tenancy.access import role_of
-from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability
 
-# Session users who may read the trail. Compliance officers own it (DESIGN.md, Roles) and admins run
-# the tenant. Executives are read-mostly over accounts, but the trail also holds every user, token
-# and settings change with before/after values: they ask compliance for an export instead.
-AUDIT_READER_ROLES = frozenset({Role.ADMIN, Role.COMPLIANCE})
+# Session users read the trail with Capability.VIEW_AUDIT_TRAIL (cs_platform.tenancy.policy), every action
+# of both audit viewsets; tokens with the audit:read scope.
+READ_TRAIL = {EVERY_ACTION: Capability.VIEW_AUDIT_TRAIL}
 EXPORT_FORMATS = ("csv", "json")
 # Rows fetched per query while streaming an export; memory stays constant whatever the trail's length.
 EXPORT_BATCH_SIZE = 2000
@@ -331,22 +330,6 @@ def _cleaned_filters(request) -> dict[str, Any]:
     return form.cleaned_data if form.is_valid() else {}
 
 
-class CanReadAuditTrail(permissions.BasePermission):
-    """Tokens are judged by their audit:read scope (HasScope); session users by role. On one event the
-    role check waits until the object is found, so another tenant's event is a 404 for every role."""
-
-    message = "Only admins and compliance officers can read the audit trail."
-
-    def _allowed(self, request) -> bool:
-        return isinstance(request.auth, ApiToken) or role_of(request._request) in AUDIT_READER_ROLES
-
-    def has_permission(self, request, view) -> bool:
-        return getattr(view, "action", None) == "retrieve" or self._allowed(request)
-
-    def has_object_permission(self, request, view, obj) -> bool:
-        return self._allowed(request)
-
-
 class ExportContentNegotiation(DefaultContentNegotiation):
     """The export writes its own CSV or JSON body and DRF renders only its JSON errors. Default
     negotiation would read `?format=csv` as a renderer override (URL_FORMAT_OVERRIDE) and answer 404,
@@ -522,8 +505,7 @@ class AuditEventViewSet(ReadOnlyTenantViewSet):
     ordering = ["seq"]
     ordering_fields = ["seq"]
 
-    def get_permissions(self):
-        return [*super().get_permissions(), CanReadAuditTrail()]
+    capabilities = READ_TRAIL
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request, no tenant

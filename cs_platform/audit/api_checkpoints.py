@@ -18,8 +18,8 @@ from cs_platform.audit import signing
 from cs_platform.audit.api import (
     EXAMPLE_CHECKPOINTS,
     EXAMPLE_PUBLIC_KEYS,
+    READ_TRAIL,
     CanonicalDateTimeField,
-    CanReadAuditTrail,
     query_of,
     reader,
 )
@@ -108,8 +108,7 @@ class AuditCheckpointViewSet(mixins.ListModelMixin, TenantViewSet):
     ordering = ["number"]
     ordering_fields = ["number"]
 
-    def get_permissions(self):
-        return [*super().get_permissions(), CanReadAuditTrail()]
+    capabilities = READ_TRAIL
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request, no tenant

@@ -19,7 +19,7 @@ from cs_platform.identity import reauth, sessions
 from cs_platform.identity.client_address import client_address
 from cs_platform.identity.navigation import return_path
 from cs_platform.identity.services import auth_logout_record
-from cs_platform.tenancy.access import mfa_required
+from cs_platform.tenancy.policy import mfa_required
 
 logger = logging.getLogger("cs_platform.identity")
 

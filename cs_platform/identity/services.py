@@ -37,8 +37,8 @@ from cs_platform.identity import lockout, selectors
 from cs_platform.identity.models import LoginLockout
 from cs_platform.identity.tasks import password_reset_email
 from cs_platform.tenancy import context
-from cs_platform.tenancy.access import mfa_required
 from cs_platform.tenancy.models import Membership, Role, Tenant
+from cs_platform.tenancy.policy import mfa_required
 from cs_platform.tenancy.selectors import memberships_for_user
 
 logger = logging.getLogger("cs_platform.identity")

@@ -15,8 +15,8 @@ from accounts.models import Account, Touchpoint
 from accounts.selectors import visible_accounts
 from cs_platform.identity.services import membership_create
 from cs_platform.tenancy import context
-from cs_platform.tenancy.access import FORM_ROLES
 from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability
 from metrics.models import SurveyResponse
 from tests import factories
 from tests.helpers import event_count, field_error, last_event, log_in_as, owned_account, page_text
@@ -63,7 +63,7 @@ def test_touchpoint_form_by_role(client, tenant_a, role):
     url = reverse("touchpoint_log", args=[account.pk])
     before = event_count(tenant_a.tenant)
     response = client.post(url, _touchpoint(contact=str(contact.pk)))
-    if role not in FORM_ROLES["touchpoint"]:
+    if role not in Capability.LOG_TOUCHPOINTS.roles:
         assert response.status_code == 403 and client.get(url).status_code == 403
         assert _count(Touchpoint, tenant_a.tenant) == 0 and event_count(tenant_a.tenant) == before
         return
@@ -160,7 +160,7 @@ def test_survey_form_by_role(client, tenant_a, role):
     url = reverse("survey_record", args=[account.pk])
     before = event_count(tenant_a.tenant)
     response = client.post(url, _survey(survey_type="csat", score="4"))
-    if role not in FORM_ROLES["survey"]:
+    if role not in Capability.RECORD_SURVEYS.roles:
         assert response.status_code == 403 and client.get(url).status_code == 403
         assert _count(SurveyResponse, tenant_a.tenant) == 0 and event_count(tenant_a.tenant) == before
         return
@@ -237,7 +237,7 @@ def test_reassign_by_role(client, tenant_a, teams, role):
     url = reverse("account_reassign", args=[account.pk])
     before = event_count(tenant_a.tenant)
     response = client.post(url, {"owner_csm": str(teammate.pk)})
-    if role not in FORM_ROLES["reassign"]:
+    if role not in Capability.REASSIGN_ACCOUNTS.roles:
         assert response.status_code == 403 and client.get(url).status_code == 403
         assert _owner_of(account) == csm and event_count(tenant_a.tenant) == before
         return

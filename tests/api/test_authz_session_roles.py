@@ -1,20 +1,19 @@
-"""Browser sessions write through the API only in the roles the pages would let them: every metrics write
-(measurements, surveys, incidents, their bulk ingest and incident resolution) is checked by role, and no
-write endpoint under /api/v1/ is left to HasScope alone (which stops viewers and nobody else)."""
+"""Browser sessions write through the API only with the capability of what they write
+(cs_platform.tenancy.policy): every metrics write (measurements, surveys, incidents, their bulk ingest and
+incident resolution) is checked by role, and every write endpoint under /api/v1/ declares its capability."""
 
 from __future__ import annotations
 
 import datetime
-import inspect
 
 import pytest
 from rest_framework.viewsets import ViewSetMixin
 
 from api.models import IdempotencyRecord
-from api.permissions import RoleMayWrite
-from api.viewsets import BookViewSetMixin
+from api.permissions import EVERY_ACTION, HasCapability
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability
 from metrics.models import Incident, KpiMeasurement, SurveyResponse
 from segments.models import KpiDefinition
 from tests import factories
@@ -24,11 +23,10 @@ from tests.helpers import event_count, log_in_as, owned_account
 TODAY = datetime.date.today()
 YESTERDAY = TODAY - datetime.timedelta(days=1)
 
-# Who may write, written out here rather than imported, so a change to the code's role sets shows up as
-# a failing test. Surveys follow the account page's survey form (FORM_ROLES["survey"]); measurements and
-# incidents, which have no page form, the roles that maintain an account's data.
-SURVEY_ROLES = {Role.ADMIN, Role.EXECUTIVE, Role.MANAGER, Role.CSM}
-BOOK_DATA_ROLES = {Role.ADMIN, Role.MANAGER, Role.CSM}
+# Who may write: the policy's (its table is pinned by tests/tenancy/test_policy.py against README's).
+SURVEY_ROLES = Capability.RECORD_SURVEYS.roles
+MEASUREMENT_ROLES = Capability.RECORD_MEASUREMENTS.roles
+INCIDENT_ROLES = Capability.MANAGE_INCIDENTS.roles
 
 
 def _kpi(world, account) -> KpiDefinition:
@@ -50,12 +48,12 @@ def _incident(world, account) -> dict:
 
 # (url, body builder, model written, roles that may write)
 WRITES = {
-    "measurement": ("/api/v1/measurements/", _measurement, KpiMeasurement, BOOK_DATA_ROLES),
-    "measurements bulk": ("/api/v1/measurements/bulk", _measurement, KpiMeasurement, BOOK_DATA_ROLES),
+    "measurement": ("/api/v1/measurements/", _measurement, KpiMeasurement, MEASUREMENT_ROLES),
+    "measurements bulk": ("/api/v1/measurements/bulk", _measurement, KpiMeasurement, MEASUREMENT_ROLES),
     "survey": ("/api/v1/surveys/", _survey, SurveyResponse, SURVEY_ROLES),
     "surveys bulk": ("/api/v1/surveys/bulk", _survey, SurveyResponse, SURVEY_ROLES),
-    "incident": ("/api/v1/incidents/", _incident, Incident, BOOK_DATA_ROLES),
-    "incidents bulk": ("/api/v1/incidents/bulk", _incident, Incident, BOOK_DATA_ROLES),
+    "incident": ("/api/v1/incidents/", _incident, Incident, INCIDENT_ROLES),
+    "incidents bulk": ("/api/v1/incidents/bulk", _incident, Incident, INCIDENT_ROLES),
 }
 
 
@@ -108,7 +106,7 @@ def test_session_incident_resolution_is_held_to_the_role(client, tenant_a, role)
     response = api_post(client, f"/api/v1/incidents/{incident.pk}/resolve/", {})
     with context.tenant_context(tenant_a.tenant):
         resolved_at = Incident.objects.get(pk=incident.pk).resolved_at
-    if role in BOOK_DATA_ROLES:
+    if role in INCIDENT_ROLES:
         assert response.status_code == 200, response.content
         assert resolved_at is not None
     else:
@@ -118,7 +116,7 @@ def test_session_incident_resolution_is_held_to_the_role(client, tenant_a, role)
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("role", [Role.EXECUTIVE, Role.COMPLIANCE])
+@pytest.mark.parametrize("role", sorted(set(Role.values) - INCIDENT_ROLES))
 def test_a_refused_role_learns_nothing_about_another_tenants_incident(client, tenant_a, tenant_b, role):
     theirs = factories.IncidentFactory(tenant=tenant_b.tenant)
     log_in_as(client, tenant_a, role)
@@ -165,18 +163,18 @@ def _api_write_handlers():
                 yield cls, method, action
 
 
-def test_no_api_write_is_left_to_the_scope_check_alone():
-    """A write endpoint either lists its session roles for RoleMayWrite, or (journeys, compliance) checks
-    the page form's roles in its handler through BookViewSetMixin.validated(form=...) once the object is
-    found. HasScope alone lets every role but viewers write: the hole metrics had."""
+def test_every_api_write_declares_its_capability():
+    """Every write endpoint runs HasCapability (the project default, not overridden) and names the capability
+    of each write it serves; one it did not name would be refused to every session (fail closed), so this
+    also catches a write nobody could use from a browser. The viewer, who posts nothing, holds none."""
     handlers = list(_api_write_handlers())
     assert len(handlers) >= 15  # accounts, contacts, touchpoints, segments, KPIs, metrics, journeys...
     unchecked = []
     for cls, method, action in handlers:
-        if RoleMayWrite in cls.permission_classes:
-            roles = cls.write_roles.get(action)
-            if not roles or Role.VIEWER in roles or not set(roles) <= set(Role.values):
-                unchecked.append(f"{cls.__name__}.{action}: write_roles {roles!r}")
-        elif not (issubclass(cls, BookViewSetMixin) and "self.validated(" in inspect.getsource(getattr(cls, action))):
-            unchecked.append(f"{cls.__name__}.{action} ({method.upper()})")
+        declared = getattr(cls, "capabilities", {})
+        capability = declared.get(action, declared.get(EVERY_ACTION))
+        if not any(isinstance(permission, HasCapability) for permission in cls().get_permissions()):
+            unchecked.append(f"{cls.__name__}: no HasCapability")
+        elif not isinstance(capability, Capability) or Role.VIEWER in capability.roles:
+            unchecked.append(f"{cls.__name__}.{action} ({method.upper()}): {capability!r}")
     assert not unchecked, unchecked

@@ -11,17 +11,16 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
 from api.models import ApiToken
-from api.permissions import HasScope
 from api.services import api_token_create, api_token_revoke, api_token_touch
 from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability
 from tests import factories
 from tests.api.helpers import authorization
 from tests.helpers import form_key, page_text, stored_anywhere
@@ -200,10 +199,11 @@ def test_last_used_is_marked_at_most_once_a_minute(client, tenant_a):
 
 
 class _AccountsView(APIView):
-    """A view of the accounts family, defined here only to exercise HasScope (no project URL)."""
+    """A view of the accounts family, defined here only to exercise the default permission classes, HasScope
+    and HasCapability (no project URL)."""
 
-    permission_classes = [IsAuthenticated, HasScope]
     scope_family = "accounts"
+    capabilities = {"post": Capability.EDIT_ACCOUNTS}
 
     def get(self, request):
         return Response({"ok": True})
@@ -240,10 +240,10 @@ def test_tokens_are_held_to_their_scopes(client, tenant_a, scopes, method, allow
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("role", "can_write"), [(Role.ADMIN, True), (Role.CSM, True), (Role.VIEWER, False)])
-def test_session_users_are_held_to_their_role(tenant_a, role, can_write):
+@pytest.mark.parametrize("role", Role.values)
+def test_session_users_are_held_to_their_role(tenant_a, role):
     factory = APIRequestFactory()
-    for method, allowed in (("get", True), ("post", can_write)):
+    for method, allowed in (("get", True), ("post", role in Capability.EDIT_ACCOUNTS.roles)):
         request = getattr(factory, method)("/anything/")
         request.membership = tenant_a.memberships[role]
         force_authenticate(request, user=tenant_a.user(role))
@@ -416,15 +416,15 @@ def test_admin_revokes_a_token_and_it_is_audited(client, tenant_a):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("role", [r for r in Role.values if r != Role.ADMIN])
-def test_other_roles_get_404_on_the_token_pages(client, tenant_a, role):
+@pytest.mark.parametrize("role", sorted(set(Role.values) - Capability.MANAGE_API_TOKENS.roles))
+def test_other_roles_get_403_on_the_token_pages(client, tenant_a, role):
     token, _ = _token(tenant_a)
     client.force_login(tenant_a.user(role))
-    assert client.get(reverse("api_tokens")).status_code == 404
-    assert client.post(reverse("api_tokens"), {"name": "Mine", "scopes": ["accounts:read"]}).status_code == 404
+    assert client.get(reverse("api_tokens")).status_code == 403
+    assert client.post(reverse("api_tokens"), {"name": "Mine", "scopes": ["accounts:read"]}).status_code == 403
     url = reverse("api_token_revoke", kwargs={"token_id": token.pk})
-    assert client.get(url).status_code == 404
-    assert client.post(url).status_code == 404
+    assert client.get(url).status_code == 403
+    assert client.post(url).status_code == 403
     assert _row(token.pk).revoked_at is None
     with context.tenant_context(tenant_a.tenant):
         assert ApiToken.objects.count() == 1

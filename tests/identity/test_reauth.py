@@ -119,7 +119,7 @@ def test_without_a_recent_password_the_checks_before_it_still_answer_first(clien
     assert client.post(reverse("webhook_rotate_secret", kwargs={"webhook_id": theirs.pk})).status_code == 404
     _signed_in_ago(client, tenant_a.user(Role.VIEWER), settings.REAUTH_SECONDS + 1)
     assert client.post(reverse("webhooks"), {"url": "http://127.0.0.1:9/x", "events": ["ping"]}).status_code == 403
-    assert client.post(reverse("api_tokens"), {"name": "W", "scopes": ["metrics:read"]}).status_code == 404
+    assert client.post(reverse("api_tokens"), {"name": "W", "scopes": ["metrics:read"]}).status_code == 403
 
 
 def test_exporting_the_audit_trail_from_a_browser_needs_a_recent_password(client, tenant_a):

@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 
 from cs_platform.tenancy import context
-from cs_platform.tenancy.access import FORM_ROLES
 from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability
 from journeys.models import Decision, JourneyActivity
 from tests import factories
 from tests.helpers import event_count, field_error, last_event, log_in_as, owned_account, page_text
@@ -54,7 +54,7 @@ def test_decision_create_by_role(client, tenant_a, role):
     url = reverse("decision_create", args=[account.pk])
     before = event_count(tenant_a.tenant)
     response = client.post(url, _decision_data(tenant_a, journey=str(journey.pk)))
-    if role not in FORM_ROLES["decision"]:
+    if role not in Capability.MANAGE_DECISIONS.roles:
         assert response.status_code == 403 and client.get(url).status_code == 403
         assert _decisions(tenant_a.tenant) == [] and event_count(tenant_a.tenant) == before
         return
@@ -144,7 +144,7 @@ def test_decision_resolve_by_role(client, tenant_a, role):
     before = event_count(tenant_a.tenant)
     response = client.post(url, {"resolution": "Client chose ISO 20022 pacs.008"})
     (stored,) = _decisions(tenant_a.tenant)
-    if role not in FORM_ROLES["decision"]:
+    if role not in Capability.MANAGE_DECISIONS.roles:
         assert response.status_code == 403 and client.get(url).status_code == 403
         assert stored.status == "open" and event_count(tenant_a.tenant) == before
         return
@@ -203,7 +203,7 @@ def test_activity_complete_by_role(client, tenant_a, role):
     before = event_count(tenant_a.tenant)
     response = client.post(url, {"completed_on": TODAY.isoformat()})
     stored = _activity(journey)
-    if role not in FORM_ROLES["activity"]:
+    if role not in Capability.RUN_JOURNEYS.roles:
         assert response.status_code == 403 and client.get(url).status_code == 403
         assert stored.status == "not_started" and event_count(tenant_a.tenant) == before
         return

@@ -24,8 +24,8 @@ from cs_platform.identity.forms import CodeForm, MfaPolicyForm
 from cs_platform.identity.navigation import next_of
 from cs_platform.identity.reauth import require_recent_auth
 from cs_platform.identity.services import tenant_mfa_policy_set
-from cs_platform.tenancy.access import SECURITY_SETTINGS_ROLES, mfa_required, require_roles
 from cs_platform.tenancy.models import Role
+from cs_platform.tenancy.policy import Capability, mfa_required, requires
 
 # --- MFA ------------------------------------------------------------------------------------------------------
 
@@ -124,10 +124,9 @@ def mfa_remove(request):
 # --- The tenant's security settings ------------------------------------------------------------------------
 
 
-@login_required
+@requires(Capability.MANAGE_SECURITY_SETTINGS)
 @never_cache
 def security_settings(request):
-    require_roles(request, SECURITY_SETTINGS_ROLES)
     tenant = request.tenant
     form = MfaPolicyForm(
         request.POST if request.method == "POST" else None, initial={"roles": tenant.mfa_required_roles}
