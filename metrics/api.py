@@ -53,7 +53,7 @@ from api.schema import response_example
 from api.viewsets import TenantViewSet, TenantViewSetMixin, action_body
 from cs_platform.tenancy.access import FORM_ROLES
 from cs_platform.tenancy.clock import tenant_today
-from metrics import selectors, services
+from metrics import bulk, selectors, services
 from metrics.models import HealthBand, HealthSnapshot, Incident, KpiMeasurement, Severity, SurveyResponse, SurveyType
 from segments.health_model import describe
 from segments.models import KpiDefinition
@@ -741,8 +741,8 @@ class _BulkIngestView(TenantViewSetMixin, APIView):
                 )
                 if claim is not None:
                     idempotency_store(claim, status_code=201, body=result)
-        except services.BulkRowsInvalid as exc:
-            listed = exc.errors[: services.BULK_ERRORS_LISTED]
+        except bulk.BulkRowsInvalid as exc:
+            listed = exc.errors[: bulk.BULK_ERRORS_LISTED]
             more = (
                 f" The first {len(listed)} of {len(exc.errors)} errors are listed."
                 if len(listed) < len(exc.errors)
@@ -773,7 +773,7 @@ class MeasurementsBulkView(_BulkIngestView):
     write_roles = {"post": MEASUREMENT_WRITERS}
 
     def ingest(self, **kwargs) -> dict[str, Any]:
-        return services.kpi_measurements_bulk_ingest(**kwargs)
+        return bulk.kpi_measurements_bulk_ingest(**kwargs)
 
 
 @_bulk_schema(
@@ -791,7 +791,7 @@ class SurveysBulkView(_BulkIngestView):
     write_roles = {"post": SURVEY_WRITERS}
 
     def ingest(self, **kwargs) -> dict[str, Any]:
-        return services.survey_responses_bulk_ingest(**kwargs)
+        return bulk.survey_responses_bulk_ingest(**kwargs)
 
 
 @_bulk_schema(
@@ -817,7 +817,7 @@ class IncidentsBulkView(_BulkIngestView):
     write_roles = {"post": INCIDENT_WRITERS}
 
     def ingest(self, **kwargs) -> dict[str, Any]:
-        return services.incidents_bulk_ingest(**kwargs)
+        return bulk.incidents_bulk_ingest(**kwargs)
 
 
 def register(router) -> None:

@@ -12,7 +12,15 @@ from django.utils import timezone
 from accounts.models import Account
 from cs_platform.tenancy import context
 from metrics.models import HealthSnapshot, Incident, KpiMeasurement, NightlyRun, RunStatus, SurveyResponse
-from segments.health_model import AccountInputs, KpiTarget, SurveyStats
+from segments.health_model import (
+    DECISION_WINDOW_DAYS,
+    INCIDENT_WINDOW_DAYS,
+    KPI_WINDOW_DAYS,
+    SURVEY_WINDOW_DAYS,
+    AccountInputs,
+    KpiTarget,
+    SurveyStats,
+)
 from segments.models import KpiDefinition, Segment
 
 
@@ -54,7 +62,6 @@ def health_inputs(
     Returns ({account_id: (segment_id, AccountInputs)}, {account_id: (total 7 days ago, total 30 days ago)})."""
     from compliance.models import ComplianceStatusSnapshot
     from journeys.models import AccountJourney, Decision
-    from metrics.services import DECISION_WINDOW_DAYS, INCIDENT_WINDOW_DAYS, KPI_WINDOW_DAYS, SURVEY_WINDOW_DAYS
 
     scope = {} if account_ids is None else {"account_id__in": account_ids}
     accounts = Account.objects.all() if account_ids is None else Account.objects.filter(pk__in=account_ids)
