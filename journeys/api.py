@@ -502,8 +502,7 @@ class JourneyActivityViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins
     def complete(self, request, activity_id=None):
         activity = self.get_object()
         data = self.validated(request, ActivityCompleteSerializer, form="activity", data=action_body(request))
-        completed_on = data.get("completed_on") or tenant_today(self.tenant)
-        journey_activity_complete(tenant=self.tenant, activity=activity, completed_on=completed_on, actor=request.user)
+        journey_activity_complete(tenant=self.tenant, activity=activity, actor=request.user, **data)
         return Response(self.get_serializer(activity).data)
 
 

@@ -27,12 +27,11 @@ from cs_platform import bounds
 from cs_platform.audit.services import audit_record_many
 from cs_platform.tenancy import context
 from cs_platform.tenancy.clock import tenant_today
-from metrics.models import SURVEY_SCALES, Incident, KpiMeasurement, Severity, SurveyResponse, SurveyType
+from metrics import rules
+from metrics.models import Incident, KpiMeasurement, Severity, SurveyResponse, SurveyType
 from segments.models import KpiDefinition
 
 BULK_ERRORS_LISTED = 1000
-# A client clock a little ahead of ours is not "the future".
-_CLOCK_SKEW = datetime.timedelta(minutes=5)
 _MAX_VALUE = Decimal(10) ** 10  # KpiMeasurement.value: 14 digits, 4 after the point
 _QUANTUM = Decimal("0.0001")
 _MAX_ID = bounds.MAX_ID  # bigint: a larger "id" is a bad row, not a database error
@@ -79,7 +78,11 @@ class _Checker:
             return self.fail(index, field, "invalid", "An object id (a positive whole number) is required.")
         return value
 
-    def date(self, index: int, row: dict, field: str, *, today: datetime.date):
+    def refuse(self, index: int, field: str, refusal: rules.Refusal):
+        """A rule of metrics.rules broken: the same code and message as the one-row service gives."""
+        return self.fail(index, field, refusal.code, refusal.message)
+
+    def date(self, index: int, row: dict, field: str):
         value = row.get(field)
         if value is None:
             return self.fail(index, field, "required", "This field is required.")
@@ -91,11 +94,10 @@ class _Checker:
             return self.fail(index, field, "invalid", "A date as YYYY-MM-DD is required.")
         if message := bounds.date_error(day):
             return self.fail(index, field, "date_out_of_range", message)
-        if day > today:
-            return self.fail(index, field, "future", f"The date {day.isoformat()} is in the future.")
         return day
 
     def moment(self, index: int, row: dict, field: str, *, now: datetime.datetime, required: bool):
+        """An ISO 8601 moment within the platform's range and not in the future (see rules.moment_not_future)."""
         value = row.get(field)
         if value is None:
             return self.fail(index, field, "required", "This field is required.") if required else None
@@ -111,8 +113,8 @@ class _Checker:
             return self.fail(index, field, "date_out_of_range", message)
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment)
-        if moment > now + _CLOCK_SKEW:
-            return self.fail(index, field, "future", f"{value} is in the future.")
+        if refusal := rules.moment_not_future(moment, now=now):
+            return self.refuse(index, field, refusal)
         return moment
 
     def text(self, index: int, row: dict, field: str, *, max_length: int | None, required: bool, default: str = ""):
@@ -238,11 +240,15 @@ def kpi_measurements_bulk_ingest(
                         kpi = check.fail(
                             index, "kpi_code", "does_not_exist", f"No KPI {code!r} in account {account}'s segment."
                         )
-            if kpi is not _BAD and account is not _BAD and kpis[kpi][0] != segments[account]:
-                kpi = check.fail(
-                    index, kpi_field, "wrong_segment", f"KPI {kpi} belongs to another segment than account {account}'s."
+            if kpi is not _BAD and account is not _BAD:
+                refusal = rules.kpi_of_account_segment(
+                    kpi_segment_id=kpis[kpi][0], account_segment_id=segments[account]
                 )
-            day = check.date(index, row, "measured_on", today=today)
+                if refusal:
+                    kpi = check.refuse(index, kpi_field, refusal)
+            day = check.date(index, row, "measured_on")
+            if day is not _BAD and (refusal := rules.measured_on_not_future(day, today=today)):
+                day = check.refuse(index, "measured_on", refusal)
             value = row.get("value")
             if value is None:
                 value = check.fail(index, "value", "required", "This field is required.")
@@ -449,12 +455,11 @@ def survey_responses_bulk_ingest(
                 check.fail(index, "score", "required", "This field is required.")
             elif isinstance(score, bool) or not isinstance(score, int):
                 check.fail(index, "score", "invalid", "A whole number is required.")
-            elif survey_type is not _BAD:
-                low, high = SURVEY_SCALES[survey_type]
-                if not low <= score <= high:
-                    message = f"A {survey_type.upper()} score must be a whole number from {low} to {high}."
-                    check.fail(index, "score", "out_of_range", message)
-            day = check.date(index, row, "responded_on", today=today)
+            elif survey_type is not _BAD and (refusal := rules.survey_score_in_scale(survey_type, score)):
+                check.refuse(index, "score", refusal)
+            day = check.date(index, row, "responded_on")
+            if day is not _BAD and (refusal := rules.responded_on_not_future(day, today=today)):
+                day = check.refuse(index, "responded_on", refusal)
             contact = check.id(index, row, "contact", required=False)
             if contact not in (None, _BAD) and account is not _BAD and contacts.get(contact) != account:
                 check.fail(index, "contact", "does_not_exist", f"No contact {contact} of account {account}.")
@@ -531,10 +536,9 @@ def incidents_bulk_ingest(
             resolved_at = check.moment(index, row, "resolved_at", now=now, required=False)
             if opened_at is None:
                 opened_at = now
-            if resolved_at not in (None, _BAD) and opened_at is not _BAD and resolved_at < opened_at:
-                check.fail(
-                    index, "resolved_at", "before_opened", "An incident cannot be resolved before it was opened."
-                )
+            if resolved_at not in (None, _BAD) and opened_at is not _BAD:
+                if refusal := rules.resolved_after_opened(opened_at=opened_at, resolved_at=resolved_at):
+                    check.refuse(index, "resolved_at", refusal)
             escalated = row.get("escalated", False)
             if not isinstance(escalated, bool):
                 check.fail(index, "escalated", "invalid", "true or false is required.")

@@ -16,7 +16,8 @@ from cs_platform import bounds
 from cs_platform.audit.services import audit_record, model_snapshot
 from cs_platform.tenancy import context
 from cs_platform.tenancy.clock import tenant_today
-from metrics.models import SURVEY_SCALES, Incident, KpiMeasurement, SurveyResponse, SurveyType
+from metrics import rules
+from metrics.models import Incident, KpiMeasurement, SurveyResponse, SurveyType
 from segments.models import KpiDefinition
 
 
@@ -30,9 +31,10 @@ def _decimal(value: Any, field: str) -> Decimal:
     return number
 
 
-def _check_kpi(account: Account, kpi: KpiDefinition) -> None:
-    if kpi.segment_id != account.segment_id:
-        raise ValidationError({"kpi": f"KPI “{kpi.name}” belongs to another segment than {account.name}'s."})
+def _require_day(day: Any, field: str) -> None:
+    if not isinstance(day, datetime.date) or isinstance(day, datetime.datetime):
+        raise ValidationError({field: "A date is required."})
+    bounds.check(**{field: day})
 
 
 @transaction.atomic
@@ -48,9 +50,14 @@ def kpi_measurement_record(
 ) -> KpiMeasurement:
     """Record (or correct) one account's KPI value for a day; a second value for the same day
     replaces the first and the audit event keeps both. Concurrent writers of the same day queue on
-    the row (SELECT ... FOR UPDATE), so "before" is always the value this call replaced."""
+    the row (SELECT ... FOR UPDATE), so "before" is always the value this call replaced.
+    The KPI must be one of the account's segment; the day may not be after the tenant's today."""
+    if refusal := rules.kpi_of_account_segment(kpi_segment_id=kpi.segment_id, account_segment_id=account.segment_id):
+        raise refusal.error("kpi")
+    _require_day(measured_on, "measured_on")
+    if refusal := rules.measured_on_not_future(measured_on, today=tenant_today(tenant)):
+        raise refusal.error("measured_on")
     with context.tenant_context(tenant):
-        _check_kpi(account, kpi)
         number = _decimal(value, "value")
         same_day = KpiMeasurement.objects.filter(account=account, kpi=kpi, measured_on=measured_on)
         existing = same_day.select_for_update().first()
@@ -108,18 +115,14 @@ def survey_response_record(
 ) -> SurveyResponse:
     if survey_type not in SurveyType.values:
         raise ValidationError({"survey_type": f"Unknown survey type {survey_type!r}; use nps, csat or ces."})
-    low, high = SURVEY_SCALES[survey_type]
-    if not isinstance(score, int) or not low <= score <= high:
-        raise ValidationError({"score": f"A {survey_type.upper()} score must be a whole number from {low} to {high}."})
-    if not isinstance(responded_on, datetime.date) or isinstance(responded_on, datetime.datetime):
-        raise ValidationError({"responded_on": "A date is required."})
-    bounds.check(responded_on=responded_on)
+    if isinstance(score, bool) or not isinstance(score, int):
+        raise ValidationError({"score": "A whole number is required."})
+    if refusal := rules.survey_score_in_scale(survey_type, score):
+        raise refusal.error("score")
+    _require_day(responded_on, "responded_on")
     bounds.check_text(comment=comment)
-
-    # "Today" is the tenant's: a Tokyo team recording this morning's response must not be refused
-    # because it is still yesterday in UTC.
-    if responded_on > tenant_today(tenant):
-        raise ValidationError({"responded_on": "A survey response cannot be dated in the future."})
+    if refusal := rules.responded_on_not_future(responded_on, today=tenant_today(tenant)):
+        raise refusal.error("responded_on")
     with context.tenant_context(tenant):
         if contact is not None and contact.account_id != account.pk:
             raise ValidationError({"contact": "The contact belongs to another account."})
@@ -150,13 +153,19 @@ def incident_open(
     external_ref: str = "",
     actor=None,
 ) -> Incident:
+    """Open an incident on `account`, at `opened_at` (not in the future) or now."""
+    now = timezone.now()
+    if opened_at is not None:
+        bounds.check(opened_at=opened_at)
+        if refusal := rules.moment_not_future(opened_at, now=now):
+            raise refusal.error("opened_at")
     with context.tenant_context(tenant):
         incident = Incident(
             tenant=tenant,
             account=account,
             title=title,
             severity=severity,
-            opened_at=opened_at or timezone.now(),
+            opened_at=opened_at or now,
             escalated=escalated,
             external_ref=external_ref,
         )
@@ -174,12 +183,14 @@ def incident_resolve(
         # The caller's copy may be stale: lock the row and read it again, so two resolves racing each
         # other give one resolution (the other is refused) and "before" is what was really replaced.
         incident.refresh_from_db(from_queryset=Incident.objects.select_for_update())
-        resolved_at = resolved_at or timezone.now()
+        now = timezone.now()
+        resolved_at = resolved_at or now
         bounds.check(resolved_at=resolved_at)
         if incident.resolved_at is not None:
             raise ValidationError({"resolved_at": "The incident is already resolved."})
-        if resolved_at < incident.opened_at:
-            raise ValidationError({"resolved_at": "An incident cannot be resolved before it was opened."})
+        refusal = rules.resolved_after_opened(opened_at=incident.opened_at, resolved_at=resolved_at)
+        if refusal or (refusal := rules.moment_not_future(resolved_at, now=now)):
+            raise refusal.error("resolved_at")
         before = model_snapshot(incident)
         incident.resolved_at = resolved_at
         incident.save(update_fields=["resolved_at"])

@@ -285,14 +285,8 @@ class KpiDefinitionViewSet(
         )
 
     def perform_update(self, serializer) -> None:
-        kpi: KpiDefinition = serializer.instance
-        changes = dict(serializer.validated_data)
-        # Sent unchanged (a client echoing what it read) is not an edit; a different value is refused.
-        for fixed in ("segment", "code"):
-            if fixed in changes and getattr(kpi, fixed) == changes[fixed]:
-                changes.pop(fixed)
         serializer.instance = services.kpi_definition_update(
-            tenant=self.tenant, kpi=kpi, actor=self.request.user, **changes
+            tenant=self.tenant, kpi=serializer.instance, actor=self.request.user, **serializer.validated_data
         )
 
 
