@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime
 
 from django.db import transaction
+from django.urls import path
+from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -15,15 +17,19 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import mixins, permissions, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.api_fields import BookAccountField, in_book
 from accounts.models import Account, Contact, DataStandard, LifecycleStage, Tier, Touchpoint, TouchpointKind
 from api.errors import Conflict, ErrorSerializer
-from api.fields import BookAccountField, MemberUserField, TenantPkField, in_book
+from api.fields import MemberUserField, TenantPkField
 from api.filters import DayFilter, IdFilter, MappedOrderingFilter, MomentFilter
+from api.models import ApiToken
 from api.permissions import HasScope, RoleMayWrite
 from api.schema import id_parameter, response_example
-from api.viewsets import BookViewSetMixin, TenantViewSet
+from api.viewsets import CreateMixin, DestroyMixin, TenantViewSet, UpdateMixin
 from cs_platform.tenancy.access import FORM_ROLES
 from cs_platform.tenancy.models import Role
 from metrics.models import HealthBand
@@ -186,12 +192,7 @@ _OWNER_ROLES = frozenset({Role.ADMIN, Role.MANAGER})
     ),
 )
 class AccountViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    TenantViewSet,
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, UpdateMixin, DestroyMixin, TenantViewSet
 ):
     """Client accounts in the caller's book (CSM: their accounts; manager: their team's; everyone else:
     the whole tenant), with the latest nightly health (score, band, date) joined.
@@ -229,9 +230,9 @@ class AccountViewSet(
         "destroy": _OWNER_ROLES,
     }
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Account._base_manager.none()
+    queryset = Account._plain.none()  # the schema's; requests read visible_queryset()
+
+    def visible_queryset(self):
         accounts = selectors.visible_accounts(self.request.user, self.membership)
         if self.action == "list":
             return selectors.api_account_keys(accounts, as_of=self._as_of())
@@ -255,14 +256,10 @@ class AccountViewSet(
         serializer = self.get_serializer([rows[pk] for pk in ids if pk in rows], many=True)
         return self.get_paginated_response(serializer.data)
 
-    def _reread(self, account: Account) -> Account:
-        # The response carries the joined columns (segment code, owner e-mail, health) like a GET.
-        # Should the write have taken the account out of the caller's book, it is answered as saved.
-        return self.get_queryset().filter(pk=account.pk).first() or account
-
     def perform_create(self, serializer) -> None:
-        account = services.account_create(tenant=self.tenant, actor=self.request.user, **serializer.validated_data)
-        serializer.instance = self._reread(account)
+        serializer.instance = services.account_create(
+            tenant=self.tenant, actor=self.request.user, **serializer.validated_data
+        )
 
     def perform_update(self, serializer) -> None:
         account: Account = serializer.instance
@@ -277,7 +274,7 @@ class AccountViewSet(
                 # Who may receive the account (or leave it without one) is the reassignment's rule; it
                 # moves the guardian permissions through account_update.
                 services.account_reassign(tenant=self.tenant, account=account, owner_csm=owner, actor=self.request.user)
-        serializer.instance = self._reread(account)
+        serializer.instance = account
 
     def perform_destroy(self, instance: Account) -> None:
         try:
@@ -339,13 +336,7 @@ class ContactFilter(filters.FilterSet):
     ),
 )
 class ContactViewSet(
-    BookViewSetMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    TenantViewSet,
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, UpdateMixin, DestroyMixin, TenantViewSet
 ):
     """The people at client accounts of the caller's book. An account id outside the book (or the
     tenant) in a body is a 400 on `account` ("No such account."); in the URL, a 404.
@@ -364,9 +355,9 @@ class ContactViewSet(
     permission_classes = [permissions.IsAuthenticated, HasScope, RoleMayWrite]
     write_roles = dict.fromkeys(("create", "update", "partial_update", "destroy"), _WRITERS)
 
-    queryset = Contact._plain.none()  # the schema's; requests read book_queryset()
+    queryset = Contact._plain.none()  # the schema's; requests read visible_queryset()
 
-    def book_queryset(self):
+    def visible_queryset(self):
         return selectors.visible_contacts(self.request.user, self.membership)
 
     def perform_create(self, serializer) -> None:
@@ -436,9 +427,7 @@ class TouchpointFilter(filters.FilterSet):
         examples=[OpenApiExample("qbr", value=_TOUCHPOINT_EXAMPLE, request_only=True)],
     ),
 )
-class TouchpointViewSet(
-    BookViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TenantViewSet
-):
+class TouchpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, TenantViewSet):
     """The timeline of meetings, QBRs, calls, e-mails and notes on the accounts of the caller's book,
     newest first. The timeline is a record: touchpoints are logged (the author is the caller), never
     edited or deleted. Logging needs touchpoints:write, or for browser sessions the roles that may log
@@ -454,9 +443,9 @@ class TouchpointViewSet(
     permission_classes = [permissions.IsAuthenticated, HasScope, RoleMayWrite]
     write_roles = {"create": FORM_ROLES["touchpoint"]}
 
-    queryset = Touchpoint._plain.none()  # the schema's; requests read book_queryset()
+    queryset = Touchpoint._plain.none()  # the schema's; requests read visible_queryset()
 
-    def book_queryset(self):
+    def visible_queryset(self):
         return selectors.visible_touchpoints(self.request.user, self.membership)
 
     def perform_create(self, serializer) -> None:
@@ -467,10 +456,58 @@ class TouchpointViewSet(
         )
 
 
+# --- Me ------------------------------------------------------------------------------------------------
+@response_example(
+    "a reporting integration",
+    {
+        "tenant": "northwind",
+        "user": "ops-admin@northwind.example",
+        "role": "admin",
+        "auth": "token",
+        "scopes": ["accounts:read", "measurements:write"],
+        "accounts": 486,
+        "time_zone": "America/New_York",
+    },
+)
+class MeSerializer(serializers.Serializer):
+    tenant = serializers.SlugField(help_text="The tenant the credentials belong to.")
+    user = serializers.EmailField(help_text="The token's creator, or the logged-in user.")
+    role = serializers.CharField()
+    auth = serializers.ChoiceField(choices=["token", "session"])
+    scopes = serializers.ListField(child=serializers.CharField(), help_text="Empty for session authentication.")
+    accounts = serializers.IntegerField(help_text="Accounts the caller can see.")
+    time_zone = serializers.CharField(help_text="The tenant's time zone: dates such as 'today' are its days.")
+
+
+class MeView(APIView):
+    """Who the caller is, in which tenant, by which means: the first call an integration makes."""
+
+    # Here rather than in the api package (the REST base, below the domain apps): it counts the book.
+
+    permission_classes = [permissions.IsAuthenticated, HasScope]
+    scope_family = None
+
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
+        membership = request._request.membership
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        return Response(
+            {
+                "tenant": request._request.tenant.slug,
+                "user": request.user.email,
+                "role": membership.role,
+                "auth": "token" if token else "session",
+                "scopes": token.scopes if token else [],
+                "accounts": selectors.visible_accounts(request.user, membership).count(),
+                "time_zone": timezone.get_current_timezone_name(),
+            }
+        )
+
+
 def register(router) -> None:
     router.register("accounts", AccountViewSet, basename="api-account")
     router.register("contacts", ContactViewSet, basename="api-contact")
     router.register("touchpoints", TouchpointViewSet, basename="api-touchpoint")
 
 
-urlpatterns: list = []
+urlpatterns: list = [path("me/", MeView.as_view(), name="api_me")]

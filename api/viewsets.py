@@ -1,15 +1,34 @@
-"""Base classes for the API's resources: authenticated, scope-checked, filtered, ordered and
-cursor-paginated by the project defaults; each app's `api.py` subclasses these."""
+"""The one base of the API's resources: every app's `api.py` (and cs_platform.audit's) builds its viewsets
+from TenantViewSet and the mixins below; the bulk ingest views (plain APIViews) share TenantViewSetMixin.
+
+Reads: a viewset sets `queryset` to its model's empty queryset (what the schema generator, which has no
+request and no tenant, reads) and implements `visible_queryset()` with the app's selector of what this
+caller may see (`visible_accounts` for anything hanging off an account), so an object outside the
+caller's tenant or book is a 404. Lists are authenticated, scope-checked, filtered, ordered and
+cursor-paginated by the project defaults.
+
+Writes, one pattern for every resource and action:
+1. the body is parsed by the action's serializer (`input_serializers[action]`, else the resource's
+   serializer): `parse()`. Serializers parse and name the field at fault; they decide no business rule.
+2. the write hook hands the validated data to the app's service, which decides, writes and audits:
+   `perform_create/perform_update/perform_destroy(serializer or instance)` for the CRUD actions (the
+   hook sets `serializer.instance` to what the service returned), the action method itself for an
+   action on one object (resolve, complete).
+3. the answer is the written object as a GET shows it, read back through `visible_queryset()`: `answer()`.
+Who may write is the permission classes' business (scopes for tokens, roles for sessions), decided before
+any of this runs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
-from rest_framework import status, viewsets
+from django.db.models import Model, QuerySet
+from django.http import Http404
+from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from api.models import ApiToken
 from cs_platform.tenancy.access import role_of
@@ -18,10 +37,7 @@ from cs_platform.tenancy.models import Membership
 
 
 class TenantViewSetMixin:
-    """`scope_family` names the token scope the view needs (`<family>:read` for GET, `:write` else).
-
-    Querysets must come from the app's tenant-scoped selectors (`visible_accounts` for anything hanging
-    off an account), so an object outside the caller's tenant or book is a 404."""
+    """`scope_family` names the token scope the view needs (`<family>:read` for GET, `:write` else)."""
 
     scope_family: str
     # Digits only: `/accounts/abc/` is a 404 from the resolver, not a 500 from the database.
@@ -36,54 +52,84 @@ class TenantViewSetMixin:
         return self.request._request.tenant
 
 
-class BookViewSetMixin:
-    """Querysets come from `book_queryset()` (the caller's book); the schema generator, which has no
-    tenant, gets the class's empty `queryset` instead."""
+class TenantViewSet(TenantViewSetMixin, viewsets.GenericViewSet):
+    """Compose the mixins a resource supports (DRF's List/Retrieve/Destroy, and Create/Update below)."""
+
+    # {action: serializer of the request body} where it is not the resource's own serializer (a create
+    # taking ids and answering the full representation, the body of an action on one object).
+    input_serializers: dict[str, type[BaseSerializer]] = {}
 
     def get_queryset(self) -> QuerySet:
-        if getattr(self, "swagger_fake_view", False):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user, no tenant
             return self.queryset
-        return self.book_queryset()
+        return self.visible_queryset()
 
-    def book_queryset(self) -> QuerySet:
+    def visible_queryset(self) -> QuerySet:
         raise NotImplementedError
 
-    def check_permissions(self, request) -> None:
-        # A member posting to an object outside their tenant or book gets the 404 of a missing object
-        # before any "your role cannot do this" (as the pages do): a refusal must not confirm the id exists.
-        # Tokens are refused by scope first; a token only ever reaches its own tenant anyway.
+    def permission_denied(self, request, message=None, code=None):
+        # A member refused a write on an object outside their tenant or book gets the 404 of a missing
+        # object rather than "your role cannot do this" (as the pages do): a refusal must not confirm the
+        # id exists. Tokens are refused by scope alone; a token only ever reaches its own tenant anyway.
         member = role_of(request._request) is not None and not isinstance(request.auth, ApiToken)
-        if member and self.detail and request.method not in SAFE_METHODS:
-            self.get_object()
-        super().check_permissions(request)
-
-    def validated(self, request, serializer_class, *, form: str, data=None) -> dict:
-        """The role check of the page form `form` (sessions), then the input validated: a write's first
-        steps. `data` is the body of an action (see action_body); creates use the request's."""
-        from api.permissions import require_form_role
-
-        require_form_role(request, form)
-        serializer = serializer_class(
-            data=request.data if data is None else data, context=self.get_serializer_context()
-        )
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
-    def created(self, obj) -> Response:
-        """201 with the new object as the list shows it (read back through the book's queryset)."""
-        return Response(self.get_serializer(self.get_queryset().get(pk=obj.pk)).data, status=status.HTTP_201_CREATED)
+        lookup = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+        if member and request.method not in SAFE_METHODS and lookup is not None:
+            if not self.get_queryset().filter(pk=lookup).exists():
+                raise Http404
+        super().permission_denied(request, message=message, code=code)
 
     def get_serializer_context(self) -> dict:
         fake = getattr(self, "swagger_fake_view", False)
         return {**super().get_serializer_context(), "today": None if fake else tenant_today(self.tenant)}
 
+    def parse(self, data: Any, **kwargs) -> BaseSerializer:
+        """Step 1 of a write: `data` validated by the action's input serializer (a 400 naming each field
+        at fault). kwargs: `instance` and `partial` for an update."""
+        serializer_class = self.input_serializers.get(self.action) or self.get_serializer_class()
+        serializer = serializer_class(data=data, context=self.get_serializer_context(), **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer
 
-class ReadOnlyTenantViewSet(TenantViewSetMixin, viewsets.ReadOnlyModelViewSet):
-    pass
+    def read_back(self, obj: Model) -> Model:
+        """The written object as the resource's queryset reads it (annotations and joins included). Should
+        the write have taken it out of the caller's sight, it is answered as written."""
+        return self.get_queryset().filter(pk=obj.pk).first() or obj
+
+    def answer(self, obj: Model, status_code: int = status.HTTP_200_OK) -> Response:
+        """Step 3 of a write: the object as a GET of it answers."""
+        return Response(self.get_serializer(self.read_back(obj)).data, status=status_code)
 
 
-class TenantViewSet(TenantViewSetMixin, viewsets.GenericViewSet):
-    """Compose the mixins a resource supports; writes go through services in perform_* hooks."""
+class CreateMixin(mixins.CreateModelMixin):
+    """POST: parse, `perform_create(serializer)` calls the service and sets serializer.instance, 201."""
+
+    def create(self, request, *args, **kwargs) -> Response:
+        serializer = self.parse(request.data)
+        self.perform_create(serializer)
+        return self.answer(serializer.instance, status.HTTP_201_CREATED)
+
+    def perform_create(self, serializer) -> None:
+        # Never serializer.save(): a write goes through the app's service, which validates and audits.
+        raise NotImplementedError(f"{type(self).__name__} must hand the validated data to a service")
+
+
+class UpdateMixin(mixins.UpdateModelMixin):
+    """PUT and PATCH: parse against the object, `perform_update(serializer)` calls the service."""
+
+    def update(self, request, *args, **kwargs) -> Response:
+        serializer = self.parse(request.data, instance=self.get_object(), partial=kwargs.pop("partial", False))
+        self.perform_update(serializer)
+        return self.answer(serializer.instance)
+
+    def perform_update(self, serializer) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must hand the validated data to a service")
+
+
+class DestroyMixin(mixins.DestroyModelMixin):
+    """DELETE: `perform_destroy(instance)` calls the service; 204."""
+
+    def perform_destroy(self, instance) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must delete through a service")
 
 
 def action_body(request) -> Any:

@@ -17,7 +17,6 @@ from typing import Any
 import django_filters
 from django.conf import settings
 from django.db import transaction
-from django.http import Http404
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -33,10 +32,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api_fields import BookAccountField, in_book
 from accounts.models import Contact
 from accounts.selectors import visible_accounts
 from api.errors import ErrorSerializer, error_body
-from api.fields import BookAccountField, DayField, MomentField, TenantPkField, in_book
+from api.fields import DayField, MomentField, TenantPkField
 from api.filters import DayFilter, IdFilter, MomentFilter
 from api.idempotency import (
     HEADER,
@@ -50,7 +50,7 @@ from api.idempotency import (
 from api.models import ApiToken
 from api.permissions import BOOK_WRITERS, HasScope, RoleMayWrite
 from api.schema import response_example
-from api.viewsets import TenantViewSet, TenantViewSetMixin, action_body
+from api.viewsets import CreateMixin, TenantViewSet, TenantViewSetMixin, action_body
 from cs_platform.tenancy.access import FORM_ROLES
 from metrics import bulk, selectors, services
 from metrics.models import HealthBand, HealthSnapshot, Incident, KpiMeasurement, Severity, SurveyResponse, SurveyType
@@ -121,7 +121,7 @@ class MeasurementFilter(django_filters.FilterSet):
         examples=[OpenApiExample("A daily value", value=_MEASUREMENT_EXAMPLE, request_only=True)],
     ),
 )
-class KpiMeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TenantViewSet):
+class KpiMeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, TenantViewSet):
     """KPI measurements of the accounts in the caller's book: one value per account, KPI and day.
     Scope family `metrics`. Many values at once: POST /api/v1/measurements/bulk. Browser sessions write
     as admins, managers and CSMs."""
@@ -135,18 +135,15 @@ class KpiMeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mi
     ordering_fields = ["measured_on", "recorded_at", "id"]
     ordering = ["-measured_on", "-id"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
-            return KpiMeasurement._plain.none()
+    queryset = KpiMeasurement._plain.none()  # the schema's; requests read visible_queryset()
+
+    def visible_queryset(self):
         return selectors.measurements_visible(self.request.user, self.membership)
 
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        measurement = services.kpi_measurement_record(
-            tenant=self.tenant, actor=request.user, source="api", **serializer.validated_data
+    def perform_create(self, serializer) -> None:
+        serializer.instance = services.kpi_measurement_record(
+            tenant=self.tenant, actor=self.request.user, source="api", **serializer.validated_data
         )
-        return Response(self.get_serializer(measurement).data, status=status.HTTP_201_CREATED)
 
 
 # --- Surveys ----------------------------------------------------------------------------------------------------
@@ -201,7 +198,7 @@ class SurveyFilter(django_filters.FilterSet):
         examples=[OpenApiExample("An NPS response", value=_SURVEY_EXAMPLE, request_only=True)],
     ),
 )
-class SurveyResponseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TenantViewSet):
+class SurveyResponseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, TenantViewSet):
     """NPS, CSAT and CES survey responses of the accounts in the caller's book. Scope family `metrics`.
     Many at once: POST /api/v1/surveys/bulk. Browser sessions write as admins, executives, managers and CSMs
     (as the account page's survey form)."""
@@ -215,16 +212,15 @@ class SurveyResponseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mi
     ordering_fields = ["responded_on", "id"]
     ordering = ["-responded_on", "-id"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
-            return SurveyResponse._plain.none()
+    queryset = SurveyResponse._plain.none()  # the schema's; requests read visible_queryset()
+
+    def visible_queryset(self):
         return selectors.surveys_visible(self.request.user, self.membership)
 
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        response = services.survey_response_record(tenant=self.tenant, actor=request.user, **serializer.validated_data)
-        return Response(self.get_serializer(response).data, status=status.HTTP_201_CREATED)
+    def perform_create(self, serializer) -> None:
+        serializer.instance = services.survey_response_record(
+            tenant=self.tenant, actor=self.request.user, **serializer.validated_data
+        )
 
 
 # --- Incidents --------------------------------------------------------------------------------------------------
@@ -290,7 +286,7 @@ class IncidentFilter(django_filters.FilterSet):
         ],
     ),
 )
-class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TenantViewSet):
+class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, TenantViewSet):
     """Support incidents of the accounts in the caller's book (escalations and time to resolve feed the
     health score). Scope family `metrics`. Many at once: POST /api/v1/incidents/bulk. Browser sessions open
     and resolve them as admins, managers and CSMs."""
@@ -304,34 +300,23 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
     ordering_fields = ["opened_at", "id"]
     ordering = ["-opened_at", "-id"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
-            return Incident._plain.none()
+    input_serializers = {"resolve": IncidentResolveSerializer}
+    queryset = Incident._plain.none()  # the schema's; requests read visible_queryset()
+
+    def visible_queryset(self):
         return selectors.incidents_visible(self.request.user, self.membership)
 
-    def permission_denied(self, request, message=None, code=None):
-        # A member whose role may not resolve (or a read-only token) posting to another tenant's or book's
-        # incident learns no more than anyone else: the object does not exist for them.
-        if request.user.is_authenticated and self.lookup_url_kwarg in self.kwargs:
-            if not self.get_queryset().filter(pk=self.kwargs[self.lookup_url_kwarg]).exists():
-                raise Http404
-        super().permission_denied(request, message=message, code=code)
-
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        incident = services.incident_open(tenant=self.tenant, actor=request.user, **serializer.validated_data)
-        return Response(self.get_serializer(incident).data, status=status.HTTP_201_CREATED)
+    def perform_create(self, serializer) -> None:
+        serializer.instance = services.incident_open(
+            tenant=self.tenant, actor=self.request.user, **serializer.validated_data
+        )
 
     @action(detail=True, methods=["post"])
     def resolve(self, request, *args, **kwargs):
         incident = self.get_object()
-        serializer = IncidentResolveSerializer(data=action_body(request))
-        serializer.is_valid(raise_exception=True)
-        incident = services.incident_resolve(
-            tenant=self.tenant, incident=incident, actor=request.user, **serializer.validated_data
-        )
-        return Response(IncidentSerializer(incident, context=self.get_serializer_context()).data)
+        data = self.parse(action_body(request)).validated_data
+        incident = services.incident_resolve(tenant=self.tenant, incident=incident, actor=request.user, **data)
+        return self.answer(incident)
 
 
 # --- Health scores ----------------------------------------------------------------------------------------------
@@ -489,9 +474,9 @@ class HealthScoreViewSet(mixins.ListModelMixin, TenantViewSet):
     ordering_fields = ["snapshot_date", "total", "id"]
     ordering = ["-snapshot_date", "-id"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
-            return HealthSnapshot._plain.none()
+    queryset = HealthSnapshot._plain.none()  # the schema's; requests read visible_queryset()
+
+    def visible_queryset(self):
         return selectors.health_history(self.request.user, self.membership).select_related("account")
 
     def get_serializer_context(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from api.fields import TenantPkField
 from api.filters import IdFilter, MappedOrderingFilter
 from api.permissions import HasScope, RoleMayWrite
 from api.schema import response_example
-from api.viewsets import TenantViewSet
+from api.viewsets import CreateMixin, TenantViewSet, UpdateMixin
 from cs_platform.tenancy.models import Role
 from segments import reference, selectors, services
 from segments.models import Comparator, Direction, KpiDefinition, Segment
@@ -172,7 +172,7 @@ _SEGMENT_PATCH = {
         ],
     ),
 )
-class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, TenantViewSet):
+class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, UpdateMixin, TenantViewSet):
     """The tenant's client segments (banks, insurers, asset managers...), each with its KPI definitions
     nested, in display order. Every member reads them. Admins (browser session) or a token with
     segments:write may PATCH the descriptive fields; the code is fixed (scorecards and imports find a
@@ -189,9 +189,9 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Up
     permission_classes = [permissions.IsAuthenticated, HasScope, RoleMayWrite]
     write_roles = {"partial_update": _ADMINS}
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Segment._base_manager.none()
+    queryset = Segment._plain.none()  # the schema's; requests read visible_queryset()
+
+    def visible_queryset(self):
         return selectors.segments_with_kpis()
 
     def perform_update(self, serializer) -> None:
@@ -252,9 +252,7 @@ _KPI_PATCH = {"target_low": "30", "target_high": "40", "target_text": "30-40% op
         ],
     ),
 )
-class KpiDefinitionViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, TenantViewSet
-):
+class KpiDefinitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, UpdateMixin, TenantViewSet):
     """The KPI definitions of the tenant's segments: what is measured, in which unit, and the target
     band a value is judged against. Every member reads them. Admins (browser session) or a token with
     segments:write may add a tenant KPI (POST; not a reference one) and PATCH a KPI's name, wording,
@@ -272,9 +270,9 @@ class KpiDefinitionViewSet(
     permission_classes = [permissions.IsAuthenticated, HasScope, RoleMayWrite]
     write_roles = {"create": _ADMINS, "partial_update": _ADMINS}
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return KpiDefinition._base_manager.none()
+    queryset = KpiDefinition._plain.none()  # the schema's; requests read visible_queryset()
+
+    def visible_queryset(self):
         return selectors.kpi_definitions()
 
     def perform_create(self, serializer) -> None:
