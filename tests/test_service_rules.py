@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import Account, Contact
+from accounts.selectors import visible_accounts
 from accounts.services import account_create, account_reassign, contact_create, contact_update
 from cs_platform.identity.services import membership_create
 from cs_platform.tenancy import context
@@ -18,6 +19,7 @@ from cs_platform.tenancy.clock import tenant_today
 from cs_platform.tenancy.models import Role
 from journeys.models import ActivityStatus, JourneyActivity
 from journeys.services import journey_activity_complete
+from metrics import api as metrics_api
 from metrics.bulk import (
     BulkRowsInvalid,
     incidents_bulk_ingest,
@@ -52,8 +54,6 @@ def _api_refusals(response) -> set[Refusal]:
 
 
 def _bulk_refusals(ingest, world, rows: list[dict]) -> set[Refusal]:
-    from accounts.selectors import visible_accounts
-
     admin = world.user(Role.ADMIN)
     with context.tenant_context(world.tenant), pytest.raises(BulkRowsInvalid) as raised:
         book = visible_accounts(admin, world.memberships[Role.ADMIN])
@@ -292,14 +292,12 @@ def test_an_activity_completed_without_a_date_is_done_on_the_tenants_today(tenan
 def test_the_bulk_row_schema_requires_what_the_validator_requires(tenant_a, serializer, ingest, row):
     """The row serializers only document (metrics.bulk parses); a field the schema calls required must be
     the one the validator refuses as missing, and no other."""
-    from metrics import api
-
     account = owned_account(tenant_a)
     kpi, _ = _kpis(tenant_a, account)
     today = tenant_today(tenant_a.tenant).isoformat()
     full = {"account": account.pk, **row}
     full.update({key: {"kpi": kpi.pk}.get(key, today) for key, value in row.items() if value is None})
-    fields = getattr(api, serializer)().fields
+    fields = getattr(metrics_api, serializer)().fields
     required = {name for name, field in fields.items() if field.required}
     # kpi or kpi_code: the schema marks neither required; the validator needs one of them (kpi by default).
     declared_optional = {name for name, field in fields.items() if not field.required} - {"kpi", "kpi_code"}
