@@ -81,8 +81,9 @@ def _check_owner_choice(membership: Membership | None, owner, *, unowned: str | 
 
 @transaction.atomic
 def account_create(*, tenant, actor=None, **fields: Any) -> Account:
-    """Create an account. A member creating it chooses its owner as for a reassignment (see
-    _check_owner_choice); without an actor (seeding, imports) any active member may own it."""
+    """Create an account. An admin or manager creating it chooses its owner as for a reassignment (see
+    _check_owner_choice); otherwise (seeding, imports, no actor) any active member may own it. Who may
+    create accounts at all is the permission layer's decision, not this function's."""
     unknown = set(fields) - ACCOUNT_FIELDS
     if unknown:
         raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
@@ -90,8 +91,9 @@ def account_create(*, tenant, actor=None, **fields: Any) -> Account:
         account = Account(tenant=tenant, **fields)
         if account.segment_id and account.segment.tenant_id != tenant.pk:
             raise ValidationError({"segment": "Unknown segment."})
-        if actor is not None:
-            _check_owner_choice(_active_membership(actor), account.owner_csm)
+        membership = _active_membership(actor)
+        if membership is not None and membership.role in (Role.ADMIN, Role.MANAGER):
+            _check_owner_choice(membership, account.owner_csm)
         _require_member(tenant, account.owner_csm, "owner_csm")
         _validate_account(account)
         account.save()
