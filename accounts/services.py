@@ -61,8 +61,30 @@ def _require_member(tenant, user, field: str) -> None:
         raise ValidationError({field: f"{user} is not a member of {tenant}."})
 
 
+def _active_membership(user) -> Membership | None:
+    return Membership.objects.filter(user=user, is_active=True).first() if user is not None else None
+
+
+def _check_owner_choice(membership: Membership | None, owner, *, unowned: str | None = None) -> None:
+    """Who may own an account the member creates or hands over: a manager, a CSM of their team (else it
+    leaves their book at once); an admin, any active CSM or manager, or nobody; anyone else, nobody.
+    `unowned`: the refusal of "nobody" for a non-admin, when it is not simply "choose someone"."""
+    is_admin = membership is not None and membership.role == Role.ADMIN
+    if owner is None and is_admin:
+        return
+    if owner is None and unowned:
+        raise ValidationError({"owner_csm": unowned})
+    allowed = {m.user_id for m in reassign_candidates(membership=membership)} if membership is not None else set()
+    if owner is None or owner.pk not in allowed:
+        scope = "a CSM of your team" if membership is not None and membership.role == Role.MANAGER else None
+        raise ValidationError({"owner_csm": f"Choose {scope or 'an active CSM or manager'}."})
+
+
 @transaction.atomic
 def account_create(*, tenant, actor=None, **fields: Any) -> Account:
+    """Create an account. An admin or manager creating it chooses its owner as for a reassignment (see
+    _check_owner_choice); otherwise (seeding, imports, no actor) any active member may own it. Who may
+    create accounts at all is the permission layer's decision, not this function's."""
     unknown = set(fields) - ACCOUNT_FIELDS
     if unknown:
         raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
@@ -70,6 +92,9 @@ def account_create(*, tenant, actor=None, **fields: Any) -> Account:
         account = Account(tenant=tenant, **fields)
         if account.segment_id and account.segment.tenant_id != tenant.pk:
             raise ValidationError({"segment": "Unknown segment."})
+        membership = _active_membership(actor)
+        if membership is not None and membership.role in (Role.ADMIN, Role.MANAGER):
+            _check_owner_choice(membership, account.owner_csm)
         _require_member(tenant, account.owner_csm, "owner_csm")
         _validate_account(account)
         account.save()
@@ -149,16 +174,17 @@ def account_assign_csm(*, tenant, account: Account, user, actor=None) -> None:
 
 @transaction.atomic
 def account_reassign(*, tenant, account: Account, owner_csm, actor) -> Account:
-    """Move an account to another CSM through account_update (which moves the guardian permissions
-    and records the change). Who may receive it depends on the actor's role: see reassign_candidates."""
+    """Move an account to another CSM (or, for admins, to nobody: owner_csm None) through account_update
+    (which moves the guardian permissions and records the change). Who may receive it depends on the
+    actor's role: see _check_owner_choice."""
     with context.tenant_context(tenant):
-        membership = Membership.objects.filter(user=actor, is_active=True).first() if actor is not None else None
+        membership = _active_membership(actor)
+        if owner_csm is None:
+            _check_owner_choice(membership, None, unowned="Only admins leave an account without a CSM.")
+            return account_update(tenant=tenant, account=account, actor=actor, owner_csm=None)
         if membership is None or membership.role not in Capability.REASSIGN_ACCOUNTS.roles:
             raise ValidationError({"owner_csm": "Only managers and admins reassign accounts."})
-        allowed = {m.user_id for m in reassign_candidates(membership=membership)}
-        if owner_csm is None or owner_csm.pk not in allowed:
-            scope = "a CSM of your team" if membership.role == Role.MANAGER else "an active CSM or manager"
-            raise ValidationError({"owner_csm": f"Choose {scope}."})
+        _check_owner_choice(membership, owner_csm)
         if owner_csm.pk == account.owner_csm_id:
             raise ValidationError({"owner_csm": f"{account.name} is already assigned to {owner_csm}."})
         return account_update(tenant=tenant, account=account, actor=actor, owner_csm=owner_csm)
@@ -236,7 +262,12 @@ CONTACT_FIELDS = {"name", "email", "phone", "title", "is_executive_sponsor", "is
 @transaction.atomic
 def contact_update(*, tenant, contact: Contact, actor=None, **changes: Any) -> Contact:
     """Edit a contact's details. A contact stays on its account: moving a person to another client
-    is a new contact there."""
+    is a new contact there (`account` may be given, as a client echoing what it read does, but only as
+    the contact's own)."""
+    if "account" in changes:
+        account = changes.pop("account")
+        if getattr(account, "pk", account) != contact.account_id:
+            raise ValidationError({"account": "A contact cannot move to another account; create it there."})
     unknown = set(changes) - CONTACT_FIELDS
     if unknown:
         raise ValidationError({name: "This field cannot be edited." for name in sorted(unknown)})

@@ -24,6 +24,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from redis.exceptions import RedisError
 from rest_framework import exceptions, serializers, status
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -114,12 +115,18 @@ def _as_drf(exc: Exception) -> Exception:
     # SuspiciousOperation: Django's HTML 400 and a logged traceback, for what is a client error with a fix.
     if isinstance(exc, RequestDataTooBig):
         return RequestTooLarge.for_settings()
-    # Services raise Django's ValidationError; it is the same client error as a serializer's.
+    # Services raise Django's ValidationError; it is the same client error as a serializer's, with the
+    # service's code when it gives one (future, wrong_segment...): the rules are the services', so the code
+    # a client reads must not depend on whether a serializer happened to check the same thing first.
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
-            return exceptions.ValidationError({key: [str(m) for m in exc.message_dict[key]] for key in exc.error_dict})
-        return exceptions.ValidationError(exc.messages)
+            return exceptions.ValidationError({key: _details(errors) for key, errors in exc.error_dict.items()})
+        return exceptions.ValidationError(_details(exc.error_list))
     return exc
+
+
+def _details(errors: list[DjangoValidationError]) -> list[ErrorDetail]:
+    return [ErrorDetail(message, code=error.code or "invalid") for error in errors for message in error]
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:

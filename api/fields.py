@@ -1,39 +1,21 @@
-"""Serializer fields for ids in request bodies, restricted to the caller's tenant and book. An id of
-another tenant or outside the book reads as missing, with the same message as one that never existed:
-a 400 naming the field, never a hint that the object exists."""
+"""Serializer fields for ids in request bodies, restricted to the caller's tenant (the book's own fields,
+an account of the caller's book and rows hanging off one, are accounts.api_fields). An id of another
+tenant or outside the book reads as missing, with the same message as one that never existed: a 400
+naming the field, never a hint that the object exists."""
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import Account
-from accounts.selectors import visible_accounts
 from cs_platform import bounds
 from cs_platform.tenancy.models import Membership
 
 
-def _messages(noun: str) -> dict[str, str]:
+def id_messages(noun: str) -> dict[str, str]:
     return {"does_not_exist": f"No such {noun}.", "incorrect_type": f"Expected a {noun} id (a number)."}
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class BookAccountField(serializers.PrimaryKeyRelatedField):
-    """An account of the caller's book (visible_accounts)."""
-
-    default_error_messages = _messages("account")
-
-    def __init__(self, **kwargs):
-        if not kwargs.get("read_only"):
-            kwargs.setdefault("queryset", Account._plain.none())  # names the model for the schema only
-        super().__init__(**kwargs)
-
-    def get_queryset(self) -> QuerySet[Account]:
-        request = self.context["request"]
-        return visible_accounts(request.user, request._request.membership)
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -44,7 +26,7 @@ class TenantPkField(serializers.PrimaryKeyRelatedField):
 
     def __init__(self, model, noun: str | None = None, queryset=None, **kwargs):
         self.model, self.narrow = model, queryset
-        kwargs["error_messages"] = {**_messages(noun or model._meta.verbose_name), **kwargs.get("error_messages", {})}
+        kwargs["error_messages"] = {**id_messages(noun or model._meta.verbose_name), **kwargs.get("error_messages", {})}
         if not kwargs.get("read_only"):
             kwargs["queryset"] = model._plain.none()
         super().__init__(**kwargs)
@@ -72,15 +54,6 @@ class MemberUserField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         members = Membership.objects.filter(is_active=True).values("user_id")
         return get_user_model()._default_manager.filter(pk__in=members)
-
-
-def in_book(model):
-    """For TenantPkField(queryset=...): the `model` rows that hang off an account of the caller's book."""
-
-    def rows(request):
-        return model.objects.filter(account__in=visible_accounts(request.user, request._request.membership))
-
-    return rows
 
 
 def display_name(user) -> str | None:

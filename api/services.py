@@ -88,6 +88,10 @@ def api_token_create(
 def api_token_revoke(*, tenant, token: ApiToken, actor) -> ApiToken:
     """Revoke `token` now; requests carrying it fail from the next one on."""
     with context.tenant_context(tenant):
+        # The caller's copy may be stale (another admin revoked or edited the token since it was read):
+        # lock the row and read it again, so a concurrent revoke is refused rather than recorded twice and
+        # "before" is the row this revoke really replaces.
+        token.refresh_from_db(from_queryset=ApiToken.objects.select_for_update())
         if token.revoked_at is not None:
             raise ValidationError({"token": "This token is already revoked."})
         before = _audit_view(token)

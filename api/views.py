@@ -1,4 +1,5 @@
-"""The API's `me` endpoint and the tenant admins' pages for creating and revoking API tokens."""
+"""The tenant admins' pages for creating and revoking API tokens (the `me` endpoint, which counts the
+caller's book, is accounts.api.MeView)."""
 
 from __future__ import annotations
 
@@ -10,66 +11,15 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.selectors import visible_accounts
 from api import selectors
 from api.forms import ApiTokenForm, scope_groups
-from api.models import ApiToken
-from api.schema import response_example
 from api.services import api_token_create, api_token_revoke
 from cs_platform.identity.reauth import require_recent_auth
 from cs_platform.single_use import REFUSED_MESSAGES, FormKey, form_key_issue, form_key_spend
 from cs_platform.tenancy.policy import Capability, requires
 
 _CREATE_FORM = "api_token.create"  # the purpose its single-use form keys are bound to
-
-
-@response_example(
-    "a reporting integration",
-    {
-        "tenant": "northwind",
-        "user": "ops-admin@northwind.example",
-        "role": "admin",
-        "auth": "token",
-        "scopes": ["accounts:read", "measurements:write"],
-        "accounts": 486,
-        "time_zone": "America/New_York",
-    },
-)
-class MeSerializer(serializers.Serializer):
-    tenant = serializers.SlugField(help_text="The tenant the credentials belong to.")
-    user = serializers.EmailField(help_text="The token's creator, or the logged-in user.")
-    role = serializers.CharField()
-    auth = serializers.ChoiceField(choices=["token", "session"])
-    scopes = serializers.ListField(child=serializers.CharField(), help_text="Empty for session authentication.")
-    accounts = serializers.IntegerField(help_text="Accounts the caller can see.")
-    time_zone = serializers.CharField(help_text="The tenant's time zone: dates such as 'today' are its days.")
-
-
-class MeView(APIView):
-    """Who the caller is, in which tenant, by which means: the first call an integration makes."""
-
-    scope_family = None  # any valid token; reads only, so every member (HasCapability)
-
-    @extend_schema(responses=MeSerializer)
-    def get(self, request):
-        membership = request._request.membership
-        token = request.auth if isinstance(request.auth, ApiToken) else None
-        return Response(
-            {
-                "tenant": request._request.tenant.slug,
-                "user": request.user.email,
-                "role": membership.role,
-                "auth": "token" if token else "session",
-                "scopes": token.scopes if token else [],
-                "accounts": visible_accounts(request.user, membership).count(),
-                "time_zone": timezone.get_current_timezone_name(),
-            }
-        )
 
 
 @requires(Capability.MANAGE_API_TOKENS)

@@ -15,10 +15,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers
 
-from api.fields import BookAccountField, DayField, MemberUserField, TenantPkField, display_name, in_book
+from accounts.api_fields import BookAccountField, in_book
+from api.fields import DayField, MemberUserField, TenantPkField, display_name
 from api.filters import DayFilter, IdFilter
 from api.schema import EXAMPLE_SERVER, response_example
-from api.viewsets import BookViewSetMixin, TenantViewSet
+from api.viewsets import CreateMixin, TenantViewSet
 from compliance import selectors
 from compliance.models import (
     AuditOutcome,
@@ -322,7 +323,7 @@ class ComplianceStatusFilter(filters.FilterSet):
 # --- Viewsets ----------------------------------------------------------------------------------------------
 
 
-class ComplianceViewSetMixin(BookViewSetMixin):
+class ComplianceViewSet(TenantViewSet):
     scope_family = "compliance"
 
 
@@ -345,7 +346,7 @@ _AUDIT_EXAMPLE = OpenApiExample("Failed with findings", value=_AUDIT_REQUEST, re
         examples=[_OBLIGATION_EXAMPLE, _OBLIGATION_CREATED],
     ),
 )
-class ObligationViewSet(ComplianceViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class ObligationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, ComplianceViewSet):
     """Compliance obligations of the caller's book: requirement and framework, due date, status as last
     computed by the nightly, owner, the latest audit and a summary of the evidence filed."""
 
@@ -355,22 +356,24 @@ class ObligationViewSet(ComplianceViewSetMixin, mixins.ListModelMixin, mixins.Re
     ordering = ("due_date", "id")
     ordering_fields = ["due_date", "id"]
 
-    queryset = Obligation._plain.none()
     capabilities = {"create": Capability.ADD_OBLIGATIONS}
+    input_serializers = {"create": ObligationCreateSerializer}
+    queryset = Obligation._plain.none()
 
-    def book_queryset(self) -> QuerySet[Obligation]:
+    def visible_queryset(self) -> QuerySet[Obligation]:
         return selectors.api_obligations(self.request.user, self.membership)
 
-    def create(self, request, *args, **kwargs):
-        data = self.validated(request, ObligationCreateSerializer)
-        return self.created(obligation_create(tenant=self.tenant, actor=request.user, **data))
+    def perform_create(self, serializer) -> None:
+        serializer.instance = obligation_create(
+            tenant=self.tenant, actor=self.request.user, **serializer.validated_data
+        )
 
 
 @extend_schema_view(
     list=extend_schema(summary="List evidence (metadata)"),
     retrieve=extend_schema(summary="One evidence file's metadata"),
 )
-class EvidenceViewSet(ComplianceViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class EvidenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ComplianceViewSet):
     """Evidence filed against the caller's book's obligations: name, SHA-256, size, detected content type,
     validity, uploader. Metadata only: `download_url` is the browser download (a logged-in session of the
     same book); files are uploaded on the obligation's evidence page."""
@@ -383,7 +386,7 @@ class EvidenceViewSet(ComplianceViewSetMixin, mixins.ListModelMixin, mixins.Retr
 
     queryset = Evidence._plain.none()
 
-    def book_queryset(self) -> QuerySet[Evidence]:
+    def visible_queryset(self) -> QuerySet[Evidence]:
         return selectors.api_evidence(self.request.user, self.membership)
 
 
@@ -399,7 +402,7 @@ class EvidenceViewSet(ComplianceViewSetMixin, mixins.ListModelMixin, mixins.Retr
         examples=[_AUDIT_EXAMPLE],
     ),
 )
-class AuditResultViewSet(ComplianceViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class AuditResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, ComplianceViewSet):
     """Compliance audits of the caller's book's obligations (outcome, open findings, auditor). Not the
     audit trail of changes, which is /api/v1/audit-events/."""
 
@@ -409,22 +412,24 @@ class AuditResultViewSet(ComplianceViewSetMixin, mixins.ListModelMixin, mixins.R
     ordering = ("-audited_on", "-id")
     ordering_fields = ["audited_on", "id"]
 
-    queryset = AuditResult._plain.none()
     capabilities = {"create": Capability.RECORD_AUDITS}
+    input_serializers = {"create": AuditResultCreateSerializer}
+    queryset = AuditResult._plain.none()
 
-    def book_queryset(self) -> QuerySet[AuditResult]:
+    def visible_queryset(self) -> QuerySet[AuditResult]:
         return selectors.api_audit_results(self.request.user, self.membership)
 
-    def create(self, request, *args, **kwargs):
-        data = self.validated(request, AuditResultCreateSerializer)
-        return self.created(audit_result_record(tenant=self.tenant, actor=request.user, **data))
+    def perform_create(self, serializer) -> None:
+        serializer.instance = audit_result_record(
+            tenant=self.tenant, actor=self.request.user, **serializer.validated_data
+        )
 
 
 @extend_schema_view(
     list=extend_schema(summary="List accounts' compliance status"),
     retrieve=extend_schema(summary="One account's compliance status on one day"),
 )
-class ComplianceStatusViewSet(ComplianceViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class ComplianceStatusViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ComplianceViewSet):
     """Each account's compliance status on a day, from the nightly snapshot: the worst status of its
     obligations and the number of obligations per status. The list shows the tenant's latest snapshot day
     unless `date` names another; per-obligation statuses are in /api/v1/obligations/."""
@@ -437,7 +442,7 @@ class ComplianceStatusViewSet(ComplianceViewSetMixin, mixins.ListModelMixin, mix
 
     queryset = ComplianceStatusSnapshot._plain.none()
 
-    def book_queryset(self) -> QuerySet[ComplianceStatusSnapshot]:
+    def visible_queryset(self) -> QuerySet[ComplianceStatusSnapshot]:
         snapshots = selectors.api_compliance_statuses(self.request.user, self.membership)
         if self.action == "list" and not self.request.query_params.get("date"):
             # The current status by default; a detail URL names its day itself.

@@ -6,10 +6,9 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
-from api import views as api_views
+from api import audit_checkpoints as audit_checkpoints_api
+from api import audit_events as audit_api
 from compliance import api as compliance_api
-from cs_platform.audit import api as audit_api
-from cs_platform.audit import api_checkpoints as audit_checkpoints_api
 from journeys import api as journeys_api
 from metrics import api as metrics_api
 from segments import api as segments_api
@@ -31,7 +30,6 @@ for module in API_MODULES:
     extra_v1 += getattr(module, "urlpatterns", [])
 
 urlpatterns = [
-    path("api/v1/me/", api_views.MeView.as_view(), name="api_me"),
     path("api/v1/", include(extra_v1)),
     path("api/v1/", include(router.urls)),
 ]

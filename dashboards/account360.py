@@ -27,10 +27,14 @@ from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy.models import Membership
 from journeys.selectors import account_decisions, account_journeys
 from metrics.models import HealthSnapshot, Incident, KpiMeasurement, SurveyResponse, SurveyType
-from segments.health_model import KpiTarget, describe, kpi_met
+from segments.health_model import (
+    KPI_WINDOW_DAYS,  # the page shows the KPIs as the health score reads them
+    KpiTarget,
+    describe,
+    kpi_met,
+)
 from segments.models import KpiDefinition
 
-KPI_WINDOW_DAYS = 120  # as the nightly health: the latest value within this window counts
 TIMELINE_SIZE = 50
 
 

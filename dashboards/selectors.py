@@ -41,8 +41,7 @@ from journeys.models import ActivityStatus, Decision, JourneyActivity
 from journeys.selectors import OPEN_STATUSES
 from metrics.models import HealthBand, HealthSnapshot, SurveyResponse
 from metrics.selectors import on_day
-from metrics.services import KPI_WINDOW_DAYS
-from segments.health_model import KpiTarget, kpi_met, nps_from_counts
+from segments.health_model import KPI_WINDOW_DAYS, KpiTarget, kpi_met, nps_from_counts
 from segments.models import KpiDefinition, Segment
 
 BANDS = ("red", "yellow", "grey", "green")  # worst first: the order of risk

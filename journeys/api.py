@@ -13,14 +13,15 @@ from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import mixins, serializers, status
+from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from api.fields import BookAccountField, DayField, MemberUserField, TenantPkField, display_name, in_book
+from accounts.api_fields import BookAccountField, in_book
+from api.fields import DayField, MemberUserField, TenantPkField, display_name
 from api.filters import DayFilter, IdFilter
 from api.schema import response_example
-from api.viewsets import BookViewSetMixin, TenantViewSet, action_body
+from api.viewsets import CreateMixin, TenantViewSet, action_body
 from cs_platform.tenancy.clock import tenant_today
 from cs_platform.tenancy.policy import Capability
 from journeys import selectors
@@ -403,7 +404,7 @@ class DecisionFilter(filters.FilterSet):
 # --- Viewsets ----------------------------------------------------------------------------------------------
 
 
-class JourneysViewSetMixin(BookViewSetMixin):
+class JourneysViewSet(TenantViewSet):
     scope_family = "journeys"
 
 
@@ -431,7 +432,7 @@ _START_EXAMPLE = OpenApiExample(
         ],
     ),
 )
-class AccountJourneyViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class AccountJourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, JourneysViewSet):
     """Account journeys of the caller's book: template, status and current phase as last computed by the
     nightly, and activity counts (total, done, overdue as of the tenant's today). The detail adds the
     template's phases with their dates and the journey's activities."""
@@ -441,18 +442,19 @@ class AccountJourneyViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins.
     ordering = ("-started_on", "-id")
     ordering_fields = ["started_on", "id"]
 
-    queryset = AccountJourney._plain.none()
     capabilities = {"create": Capability.RUN_JOURNEYS}
+    input_serializers = {"create": JourneyStartSerializer}
+    queryset = AccountJourney._plain.none()
 
-    def book_queryset(self) -> QuerySet[AccountJourney]:
+    def visible_queryset(self) -> QuerySet[AccountJourney]:
         journeys = selectors.api_journeys(self.request.user, self.membership)
         return selectors.api_journeys_as_of(journeys, today=tenant_today(self.tenant))
 
     def get_serializer_class(self):
         return AccountJourneyDetailSerializer if self.action in ("retrieve", "create") else AccountJourneySerializer
 
-    def _detail(self, journey_id: int) -> AccountJourney:
-        journey = self.get_queryset().get(pk=journey_id)
+    def read_back(self, obj: AccountJourney) -> AccountJourney:
+        journey = super().read_back(obj)
         journey.phase_rows = selectors.journey_phases(journey, today=tenant_today(self.tenant))
         return journey
 
@@ -461,10 +463,10 @@ class AccountJourneyViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins.
         journey.phase_rows = selectors.journey_phases(journey, today=tenant_today(self.tenant))
         return Response(self.get_serializer(journey).data)
 
-    def create(self, request, *args, **kwargs):
-        data = self.validated(request, JourneyStartSerializer)
-        journey = account_journey_start(tenant=self.tenant, actor=request.user, **data)
-        return Response(self.get_serializer(self._detail(journey.pk)).data, status=status.HTTP_201_CREATED)
+    def perform_create(self, serializer) -> None:
+        serializer.instance = account_journey_start(
+            tenant=self.tenant, actor=self.request.user, **serializer.validated_data
+        )
 
 
 _COMPLETE_EXAMPLE = OpenApiExample("Done yesterday", value={"completed_on": "2026-11-22"}, request_only=True)
@@ -474,7 +476,7 @@ _COMPLETE_EXAMPLE = OpenApiExample("Done yesterday", value={"completed_on": "202
     list=extend_schema(summary="List journey activities"),
     retrieve=extend_schema(summary="One journey activity"),
 )
-class JourneyActivityViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class JourneyActivityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, JourneysViewSet):
     """The activities of the caller's book's journeys: the template activity's text and phase, status, due
     date, completion date, and whether it is overdue (not done, due before the tenant's today)."""
 
@@ -484,10 +486,11 @@ class JourneyActivityViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins
     ordering = ("due_on", "id")
     ordering_fields = ["due_on", "id"]
 
-    queryset = JourneyActivity._plain.none()
     capabilities = {"complete": Capability.RUN_JOURNEYS}
+    input_serializers = {"complete": ActivityCompleteSerializer}
+    queryset = JourneyActivity._plain.none()
 
-    def book_queryset(self) -> QuerySet[JourneyActivity]:
+    def visible_queryset(self) -> QuerySet[JourneyActivity]:
         return selectors.api_activities(self.request.user, self.membership)
 
     @extend_schema(
@@ -504,10 +507,9 @@ class JourneyActivityViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins
     @action(detail=True, methods=["post"], url_path="complete")
     def complete(self, request, activity_id=None):
         activity = self.get_object()
-        data = self.validated(request, ActivityCompleteSerializer, data=action_body(request))
-        completed_on = data.get("completed_on") or tenant_today(self.tenant)
-        journey_activity_complete(tenant=self.tenant, activity=activity, completed_on=completed_on, actor=request.user)
-        return Response(self.get_serializer(activity).data)
+        data = self.parse(action_body(request)).validated_data
+        activity = journey_activity_complete(tenant=self.tenant, activity=activity, actor=request.user, **data)
+        return self.answer(activity)
 
 
 _DECISION_EXAMPLE = OpenApiExample("A blocker with a fallback", value=_DECISION_REQUEST, request_only=True)
@@ -528,7 +530,7 @@ _RESOLVE_EXAMPLE = OpenApiExample(
         examples=[_DECISION_EXAMPLE],
     ),
 )
-class DecisionViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, JourneysViewSet):
     """Decisions and blockers on the caller's book's accounts: one owner, a due date and a fallback each.
     Unresolved 48 hours past due, the nightly escalates them to the owner's manager (`escalated_at`)."""
 
@@ -538,15 +540,15 @@ class DecisionViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     ordering = ("due_date", "id")
     ordering_fields = ["due_date", "created_at", "id"]
 
-    queryset = Decision._plain.none()
     capabilities = {"create": Capability.MANAGE_DECISIONS, "resolve": Capability.MANAGE_DECISIONS}
+    input_serializers = {"create": DecisionCreateSerializer, "resolve": DecisionResolveSerializer}
+    queryset = Decision._plain.none()
 
-    def book_queryset(self) -> QuerySet[Decision]:
+    def visible_queryset(self) -> QuerySet[Decision]:
         return selectors.api_decisions(self.request.user, self.membership)
 
-    def create(self, request, *args, **kwargs):
-        data = self.validated(request, DecisionCreateSerializer)
-        return self.created(decision_create(tenant=self.tenant, actor=request.user, **data))
+    def perform_create(self, serializer) -> None:
+        serializer.instance = decision_create(tenant=self.tenant, actor=self.request.user, **serializer.validated_data)
 
     @extend_schema(
         summary="Resolve a decision or blocker",
@@ -562,9 +564,9 @@ class DecisionViewSet(JourneysViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     @action(detail=True, methods=["post"], url_path="resolve")
     def resolve(self, request, decision_id=None):
         decision = self.get_object()
-        data = self.validated(request, DecisionResolveSerializer, data=action_body(request))
-        decision_resolve(tenant=self.tenant, decision=decision, actor=request.user, **data)
-        return Response(self.get_serializer(decision).data)
+        data = self.parse(action_body(request)).validated_data
+        decision = decision_resolve(tenant=self.tenant, decision=decision, actor=request.user, **data)
+        return self.answer(decision)
 
 
 def register(router) -> None:

@@ -74,8 +74,12 @@ def account_journey_start(
 
 @transaction.atomic
 def journey_activity_complete(
-    *, tenant, activity: JourneyActivity, completed_on: datetime.date, actor=None
+    *, tenant, activity: JourneyActivity, completed_on: datetime.date | None = None, actor=None
 ) -> JourneyActivity:
+    """Mark the activity done on `completed_on` (the tenant's today if None): not before its journey
+    started, not in the future, not twice."""
+    if completed_on is None:
+        completed_on = tenant_today(tenant)
     with context.tenant_context(tenant):
         if not isinstance(completed_on, datetime.date):
             raise ValidationError({"completed_on": "A date is required."})

@@ -32,10 +32,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api_fields import BookAccountField, in_book
 from accounts.models import Contact
 from accounts.selectors import visible_accounts
 from api.errors import ErrorSerializer, error_body
-from api.fields import BookAccountField, DayField, MomentField, TenantPkField, in_book
+from api.fields import DayField, MomentField, TenantPkField
 from api.filters import DayFilter, IdFilter, MomentFilter
 from api.idempotency import (
     HEADER,
@@ -48,10 +49,9 @@ from api.idempotency import (
 )
 from api.models import ApiToken
 from api.schema import response_example
-from api.viewsets import TenantViewSet, TenantViewSetMixin, action_body
-from cs_platform.tenancy.clock import tenant_today
+from api.viewsets import CreateMixin, TenantViewSet, TenantViewSetMixin, action_body
 from cs_platform.tenancy.policy import Capability
-from metrics import selectors, services
+from metrics import bulk, selectors, services
 from metrics.models import HealthBand, HealthSnapshot, Incident, KpiMeasurement, Severity, SurveyResponse, SurveyType
 from segments.health_model import describe
 from segments.models import KpiDefinition
@@ -60,12 +60,6 @@ from segments.models import KpiDefinition
 def _list_schema(serializer: type[serializers.Serializer], **kwargs):
     """A list operation (also for the `latest` action, which is not the viewset's `list`)."""
     return extend_schema(responses={200: serializer(many=True)}, **kwargs)
-
-
-# --- Fields restricted to the caller's tenant and book -------------------------------------------------------
-def _not_future(day, today) -> None:
-    if day > today:
-        raise serializers.ValidationError("A date in the future is not allowed.", code="future")
 
 
 # --- Measurements ---------------------------------------------------------------------------------------------
@@ -93,15 +87,6 @@ class KpiMeasurementSerializer(serializers.ModelSerializer):
         fields = ["id", "account", "kpi", "kpi_code", "measured_on", "value", "source", "recorded_at"]
         read_only_fields = ["id", "source", "recorded_at"]
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-
-        if attrs["kpi"].segment_id != attrs["account"].segment_id:
-            raise serializers.ValidationError(
-                {"kpi": "This KPI belongs to another segment than the account's."}, code="wrong_segment"
-            )
-        _not_future(attrs["measured_on"], tenant_today(self.context["view"].tenant))
-        return attrs
-
 
 class MeasurementFilter(django_filters.FilterSet):
     account = IdFilter(field_name="account_id", help_text="Only this account's values.")
@@ -124,7 +109,7 @@ class MeasurementFilter(django_filters.FilterSet):
         examples=[OpenApiExample("A daily value", value=_MEASUREMENT_EXAMPLE, request_only=True)],
     ),
 )
-class KpiMeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TenantViewSet):
+class KpiMeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, TenantViewSet):
     """KPI measurements of the accounts in the caller's book: one value per account, KPI and day.
     Scope family `metrics`. Many values at once: POST /api/v1/measurements/bulk. Browser sessions write
     as admins, managers and CSMs."""
@@ -137,18 +122,15 @@ class KpiMeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mi
     ordering_fields = ["measured_on", "recorded_at", "id"]
     ordering = ["-measured_on", "-id"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
-            return KpiMeasurement._plain.none()
+    queryset = KpiMeasurement._plain.none()  # the schema's; requests read visible_queryset()
+
+    def visible_queryset(self):
         return selectors.measurements_visible(self.request.user, self.membership)
 
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        measurement = services.kpi_measurement_record(
-            tenant=self.tenant, actor=request.user, source="api", **serializer.validated_data
+    def perform_create(self, serializer) -> None:
+        serializer.instance = services.kpi_measurement_record(
+            tenant=self.tenant, actor=self.request.user, source="api", **serializer.validated_data
         )
-        return Response(self.get_serializer(measurement).data, status=status.HTTP_201_CREATED)
 
 
 # --- Surveys ----------------------------------------------------------------------------------------------------
@@ -203,7 +185,7 @@ class SurveyFilter(django_filters.FilterSet):
         examples=[OpenApiExample("An NPS response", value=_SURVEY_EXAMPLE, request_only=True)],
     ),
 )
-class SurveyResponseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TenantViewSet):
+class SurveyResponseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, TenantViewSet):
     """NPS, CSAT and CES survey responses of the accounts in the caller's book. Scope family `metrics`.
     Many at once: POST /api/v1/surveys/bulk. Browser sessions write as admins, executives, managers and CSMs
     (as the account page's survey form)."""
@@ -216,16 +198,15 @@ class SurveyResponseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mi
     ordering_fields = ["responded_on", "id"]
     ordering = ["-responded_on", "-id"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
-            return SurveyResponse._plain.none()
+    queryset = SurveyResponse._plain.none()  # the schema's; requests read visible_queryset()
+
+    def visible_queryset(self):
         return selectors.surveys_visible(self.request.user, self.membership)
 
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        response = services.survey_response_record(tenant=self.tenant, actor=request.user, **serializer.validated_data)
-        return Response(self.get_serializer(response).data, status=status.HTTP_201_CREATED)
+    def perform_create(self, serializer) -> None:
+        serializer.instance = services.survey_response_record(
+            tenant=self.tenant, actor=self.request.user, **serializer.validated_data
+        )
 
 
 # --- Incidents --------------------------------------------------------------------------------------------------
@@ -291,7 +272,7 @@ class IncidentFilter(django_filters.FilterSet):
         ],
     ),
 )
-class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TenantViewSet):
+class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, TenantViewSet):
     """Support incidents of the accounts in the caller's book (escalations and time to resolve feed the
     health score). Scope family `metrics`. Many at once: POST /api/v1/incidents/bulk. Browser sessions open
     and resolve them as admins, managers and CSMs."""
@@ -304,26 +285,23 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
     ordering_fields = ["opened_at", "id"]
     ordering = ["-opened_at", "-id"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
-            return Incident._plain.none()
+    input_serializers = {"resolve": IncidentResolveSerializer}
+    queryset = Incident._plain.none()  # the schema's; requests read visible_queryset()
+
+    def visible_queryset(self):
         return selectors.incidents_visible(self.request.user, self.membership)
 
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        incident = services.incident_open(tenant=self.tenant, actor=request.user, **serializer.validated_data)
-        return Response(self.get_serializer(incident).data, status=status.HTTP_201_CREATED)
+    def perform_create(self, serializer) -> None:
+        serializer.instance = services.incident_open(
+            tenant=self.tenant, actor=self.request.user, **serializer.validated_data
+        )
 
     @action(detail=True, methods=["post"])
     def resolve(self, request, *args, **kwargs):
         incident = self.get_object()
-        serializer = IncidentResolveSerializer(data=action_body(request))
-        serializer.is_valid(raise_exception=True)
-        incident = services.incident_resolve(
-            tenant=self.tenant, incident=incident, actor=request.user, **serializer.validated_data
-        )
-        return Response(IncidentSerializer(incident, context=self.get_serializer_context()).data)
+        data = self.parse(action_body(request)).validated_data
+        incident = services.incident_resolve(tenant=self.tenant, incident=incident, actor=request.user, **data)
+        return self.answer(incident)
 
 
 # --- Health scores ----------------------------------------------------------------------------------------------
@@ -481,9 +459,9 @@ class HealthScoreViewSet(mixins.ListModelMixin, TenantViewSet):
     ordering_fields = ["snapshot_date", "total", "id"]
     ordering = ["-snapshot_date", "-id"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
-            return HealthSnapshot._plain.none()
+    queryset = HealthSnapshot._plain.none()  # the schema's; requests read visible_queryset()
+
+    def visible_queryset(self):
         return selectors.health_history(self.request.user, self.membership).select_related("account")
 
     def get_serializer_context(self) -> dict[str, Any]:
@@ -502,6 +480,9 @@ class HealthScoreViewSet(mixins.ListModelMixin, TenantViewSet):
 
 
 # --- Bulk ingest ------------------------------------------------------------------------------------------------
+# The row serializers below are the OpenAPI schema of a bulk row, and nothing else: DRF would take seconds
+# over 10,000 rows, so metrics.bulk parses the raw rows set-based and applies the rules of metrics.rules,
+# the same as the one-row services. tests/test_service_rules.py holds the two to the same fields.
 class MeasurementRowSerializer(serializers.Serializer):
     account = serializers.IntegerField(help_text="Id of an account of the caller's book.")
     kpi = serializers.IntegerField(required=False, help_text="Id of a KPI of the account's segment (or kpi_code).")
@@ -656,7 +637,7 @@ def _bulk_schema(*, entity: str, request: type[serializers.Serializer], example_
 class _BulkIngestView(TenantViewSetMixin, APIView):
     scope_family = "metrics"
     endpoint: str
-    capabilities: dict[str, Capability]  # {"post": the capability of the resource's create}
+    capabilities: dict[str, Capability]
 
     def ingest(self, **kwargs) -> dict[str, Any]:
         raise NotImplementedError
@@ -716,8 +697,8 @@ class _BulkIngestView(TenantViewSetMixin, APIView):
                 )
                 if claim is not None:
                     idempotency_store(claim, status_code=201, body=result)
-        except services.BulkRowsInvalid as exc:
-            listed = exc.errors[: services.BULK_ERRORS_LISTED]
+        except bulk.BulkRowsInvalid as exc:
+            listed = exc.errors[: bulk.BULK_ERRORS_LISTED]
             more = (
                 f" The first {len(listed)} of {len(exc.errors)} errors are listed."
                 if len(listed) < len(exc.errors)
@@ -748,7 +729,7 @@ class MeasurementsBulkView(_BulkIngestView):
     capabilities = {"post": Capability.RECORD_MEASUREMENTS}
 
     def ingest(self, **kwargs) -> dict[str, Any]:
-        return services.kpi_measurements_bulk_ingest(**kwargs)
+        return bulk.kpi_measurements_bulk_ingest(**kwargs)
 
 
 @_bulk_schema(
@@ -766,7 +747,7 @@ class SurveysBulkView(_BulkIngestView):
     capabilities = {"post": Capability.RECORD_SURVEYS}
 
     def ingest(self, **kwargs) -> dict[str, Any]:
-        return services.survey_responses_bulk_ingest(**kwargs)
+        return bulk.survey_responses_bulk_ingest(**kwargs)
 
 
 @_bulk_schema(
@@ -792,7 +773,7 @@ class IncidentsBulkView(_BulkIngestView):
     capabilities = {"post": Capability.MANAGE_INCIDENTS}
 
     def ingest(self, **kwargs) -> dict[str, Any]:
-        return services.incidents_bulk_ingest(**kwargs)
+        return bulk.incidents_bulk_ingest(**kwargs)
 
 
 def register(router) -> None:

@@ -26,9 +26,13 @@ from django.utils import timezone
 from segments.health_model import (
     ADOPTION_KPIS,
     COMPLIANCE_SCORES,
+    DECISION_WINDOW_DAYS,
+    INCIDENT_WINDOW_DAYS,
     JOURNEY_SCORES,
+    KPI_WINDOW_DAYS,
     MEASURES,
     SHORTFALL_PENALTY,
+    SURVEY_WINDOW_DAYS,
     TRUST_KPIS,
 )
 
@@ -140,7 +144,6 @@ def _component(code: str) -> str:
 @cache
 def snapshot_statement(*, chunked: bool) -> str:
     """The upsert for one tenant and day; with `chunked`, for the accounts in %(ids)s only."""
-    from metrics.services import DECISION_WINDOW_DAYS, KPI_WINDOW_DAYS, SURVEY_WINDOW_DAYS
 
     def only(column: str) -> str:
         return f"AND {column} = ANY(%(ids)s)" if chunked else ""
@@ -303,8 +306,6 @@ def health_snapshots_upsert(
     *, tenant_id: int, day: datetime.date, account_ids: list[int] | None
 ) -> tuple[int, dict[str, int], str]:
     """Run the statement in the caller's transaction and tenant context: (accounts, bands, sha256)."""
-    from metrics.services import INCIDENT_WINDOW_DAYS
-
     since = timezone.make_aware(
         datetime.datetime.combine(day - datetime.timedelta(days=INCIDENT_WINDOW_DAYS), datetime.time())
     )

@@ -10,9 +10,20 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from accounts.models import Account
+from accounts.selectors import visible_accounts
+from compliance.models import ComplianceStatusSnapshot
 from cs_platform.tenancy import context
+from journeys.models import AccountJourney, Decision
 from metrics.models import HealthSnapshot, Incident, KpiMeasurement, NightlyRun, RunStatus, SurveyResponse
-from segments.health_model import AccountInputs, KpiTarget, SurveyStats
+from segments.health_model import (
+    DECISION_WINDOW_DAYS,
+    INCIDENT_WINDOW_DAYS,
+    KPI_WINDOW_DAYS,
+    SURVEY_WINDOW_DAYS,
+    AccountInputs,
+    KpiTarget,
+    SurveyStats,
+)
 from segments.models import KpiDefinition, Segment
 
 
@@ -52,10 +63,6 @@ def health_inputs(
     4 survey aggregates per account and type, 5 incidents of the window, 6 journeys,
     7 compliance snapshots of the day, 8 decision closure per account, 9 snapshots 7 and 30 days back.
     Returns ({account_id: (segment_id, AccountInputs)}, {account_id: (total 7 days ago, total 30 days ago)})."""
-    from compliance.models import ComplianceStatusSnapshot
-    from journeys.models import AccountJourney, Decision
-    from metrics.services import DECISION_WINDOW_DAYS, INCIDENT_WINDOW_DAYS, KPI_WINDOW_DAYS, SURVEY_WINDOW_DAYS
-
     scope = {} if account_ids is None else {"account_id__in": account_ids}
     accounts = Account.objects.all() if account_ids is None else Account.objects.filter(pk__in=account_ids)
     inputs: dict[int, tuple[int, AccountInputs]] = {}
@@ -191,8 +198,6 @@ def nightly_run_attention(runs=None):
 
 # --- API v1 (issue #5): every query goes through the caller's book -------------------------------------
 def _book(user, membership):
-    from accounts.selectors import visible_accounts
-
     return visible_accounts(user, membership)
 
 

@@ -49,8 +49,8 @@ from cs_platform.tenancy.clock import tenant_zone
 from cs_platform.tenancy.models import Membership, Role
 from dashboards.services import segment_snapshots_compute
 from journeys.services import decisions_escalate, journey_status_recompute
+from metrics.health import health_snapshots_compute
 from metrics.models import NightlyRun, RunStatus
-from metrics.services import health_snapshots_compute
 from metrics.signals import nightly_run_failed
 from webhooks.events import webhook_events_emit
 

@@ -10,7 +10,7 @@ from rest_framework import mixins, serializers
 from api.fields import TenantPkField
 from api.filters import IdFilter, MappedOrderingFilter
 from api.schema import response_example
-from api.viewsets import TenantViewSet
+from api.viewsets import CreateMixin, TenantViewSet, UpdateMixin
 from cs_platform.tenancy.policy import Capability
 from segments import reference, selectors, services
 from segments.models import Comparator, Direction, KpiDefinition, Segment
@@ -168,7 +168,7 @@ _SEGMENT_PATCH = {
         ],
     ),
 )
-class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, TenantViewSet):
+class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, UpdateMixin, TenantViewSet):
     """The tenant's client segments (banks, insurers, asset managers...), each with its KPI definitions
     nested, in display order. Every member reads them. Admins (browser session) or a token with
     segments:write may PATCH the descriptive fields; the code is fixed (scorecards and imports find a
@@ -184,9 +184,9 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Up
     http_method_names = ["get", "patch", "head", "options"]
     capabilities = {"partial_update": Capability.EDIT_SEGMENTS}
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Segment._base_manager.none()
+    queryset = Segment._plain.none()  # the schema's; requests read visible_queryset()
+
+    def visible_queryset(self):
         return selectors.segments_with_kpis()
 
     def perform_update(self, serializer) -> None:
@@ -247,9 +247,7 @@ _KPI_PATCH = {"target_low": "30", "target_high": "40", "target_text": "30-40% op
         ],
     ),
 )
-class KpiDefinitionViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, TenantViewSet
-):
+class KpiDefinitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMixin, UpdateMixin, TenantViewSet):
     """The KPI definitions of the tenant's segments: what is measured, in which unit, and the target
     band a value is judged against. Every member reads them. Admins (browser session) or a token with
     segments:write may add a tenant KPI (POST; not a reference one) and PATCH a KPI's name, wording,
@@ -266,9 +264,9 @@ class KpiDefinitionViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
     capabilities = {"create": Capability.EDIT_SEGMENTS, "partial_update": Capability.EDIT_SEGMENTS}
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return KpiDefinition._base_manager.none()
+    queryset = KpiDefinition._plain.none()  # the schema's; requests read visible_queryset()
+
+    def visible_queryset(self):
         return selectors.kpi_definitions()
 
     def perform_create(self, serializer) -> None:
@@ -279,14 +277,8 @@ class KpiDefinitionViewSet(
         )
 
     def perform_update(self, serializer) -> None:
-        kpi: KpiDefinition = serializer.instance
-        changes = dict(serializer.validated_data)
-        # Sent unchanged (a client echoing what it read) is not an edit; a different value is refused.
-        for fixed in ("segment", "code"):
-            if fixed in changes and getattr(kpi, fixed) == changes[fixed]:
-                changes.pop(fixed)
         serializer.instance = services.kpi_definition_update(
-            tenant=self.tenant, kpi=kpi, actor=self.request.user, **changes
+            tenant=self.tenant, kpi=serializer.instance, actor=self.request.user, **serializer.validated_data
         )
 
 

@@ -15,6 +15,13 @@ from typing import Any
 
 HUNDRED = Decimal(100)
 
+# How far back each measure looks from the scored day. Both engines (metrics.selectors.health_inputs for
+# this reference, metrics.scoring_sql for PostgreSQL) and the pages that explain a score read these.
+SURVEY_WINDOW_DAYS = 180
+INCIDENT_WINDOW_DAYS = 90
+KPI_WINDOW_DAYS = 120  # the latest value of each KPI within this window counts
+DECISION_WINDOW_DAYS = 90
+
 
 def _clamp(value: float) -> float:
     return max(0.0, min(100.0, value))

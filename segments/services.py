@@ -36,7 +36,12 @@ def _validate_band(*, comparator: str, direction: str, target_low, target_high) 
 @transaction.atomic
 def kpi_definition_update(*, tenant, kpi: KpiDefinition, actor=None, **changes) -> KpiDefinition:
     """Edit a KPI's target band, wording or weight for one tenant (the reference stays as loaded
-    elsewhere). Validates the band and records before/after."""
+    elsewhere). Validates the band and records before/after. Segment and code are fixed: sent with
+    their current values (a client echoing what it read) they are not an edit; other values are refused."""
+    if "segment" in changes and getattr(changes["segment"], "pk", changes["segment"]) == kpi.segment_id:
+        del changes["segment"]
+    if "code" in changes and changes["code"] == kpi.code:
+        del changes["code"]
     allowed = {
         "name",
         "description",

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.services import account_update, contact_create, touchpoint_log
-from cs_platform.audit import api as audit_api
+from api import audit_events as audit_api
 from cs_platform.audit.models import AuditEvent
 from cs_platform.audit.services import audit_record, audit_record_many
 from cs_platform.tenancy import context

@@ -292,6 +292,34 @@ def test_revoking_twice_is_a_field_error(tenant_a):
     assert "token" in excinfo.value.message_dict
 
 
+@pytest.mark.django_db
+def test_a_revoke_from_a_stale_copy_audits_the_row_it_replaced(tenant_a):
+    """The caller's copy was read before another change committed: "before" is the row as it is now."""
+    token, _ = _token(tenant_a, scopes=("accounts:read",))
+    with context.tenant_context(tenant_a.tenant):
+        stale = ApiToken.objects.get(pk=token.pk)
+        ApiToken.objects.filter(pk=token.pk).update(name="CRM sync (old)", scopes=["accounts:read", "audit:read"])
+    api_token_revoke(tenant=tenant_a.tenant, token=stale, actor=tenant_a.user(Role.ADMIN))
+    with context.tenant_context(tenant_a.tenant):
+        event = AuditEvent.objects.filter(action="api_token.revoke").get()
+    assert event.before["name"] == "CRM sync (old)"
+    assert event.before["scopes"] == ["accounts:read", "audit:read"]
+    assert event.after["revoked_at"] is not None
+
+
+@pytest.mark.django_db
+def test_a_revoke_from_a_stale_copy_of_a_revoked_token_is_refused(tenant_a):
+    token, _ = _token(tenant_a)
+    with context.tenant_context(tenant_a.tenant):
+        stale = ApiToken.objects.get(pk=token.pk)
+    api_token_revoke(tenant=tenant_a.tenant, token=token, actor=tenant_a.user(Role.ADMIN))
+    with pytest.raises(ValidationError) as excinfo:
+        api_token_revoke(tenant=tenant_a.tenant, token=stale, actor=tenant_a.user(Role.ADMIN))
+    assert "token" in excinfo.value.message_dict
+    with context.tenant_context(tenant_a.tenant):
+        assert AuditEvent.objects.filter(action="api_token.revoke").count() == 1
+
+
 # --- admin pages --------------------------------------------------------------------------------------
 
 

@@ -202,7 +202,7 @@ def test_a_csv_export_is_checked_with_the_checkpoint_list(trail, tmp_path):
 
 
 def test_the_documented_json_example_verifies_with_the_example_key(tmp_path):
-    from cs_platform.audit import api
+    from api import audit_events as api
 
     (example,) = [e.value for e in api._EXPORT_EXAMPLES if e.media_type == "application/json"]
     result = run(tmp_path, example, "--public-key", api.EXAMPLE_PUBLIC_KEYS[0]["public_key"])

@@ -21,8 +21,9 @@ from accounts.models import Account
 from accounts.services import account_create
 from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy import context
+from metrics.bulk import kpi_measurements_bulk_ingest
 from metrics.models import Incident, KpiMeasurement
-from metrics.services import incident_open, incident_resolve, kpi_measurement_record, kpi_measurements_bulk_ingest
+from metrics.services import incident_open, incident_resolve, kpi_measurement_record
 from segments.models import KpiDefinition
 from tests import factories
 from tests.concurrency import race

@@ -13,8 +13,9 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Account
 from cs_platform.tenancy import context
+from metrics.bulk import BulkRowsInvalid, kpi_measurements_bulk_ingest
+from metrics.health import health_snapshots_compute
 from metrics.models import HealthSnapshot, KpiMeasurement, SurveyResponse
-from metrics.services import BulkRowsInvalid, health_snapshots_compute, kpi_measurements_bulk_ingest
 from nightly.pipeline import run_tenant
 from segments.models import KpiDefinition, Scorecard, Segment
 from segments.services import scorecard_update

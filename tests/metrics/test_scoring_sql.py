@@ -15,8 +15,8 @@ from django.core.management import call_command
 from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy import context
 from cs_platform.tenancy.models import Tenant
+from metrics.health import health_snapshots_compute
 from metrics.models import HealthSnapshot
-from metrics.services import health_snapshots_compute
 from nightly.pipeline import tenant_wide_steps
 from segments.health_model import MEASURES
 from segments.models import Scorecard, Segment

@@ -6,15 +6,9 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import Account
 from cs_platform.tenancy import context
+from metrics.bulk import BulkRowsInvalid, kpi_measurements_bulk_ingest
 from metrics.models import KpiMeasurement
-from metrics.services import (
-    BulkRowsInvalid,
-    incident_open,
-    incident_resolve,
-    kpi_measurement_record,
-    kpi_measurements_bulk_ingest,
-    survey_response_record,
-)
+from metrics.services import incident_open, incident_resolve, kpi_measurement_record, survey_response_record
 from segments.models import KpiDefinition
 from tests import factories
 from tests.helpers import event_count, last_event

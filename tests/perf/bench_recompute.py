@@ -377,13 +377,15 @@ FLOOR_MEASURES = {
 
 
 def floor_sql() -> str:
-    from metrics.services import DECISION_WINDOW_DAYS, KPI_WINDOW_DAYS, SURVEY_WINDOW_DAYS
     from segments.health_model import (
         ADOPTION_KPIS,
         COMPLIANCE_SCORES,
+        DECISION_WINDOW_DAYS,
         JOURNEY_SCORES,
+        KPI_WINDOW_DAYS,
         MEASURES,
         SHORTFALL_PENALTY,
+        SURVEY_WINDOW_DAYS,
         TRUST_KPIS,
     )
 
@@ -540,7 +542,7 @@ def run_floor(*, tenant, day: datetime.date) -> tuple[float, int]:
     from django.utils import timezone
 
     from cs_platform.tenancy import context
-    from metrics.services import INCIDENT_WINDOW_DAYS
+    from segments.health_model import INCIDENT_WINDOW_DAYS
 
     since = timezone.make_aware(
         datetime.datetime.combine(day - datetime.timedelta(days=INCIDENT_WINDOW_DAYS), datetime.time())
@@ -606,8 +608,16 @@ def naive_loop(*, tenant, day: datetime.date, account_ids: list[int]) -> dict[in
     from cs_platform.tenancy import context
     from journeys.models import AccountJourney, Decision
     from metrics.models import HealthSnapshot, Incident, KpiMeasurement, SurveyResponse
-    from metrics.services import DECISION_WINDOW_DAYS, INCIDENT_WINDOW_DAYS, KPI_WINDOW_DAYS, SURVEY_WINDOW_DAYS
-    from segments.health_model import AccountInputs, KpiTarget, SurveyStats, score_account
+    from segments.health_model import (
+        DECISION_WINDOW_DAYS,
+        INCIDENT_WINDOW_DAYS,
+        KPI_WINDOW_DAYS,
+        SURVEY_WINDOW_DAYS,
+        AccountInputs,
+        KpiTarget,
+        SurveyStats,
+        score_account,
+    )
     from segments.services import scorecards_for_scoring
 
     totals: dict[int, Any] = {}
