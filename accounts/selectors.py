@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import functools
 from typing import Any
 
@@ -14,11 +13,11 @@ from django.db.models import (
     Func,
     Q,
     QuerySet,
-    Value,
 )
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast
 
 from accounts.models import Account, AccountUserObjectPermission, Contact, Touchpoint
+from cs_platform.audit.models import AuditEvent
 from cs_platform.tenancy.models import Membership, Role
 from cs_platform.tenancy.policy import Capability
 from cs_platform.tenancy.selectors import team_user_ids
@@ -255,7 +254,6 @@ def account_audit_trail(account: Account, *, limit: int = AUDIT_TRAIL_SIZE) -> l
     results, survey responses, incidents), newest first, each with a before -> after summary.
     One query: an OR over (object_type, object_id) pairs whose ids come from subqueries casting the
     children's primary keys to text."""
-    from cs_platform.audit.models import AuditEvent
 
     match = Q(object_type="accounts.account", object_id=str(account.pk))
     for object_type, (model_label, lookup) in _AUDITED_CHILDREN.items():
@@ -275,41 +273,10 @@ def account_audit_trail(account: Account, *, limit: int = AUDIT_TRAIL_SIZE) -> l
     ]
 
 
-# --- REST API (accounts.api) ---------------------------------------------------------------------------
+# --- Deleting an account ---------------------------------------------------------------------------
 # Relations of an account that are not its history: who may work on it (guardian rows, rebuilt on
 # reassignment) is access control, not a record of the client.
 _NOT_HISTORY = frozenset({"user_permissions"})
-
-
-def api_account_keys(accounts: QuerySet[Account], *, as_of: datetime.date | None) -> QuerySet[Account]:
-    """The visible `accounts` as the API list pages them: no join, so `ORDER BY name, id LIMIT n` runs
-    on the (tenant, name) index and reads n rows. Joined and sorted first, the same page cost
-    PostgreSQL every account of a 10,000-account tenant: Row-Level Security hides the row count from
-    the planner, which then estimates ~1% of it and sorts after the joins.
-    `h` (the health snapshot of `as_of`, metrics.selectors.on_day) joins only when a filter uses it;
-    `renewal_key` is renewal_date with "no date" sorting last, so cursor pagination can order by it
-    (a NULL position cannot be compared)."""
-    from metrics.selectors import on_day
-
-    return accounts.annotate(
-        h=on_day("health_snapshots", as_of), renewal_key=Coalesce("renewal_date", Value(datetime.date.max))
-    )
-
-
-def api_account_rows(accounts: QuerySet[Account], *, as_of: datetime.date | None) -> QuerySet[Account]:
-    """The `accounts` with segment code and owner CSM e-mail joined and the health of the tenant's latest nightly
-    run (`as_of`: metrics.selectors.health_as_of) as ONE LEFT JOIN on the (tenant, account, day)
-    unique index: annotations health_score, health_band, health_as_of (None when the account was not
-    scored that night). One query. The list reads a page's rows with it by id, after paging on
-    api_account_keys; a single account (retrieve, write answers) reads through it directly."""
-    # Columns rather than select_related: a page builds 100 Account objects, not 300 model instances.
-    return api_account_keys(accounts, as_of=as_of).annotate(
-        segment_code=F("segment__code"),
-        owner_csm_email=F("owner_csm__email"),
-        health_score=F("h__total"),
-        health_band=F("h__band"),
-        health_as_of=F("h__snapshot_date"),
-    )
 
 
 def account_history(account: Account) -> list[str]:

@@ -9,11 +9,13 @@ from accounts import api as accounts_api
 from api import audit_checkpoints as audit_checkpoints_api
 from api import audit_events as audit_api
 from compliance import api as compliance_api
+from dashboards import api as dashboards_api
 from journeys import api as journeys_api
 from metrics import api as metrics_api
 from segments import api as segments_api
 
 API_MODULES = (
+    dashboards_api,  # the account resource first, as in the schema
     accounts_api,
     segments_api,
     metrics_api,

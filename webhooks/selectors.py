@@ -11,6 +11,9 @@ from typing import Any
 
 from django.db.models import F, OuterRef, QuerySet, Subquery
 
+from compliance.models import ComplianceStatusSnapshot
+from journeys.models import Decision
+from metrics.models import HealthSnapshot
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
@@ -81,7 +84,6 @@ def band_changes(day: datetime.date) -> list[dict[str, Any]]:
     was: a gap in the nightly runs must not hide a change). One query: each of the day's snapshots
     looks up its predecessor through the (tenant, account, snapshot_date) unique index. An account's
     first snapshot is no change."""
-    from metrics.models import HealthSnapshot
 
     rows = _changed_on(HealthSnapshot, "band", day, extra="total")
     return [
@@ -99,7 +101,6 @@ def band_changes(day: datetime.date) -> list[dict[str, Any]]:
 def compliance_changes(day: datetime.date) -> list[dict[str, Any]]:
     """Accounts whose compliance status (the worst of their obligations, as snapshotted by
     compliance_status_recompute) on `day` differs from their previous snapshot. One query, as above."""
-    from compliance.models import ComplianceStatusSnapshot
 
     rows = _changed_on(ComplianceStatusSnapshot, "status", day, extra="counts")
     return [
@@ -120,7 +121,6 @@ def escalations(tenant, day: datetime.date) -> list[dict[str, Any]]:
     escalated_at once per decision). The window starts at the beginning of the previous local day, so
     a run that finished after midnight or a re-run loses nothing; the caller's event ids (one per
     decision) keep anything from being sent twice. One query, joined."""
-    from journeys.models import Decision
 
     local = zoneinfo.ZoneInfo(tenant.time_zone)
     since = datetime.datetime.combine(day - datetime.timedelta(days=1), datetime.time.min, tzinfo=local)
