@@ -206,7 +206,7 @@ def test_every_example_value_in_a_component_validates(schema, validate):
 
 def test_the_examples_validator_rejects_what_the_serializers_would_not_give(schema, validate):
     # The checks above are only as good as this: a wrong example must not pass.
-    from accounts.api import _ACCOUNT_READ_EXAMPLE as good
+    from dashboards.api import _ACCOUNT_READ_EXAMPLE as good
 
     account = {"$ref": "#/components/schemas/Account"}
     assert validate(good, account) == []
