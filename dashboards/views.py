@@ -150,7 +150,7 @@ def _totals(summaries) -> dict:
 
 
 @requires()
-def segment_scorecard(request, segment_id: int):
+def segment_page(request, segment_id: int):
     membership = request.membership
     segment = selectors.segment_of(segment_id)
     if segment is None:

@@ -40,7 +40,7 @@ def _week_of(request) -> IsoWeek:
 
 
 @requires(Capability.MANAGE_WEEKLY_EMAIL)
-def scorecard_deliveries(request):
+def weekly_email_deliveries(request):
     week = _week_of(request)
     if request.method == "POST" and request.POST.get("action") == "retry_failed":
         queued = scorecard_deliveries_retry_failed(tenant=request.tenant, week=week, actor=request.user)
@@ -52,7 +52,7 @@ def scorecard_deliveries(request):
             messages.error(
                 request, f"No failed email of {week} to retry (stopped mid-send ones are retried one by one)."
             )
-        return redirect(f"{reverse('scorecard_deliveries')}?week={week}")
+        return redirect(f"{reverse('weekly_email_deliveries')}?week={week}")
     if request.method == "POST":
         try:
             delivery_id = int(request.POST.get("delivery", ""))
@@ -65,7 +65,7 @@ def scorecard_deliveries(request):
                 messages.error(request, " ".join(" ".join(m) for m in exc.message_dict.values()))
             else:
                 messages.success(request, f"The email to {delivery.email} is queued to be sent again.")
-        return redirect(f"{reverse('scorecard_deliveries')}?week={week}")
+        return redirect(f"{reverse('weekly_email_deliveries')}?week={week}")
     with context.tenant_context(request.tenant):
         counts, problems, weeks = scorecard_selectors.deliveries_overview(
             week, problem_statuses=PROBLEM_STATUSES, max_rows=MAX_ROWS, recent_weeks=RECENT_WEEKS

@@ -167,7 +167,7 @@ class Counted:
 
 
 @dataclasses.dataclass(frozen=True)
-class Scorecard:
+class WeeklyScorecard:
     tenant: Tenant
     user: object
     role: str
@@ -217,7 +217,9 @@ def scorecard_as_of(week: IsoWeek) -> datetime.date | None:
     return HealthSnapshot.objects.filter(snapshot_date__lte=day).aggregate(day=Max("snapshot_date"))["day"]
 
 
-def weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_ids: list[int] | None = None) -> Scorecard:
+def weekly_scorecard(
+    *, user, membership: Membership, week: IsoWeek, segment_ids: list[int] | None = None
+) -> WeeklyScorecard:
     """The scorecard of `week` for `user` (see the module docstring). `segment_ids` (a subscription's
     choice) narrows every section to those segments; empty or None means every segment.
 
@@ -234,7 +236,7 @@ def weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_ids
         return _weekly_scorecard(user=user, membership=membership, week=week, segment_ids=segment_ids)
 
 
-def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_ids: list[int] | None) -> Scorecard:
+def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_ids: list[int] | None) -> WeeklyScorecard:
     tenant = membership.tenant  # query: the tenant (its name heads the email)
     link = SiteLinks(tenant.slug)
     visible = visible_accounts(user, membership)  # queries: managers' team tree and account ids; CSMs' ids
@@ -253,7 +255,7 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
         SegmentSection(
             summary=s,
             bands_before=bands_before.get(s.segment_id),
-            link=link("segment_scorecard", s.segment_id),
+            link=link("segment_page", s.segment_id),
         )
         for s in now
         if wanted is None or s.segment_id in wanted
@@ -333,7 +335,7 @@ def _weekly_scorecard(*, user, membership: Membership, week: IsoWeek, segment_id
     )
 
     compliance_link = link("compliance_dashboard")
-    return Scorecard(
+    return WeeklyScorecard(
         tenant=tenant,
         user=user,
         role=membership.role,

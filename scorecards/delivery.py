@@ -137,7 +137,7 @@ def _unsubscribe_url(tenant, user) -> str | None:
 
 class ScorecardViews:
     """What emails of a batch share. Every whole-tenant reader (admin, executive, compliance, viewer) with
-    the same role and segment choice sees the same figures, so their Scorecard is computed once and only
+    the same role and segment choice sees the same figures, so their WeeklyScorecard is computed once and only
     the recipient changes; the rendering (templates, PNG charts) is done once too, as a template whose
     recipient name and unsubscribe link are filled in per email. The template is checked against a real
     rendering the first time: if filling it in does not reproduce that rendering exactly (the email came

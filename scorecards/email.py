@@ -2,7 +2,7 @@
 referenced by cid:), and a plain-text alternative with the same figures.
 
 Both bodies are rendered from one set of preformatted strings (`_figures`), so the text and the HTML
-cannot disagree about a number. Rendering reads only the Scorecard (plain data): no query."""
+cannot disagree about a number. Rendering reads only the WeeklyScorecard (plain data): no query."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from django.core.mail.message import SafeMIMEMultipart, SafeMIMEText
 from django.template.loader import render_to_string
 
 from scorecards import charts
-from scorecards.content import BAND_KEYS, Scorecard
+from scorecards.content import BAND_KEYS, WeeklyScorecard
 
 BAND_LABELS = {"red": "Red", "yellow": "Yellow", "grey": "Grey", "green": "Green", "none": "Not scored"}
 BAND_CELL = {  # inline styles of a band's badge: background and text colour
@@ -85,11 +85,11 @@ def _kpi_actual(value: float | None, unit: str) -> str:
     return f"{text}{unit}" if unit == "%" else f"{text} {unit}".strip()
 
 
-def _cid(name: str, scorecard: Scorecard) -> str:
+def _cid(name: str, scorecard: WeeklyScorecard) -> str:
     return f"{name}.{scorecard.week}.{scorecard.tenant.slug}@scorecard.cs-platform"
 
 
-def _figures(scorecard: Scorecard, images: dict[str, bytes]) -> dict:
+def _figures(scorecard: WeeklyScorecard, images: dict[str, bytes]) -> dict:
     """Every figure of the email as display strings, shared by both templates."""
     week = str(scorecard.week)
     previous = str(scorecard.week.previous())
@@ -264,7 +264,7 @@ def _figures(scorecard: Scorecard, images: dict[str, bytes]) -> dict:
     }
 
 
-def render_scorecard(scorecard: Scorecard, *, unsubscribe_url: str | None) -> RenderedScorecard:
+def render_scorecard(scorecard: WeeklyScorecard, *, unsubscribe_url: str | None) -> RenderedScorecard:
     """Subject, both bodies and the chart images of one user's weekly email."""
     images: dict[str, bytes] = {}
     figures = _figures(scorecard, images)

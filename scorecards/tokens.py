@@ -47,4 +47,4 @@ def read_unsubscribe_token(token: str) -> tuple[int, int]:
 
 def unsubscribe_url(tenant, user) -> str:
     """The absolute link for emails (they are read outside the site, so SITE_URL gives the host)."""
-    return settings.SITE_URL + reverse("scorecard_unsubscribe", kwargs={"token": unsubscribe_token(tenant, user)})
+    return settings.SITE_URL + reverse("weekly_email_unsubscribe", kwargs={"token": unsubscribe_token(tenant, user)})

@@ -29,7 +29,7 @@ from scorecards.weeks import IsoWeek
 
 # --- Preferences -------------------------------------------------------------------------------------
 @requires()
-def scorecard_preferences(request):
+def weekly_email_preferences(request):
     """The logged-in member's own choice. Every read and write names request.user: there is no URL or
     field through which one member could reach another member's subscription."""
     membership = request.membership
@@ -58,7 +58,7 @@ def scorecard_preferences(request):
                     if form.cleaned_data["enabled"]
                     else "Saved: you will not receive the weekly scorecard email.",
                 )
-                return redirect("scorecard_preferences")
+                return redirect("weekly_email_preferences")
     else:
         form = ScorecardPreferencesForm(
             initial={"enabled": enabled, "segment_ids": [str(pk) for pk in segment_ids]}, segments=segments
@@ -117,7 +117,7 @@ def _member_email(request, membership, week: IsoWeek) -> tuple[RenderedScorecard
 
 
 @requires()
-def scorecard_preview(request):
+def weekly_email_preview(request):
     """The preview page: subject, the plain-text version, and the HTML version in a sandboxed frame that
     loads scorecard_preview_email (the same member, the same ?week=)."""
     membership = request.membership
@@ -156,7 +156,7 @@ def _email_document(response: HttpResponse) -> HttpResponse:
 
 @xframe_options_sameorigin
 @requires()
-def scorecard_preview_email(request):
+def weekly_email_preview_email(request):
     """The HTML version of the member's own email for ?week= (default this week), with its cid: images
     inlined, served as its own document for the preview page's frame. Only ever the logged-in member's
     email: no parameter names another member."""
@@ -201,7 +201,7 @@ _ONE_CLICK = re.compile(r"^\s*one-click\s*$", re.IGNORECASE)
 # and only this view, is exempt.
 @csrf_exempt
 @require_http_methods(["GET", "HEAD", "POST"])
-def scorecard_unsubscribe(request, token: str):
+def weekly_email_unsubscribe(request, token: str):
     """GET shows whose email stops and a confirm button (GET never changes anything: mail scanners
     follow links); POST unsubscribes, from the button or from a mail client's one-click request
     (body List-Unsubscribe=One-Click). A second POST is fine and changes nothing."""

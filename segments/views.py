@@ -16,7 +16,7 @@ from segments.services import scorecard_update
 
 
 @requires(Capability.EDIT_HEALTH_MODEL)
-def scorecards(request):
+def health_model(request):
     return render(request, "segments/scorecards.html", {"scorecards": selectors.scorecards_overview()})
 
 
@@ -46,7 +46,7 @@ def _form_rows(scorecard, posted=None, errors: dict[str, str] | None = None, cod
 
 
 @requires(Capability.EDIT_HEALTH_MODEL, exists=lambda request, scorecard_id: selectors.scorecard_for_edit(scorecard_id))
-def scorecard_edit(request, scorecard_id: int):
+def health_model_edit(request, scorecard_id: int):
     scorecard = selectors.scorecard_for_edit(scorecard_id)
     if scorecard is None:
         raise Http404("No such scorecard.")
@@ -82,7 +82,7 @@ def scorecard_edit(request, scorecard_id: int):
             )
             return render(request, "segments/scorecard_edit.html", context, status=400)
         messages.success(request, f"{scorecard.segment.name}: scorecard saved. It applies from the next nightly run.")
-        return redirect("scorecards")
+        return redirect("health_model")
     context.update(
         rows=_form_rows(scorecard),
         errors={},

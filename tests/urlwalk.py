@@ -127,7 +127,8 @@ PUBLIC = {
     "api_schema",
     "api_docs",
     "api_redoc",
-    "scorecard_unsubscribe",
+    "weekly_email_unsubscribe",
+    "weekly_email_unsubscribe_before_17",
     # Identity (tests/identity): the code step, password reset, and the admin's login (a redirect to ours).
     "login_verify",
     "password_reset",
@@ -139,7 +140,7 @@ PUBLIC = {
 # URLs whose keyword argument is a signed token (the credential itself), not an object id: a token names
 # its tenant and cannot be forged for another one; tests/scorecards/test_subscriptions.py covers them,
 # and tests/identity/test_password_reset.py the password reset link.
-TOKEN_URLS = {"scorecard_unsubscribe", "password_reset_confirm"}
+TOKEN_URLS = {"weekly_email_unsubscribe", "weekly_email_unsubscribe_before_17", "password_reset_confirm"}
 # Namespaces tested on their own (the Django admin is for platform superusers only, see below; the
 # operations endpoints /readyz and /metrics in tests/observability: readiness is 503 in a test database
 # without a beat tick, and /metrics is for Prometheus, not people).
@@ -155,6 +156,8 @@ def _walk(resolver=None, namespace=None):
                 continue
             yield from _walk(entry, child_ns)
         elif isinstance(entry, URLPattern):
+            if getattr(entry.callback, "moved_to", None):
+                continue  # a renamed page's old address: a 308 to the new one (tests/test_moved_urls.py)
             name = f"{namespace}:{entry.name}" if namespace and entry.name else entry.name
             yield name, entry
 

@@ -287,7 +287,7 @@ def _pages(world) -> list[str]:
         url = reverse(name, kwargs=kwargs)
         if not url.startswith("/api/"):
             pages.append(url)
-    pages.append(reverse("scorecard_unsubscribe", args=[unsubscribe_token(world.tenant, world.user(Role.ADMIN))]))
+    pages.append(reverse("weekly_email_unsubscribe", args=[unsubscribe_token(world.tenant, world.user(Role.ADMIN))]))
     return pages
 
 

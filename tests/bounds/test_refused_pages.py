@@ -136,7 +136,7 @@ def test_a_token_expiring_on_9999_12_31_west_of_utc_is_refused_and_the_page_keep
 @pytest.mark.parametrize("week", ["0001-W01", "9999-W52"])
 def test_a_scorecard_preview_of_a_week_at_the_end_of_the_calendar_is_a_400(client, tenant_a, week):
     log_in_as(client, tenant_a, Role.EXECUTIVE)
-    response = client.get("/scorecards/preview/", {"week": week})
+    response = client.get("/weekly-email/preview/", {"week": week})
     assert response.status_code == 400
     assert "choose a year from 1900 to 2200" in page_text(response)
 
@@ -144,7 +144,7 @@ def test_a_scorecard_preview_of_a_week_at_the_end_of_the_calendar_is_a_400(clien
 @pytest.mark.django_db
 def test_the_deliveries_page_shows_the_current_week_for_a_week_at_the_end_of_the_calendar(client, tenant_a):
     log_in_as(client, tenant_a, Role.ADMIN)
-    response = client.get("/settings/scorecards/deliveries/", {"week": "0001-W01"})
+    response = client.get("/settings/weekly-email/deliveries/", {"week": "0001-W01"})
     assert response.status_code == 200
     year, week, _ = datetime.date.today().isocalendar()
     assert response.context["week"] in (f"{year}-W{week:02d}", f"{year}-W{week - 1:02d}", f"{year}-W{week + 1:02d}")

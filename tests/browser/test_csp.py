@@ -61,7 +61,7 @@ def _unsubscribe_url(world) -> str:
     from scorecards.tokens import unsubscribe_token
 
     token = unsubscribe_token(world.tenant, world.user(Role.EXECUTIVE))
-    return reverse("scorecard_unsubscribe", kwargs={"token": token})
+    return reverse("weekly_email_unsubscribe", kwargs={"token": token})
 
 
 def _password_reset_url(world) -> str:
@@ -75,7 +75,15 @@ def _password_reset_url(world) -> str:
     return urlsplit(password_reset_link(viewer)).path
 
 
-TOKEN_PAGES = {"scorecard_unsubscribe": _unsubscribe_url, "password_reset_confirm": _password_reset_url}
+def _unsubscribe_url_before_17(world) -> str:
+    return _unsubscribe_url(world).replace("/weekly-email/", "/scorecards/", 1)  # links in emails already sent
+
+
+TOKEN_PAGES = {
+    "weekly_email_unsubscribe": _unsubscribe_url,
+    "weekly_email_unsubscribe_before_17": _unsubscribe_url_before_17,
+    "password_reset_confirm": _password_reset_url,
+}
 
 
 @dataclasses.dataclass

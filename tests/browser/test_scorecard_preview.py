@@ -60,7 +60,7 @@ def test_the_preview_runs_no_payload_and_frames_the_email_under_its_own_policy(l
     page.on("console", lambda message: console.append(message.text))
     log_in(page, live_url, renamed_account.username, factories.TEST_PASSWORD)
 
-    page.goto(live_url + "/scorecards/preview/")
+    page.goto(live_url + "/weekly-email/preview/")
     page.wait_for_load_state("load")
     page.wait_for_timeout(300)  # an onerror handler would have fired by now
     assert not dialogs, f"script ran: {dialogs}"
@@ -70,7 +70,7 @@ def test_the_preview_runs_no_payload_and_frames_the_email_under_its_own_policy(l
     assert frame_element.get_attribute("sandbox") == "allow-popups allow-popups-to-escape-sandbox"
     frame = frame_element.element_handle().content_frame()
     frame.wait_for_load_state("load")
-    assert frame.url.startswith(live_url + "/scorecards/preview/email/?week=")
+    assert frame.url.startswith(live_url + "/weekly-email/preview/email/?week=")
     assert frame.locator("table.scorecard-table").count() >= 4  # the email, laid out
     assert frame.get_by_text(PAYLOAD).first.is_visible()  # the name, as text, in the HTML version
     # The charts are data: images: loaded, so the frame's policy lets them through.

@@ -258,7 +258,7 @@ def test_segment_scorecard_figures_match_a_hand_computation(client, tenant_a):
     for outcome in ("passed", "passed", "failed"):
         factories.AuditResultFactory(tenant=tenant, obligation=obligation, outcome=outcome)
 
-    response = _get(client, tenant_a.user(Role.EXECUTIVE), "segment_scorecard", segment_id=insurer.pk)
+    response = _get(client, tenant_a.user(Role.EXECUTIVE), "segment_page", segment_id=insurer.pk)
     summary = response.context["summary"]
     kpi = next(k for k in summary.kpis if k.code == "policy_renewal")
     assert (kpi.accounts, kpi.on_target, kpi.off_target) == (3, 2, 1)
@@ -289,8 +289,8 @@ def test_a_csms_scorecard_aggregates_only_their_book(client, tenant_a):
         bank = Segment.objects.get(code="bank")
     others = factories.AccountFactory(tenant=tenant_a.tenant, name="Someone Else's Bank")
     _snapshot(tenant_a.tenant, others, "red", "12")
-    csm = _get(client, tenant_a.user(Role.CSM), "segment_scorecard", segment_id=bank.pk).context["summary"]
-    executive = _get(client, tenant_a.user(Role.EXECUTIVE), "segment_scorecard", segment_id=bank.pk).context["summary"]
+    csm = _get(client, tenant_a.user(Role.CSM), "segment_page", segment_id=bank.pk).context["summary"]
+    executive = _get(client, tenant_a.user(Role.EXECUTIVE), "segment_page", segment_id=bank.pk).context["summary"]
     assert csm.accounts == 3 and executive.accounts == 4
     assert csm.bands["red"] == 1 and executive.bands["red"] == 2
 
@@ -302,7 +302,7 @@ def test_a_csm_with_no_account_yet_sees_an_empty_portfolio_after_a_nightly_run(c
     _snapshot(tenant_a.tenant, others, "red", "12")
     with context.tenant_context(tenant_a.tenant):
         bank = Segment.objects.get(code="bank")
-    for name, kwargs in (("portfolio", {}), ("segment_scorecard", {"segment_id": bank.pk})):
+    for name, kwargs in (("portfolio", {}), ("segment_page", {"segment_id": bank.pk})):
         response = _get(client, tenant_a.user(Role.CSM), name, **kwargs)
         assert response.status_code == 200, name
     assert response.context["summary"].accounts == 0
@@ -320,7 +320,7 @@ def test_portfolio_lists_every_segment_with_band_trend_points(client, tenant_a):
 
 def test_another_tenants_segment_is_404(client, tenant_a, tenant_b):
     segment_b = factories.segment_of(tenant_b.tenant, "bank")
-    assert _get(client, tenant_a.user(Role.EXECUTIVE), "segment_scorecard", segment_id=segment_b.pk).status_code == 404
+    assert _get(client, tenant_a.user(Role.EXECUTIVE), "segment_page", segment_id=segment_b.pk).status_code == 404
 
 
 # --- Account list ---------------------------------------------------------------------------------------------
@@ -380,7 +380,7 @@ PAGE_QUERIES = {
     (Role.ADMIN, "home"): 9,
     # 4 segment, 5 as-of date, 6 its snapshot, 7 its snapshots of the weekly dates, 8 every mover's
     # bands, 9 the first movers' accounts, 10 the 25 most at-risk accounts
-    (Role.EXECUTIVE, "segment_scorecard"): 10,
+    (Role.EXECUTIVE, "segment_page"): 10,
     # A CSM's portfolio is aggregated live over their book: 4 their account ids, 5 as-of date,
     # 6 segments, 7 accounts by segment and band, 8 surveys, 9 audits, 10 KPI definitions, 11 KPI latest
     # values, 12 KPI daily sums, 13 band trend, 14 every mover's bands, 15 the first movers' accounts
@@ -405,7 +405,7 @@ def _count_queries(client, user, name, **kwargs) -> int:
 @pytest.mark.parametrize(("role", "name"), list(PAGE_QUERIES))
 def test_page_query_count_does_not_grow_with_accounts(client, tenant_a, tenant_b, role, name):
     kwargs = {}
-    if name == "segment_scorecard":
+    if name == "segment_page":
         kwargs = {"segment_id": factories.segment_of(tenant_a.tenant, "bank").pk}
         kwargs_b = {"segment_id": factories.segment_of(tenant_b.tenant, "bank").pk}
     # The steady state: a nightly run on each of the 13 weekly dates the band trend reads.
@@ -455,7 +455,7 @@ def test_a_user_without_a_membership_finds_no_dashboard(client, tenant_a):
     client.force_login(stranger)
     assert client.get(reverse("home")).status_code == 403  # the "ask an admin for access" page
     segment = factories.segment_of(tenant_a.tenant)
-    for url in (reverse("account_list"), reverse("portfolio"), reverse("segment_scorecard", args=[segment.pk])):
+    for url in (reverse("account_list"), reverse("portfolio"), reverse("segment_page", args=[segment.pk])):
         assert client.get(url).status_code == 404, url
 
 

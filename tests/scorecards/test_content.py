@@ -72,7 +72,7 @@ def test_figures_equal_the_dashboards_selectors_for_the_same_day_and_user(client
     kpi = bank.summary.kpis[0]
     assert kpi.accounts == 9 and kpi.actual == round(sum(60 + i for i in range(9)) / 9, 2)
     assert (bank.summary.nps, bank.summary.csat, bank.summary.audits, bank.summary.audits_passed) == (100.0, 4.0, 9, 6)
-    assert bank.link == settings.SITE_URL + reverse("segment_scorecard", args=[bank.segment_id]) + "?tenant=alpha"
+    assert bank.link == settings.SITE_URL + reverse("segment_page", args=[bank.segment_id]) + "?tenant=alpha"
     # The portfolio page itself, for the same user on the same day, shows the same figures.
     client.force_login(user)
     page = client.get(reverse("portfolio"))

@@ -254,7 +254,7 @@ def test_after_the_last_attempt_the_delivery_fails_visibly_and_an_admin_can_retr
     assert failed.after["error"] == row.last_error
 
     # The admin page shows it with its error; other roles are refused.
-    url = f"{reverse('scorecard_deliveries')}?week={WEEK}"
+    url = f"{reverse('weekly_email_deliveries')}?week={WEEK}"
     for role in sorted(set(Role.values) - Capability.MANAGE_WEEKLY_EMAIL.roles):
         client.force_login(world.user(role))
         assert client.get(url).status_code == 403, role
@@ -300,7 +300,7 @@ def test_retry_all_failed_requeues_the_weeks_failed_emails_but_not_those_stopped
     with context.tenant_context(world.tenant):
         ScorecardDelivery.objects.filter(pk=stopped.pk).update(last_error=delivery.STUCK_ERROR)
 
-    url = f"{reverse('scorecard_deliveries')}?week={WEEK}"
+    url = f"{reverse('weekly_email_deliveries')}?week={WEEK}"
     client.force_login(world.user(Role.EXECUTIVE))
     assert client.post(url, {"action": "retry_failed", "week": str(WEEK)}).status_code == 403
     client.force_login(world.user(Role.ADMIN))
@@ -462,7 +462,7 @@ def test_the_deliveries_page_query_count_does_not_grow_with_rows(tenant_a, clien
     from django.test.utils import CaptureQueriesContext
 
     world = tenant_a
-    url = f"{reverse('scorecard_deliveries')}?week={WEEK}"
+    url = f"{reverse('weekly_email_deliveries')}?week={WEEK}"
     client.force_login(world.user(Role.ADMIN))
 
     def add_failed(n: int, start: int) -> None:

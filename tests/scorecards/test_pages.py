@@ -39,12 +39,12 @@ def test_the_nav_links_every_member_to_their_preferences(client, tenant_a):
     for role in (Role.VIEWER, Role.EXECUTIVE):
         log_in_as(client, tenant_a, role)
         body = client.get(reverse("account_list")).content.decode()
-        assert f'href="{reverse("scorecard_preferences")}"' in body and "Scorecard email" in body
+        assert f'href="{reverse("weekly_email_preferences")}"' in body and "Weekly email" in body
 
 
 def test_preferences_show_the_default_and_the_next_send(client, tenant_a):
     log_in_as(client, tenant_a, Role.CSM)
-    response = client.get(reverse("scorecard_preferences"))
+    response = client.get(reverse("weekly_email_preferences"))
     assert response.status_code == 200
     body = page_text(response)
     assert "Executives receive it unless they turn it off" in body
@@ -57,7 +57,7 @@ def test_preferences_show_the_default_and_the_next_send(client, tenant_a):
         assert f'name="segment_ids" value="{segment.pk}"' in body
 
     log_in_as(client, tenant_a, Role.EXECUTIVE)
-    body = page_text(client.get(reverse("scorecard_preferences")))
+    body = page_text(client.get(reverse("weekly_email_preferences")))
     assert "you receive it by default" in body
     assert re.search(r'name="enabled"[^>]*checked', body)
 
@@ -66,18 +66,18 @@ def test_saving_preferences_goes_through_the_audited_service(client, tenant_a):
     log_in_as(client, tenant_a, Role.CSM)
     csm = tenant_a.user(Role.CSM)
     insurer = factories.segment_of(tenant_a.tenant, "insurer")
-    response = client.post(reverse("scorecard_preferences"), {"enabled": "on", "segment_ids": [str(insurer.pk)]})
-    assert response.status_code == 302 and response["Location"] == reverse("scorecard_preferences")
+    response = client.post(reverse("weekly_email_preferences"), {"enabled": "on", "segment_ids": [str(insurer.pk)]})
+    assert response.status_code == 302 and response["Location"] == reverse("weekly_email_preferences")
     row = _row(tenant_a.tenant, csm)
     assert (row.enabled, row.segment_ids) == (True, [insurer.pk])
     event = last_event(tenant_a.tenant)
     assert event.action == "scorecard_subscription.update" and event.actor_id == csm.pk
-    body = page_text(client.get(reverse("scorecard_preferences")))
+    body = page_text(client.get(reverse("weekly_email_preferences")))
     assert "you will receive the weekly scorecard email" in body
     assert re.search(rf'name="segment_ids" value="{insurer.pk}"[^>]*checked', body)
 
     # Unticking "send me" turns it off (an unchecked box posts nothing).
-    client.post(reverse("scorecard_preferences"), {"segment_ids": [str(insurer.pk)]})
+    client.post(reverse("weekly_email_preferences"), {"segment_ids": [str(insurer.pk)]})
     assert _row(tenant_a.tenant, csm).enabled is False
 
 
@@ -89,7 +89,7 @@ def test_bad_segment_ids_are_refused_naming_the_field(client, tenant_a, tenant_b
         "text": "bank",
     }[bad]
     log_in_as(client, tenant_a, Role.EXECUTIVE)
-    response = client.post(reverse("scorecard_preferences"), {"enabled": "on", "segment_ids": [value]})
+    response = client.post(reverse("weekly_email_preferences"), {"enabled": "on", "segment_ids": [value]})
     assert response.status_code == 400
     body = page_text(response)
     assert 'id="id_segment_ids_error"' in body
@@ -101,7 +101,7 @@ def test_the_page_only_ever_touches_the_logged_in_member(client, tenant_a):
     log_in_as(client, tenant_a, Role.VIEWER)
     viewer, executive = tenant_a.user(Role.VIEWER), tenant_a.user(Role.EXECUTIVE)
     response = client.post(
-        reverse("scorecard_preferences") + f"?user={executive.pk}",
+        reverse("weekly_email_preferences") + f"?user={executive.pk}",
         {"enabled": "", "user": executive.pk, "user_id": executive.pk, "tenant": "bravo"},
     )
     assert response.status_code == 302
@@ -111,10 +111,10 @@ def test_the_page_only_ever_touches_the_logged_in_member(client, tenant_a):
 
 
 def test_preferences_need_a_login_and_a_membership(client):
-    response = client.get(reverse("scorecard_preferences"))
+    response = client.get(reverse("weekly_email_preferences"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
     client.force_login(factories.UserFactory(username="nobody@example.test"))
-    assert client.get(reverse("scorecard_preferences")).status_code == 404
+    assert client.get(reverse("weekly_email_preferences")).status_code == 404
 
 
 @override_settings(SCORECARD_WEEKDAY=1, SCORECARD_LOCAL_HOUR=7)
@@ -163,7 +163,7 @@ def _expected_email(world, role, week, segment_ids=None):
 def test_preview_shows_this_weeks_email_for_an_executive(client, tenant_a):
     account, week = _week_with_figures(tenant_a)
     log_in_as(client, tenant_a, Role.EXECUTIVE)
-    response = client.get(reverse("scorecard_preview"))
+    response = client.get(reverse("weekly_email_preview"))
     assert response.status_code == 200
     body = response.content.decode()
     expected = _expected_email(tenant_a, Role.EXECUTIVE, week)
@@ -177,7 +177,7 @@ def test_preview_shows_this_weeks_email_for_an_executive(client, tenant_a):
     # inlined as a data: URI.
     frame = re.search(r'<iframe [^>]*sandbox="allow-popups allow-popups-to-escape-sandbox"[^>]*src="([^"]*)"', body)
     assert frame, "the email is not shown in a sandboxed iframe"
-    assert html.unescape(frame[1]) == f"{reverse('scorecard_preview_email')}?week={week}"
+    assert html.unescape(frame[1]) == f"{reverse('weekly_email_preview_email')}?week={week}"
     document = client.get(html.unescape(frame[1]))
     assert document.status_code == 200 and document["Content-Type"] == "text/html; charset=utf-8"
     email_html = document.content.decode()
@@ -209,7 +209,7 @@ def test_preview_queries_do_not_grow_with_the_number_of_accounts(client, tenant_
     for n in (2, 18):  # 2, then 20 in all
         add_accounts(n)
         with CaptureQueriesContext(connection) as queries:
-            assert client.get(reverse("scorecard_preview")).status_code == 200
+            assert client.get(reverse("weekly_email_preview")).status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
 
@@ -222,7 +222,7 @@ def test_preview_follows_the_members_segment_choice(client, tenant_a):
         tenant=tenant_a.tenant, user=executive, enabled=True, segment_ids=[insurer.pk], actor=executive
     )
     log_in_as(client, tenant_a, Role.EXECUTIVE)
-    body = page_text(client.get(reverse("scorecard_preview")))
+    body = page_text(client.get(reverse("weekly_email_preview")))
     expected = _expected_email(tenant_a, Role.EXECUTIVE, week, segment_ids=[insurer.pk])
     assert expected.text in body
     assert account.name not in expected.text  # a bank: not in the insurer-only email
@@ -232,25 +232,25 @@ def test_preview_follows_the_members_segment_choice(client, tenant_a):
 def test_preview_of_another_week_and_a_bad_week(client, tenant_a):
     log_in_as(client, tenant_a, Role.VIEWER)
     previous = IsoWeek.of(timezone.localdate()).previous()
-    response = client.get(reverse("scorecard_preview"), {"week": str(previous)})
+    response = client.get(reverse("weekly_email_preview"), {"week": str(previous)})
     assert response.status_code == 200
     assert f"week {previous}" in page_text(response)
-    response = client.get(reverse("scorecard_preview"), {"week": "2026-W99"})
+    response = client.get(reverse("weekly_email_preview"), {"week": "2026-W99"})
     assert response.status_code == 400
     assert "has no week 99" in page_text(response)
 
 
 def test_preview_says_when_the_member_does_not_receive_it(client, tenant_a):
     log_in_as(client, tenant_a, Role.CSM)
-    body = page_text(client.get(reverse("scorecard_preview")))
+    body = page_text(client.get(reverse("weekly_email_preview")))
     assert "You do not receive this email" in body
 
 
 def test_preview_needs_a_login_and_a_membership(client):
-    response = client.get(reverse("scorecard_preview"))
+    response = client.get(reverse("weekly_email_preview"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
     client.force_login(factories.UserFactory(username="nobody@example.test"))
-    assert client.get(reverse("scorecard_preview")).status_code == 404
+    assert client.get(reverse("weekly_email_preview")).status_code == 404
 
 
 # --- The email document the preview frames -----------------------------------------------------------
@@ -273,7 +273,7 @@ def _as_framed(rendered) -> str:
 def test_the_framed_email_is_a_document_of_its_own_under_the_emails_policy(client, tenant_a):
     _, week = _week_with_figures(tenant_a)
     log_in_as(client, tenant_a, Role.EXECUTIVE)
-    response = client.get(reverse("scorecard_preview_email"))
+    response = client.get(reverse("weekly_email_preview_email"))
     assert response.status_code == 200
     assert response["Content-Type"] == "text/html; charset=utf-8"
     assert response["Content-Security-Policy"] == EMAIL_POLICY
@@ -286,20 +286,20 @@ def test_the_framed_email_is_a_document_of_its_own_under_the_emails_policy(clien
 def test_the_framed_email_follows_the_week_parameter(client, tenant_a):
     log_in_as(client, tenant_a, Role.VIEWER)
     previous = IsoWeek.of(timezone.localdate()).previous()
-    response = client.get(reverse("scorecard_preview_email"), {"week": str(previous)})
+    response = client.get(reverse("weekly_email_preview_email"), {"week": str(previous)})
     assert response.status_code == 200
     assert response.content.decode() == _as_framed(_expected_email(tenant_a, Role.VIEWER, previous))
     # The preview page frames the week it shows.
-    page = client.get(reverse("scorecard_preview"), {"week": str(previous)}).content.decode()
-    assert f'src="{reverse("scorecard_preview_email")}?week={previous}"' in page
+    page = client.get(reverse("weekly_email_preview"), {"week": str(previous)}).content.decode()
+    assert f'src="{reverse("weekly_email_preview_email")}?week={previous}"' in page
 
     for bad in ("2026-W99", "<script>alert(1)</script>"):
-        refused = client.get(reverse("scorecard_preview_email"), {"week": bad})
+        refused = client.get(reverse("weekly_email_preview_email"), {"week": bad})
         assert refused.status_code == 400
         # Plain text under the same policy: what was typed in ?week= is never parsed as HTML.
         assert refused["Content-Type"] == "text/plain; charset=utf-8"
         assert refused["Content-Security-Policy"] == EMAIL_POLICY
-    assert "has no week 99" in client.get(reverse("scorecard_preview_email"), {"week": "2026-W99"}).content.decode()
+    assert "has no week 99" in client.get(reverse("weekly_email_preview_email"), {"week": "2026-W99"}).content.decode()
 
 
 def test_the_framed_email_is_only_ever_the_members_own(client, tenant_a):
@@ -307,7 +307,7 @@ def test_the_framed_email_is_only_ever_the_members_own(client, tenant_a):
     log_in_as(client, tenant_a, Role.CSM)
     executive = tenant_a.user(Role.EXECUTIVE)
     # No parameter names another member: an executive's id in the query changes nothing.
-    response = client.get(reverse("scorecard_preview_email"), {"user": executive.pk, "user_id": executive.pk})
+    response = client.get(reverse("weekly_email_preview_email"), {"user": executive.pk, "user_id": executive.pk})
     assert response.status_code == 200
     body = response.content.decode()
     assert body == _as_framed(_expected_email(tenant_a, Role.CSM, week))
@@ -315,7 +315,7 @@ def test_the_framed_email_is_only_ever_the_members_own(client, tenant_a):
 
 
 def test_the_framed_email_needs_a_login_and_a_membership(client):
-    response = client.get(reverse("scorecard_preview_email"))
+    response = client.get(reverse("weekly_email_preview_email"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
     client.force_login(factories.UserFactory(username="nobody@example.test"))
-    assert client.get(reverse("scorecard_preview_email")).status_code == 404
+    assert client.get(reverse("weekly_email_preview_email")).status_code == 404

@@ -108,7 +108,7 @@ def test_unsubscribe_url_is_absolute_on_the_site_url(tenant_a):
     user = tenant_a.user(Role.EXECUTIVE)
     url = unsubscribe_url(tenant_a.tenant, user)
     token = unsubscribe_token(tenant_a.tenant, user)
-    assert url == f"https://cs.example.test/scorecards/unsubscribe/{token}/"
+    assert url == f"https://cs.example.test/weekly-email/unsubscribe/{token}/"
 
 
 # --- Services ----------------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def test_subscription_state_falls_back_to_the_role_default(tenant_a):
 
 # --- The unsubscribe page ----------------------------------------------------------------------------
 def _url(world, role=Role.EXECUTIVE) -> str:
-    return reverse("scorecard_unsubscribe", kwargs={"token": unsubscribe_token(world.tenant, world.user(role))})
+    return reverse("weekly_email_unsubscribe", kwargs={"token": unsubscribe_token(world.tenant, world.user(role))})
 
 
 @db
@@ -249,7 +249,7 @@ def test_post_unsubscribes_without_logging_in_and_twice_is_fine(tenant_a):
     first = client.post(_url(tenant_a))
     assert first.status_code == 200
     assert "You are unsubscribed" in page_text(first)
-    assert reverse("scorecard_preferences") in page_text(first)  # the way back
+    assert reverse("weekly_email_preferences") in page_text(first)  # the way back
     assert _row(tenant_a.tenant, executive).enabled is False
     second = client.post(_url(tenant_a))
     assert second.status_code == 200
@@ -290,7 +290,7 @@ def test_rfc8058_one_click_post_works_without_csrf(tenant_a):
 def test_only_the_unsubscribe_view_is_csrf_exempt(tenant_a):
     client = Client(enforce_csrf_checks=True)
     client.force_login(tenant_a.user(Role.EXECUTIVE))
-    response = client.post(reverse("scorecard_preferences"), {"enabled": "on"})
+    response = client.post(reverse("weekly_email_preferences"), {"enabled": "on"})
     assert response.status_code == 403
     assert _row(tenant_a.tenant, tenant_a.user(Role.EXECUTIVE)) is None
 
@@ -299,7 +299,7 @@ def test_only_the_unsubscribe_view_is_csrf_exempt(tenant_a):
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_tampered_token_answers_400_with_a_clear_message(client, tenant_a, method):
     token = unsubscribe_token(tenant_a.tenant, tenant_a.user(Role.EXECUTIVE))
-    url = reverse("scorecard_unsubscribe", kwargs={"token": token[:-2] + "xx"})
+    url = reverse("weekly_email_unsubscribe", kwargs={"token": token[:-2] + "xx"})
     response = getattr(client, method)(url)
     assert response.status_code == 400
     assert "This unsubscribe link is not valid" in page_text(response)
@@ -311,7 +311,7 @@ def test_a_token_for_a_deleted_member_answers_400(client, tenant_a):
     user = factories.UserFactory(username="gone@alpha.test", email="gone@alpha.test")
     token = unsubscribe_token(tenant_a.tenant, user)
     user.delete()
-    response = client.post(reverse("scorecard_unsubscribe", kwargs={"token": token}))
+    response = client.post(reverse("weekly_email_unsubscribe", kwargs={"token": token}))
     assert response.status_code == 400
     assert "no longer matches" in page_text(response)
 
@@ -326,13 +326,13 @@ def test_a_token_of_tenant_a_touches_nothing_in_tenant_b(client, tenant_a, tenan
     )
     b_events = event_count(tenant_b.tenant)
     token = unsubscribe_token(tenant_a.tenant, person)
-    assert client.post(reverse("scorecard_unsubscribe", kwargs={"token": token})).status_code == 200
+    assert client.post(reverse("weekly_email_unsubscribe", kwargs={"token": token})).status_code == 200
     assert _row(tenant_a.tenant, person).enabled is False
     assert _row(tenant_b.tenant, person).enabled is True
     assert event_count(tenant_b.tenant) == b_events
     # Pointing the same token at tenant B needs the key: the forged token is refused before any lookup.
     forged = _swap_tenant(token, tenant_b.tenant.pk)
-    response = client.post(reverse("scorecard_unsubscribe", kwargs={"token": forged}))
+    response = client.post(reverse("weekly_email_unsubscribe", kwargs={"token": forged}))
     assert response.status_code == 400
     assert _row(tenant_b.tenant, person).enabled is True
     assert event_count(tenant_b.tenant) == b_events
@@ -402,7 +402,7 @@ def test_the_emails_one_click_header_stops_the_next_weeks_email(tenant_a):
     header = message.message()["List-Unsubscribe"]
     assert message.message()["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     link = header.strip("<>")
-    assert link.startswith("https://cs.example.test/scorecards/unsubscribe/")
+    assert link.startswith("https://cs.example.test/weekly-email/unsubscribe/")
 
     response = Client(enforce_csrf_checks=True).post(
         link.removeprefix("https://cs.example.test"),

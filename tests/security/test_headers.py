@@ -147,7 +147,7 @@ def test_the_scorecard_unsubscribe_page(client, tenant_a):
     from scorecards.tokens import unsubscribe_token
 
     url = reverse(
-        "scorecard_unsubscribe", kwargs={"token": unsubscribe_token(tenant_a.tenant, tenant_a.user(Role.EXECUTIVE))}
+        "weekly_email_unsubscribe", kwargs={"token": unsubscribe_token(tenant_a.tenant, tenant_a.user(Role.EXECUTIVE))}
     )
     response = client.get(url)
     assert response.status_code == 200

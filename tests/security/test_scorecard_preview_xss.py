@@ -62,7 +62,7 @@ def test_the_text_part_and_subject_are_plain_text_not_safe_html(tenant_a, rename
 @pytest.mark.parametrize("role", [Role.EXECUTIVE, Role.ADMIN])
 def test_the_preview_shows_the_payload_as_text_and_runs_nothing(client, tenant_a, renamed_by_its_csm, role):
     log_in_as(client, tenant_a, role)
-    page = client.get(reverse("scorecard_preview"))
+    page = client.get(reverse("weekly_email_preview"))
     assert page.status_code == 200
     document = parse_html(page.content.decode())
     assert not document.handlers, document.handlers  # the <img onerror> of the exploit, among others
@@ -71,7 +71,7 @@ def test_the_preview_shows_the_payload_as_text_and_runs_nothing(client, tenant_a
     (text,) = document.texts_of("pre")
     assert PAYLOAD in text
 
-    framed = client.get(reverse("scorecard_preview_email"))
+    framed = client.get(reverse("weekly_email_preview_email"))
     assert framed.status_code == 200
     email = parse_html(framed.content.decode())
     assert not email.handlers and not email.scripts

@@ -35,7 +35,7 @@ def test_admin_lists_every_segments_scorecard_in_a_fixed_number_of_queries(clien
     _login(client, tenant_a)
     # session, user, memberships, scorecards with their segments, their measures
     with django_assert_num_queries(5):
-        body = client.get(reverse("scorecards")).content.decode()
+        body = client.get(reverse("health_model")).content.decode()
     assert "Banks and Credit Unions" in body and "compliance" in body and body.count("<section") == 4
 
 
@@ -44,9 +44,9 @@ def test_admin_lists_every_segments_scorecard_in_a_fixed_number_of_queries(clien
 def test_other_roles_do_not_get_scorecard_pages(client, tenant_a, role):
     card = _card(tenant_a.tenant)
     _login(client, tenant_a, role)
-    assert client.get(reverse("scorecards")).status_code == 403  # pages their role may not use
+    assert client.get(reverse("health_model")).status_code == 403  # pages their role may not use
     before = _weights(card)
-    response = client.post(reverse("scorecard_edit", args=[card.pk]), {"nps-weight": "100"})
+    response = client.post(reverse("health_model_edit", args=[card.pk]), {"nps-weight": "100"})
     assert response.status_code == 403 and _weights(card) == before
 
 
@@ -69,11 +69,11 @@ def _form(card, **overrides) -> dict[str, str]:
 def test_admin_saves_new_weights_and_the_change_is_audited(client, tenant_a):
     card = _card(tenant_a.tenant)
     _login(client, tenant_a)
-    page = client.get(reverse("scorecard_edit", args=[card.pk])).content.decode()
+    page = client.get(reverse("health_model_edit", args=[card.pk])).content.decode()
     assert 'name="compliance-weight"' in page and 'value="25"' in page  # the bank default: compliance 25
     data = _form(card, **{"compliance-weight": "30", "nps-weight": "5", "red_below": "45"})
-    response = client.post(reverse("scorecard_edit", args=[card.pk]), data)
-    assert response.status_code == 302 and response["Location"] == reverse("scorecards")
+    response = client.post(reverse("health_model_edit", args=[card.pk]), data)
+    assert response.status_code == 302 and response["Location"] == reverse("health_model")
     weights = _weights(card)
     assert weights["compliance"] == 30.0 and weights["nps"] == 5.0 and sum(weights.values()) == 100.0
     with context.tenant_context(tenant_a.tenant):
@@ -100,7 +100,7 @@ def test_bad_input_names_the_field_and_keeps_nothing(client, tenant_a, overrides
     card = _card(tenant_a.tenant)
     before = _weights(card)
     _login(client, tenant_a)
-    response = client.post(reverse("scorecard_edit", args=[card.pk]), _form(card, **overrides))
+    response = client.post(reverse("health_model_edit", args=[card.pk]), _form(card, **overrides))
     body = html.unescape(response.content.decode())
     assert response.status_code == 400 and message in body
     if field in ("NPS", "CSAT"):  # shown on the measure's own row, next to the bad input

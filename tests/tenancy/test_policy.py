@@ -25,8 +25,8 @@ SETTINGS_PAGES = {
     "nightly_runs": Capability.VIEW_NIGHTLY_RUNS,
     "api_tokens": Capability.MANAGE_API_TOKENS,
     "webhooks": Capability.MANAGE_WEBHOOKS,
-    "scorecards": Capability.EDIT_HEALTH_MODEL,
-    "scorecard_deliveries": Capability.MANAGE_WEEKLY_EMAIL,
+    "health_model": Capability.EDIT_HEALTH_MODEL,
+    "weekly_email_deliveries": Capability.MANAGE_WEEKLY_EMAIL,
     "security_settings": Capability.MANAGE_SECURITY_SETTINGS,
 }
 

@@ -153,5 +153,5 @@ class Command(BaseCommand):
         unsent = counts.get(DeliveryStatus.RETRYING, 0) + counts.get(DeliveryStatus.FAILED, 0)
         if unsent:
             raise CommandError(
-                f"{unsent} email(s) not sent; the workers retry them and /settings/scorecards/deliveries/ shows them."
+                f"{unsent} email(s) not sent; the workers retry them and /settings/weekly-email/deliveries/ shows them."
             )
