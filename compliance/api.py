@@ -361,7 +361,7 @@ class ObligationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Create
     queryset = Obligation._plain.none()
 
     def visible_queryset(self) -> QuerySet[Obligation]:
-        return selectors.api_obligations(self.request.user, self.membership)
+        return selectors.obligation_list(self.request.user, self.membership)
 
     def perform_create(self, serializer) -> None:
         serializer.instance = obligation_create(
@@ -387,7 +387,7 @@ class EvidenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Complian
     queryset = Evidence._plain.none()
 
     def visible_queryset(self) -> QuerySet[Evidence]:
-        return selectors.api_evidence(self.request.user, self.membership)
+        return selectors.evidence_list(self.request.user, self.membership)
 
 
 @extend_schema_view(
@@ -417,7 +417,7 @@ class AuditResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Creat
     queryset = AuditResult._plain.none()
 
     def visible_queryset(self) -> QuerySet[AuditResult]:
-        return selectors.api_audit_results(self.request.user, self.membership)
+        return selectors.audit_result_list(self.request.user, self.membership)
 
     def perform_create(self, serializer) -> None:
         serializer.instance = audit_result_record(
@@ -443,7 +443,7 @@ class ComplianceStatusViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     queryset = ComplianceStatusSnapshot._plain.none()
 
     def visible_queryset(self) -> QuerySet[ComplianceStatusSnapshot]:
-        snapshots = selectors.api_compliance_statuses(self.request.user, self.membership)
+        snapshots = selectors.compliance_status_list(self.request.user, self.membership)
         if self.action == "list" and not self.request.query_params.get("date"):
             # The current status by default; a detail URL names its day itself.
             snapshots = snapshots.filter(snapshot_date=selectors.latest_snapshot_day())

@@ -339,7 +339,7 @@ def evidence_files() -> QuerySet[Evidence]:
 # --- REST API (compliance/api.py) -------------------------------------------------------------------------
 
 
-def api_obligations(user, membership=None) -> QuerySet[Obligation]:
+def obligation_list(user, membership=None) -> QuerySet[Obligation]:
     """The obligations of the user's book, account, requirement (framework) and owner joined, each
     annotated with its latest audit (latest_audit_id, _on, _outcome, _findings: correlated LIMIT 1 on the
     (tenant, obligation, audited_on) index) and its evidence (evidence_count, evidence_valid_until: the
@@ -360,7 +360,7 @@ def api_obligations(user, membership=None) -> QuerySet[Obligation]:
     )
 
 
-def api_evidence(user, membership=None) -> QuerySet[Evidence]:
+def evidence_list(user, membership=None) -> QuerySet[Evidence]:
     """Evidence metadata of the user's book (never the file), its obligation and uploader joined. One
     query for any page of rows."""
     return Evidence.objects.filter(obligation__account__in=visible_accounts(user, membership)).select_related(
@@ -368,14 +368,14 @@ def api_evidence(user, membership=None) -> QuerySet[Evidence]:
     )
 
 
-def api_audit_results(user, membership=None) -> QuerySet[AuditResult]:
+def audit_result_list(user, membership=None) -> QuerySet[AuditResult]:
     """Compliance audit results of the user's book, obligation joined. One query for any page of rows."""
     return AuditResult.objects.filter(obligation__account__in=visible_accounts(user, membership)).select_related(
         "obligation"
     )
 
 
-def api_compliance_statuses(user, membership=None) -> QuerySet[ComplianceStatusSnapshot]:
+def compliance_status_list(user, membership=None) -> QuerySet[ComplianceStatusSnapshot]:
     """Accounts' daily compliance snapshots (worst obligation status and counts per status) of the
     user's book, account joined. One query for any page of rows."""
     return ComplianceStatusSnapshot.objects.filter(account__in=visible_accounts(user, membership)).select_related(

@@ -58,7 +58,7 @@ _ACCOUNT_READ_EXAMPLE = {
 @response_example("account", _ACCOUNT_READ_EXAMPLE)
 class AccountSerializer(serializers.ModelSerializer):
     segment = TenantPkField(Segment, "segment", help_text="Segment id (see /api/v1/segments/).")
-    segment_code = serializers.SlugField(read_only=True)  # annotated by dashboard_selectors.api_account_rows
+    segment_code = serializers.SlugField(read_only=True)  # annotated by dashboard_selectors.account_list_rows
     owner_csm = MemberUserField(
         allow_null=True,
         required=False,
@@ -129,7 +129,7 @@ class AccountFilter(filters.FilterSet):
         fields: list[str] = []
 
     def filter_band(self, queryset, name, value):
-        # `h` is the latest-snapshot relation of dashboard_selectors.api_account_keys (joined only for this filter).
+        # `h` is the latest-snapshot relation of dashboard_selectors.account_list_keys (joined only for this filter).
         return queryset.filter(h__band__isnull=True) if value == "none" else queryset.filter(h__band=value)
 
 
@@ -220,8 +220,8 @@ class AccountViewSet(
     def visible_queryset(self):
         accounts = selectors.visible_accounts(self.request.user, self.membership)
         if self.action == "list":
-            return dashboard_selectors.api_account_keys(accounts, as_of=self._as_of())
-        return dashboard_selectors.api_account_rows(accounts, as_of=self._as_of())
+            return dashboard_selectors.account_list_keys(accounts, as_of=self._as_of())
+        return dashboard_selectors.account_list_rows(accounts, as_of=self._as_of())
 
     def _as_of(self) -> datetime.date | None:
         # The tenant's latest nightly run, read once per request (one indexed MAX).
@@ -230,14 +230,14 @@ class AccountViewSet(
         return self._health_day
 
     def list(self, request, *args, **kwargs):
-        # Pages on the accounts alone (index order, no join: dashboard_selectors.api_account_keys says why), then
+        # Pages on the accounts alone (index order, no join: dashboard_selectors.account_list_keys says why), then
         # reads the page's rows with segment, owner and health joined by id. Five queries in all (token
         # or session, membership, latest snapshot date, the page's keys, its rows), plus the book's ids
         # for a CSM or manager. No COUNT: cursor pages have none.
         keys = self.filter_queryset(self.get_queryset()).values("id", *self.ordering_map.values())
         ids = [key["id"] for key in self.paginate_queryset(keys)]  # cursor positions read from the dicts
         page = Account.objects.filter(pk__in=ids).order_by()  # put back in the page's order below
-        rows = {row.pk: row for row in dashboard_selectors.api_account_rows(page, as_of=self._as_of())}
+        rows = {row.pk: row for row in dashboard_selectors.account_list_rows(page, as_of=self._as_of())}
         serializer = self.get_serializer([rows[pk] for pk in ids if pk in rows], many=True)
         return self.get_paginated_response(serializer.data)
 

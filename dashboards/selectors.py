@@ -670,7 +670,7 @@ HEALTH_BANDS = [(b.value, b.label) for b in HealthBand]
 
 
 # --- The REST API's account resource (dashboards.api) ----------------------------------------------------
-def api_account_keys(accounts: QuerySet[Account], *, as_of: datetime.date | None) -> QuerySet[Account]:
+def account_list_keys(accounts: QuerySet[Account], *, as_of: datetime.date | None) -> QuerySet[Account]:
     """The visible `accounts` as the API list pages them: no join, so `ORDER BY name, id LIMIT n` runs
     on the (tenant, name) index and reads n rows. Joined and sorted first, the same page cost
     PostgreSQL every account of a 10,000-account tenant: Row-Level Security hides the row count from
@@ -683,14 +683,14 @@ def api_account_keys(accounts: QuerySet[Account], *, as_of: datetime.date | None
     )
 
 
-def api_account_rows(accounts: QuerySet[Account], *, as_of: datetime.date | None) -> QuerySet[Account]:
+def account_list_rows(accounts: QuerySet[Account], *, as_of: datetime.date | None) -> QuerySet[Account]:
     """The `accounts` with segment code and owner CSM e-mail joined and the health of the tenant's latest nightly
     run (`as_of`: metrics.selectors.health_as_of) as ONE LEFT JOIN on the (tenant, account, day)
     unique index: annotations health_score, health_band, health_as_of (None when the account was not
     scored that night). One query. The list reads a page's rows with it by id, after paging on
-    api_account_keys; a single account (retrieve, write answers) reads through it directly."""
+    account_list_keys; a single account (retrieve, write answers) reads through it directly."""
     # Columns rather than select_related: a page builds 100 Account objects, not 300 model instances.
-    return api_account_keys(accounts, as_of=as_of).annotate(
+    return account_list_keys(accounts, as_of=as_of).annotate(
         segment_code=F("segment__code"),
         owner_csm_email=F("owner_csm__email"),
         health_score=F("h__total"),

@@ -447,8 +447,8 @@ class AccountJourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cr
     queryset = AccountJourney._plain.none()
 
     def visible_queryset(self) -> QuerySet[AccountJourney]:
-        journeys = selectors.api_journeys(self.request.user, self.membership)
-        return selectors.api_journeys_as_of(journeys, today=tenant_today(self.tenant))
+        journeys = selectors.journey_list(self.request.user, self.membership)
+        return selectors.journey_list_as_of(journeys, today=tenant_today(self.tenant))
 
     def get_serializer_class(self):
         return AccountJourneyDetailSerializer if self.action in ("retrieve", "create") else AccountJourneySerializer
@@ -491,7 +491,7 @@ class JourneyActivityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, J
     queryset = JourneyActivity._plain.none()
 
     def visible_queryset(self) -> QuerySet[JourneyActivity]:
-        return selectors.api_activities(self.request.user, self.membership)
+        return selectors.activity_list(self.request.user, self.membership)
 
     @extend_schema(
         summary="Complete an activity",
@@ -545,7 +545,7 @@ class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CreateMi
     queryset = Decision._plain.none()
 
     def visible_queryset(self) -> QuerySet[Decision]:
-        return selectors.api_decisions(self.request.user, self.membership)
+        return selectors.decision_list(self.request.user, self.membership)
 
     def perform_create(self, serializer) -> None:
         serializer.instance = decision_create(tenant=self.tenant, actor=self.request.user, **serializer.validated_data)

@@ -233,15 +233,15 @@ def decision_rows(
 # --- REST API (journeys/api.py) -------------------------------------------------------------------------
 
 
-def api_journeys(user, membership: Membership | None = None) -> QuerySet[AccountJourney]:
-    """The user's book's journeys, account, template and current phase joined (api_journeys_as_of adds
+def journey_list(user, membership: Membership | None = None) -> QuerySet[AccountJourney]:
+    """The user's book's journeys, account, template and current phase joined (journey_list_as_of adds
     the activity counts). One query for any page of rows."""
     return AccountJourney.objects.filter(account__in=visible_accounts(user, membership)).select_related(
         "account", "template", "current_phase"
     )
 
 
-def api_journeys_as_of(journeys: QuerySet[AccountJourney], *, today: datetime.date) -> QuerySet[AccountJourney]:
+def journey_list_as_of(journeys: QuerySet[AccountJourney], *, today: datetime.date) -> QuerySet[AccountJourney]:
     """`journeys` with their activity counts: total, done, and overdue (not done, due before `today`)."""
     not_done = ~Q(activity_progress__status=ActivityStatus.DONE)
     return journeys.annotate(
@@ -278,7 +278,7 @@ def journey_phases(journey: AccountJourney, *, today: datetime.date) -> list[dic
     ]
 
 
-def api_activities(user, membership: Membership | None = None) -> QuerySet[JourneyActivity]:
+def activity_list(user, membership: Membership | None = None) -> QuerySet[JourneyActivity]:
     """The journey activities of the user's book, journey (account), template activity and its phase
     joined. One query for any page of rows."""
     return JourneyActivity.objects.filter(journey__account__in=visible_accounts(user, membership)).select_related(
@@ -286,7 +286,7 @@ def api_activities(user, membership: Membership | None = None) -> QuerySet[Journ
     )
 
 
-def api_decisions(user, membership: Membership | None = None) -> QuerySet[Decision]:
+def decision_list(user, membership: Membership | None = None) -> QuerySet[Decision]:
     """The decisions and blockers of the user's book, account, owner and escalation target joined.
     One query for any page of rows."""
     return Decision.objects.filter(account__in=visible_accounts(user, membership)).select_related(
